@@ -1,0 +1,320 @@
+//! The session coordinator: creates sessions, hands out single-use join tokens,
+//! admits parties and records what they report. It holds no share and reads no
+//! protocol message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpc_events::{
+    KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, SessionCommand,
+    SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Threshold, Timestamp,
+};
+use mpc_schemas::SchemaError;
+use mpc_store::{EventStore, StoreError};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::aggregate::{Clock, CommandMeta};
+use crate::registry::{ActorError, ActorRegistry};
+use crate::session::{Session, SessionAggregate, token_digest};
+
+/// How long join tokens stay valid unless the session ends sooner.
+const JOIN_WINDOW: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("key {0} is not ready: its keygen session has not completed")]
+    KeyNotReady(KeyId),
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored event cannot be read: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("coordinator is shutting down")]
+    Stopped,
+}
+
+impl From<ActorError<SessionError>> for CoordinatorError {
+    fn from(e: ActorError<SessionError>) -> Self {
+        match e {
+            ActorError::Domain(e) => Self::Session(e),
+            ActorError::Store(e) => Self::Store(e),
+            ActorError::Schema(e) => Self::Schema(e),
+            ActorError::Stopped => Self::Stopped,
+        }
+    }
+}
+
+/// A secret, single-use join token. Only its SHA-256 digest is recorded.
+pub struct JoinToken(Zeroizing<String>);
+
+impl JoinToken {
+    fn generate() -> Self {
+        let bytes = Zeroizing::new(rand::random::<[u8; 32]>());
+        Self(Zeroizing::new(format!("mpcjt_{}", hex::encode(*bytes))))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JoinToken(..)")
+    }
+}
+
+/// A request for distributed key generation.
+#[derive(Debug, Clone)]
+pub struct NewKeygen {
+    pub threshold: Threshold,
+    pub participants: Vec<Participant>,
+    pub ttl: Duration,
+}
+
+/// What a signing session signs.
+#[derive(Debug, Clone)]
+pub enum SigningPayload {
+    /// The data itself; signers sign its SHA-256 and can see what it is.
+    Message(Vec<u8>),
+    /// A 32-byte digest computed by the caller (e.g. a transaction sighash).
+    Prehash(MessageHash),
+}
+
+/// A request to sign with a completed key.
+#[derive(Debug, Clone)]
+pub struct NewSigning {
+    pub key_id: KeyId,
+    pub signers: Vec<PartyId>,
+    pub payload: SigningPayload,
+    pub ttl: Duration,
+}
+
+/// A created session and the tokens to hand to its participants.
+#[derive(Debug)]
+pub struct CreatedSession {
+    pub session_id: SessionId,
+    pub join_tokens: BTreeMap<PartyId, JoinToken>,
+    pub expires_at: Timestamp,
+}
+
+/// The coordinator's application service.
+pub struct Coordinator {
+    sessions: ActorRegistry<SessionAggregate>,
+}
+
+impl Coordinator {
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            sessions: ActorRegistry::new(store, clock),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.sessions.clock().now()
+    }
+
+    pub async fn create_keygen(
+        &self,
+        request: NewKeygen,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        let spec = SessionSpec::Keygen {
+            threshold: request.threshold,
+        };
+        self.create(spec, request.participants, request.ttl, meta)
+            .await
+    }
+
+    pub async fn create_signing(
+        &self,
+        request: NewSigning,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        let key = self.key(request.key_id).await?;
+        let mut participants = Vec::with_capacity(request.signers.len());
+        for signer in &request.signers {
+            let holder = key
+                .parties
+                .iter()
+                .find(|p| &p.party_id == signer)
+                .ok_or_else(|| SessionError::NotAKeyHolder(signer.clone()))?;
+            participants.push(holder.clone());
+        }
+        let (message_hash, message) = match request.payload {
+            SigningPayload::Message(m) => (MessageHash::from_bytes(Sha256::digest(&m).into()), Some(m)),
+            SigningPayload::Prehash(h) => (h, None),
+        };
+        let spec = SessionSpec::Signing {
+            key,
+            message_hash,
+            message,
+        };
+        self.create(spec, participants, request.ttl, meta).await
+    }
+
+    async fn create(
+        &self,
+        spec: SessionSpec,
+        participants: Vec<Participant>,
+        ttl: Duration,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        let session_id = SessionId::new();
+        let now = self.now();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires_at = now.plus_millis(ttl_ms);
+        let join_window = i64::try_from(JOIN_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let join_expires_at = now.plus_millis(join_window.min(ttl_ms));
+        let tokens: BTreeMap<PartyId, JoinToken> = participants
+            .iter()
+            .map(|p| (p.party_id.clone(), JoinToken::generate()))
+            .collect();
+        let command = SessionCommand::Create {
+            session_id,
+            spec,
+            participants,
+            join_tokens: tokens
+                .iter()
+                .map(|(p, t)| (p.clone(), token_digest(t.expose())))
+                .collect(),
+            join_expires_at,
+            expires_at,
+            now,
+        };
+        self.sessions
+            .execute(&session_id.to_string(), command, meta)
+            .await?;
+        Ok(CreatedSession {
+            session_id,
+            join_tokens: tokens,
+            expires_at,
+        })
+    }
+
+    /// Admits `party` with its join token and tells it what it joined.
+    pub async fn join(
+        &self,
+        session_id: SessionId,
+        party: &PartyId,
+        token: &str,
+        meta: CommandMeta,
+    ) -> Result<SessionView, CoordinatorError> {
+        let command = SessionCommand::Join {
+            party_id: party.clone(),
+            token: token_digest(token),
+            now: self.now(),
+        };
+        self.sessions
+            .execute(&session_id.to_string(), command, meta)
+            .await?;
+        Ok(self.session(session_id).await?.view())
+    }
+
+    /// Records a party's result; returns the session's status afterwards.
+    pub async fn report_completion(
+        &self,
+        session_id: SessionId,
+        party: &PartyId,
+        outcome: PartyOutcome,
+        meta: CommandMeta,
+    ) -> Result<SessionStatus, CoordinatorError> {
+        let command = SessionCommand::ReportCompletion {
+            party_id: party.clone(),
+            outcome,
+            now: self.now(),
+        };
+        self.sessions
+            .execute(&session_id.to_string(), command, meta)
+            .await?;
+        Ok(self.session(session_id).await?.status)
+    }
+
+    /// Records that a party's protocol run aborted, blaming `culprits`.
+    pub async fn report_failure(
+        &self,
+        session_id: SessionId,
+        party: &PartyId,
+        culprits: Vec<PartyId>,
+        detail: String,
+        meta: CommandMeta,
+    ) -> Result<(), CoordinatorError> {
+        let command = SessionCommand::ReportFailure {
+            party_id: party.clone(),
+            culprits,
+            detail,
+            now: self.now(),
+        };
+        self.sessions
+            .execute(&session_id.to_string(), command, meta)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an unfinished session as failed.
+    pub async fn close(
+        &self,
+        session_id: SessionId,
+        reason: String,
+        meta: CommandMeta,
+    ) -> Result<(), CoordinatorError> {
+        let command = SessionCommand::Close {
+            reason,
+            now: self.now(),
+        };
+        self.sessions
+            .execute(&session_id.to_string(), command, meta)
+            .await?;
+        Ok(())
+    }
+
+    /// The session as recorded.
+    pub async fn session(&self, session_id: SessionId) -> Result<Session, CoordinatorError> {
+        self.sessions
+            .state(&session_id.to_string())
+            .await?
+            .0
+            .ok_or(CoordinatorError::Session(SessionError::UnknownSession))
+    }
+
+    /// Waits until `done` holds for the session (or it reaches a terminal status,
+    /// which is returned as it is).
+    pub async fn wait_for(
+        &self,
+        session_id: SessionId,
+        done: impl Fn(&Session) -> bool,
+    ) -> Result<Session, CoordinatorError> {
+        let mut rx = self.sessions.watch(&session_id.to_string()).await?;
+        loop {
+            if let Some(s) = rx.borrow_and_update().0.as_ref() {
+                if done(s) || s.status.is_terminal() {
+                    return Ok(s.clone());
+                }
+            } else {
+                return Err(SessionError::UnknownSession.into());
+            }
+            rx.changed().await.map_err(|_| CoordinatorError::Stopped)?;
+        }
+    }
+
+    /// The completed key produced by keygen session `key_id`.
+    pub async fn key(&self, key_id: KeyId) -> Result<KeyRef, CoordinatorError> {
+        let session = self.session(key_id.keygen_session()).await?;
+        match (&session.created.spec, session.status, &session.outcome) {
+            (
+                SessionSpec::Keygen { threshold },
+                SessionStatus::Completed,
+                Some(PartyOutcome::PublicKey(pk)),
+            ) => Ok(KeyRef {
+                key_id,
+                public_key: *pk,
+                threshold: *threshold,
+                parties: session.created.participants.clone(),
+            }),
+            _ => Err(CoordinatorError::KeyNotReady(key_id)),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Aggregates and the actors that host them.
+//!
+//! An aggregate is a pair of pure functions (see [`Aggregate`]): `decide(&state,
+//! command)` returns the events a command causes or a domain error, and
+//! `evolve(state, &event)` folds one event into the state. Nothing here reads a clock,
+//! a random source or a database inside those functions: commands carry the time.
+//!
+//! [`ActorRegistry`] is the async shell: one tokio task per live stream that loads the
+//! stream, decides, appends with the expected version, evolves and replies, and fires
+//! deadline commands (session expiry). [`Coordinator`] is the session coordinator's
+//! application service on top: join tokens, signing sessions bound to completed keys,
+//! and the views parties get when they join. It never sees a protocol message.
+
+mod aggregate;
+mod coordinator;
+mod registry;
+pub mod session;
+#[cfg(test)]
+mod testing;
+
+pub use aggregate::{Aggregate, Clock, CommandMeta, SystemClock};
+pub use coordinator::{
+    Coordinator, CoordinatorError, CreatedSession, JoinToken, NewKeygen, NewSigning,
+    SigningPayload,
+};
+pub use registry::{ActorError, ActorRegistry};
+pub use session::{Session, SessionAggregate, SessionState};

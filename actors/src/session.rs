@@ -1,0 +1,452 @@
+//! The MPC session aggregate: the coordinator's rules as pure functions.
+//!
+//! created → (all joined) → in_progress → completed | failed | expired.
+//! A keygen session completes when every party reports the same public key; a
+//! signing session completes when a reported signature verifies against the key.
+
+use std::collections::BTreeSet;
+
+use mpc_events::{
+    FailureReason, Participant, PartyId, PartyOutcome, PublicKey, SessionCommand,
+    SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus,
+    SessionView, Timestamp,
+};
+use mpc_schemas::{Encoded, SchemaError};
+use sha2::{Digest, Sha256};
+
+use crate::aggregate::Aggregate;
+
+/// A session as the coordinator knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub created: SessionCreated,
+    pub status: SessionStatus,
+    pub joined: BTreeSet<PartyId>,
+    /// What each party reported, in the order reports arrived.
+    pub reports: Vec<(PartyId, PartyOutcome)>,
+    pub outcome: Option<PartyOutcome>,
+    pub failure: Option<FailureReason>,
+    pub updated_at: Timestamp,
+}
+
+impl Session {
+    pub fn kind(&self) -> SessionKind {
+        self.created.spec.kind()
+    }
+
+    fn participant(&self, party: &PartyId) -> Result<&Participant, SessionError> {
+        self.created
+            .participants
+            .iter()
+            .find(|p| &p.party_id == party)
+            .ok_or_else(|| SessionError::UnknownParty(party.clone()))
+    }
+
+    fn reported(&self, party: &PartyId) -> bool {
+        self.reports.iter().any(|(p, _)| p == party)
+    }
+
+    /// Participants with their protocol indices: keygen order for keygen, the
+    /// party's position in the key for signing.
+    pub fn view(&self) -> SessionView {
+        let indexed = match &self.created.spec {
+            SessionSpec::Keygen { .. } => self
+                .created
+                .participants
+                .iter()
+                .zip(1u8..)
+                .map(|(p, i)| (i, p.clone()))
+                .collect(),
+            SessionSpec::Signing { key, .. } => {
+                let mut v: Vec<_> = self
+                    .created
+                    .participants
+                    .iter()
+                    .filter_map(|p| {
+                        key.parties
+                            .iter()
+                            .position(|k| k.party_id == p.party_id)
+                            .and_then(|pos| u8::try_from(pos + 1).ok())
+                            .map(|i| (i, p.clone()))
+                    })
+                    .collect();
+                v.sort_by_key(|(i, _)| *i);
+                v
+            }
+        };
+        SessionView {
+            session_id: self.created.session_id,
+            spec: self.created.spec.clone(),
+            participants: indexed,
+            status: self.status,
+            expires_at: self.created.expires_at,
+        }
+    }
+}
+
+/// The folded state of one session stream; `None` until it is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState(pub Option<Session>);
+
+/// Marker type implementing [`Aggregate`] for sessions.
+pub struct SessionAggregate;
+
+impl Aggregate for SessionAggregate {
+    type State = SessionState;
+    type Command = SessionCommand;
+    type Event = SessionEvent;
+    type Error = SessionError;
+    const CATEGORY: &'static str = "session";
+
+    fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+        decide(state, command)
+    }
+
+    fn evolve(state: SessionState, event: &SessionEvent) -> SessionState {
+        evolve(state, event)
+    }
+
+    fn deadline(state: &SessionState) -> Option<Timestamp> {
+        state
+            .0
+            .as_ref()
+            .filter(|s| !s.status.is_terminal())
+            .map(|s| s.created.expires_at)
+    }
+
+    fn deadline_command(now: Timestamp) -> Option<SessionCommand> {
+        Some(SessionCommand::Expire { now })
+    }
+
+    fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
+        mpc_schemas::session::encode(event)
+    }
+
+    fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<SessionEvent, SchemaError> {
+        mpc_schemas::session::decode(event_type, version, payload)
+    }
+
+    fn occurred_at(event: &SessionEvent) -> Timestamp {
+        event.at()
+    }
+}
+
+/// The events `command` causes, or why it is refused. Pure.
+pub fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+    let session = match (&state.0, command) {
+        (None, SessionCommand::Create {
+            session_id,
+            spec,
+            participants,
+            join_tokens,
+            join_expires_at,
+            expires_at,
+            now,
+        }) => {
+            let created = SessionCreated {
+                session_id,
+                spec,
+                participants,
+                join_tokens,
+                join_expires_at,
+                expires_at,
+                at: now,
+            };
+            validate_new(&created)?;
+            return Ok(vec![SessionEvent::SessionCreated(created)]);
+        }
+        (Some(_), SessionCommand::Create { .. }) => return Err(SessionError::AlreadyExists),
+        (None, _) => return Err(SessionError::UnknownSession),
+        (Some(session), command) => (session, command),
+    };
+    match session {
+        (s, SessionCommand::Join { party_id, token, now }) => {
+            s.participant(&party_id)?;
+            if s.created.join_tokens.get(&party_id) != Some(&token) {
+                return Err(SessionError::InvalidToken);
+            }
+            if s.joined.contains(&party_id) {
+                return Err(SessionError::AlreadyJoined(party_id));
+            }
+            if s.status != SessionStatus::Created {
+                return Err(SessionError::NotJoinable(s.status));
+            }
+            if now > s.created.join_expires_at {
+                return Err(SessionError::TokenExpired);
+            }
+            let mut events = vec![SessionEvent::ParticipantJoined { party_id, at: now }];
+            if s.joined.len() + 1 == s.created.participants.len() {
+                events.push(SessionEvent::SessionStarted { at: now });
+            }
+            Ok(events)
+        }
+        (s, SessionCommand::ReportCompletion { party_id, outcome, now }) => {
+            report_completion(s, party_id, outcome, now)
+        }
+        (s, SessionCommand::ReportFailure {
+            party_id,
+            culprits,
+            detail,
+            now,
+        }) => {
+            s.participant(&party_id)?;
+            for c in &culprits {
+                s.participant(c)?;
+            }
+            if s.status != SessionStatus::InProgress {
+                return Err(SessionError::NotInProgress(s.status));
+            }
+            Ok(vec![SessionEvent::SessionFailed {
+                reason: FailureReason::PartyAborted {
+                    reported_by: party_id,
+                    culprits,
+                    detail,
+                },
+                at: now,
+            }])
+        }
+        (s, SessionCommand::Close { reason, now }) => {
+            if s.status.is_terminal() {
+                return Err(SessionError::Terminal(s.status));
+            }
+            Ok(vec![SessionEvent::SessionFailed {
+                reason: FailureReason::Closed { reason },
+                at: now,
+            }])
+        }
+        (s, SessionCommand::Expire { now }) => {
+            if s.status.is_terminal() {
+                return Err(SessionError::Terminal(s.status));
+            }
+            if now < s.created.expires_at {
+                return Err(SessionError::NotYetExpired(s.created.expires_at.as_millis()));
+            }
+            Ok(vec![SessionEvent::SessionExpired { at: now }])
+        }
+        (_, SessionCommand::Create { .. }) => Err(SessionError::AlreadyExists),
+    }
+}
+
+fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
+    let mut seen = BTreeSet::new();
+    for p in &c.participants {
+        if !seen.insert(&p.party_id) {
+            return Err(SessionError::DuplicateParty(p.party_id.clone()));
+        }
+    }
+    let threshold = c.spec.threshold();
+    let expected = match &c.spec {
+        SessionSpec::Keygen { threshold } => usize::from(threshold.n()),
+        SessionSpec::Signing {
+            key,
+            message_hash,
+            message,
+        } => {
+            if key.parties.len() != usize::from(threshold.n()) {
+                return Err(SessionError::ParticipantCount {
+                    kind: SessionKind::Keygen,
+                    expected: usize::from(threshold.n()),
+                    got: key.parties.len(),
+                });
+            }
+            if !is_valid_point(&key.public_key) {
+                return Err(SessionError::InvalidPublicKey);
+            }
+            for p in &c.participants {
+                let holder = key
+                    .parties
+                    .iter()
+                    .find(|k| k.party_id == p.party_id)
+                    .ok_or_else(|| SessionError::NotAKeyHolder(p.party_id.clone()))?;
+                if holder.identity != p.identity {
+                    return Err(SessionError::IdentityMismatch(p.party_id.clone()));
+                }
+            }
+            if let Some(message) = message {
+                if Sha256::digest(message).as_slice() != message_hash.as_bytes() {
+                    return Err(SessionError::MessageHashMismatch);
+                }
+            }
+            usize::from(threshold.t())
+        }
+    };
+    if c.participants.len() != expected {
+        return Err(SessionError::ParticipantCount {
+            kind: c.spec.kind(),
+            expected,
+            got: c.participants.len(),
+        });
+    }
+    let token_parties: BTreeSet<_> = c.join_tokens.keys().collect();
+    if token_parties != seen {
+        return Err(SessionError::JoinTokensMismatch);
+    }
+    if c.join_expires_at <= c.at || c.expires_at < c.join_expires_at {
+        return Err(SessionError::InvalidDeadline);
+    }
+    Ok(())
+}
+
+fn report_completion(
+    s: &Session,
+    party_id: PartyId,
+    outcome: PartyOutcome,
+    now: Timestamp,
+) -> Result<Vec<SessionEvent>, SessionError> {
+    s.participant(&party_id)?;
+    let kind = s.kind();
+    match (&outcome, kind) {
+        (PartyOutcome::PublicKey(_), SessionKind::Keygen)
+        | (PartyOutcome::Signature(_), SessionKind::Signing) => {}
+        _ => return Err(SessionError::WrongOutcome { kind }),
+    }
+    if s.reported(&party_id) {
+        return Err(SessionError::AlreadyReported(party_id));
+    }
+    // A signer that finishes after the first verified signature completed the
+    // session still gets its (identical) report recorded.
+    let late_signer = s.status == SessionStatus::Completed
+        && kind == SessionKind::Signing
+        && s.outcome.as_ref() == Some(&outcome);
+    if s.status != SessionStatus::InProgress && !late_signer {
+        return Err(SessionError::NotInProgress(s.status));
+    }
+    if !late_signer && now >= s.created.expires_at {
+        return Err(SessionError::DeadlinePassed);
+    }
+    let completed = SessionEvent::PartyCompleted {
+        party_id: party_id.clone(),
+        outcome: outcome.clone(),
+        at: now,
+    };
+    if late_signer {
+        return Ok(vec![completed]);
+    }
+    match (&s.created.spec, &outcome) {
+        (SessionSpec::Keygen { .. }, PartyOutcome::PublicKey(pk)) => {
+            if !is_valid_point(pk) {
+                return Err(SessionError::InvalidPublicKey);
+            }
+            let mut reports: Vec<(&PartyId, &PartyOutcome)> =
+                s.reports.iter().map(|(p, o)| (p, o)).collect();
+            reports.push((&party_id, &outcome));
+            if reports.len() < s.created.participants.len() {
+                return Ok(vec![completed]);
+            }
+            let verdict = match majority_dissent(&reports) {
+                Ok(agreed) => SessionEvent::SessionCompleted {
+                    outcome: agreed.clone(),
+                    at: now,
+                },
+                Err(disagreeing) => SessionEvent::SessionFailed {
+                    reason: FailureReason::PublicKeyMismatch { disagreeing },
+                    at: now,
+                },
+            };
+            Ok(vec![completed, verdict])
+        }
+        (
+            SessionSpec::Signing {
+                key, message_hash, ..
+            },
+            PartyOutcome::Signature(sig),
+        ) => {
+            if mpc_engine::verify_signature(&key.public_key, message_hash, sig) {
+                Ok(vec![
+                    completed,
+                    SessionEvent::SessionCompleted { outcome, at: now },
+                ])
+            } else {
+                Ok(vec![SessionEvent::SessionFailed {
+                    reason: FailureReason::InvalidSignature {
+                        reported_by: party_id,
+                    },
+                    at: now,
+                }])
+            }
+        }
+        _ => Err(SessionError::WrongOutcome { kind }),
+    }
+}
+
+/// `Ok(value)` when every report agrees; otherwise the parties outside the largest
+/// group of equal reports (ties go to the group reported first).
+fn majority_dissent<'a>(
+    reports: &[(&PartyId, &'a PartyOutcome)],
+) -> Result<&'a PartyOutcome, Vec<PartyId>> {
+    let mut groups: Vec<(&PartyOutcome, usize)> = Vec::new();
+    for (_, o) in reports {
+        match groups.iter_mut().find(|(g, _)| g == o) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((o, 1)),
+        }
+    }
+    let mut best = groups[0];
+    for g in &groups[1..] {
+        if g.1 > best.1 {
+            best = *g;
+        }
+    }
+    if groups.len() == 1 {
+        return Ok(reports[0].1);
+    }
+    Err(reports
+        .iter()
+        .filter(|(_, o)| *o != best.0)
+        .map(|(p, _)| (*p).clone())
+        .collect())
+}
+
+fn is_valid_point(pk: &PublicKey) -> bool {
+    k256::PublicKey::from_sec1_bytes(pk.as_bytes()).is_ok()
+}
+
+/// Folds one event into the state. Total: an event that does not apply leaves the
+/// state as it is.
+pub fn evolve(state: SessionState, event: &SessionEvent) -> SessionState {
+    let SessionState(inner) = state;
+    let session = match (inner, event) {
+        (None, SessionEvent::SessionCreated(created)) => Session {
+            created: created.clone(),
+            status: SessionStatus::Created,
+            joined: BTreeSet::new(),
+            reports: Vec::new(),
+            outcome: None,
+            failure: None,
+            updated_at: created.at,
+        },
+        (None, _) => return SessionState(None),
+        (Some(mut s), e) => {
+            match e {
+                SessionEvent::SessionCreated(_) => return SessionState(Some(s)),
+                SessionEvent::ParticipantJoined { party_id, .. } => {
+                    s.joined.insert(party_id.clone());
+                }
+                SessionEvent::SessionStarted { .. } => s.status = SessionStatus::InProgress,
+                SessionEvent::PartyCompleted {
+                    party_id, outcome, ..
+                } => s.reports.push((party_id.clone(), outcome.clone())),
+                SessionEvent::SessionCompleted { outcome, .. } => {
+                    s.status = SessionStatus::Completed;
+                    s.outcome = Some(outcome.clone());
+                }
+                SessionEvent::SessionFailed { reason, .. } => {
+                    s.status = SessionStatus::Failed;
+                    s.failure = Some(reason.clone());
+                }
+                SessionEvent::SessionExpired { .. } => s.status = SessionStatus::Expired,
+            }
+            s.updated_at = e.at();
+            s
+        }
+    };
+    SessionState(Some(session))
+}
+
+/// Digest under which join tokens are recorded.
+pub fn token_digest(token: &str) -> mpc_events::TokenDigest {
+    mpc_events::TokenDigest::from_bytes(Sha256::digest(token.as_bytes()).into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,665 @@
+use std::collections::BTreeMap;
+
+use k256::ecdsa::SigningKey;
+use mpc_events::{
+    FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
+    PartyOutcome, PublicKey, SessionCommand, SessionCreated, SessionError, SessionEvent,
+    SessionId, SessionKind, SessionSpec, SessionStatus, Signature, Threshold, Timestamp,
+};
+use sha2::{Digest, Sha256};
+
+use super::{SessionAggregate, token_digest};
+use crate::testing::given;
+
+const T0: i64 = 1_795_000_000_000;
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + offset_ms)
+}
+
+fn pid(s: &str) -> PartyId {
+    PartyId::parse(s).unwrap()
+}
+
+fn participant(name: &str, seed: u8) -> Participant {
+    Participant {
+        party_id: pid(name),
+        identity: IdentityKey::new(&[seed; 32], &[seed.wrapping_add(100); 32]).unwrap(),
+    }
+}
+
+fn trio() -> Vec<Participant> {
+    vec![
+        participant("device", 1),
+        participant("server", 2),
+        participant("recovery", 3),
+    ]
+}
+
+fn tokens(ps: &[Participant]) -> BTreeMap<PartyId, mpc_events::TokenDigest> {
+    ps.iter()
+        .map(|p| (p.party_id.clone(), token_digest(&format!("token-{}", p.party_id))))
+        .collect()
+}
+
+fn keygen_session() -> SessionId {
+    SessionId::from_uuid(uuid::Uuid::from_u128(1))
+}
+
+fn keygen_created() -> SessionCreated {
+    SessionCreated {
+        session_id: keygen_session(),
+        spec: SessionSpec::Keygen {
+            threshold: Threshold::new(2, 3).unwrap(),
+        },
+        participants: trio(),
+        join_tokens: tokens(&trio()),
+        join_expires_at: at(60_000),
+        expires_at: at(120_000),
+        at: at(0),
+    }
+}
+
+fn create_from(c: SessionCreated) -> SessionCommand {
+    SessionCommand::Create {
+        session_id: c.session_id,
+        spec: c.spec,
+        participants: c.participants,
+        join_tokens: c.join_tokens,
+        join_expires_at: c.join_expires_at,
+        expires_at: c.expires_at,
+        now: c.at,
+    }
+}
+
+fn join(name: &str, ms: i64) -> SessionCommand {
+    SessionCommand::Join {
+        party_id: pid(name),
+        token: token_digest(&format!("token-{name}")),
+        now: at(ms),
+    }
+}
+
+fn joined(name: &str, ms: i64) -> SessionEvent {
+    SessionEvent::ParticipantJoined {
+        party_id: pid(name),
+        at: at(ms),
+    }
+}
+
+fn started_keygen() -> Vec<SessionEvent> {
+    vec![
+        SessionEvent::SessionCreated(keygen_created()),
+        joined("device", 1),
+        joined("server", 2),
+        joined("recovery", 3),
+        SessionEvent::SessionStarted { at: at(3) },
+    ]
+}
+
+fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32].into()).unwrap()
+}
+
+fn group_key() -> PublicKey {
+    let point = signing_key().verifying_key().to_sec1_point(true);
+    PublicKey::from_slice(point.as_bytes()).unwrap()
+}
+
+fn other_key() -> PublicKey {
+    let sk = SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    PublicKey::from_slice(sk.verifying_key().to_sec1_point(true).as_bytes()).unwrap()
+}
+
+fn pk_report(name: &str, pk: PublicKey, ms: i64) -> SessionCommand {
+    SessionCommand::ReportCompletion {
+        party_id: pid(name),
+        outcome: PartyOutcome::PublicKey(pk),
+        now: at(ms),
+    }
+}
+
+fn pk_completed(name: &str, pk: PublicKey, ms: i64) -> SessionEvent {
+    SessionEvent::PartyCompleted {
+        party_id: pid(name),
+        outcome: PartyOutcome::PublicKey(pk),
+        at: at(ms),
+    }
+}
+
+const MESSAGE: &[u8] = b"transfer 1 BTC to bc1q...";
+
+fn message_hash() -> MessageHash {
+    MessageHash::from_bytes(Sha256::digest(MESSAGE).into())
+}
+
+fn sign(hash: &MessageHash) -> Signature {
+    let (sig, _) = signing_key().sign_prehash_recoverable(hash.as_bytes());
+    let sig = sig.normalize_s();
+    let bytes = sig.to_bytes();
+    let rec = k256::ecdsa::RecoveryId::trial_recovery_from_prehash(
+        signing_key().verifying_key(),
+        hash.as_bytes(),
+        &sig,
+    )
+    .unwrap();
+    Signature::new(&bytes[..32], &bytes[32..], rec.to_byte()).unwrap()
+}
+
+fn key_ref() -> KeyRef {
+    KeyRef {
+        key_id: KeyId::of_keygen(keygen_session()),
+        public_key: group_key(),
+        threshold: Threshold::new(2, 3).unwrap(),
+        parties: trio(),
+    }
+}
+
+fn signing_created(signers: &[&str]) -> SessionCreated {
+    let participants: Vec<_> = trio()
+        .into_iter()
+        .filter(|p| signers.contains(&p.party_id.as_str()))
+        .collect();
+    SessionCreated {
+        session_id: SessionId::from_uuid(uuid::Uuid::from_u128(2)),
+        spec: SessionSpec::Signing {
+            key: key_ref(),
+            message_hash: message_hash(),
+            message: Some(MESSAGE.to_vec()),
+        },
+        join_tokens: tokens(&participants),
+        participants,
+        join_expires_at: at(60_000),
+        expires_at: at(120_000),
+        at: at(0),
+    }
+}
+
+fn started_signing() -> Vec<SessionEvent> {
+    vec![
+        SessionEvent::SessionCreated(signing_created(&["device", "server"])),
+        joined("device", 1),
+        joined("server", 2),
+        SessionEvent::SessionStarted { at: at(2) },
+    ]
+}
+
+fn sig_report(name: &str, sig: Signature, ms: i64) -> SessionCommand {
+    SessionCommand::ReportCompletion {
+        party_id: pid(name),
+        outcome: PartyOutcome::Signature(sig),
+        now: at(ms),
+    }
+}
+
+// --- create ---
+
+#[test]
+fn creating_a_keygen_session_records_it() {
+    given::<SessionAggregate>([])
+        .when(create_from(keygen_created()))
+        .then([SessionEvent::SessionCreated(keygen_created())]);
+}
+
+#[test]
+fn creating_a_session_twice_is_refused() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(create_from(keygen_created()))
+        .then_err(SessionError::AlreadyExists);
+}
+
+#[test]
+fn keygen_needs_exactly_n_participants() {
+    let mut c = keygen_created();
+    c.participants.pop();
+    c.join_tokens = tokens(&c.participants);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::ParticipantCount {
+            kind: SessionKind::Keygen,
+            expected: 3,
+            got: 2,
+        });
+}
+
+#[test]
+fn duplicate_party_ids_are_refused() {
+    let mut c = keygen_created();
+    c.participants[2] = participant("device", 9);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::DuplicateParty(pid("device")));
+}
+
+#[test]
+fn thresholds_outside_two_to_n_cannot_even_be_expressed() {
+    assert_eq!(
+        Threshold::new(4, 3),
+        Err(IdError::Threshold { t: 4, n: 3 })
+    );
+    assert_eq!(
+        Threshold::new(1, 3),
+        Err(IdError::Threshold { t: 1, n: 3 })
+    );
+}
+
+#[test]
+fn join_tokens_must_cover_exactly_the_participants() {
+    let mut c = keygen_created();
+    c.join_tokens.remove(&pid("server"));
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::JoinTokensMismatch);
+}
+
+#[test]
+fn deadlines_in_the_past_are_refused() {
+    let mut c = keygen_created();
+    c.join_expires_at = c.at;
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::InvalidDeadline);
+    let mut c = keygen_created();
+    c.expires_at = at(30_000);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::InvalidDeadline);
+}
+
+#[test]
+fn a_signing_session_with_t_key_holders_is_recorded() {
+    let c = signing_created(&["device", "server"]);
+    given::<SessionAggregate>([])
+        .when(create_from(c.clone()))
+        .then([SessionEvent::SessionCreated(c)]);
+}
+
+#[test]
+fn a_signing_session_needs_exactly_t_signers() {
+    let c = signing_created(&["device", "server", "recovery"]);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::ParticipantCount {
+            kind: SessionKind::Signing,
+            expected: 2,
+            got: 3,
+        });
+}
+
+#[test]
+fn a_signer_outside_the_key_is_refused() {
+    let mut c = signing_created(&["device", "server"]);
+    c.participants[1] = participant("mallory", 2);
+    c.join_tokens = tokens(&c.participants);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::NotAKeyHolder(pid("mallory")));
+}
+
+#[test]
+fn a_signer_with_another_identity_key_is_refused() {
+    let mut c = signing_created(&["device", "server"]);
+    c.participants[1] = participant("server", 42);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::IdentityMismatch(pid("server")));
+}
+
+#[test]
+fn a_message_that_does_not_hash_to_the_message_hash_is_refused() {
+    let mut c = signing_created(&["device", "server"]);
+    if let SessionSpec::Signing { message, .. } = &mut c.spec {
+        *message = Some(b"something else".to_vec());
+    }
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::MessageHashMismatch);
+}
+
+// --- join ---
+
+#[test]
+fn joining_records_the_participant() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(join("server", 5))
+        .then([joined("server", 5)]);
+}
+
+#[test]
+fn the_last_join_starts_the_session() {
+    given::<SessionAggregate>([
+        SessionEvent::SessionCreated(keygen_created()),
+        joined("device", 1),
+        joined("server", 2),
+    ])
+    .when(join("recovery", 3))
+    .then([joined("recovery", 3), SessionEvent::SessionStarted { at: at(3) }]);
+}
+
+#[test]
+fn joining_an_unknown_session_is_refused() {
+    given::<SessionAggregate>([])
+        .when(join("device", 1))
+        .then_err(SessionError::UnknownSession);
+}
+
+#[test]
+fn a_wrong_token_is_refused() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(SessionCommand::Join {
+            party_id: pid("device"),
+            token: token_digest("token-server"),
+            now: at(1),
+        })
+        .then_err(SessionError::InvalidToken);
+}
+
+#[test]
+fn a_party_that_was_not_invited_cannot_join() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(join("mallory", 1))
+        .then_err(SessionError::UnknownParty(pid("mallory")));
+}
+
+#[test]
+fn a_reused_token_is_refused() {
+    given::<SessionAggregate>([
+        SessionEvent::SessionCreated(keygen_created()),
+        joined("device", 1),
+    ])
+    .when(join("device", 2))
+    .then_err(SessionError::AlreadyJoined(pid("device")));
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(join("device", 60_001))
+        .then_err(SessionError::TokenExpired);
+}
+
+#[test]
+fn joining_a_failed_session_is_refused() {
+    let mut events = vec![SessionEvent::SessionCreated(keygen_created())];
+    events.push(SessionEvent::SessionFailed {
+        reason: FailureReason::Closed {
+            reason: "operator".into(),
+        },
+        at: at(1),
+    });
+    given::<SessionAggregate>(events)
+        .when(join("device", 2))
+        .then_err(SessionError::NotJoinable(SessionStatus::Failed));
+}
+
+// --- keygen completion ---
+
+#[test]
+fn a_keygen_report_is_recorded_until_all_have_reported() {
+    given::<SessionAggregate>(started_keygen())
+        .when(pk_report("device", group_key(), 10))
+        .then([pk_completed("device", group_key(), 10)]);
+}
+
+#[test]
+fn keygen_completes_when_every_party_reports_the_same_key() {
+    let mut events = started_keygen();
+    events.push(pk_completed("device", group_key(), 10));
+    events.push(pk_completed("server", group_key(), 11));
+    given::<SessionAggregate>(events)
+        .when(pk_report("recovery", group_key(), 12))
+        .then([
+            pk_completed("recovery", group_key(), 12),
+            SessionEvent::SessionCompleted {
+                outcome: PartyOutcome::PublicKey(group_key()),
+                at: at(12),
+            },
+        ]);
+}
+
+#[test]
+fn keygen_fails_naming_the_party_that_reported_another_key() {
+    let mut events = started_keygen();
+    events.push(pk_completed("device", group_key(), 10));
+    events.push(pk_completed("server", other_key(), 11));
+    given::<SessionAggregate>(events)
+        .when(pk_report("recovery", group_key(), 12))
+        .then([
+            pk_completed("recovery", group_key(), 12),
+            SessionEvent::SessionFailed {
+                reason: FailureReason::PublicKeyMismatch {
+                    disagreeing: vec![pid("server")],
+                },
+                at: at(12),
+            },
+        ]);
+}
+
+#[test]
+fn reporting_twice_is_refused() {
+    let mut events = started_keygen();
+    events.push(pk_completed("device", group_key(), 10));
+    given::<SessionAggregate>(events)
+        .when(pk_report("device", group_key(), 11))
+        .then_err(SessionError::AlreadyReported(pid("device")));
+}
+
+#[test]
+fn reporting_before_the_session_started_is_refused() {
+    given::<SessionAggregate>([SessionEvent::SessionCreated(keygen_created())])
+        .when(pk_report("device", group_key(), 10))
+        .then_err(SessionError::NotInProgress(SessionStatus::Created));
+}
+
+#[test]
+fn a_public_key_that_is_not_on_the_curve_is_refused() {
+    let mut bytes = *group_key().as_bytes();
+    bytes[1..].copy_from_slice(&[0xff; 32]);
+    let bogus = PublicKey::from_slice(&bytes).unwrap();
+    given::<SessionAggregate>(started_keygen())
+        .when(pk_report("device", bogus, 10))
+        .then_err(SessionError::InvalidPublicKey);
+}
+
+#[test]
+fn a_signature_reported_to_a_keygen_session_is_refused() {
+    given::<SessionAggregate>(started_keygen())
+        .when(sig_report("device", sign(&message_hash()), 10))
+        .then_err(SessionError::WrongOutcome {
+            kind: SessionKind::Keygen,
+        });
+}
+
+#[test]
+fn a_report_after_the_deadline_is_refused() {
+    given::<SessionAggregate>(started_keygen())
+        .when(pk_report("device", group_key(), 120_000))
+        .then_err(SessionError::DeadlinePassed);
+}
+
+// --- signing completion ---
+
+#[test]
+fn a_verified_signature_completes_the_signing_session() {
+    let sig = sign(&message_hash());
+    given::<SessionAggregate>(started_signing())
+        .when(sig_report("server", sig, 10))
+        .then([
+            SessionEvent::PartyCompleted {
+                party_id: pid("server"),
+                outcome: PartyOutcome::Signature(sig),
+                at: at(10),
+            },
+            SessionEvent::SessionCompleted {
+                outcome: PartyOutcome::Signature(sig),
+                at: at(10),
+            },
+        ]);
+}
+
+#[test]
+fn a_second_signer_reporting_the_same_signature_is_recorded() {
+    let sig = sign(&message_hash());
+    let mut events = started_signing();
+    events.extend(
+        given::<SessionAggregate>(started_signing())
+            .when(sig_report("server", sig, 10))
+            .events(),
+    );
+    given::<SessionAggregate>(events)
+        .when(sig_report("device", sig, 11))
+        .then([SessionEvent::PartyCompleted {
+            party_id: pid("device"),
+            outcome: PartyOutcome::Signature(sig),
+            at: at(11),
+        }]);
+}
+
+#[test]
+fn a_signature_that_does_not_verify_fails_the_session_naming_the_reporter() {
+    let wrong = sign(&MessageHash::from_bytes([1; 32]));
+    given::<SessionAggregate>(started_signing())
+        .when(sig_report("device", wrong, 10))
+        .then([SessionEvent::SessionFailed {
+            reason: FailureReason::InvalidSignature {
+                reported_by: pid("device"),
+            },
+            at: at(10),
+        }]);
+}
+
+#[test]
+fn a_party_outside_the_signing_session_cannot_report() {
+    given::<SessionAggregate>(started_signing())
+        .when(sig_report("recovery", sign(&message_hash()), 10))
+        .then_err(SessionError::UnknownParty(pid("recovery")));
+}
+
+// --- failure, close, expire ---
+
+#[test]
+fn a_party_abort_fails_the_session_naming_the_culprit() {
+    given::<SessionAggregate>(started_keygen())
+        .when(SessionCommand::ReportFailure {
+            party_id: pid("device"),
+            culprits: vec![pid("server")],
+            detail: "proof verification failed".into(),
+            now: at(10),
+        })
+        .then([SessionEvent::SessionFailed {
+            reason: FailureReason::PartyAborted {
+                reported_by: pid("device"),
+                culprits: vec![pid("server")],
+                detail: "proof verification failed".into(),
+            },
+            at: at(10),
+        }]);
+}
+
+#[test]
+fn an_abort_blaming_a_stranger_is_refused() {
+    given::<SessionAggregate>(started_keygen())
+        .when(SessionCommand::ReportFailure {
+            party_id: pid("device"),
+            culprits: vec![pid("mallory")],
+            detail: "x".into(),
+            now: at(10),
+        })
+        .then_err(SessionError::UnknownParty(pid("mallory")));
+}
+
+#[test]
+fn closing_an_open_session_fails_it() {
+    given::<SessionAggregate>(started_keygen())
+        .when(SessionCommand::Close {
+            reason: "operator cancelled".into(),
+            now: at(10),
+        })
+        .then([SessionEvent::SessionFailed {
+            reason: FailureReason::Closed {
+                reason: "operator cancelled".into(),
+            },
+            at: at(10),
+        }]);
+}
+
+#[test]
+fn closing_a_finished_session_is_refused() {
+    let mut events = started_keygen();
+    events.push(SessionEvent::SessionExpired { at: at(120_000) });
+    given::<SessionAggregate>(events)
+        .when(SessionCommand::Close {
+            reason: "late".into(),
+            now: at(120_001),
+        })
+        .then_err(SessionError::Terminal(SessionStatus::Expired));
+}
+
+#[test]
+fn a_session_expires_at_its_deadline() {
+    given::<SessionAggregate>(started_keygen())
+        .when(SessionCommand::Expire { now: at(120_000) })
+        .then([SessionEvent::SessionExpired { at: at(120_000) }]);
+}
+
+#[test]
+fn a_session_does_not_expire_before_its_deadline() {
+    given::<SessionAggregate>(started_keygen())
+        .when(SessionCommand::Expire { now: at(119_999) })
+        .then_err(SessionError::NotYetExpired(T0 + 120_000));
+}
+
+#[test]
+fn expiring_an_unknown_session_is_refused() {
+    given::<SessionAggregate>([])
+        .when(SessionCommand::Expire { now: at(0) })
+        .then_err(SessionError::UnknownSession);
+}
+
+// --- evolve and view ---
+
+#[test]
+fn evolve_folds_a_session_to_completed_with_its_key() {
+    let mut events = started_keygen();
+    for (i, name) in ["device", "server", "recovery"].into_iter().enumerate() {
+        events.push(pk_completed(name, group_key(), 10 + i as i64));
+    }
+    events.push(SessionEvent::SessionCompleted {
+        outcome: PartyOutcome::PublicKey(group_key()),
+        at: at(12),
+    });
+    let state = events
+        .iter()
+        .fold(super::SessionState::default(), super::evolve);
+    let s = state.0.unwrap();
+    assert_eq!(s.status, SessionStatus::Completed);
+    assert_eq!(s.outcome, Some(PartyOutcome::PublicKey(group_key())));
+    assert_eq!(s.joined.len(), 3);
+    assert_eq!(s.updated_at, at(12));
+}
+
+#[test]
+fn events_before_creation_leave_the_state_empty() {
+    let state = super::evolve(super::SessionState::default(), &joined("device", 1));
+    assert_eq!(state.0, None);
+}
+
+#[test]
+fn a_signing_view_numbers_signers_by_their_place_in_the_key() {
+    let events = [SessionEvent::SessionCreated(signing_created(&[
+        "server", "recovery",
+    ]))];
+    let state = events
+        .iter()
+        .fold(super::SessionState::default(), super::evolve);
+    let view = state.0.unwrap().view();
+    let indices: Vec<_> = view
+        .participants
+        .iter()
+        .map(|(i, p)| (*i, p.party_id.to_string()))
+        .collect();
+    assert_eq!(
+        indices,
+        vec![(2, "server".to_string()), (3, "recovery".to_string())]
+    );
+}

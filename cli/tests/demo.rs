@@ -1,0 +1,113 @@
+//! `mpc demo` end to end: the library entry point and the real binary.
+
+use std::process::Command;
+
+use indicatif::ProgressBar;
+use mpc_cli::demo::{Options, execute};
+use mpc_engine::verify_signature;
+use mpc_events::{MessageHash, PublicKey, Signature};
+use sha2::{Digest, Sha256};
+
+fn names(ps: &[mpc_events::PartyId]) -> Vec<&str> {
+    ps.iter().map(|p| p.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_demo_signs_with_two_signer_sets_and_records_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        threshold: 2,
+        parties: 3,
+        data_dir: Some(dir.path().to_owned()),
+        message: b"pay alice 5".to_vec(),
+        json: false,
+    };
+    let report = execute(&options, &ProgressBar::hidden()).await.unwrap();
+
+    assert_eq!(names(&report.parties), ["device", "server", "recovery"]);
+    assert_eq!(report.signatures.len(), 2);
+    assert_eq!(names(&report.signatures[0].signers), ["device", "server"]);
+    assert_eq!(names(&report.signatures[1].signers), ["server", "recovery"]);
+    let hash = MessageHash::from_bytes(Sha256::digest(b"pay alice 5").into());
+    for s in &report.signatures {
+        assert_eq!(s.message_hash, hash);
+        assert!(verify_signature(&report.public_key, &hash, &s.signature));
+    }
+
+    let (keygen, events) = &report.history[0];
+    assert_eq!(keygen, &report.key_id.keygen_session());
+    let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "SessionCreated",
+            "ParticipantJoined",
+            "ParticipantJoined",
+            "ParticipantJoined",
+            "SessionStarted",
+            "PartyCompleted",
+            "PartyCompleted",
+            "PartyCompleted",
+            "SessionCompleted",
+        ]
+    );
+    for (_, events) in &report.history[1..] {
+        let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types[..4], ["SessionCreated", "ParticipantJoined", "ParticipantJoined", "SessionStarted"]);
+        assert!(types.contains(&"SessionCompleted"));
+        assert_eq!(types.iter().filter(|t| **t == "PartyCompleted").count(), 2);
+    }
+    // The event log stayed in the data directory.
+    assert!(dir.path().join("events.db").exists());
+}
+
+#[test]
+fn the_binary_prints_verifiable_json_for_three_of_five() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+        .args(["demo", "--json", "--threshold", "3", "--parties", "5", "--message", "audit me"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let public_key =
+        PublicKey::from_slice(&hex::decode(json["public_key"].as_str().unwrap()).unwrap()).unwrap();
+    let sigs = json["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2);
+    for s in sigs {
+        assert_eq!(s["signers"].as_array().unwrap().len(), 3);
+        let message = hex::decode(s["message_hex"].as_str().unwrap()).unwrap();
+        assert_eq!(message, b"audit me");
+        let hash = hex::decode(s["message_hash_hex"].as_str().unwrap()).unwrap();
+        assert_eq!(hash, Sha256::digest(&message).to_vec());
+        let sig = Signature::new(
+            &hex::decode(s["r_hex"].as_str().unwrap()).unwrap(),
+            &hex::decode(s["s_hex"].as_str().unwrap()).unwrap(),
+            u8::try_from(s["recovery_id"].as_u64().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert!(verify_signature(
+            &public_key,
+            &MessageHash::from_slice(&hash).unwrap(),
+            &sig
+        ));
+    }
+}
+
+#[test]
+fn the_binary_refuses_an_impossible_threshold_with_a_clear_message() {
+    for args in [["--threshold", "4", "--parties", "3"], ["--threshold", "1", "--parties", "3"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+            .arg("demo")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid --threshold/--parties"), "{stderr}");
+        assert!(stderr.contains("2 <= t <= n <= 20"), "{stderr}");
+    }
+}

@@ -1,0 +1,264 @@
+use std::fmt;
+
+use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey};
+use mpc_events::{MessageHash, PublicKey, Signature};
+use zeroize::Zeroizing;
+
+/// 1-based position of a party in a key (its keygen participant order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartyIndex(u8);
+
+impl PartyIndex {
+    pub fn new(i: u8) -> Result<Self, EngineError> {
+        if i == 0 || i > mpc_events::MAX_PARTIES {
+            return Err(EngineError::InvalidParameters(format!(
+                "party index {i} outside 1..={}",
+                mpc_events::MAX_PARTIES
+            )));
+        }
+        Ok(Self(i))
+    }
+    pub fn get(&self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for PartyIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who an outgoing message is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    /// Every other party of the run (the sender keeps its own copy internally).
+    All,
+    /// One party; the payload is secret to it and must be encrypted in transit.
+    One(PartyIndex),
+}
+
+/// A message a run wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub round: u16,
+    pub to: To,
+    pub payload: Vec<u8>,
+}
+
+/// A message delivered to a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    pub round: u16,
+    pub from: PartyIndex,
+    /// True when it was sent to all parties, false when sent to us alone.
+    pub broadcast: bool,
+    pub payload: Vec<u8>,
+}
+
+/// Result of handling one incoming message.
+#[derive(Debug)]
+pub enum Step<O> {
+    /// Keep going; send these (possibly none) first.
+    Continue(Vec<Outgoing>),
+    /// The run finished with this output. `outgoing` holds this party's last
+    /// messages, which peers still need: a party can finish in the same call that
+    /// produces its final-round messages (when the peers' final-round messages
+    /// arrived early), so send them before acting on the output.
+    Done { output: O, outgoing: Vec<Outgoing> },
+}
+
+/// One party's run of one protocol. Must tolerate exact duplicates and messages of
+/// later rounds arriving early; anything else unexpected is an error that ends the
+/// run.
+pub trait Protocol: Send {
+    type Output;
+    fn start(&mut self) -> Result<Vec<Outgoing>, EngineError>;
+    fn handle(&mut self, message: Incoming) -> Result<Step<Self::Output>, EngineError>;
+}
+
+/// Inputs of a distributed key generation run.
+#[derive(Debug, Clone)]
+pub struct KeygenParams {
+    /// Fresh per run and agreed by all parties (derived from the session).
+    pub execution_id: [u8; 32],
+    pub threshold: u8,
+    pub parties: u8,
+    pub me: PartyIndex,
+}
+
+/// Inputs of a signing run.
+#[derive(Debug, Clone)]
+pub struct SignParams {
+    pub execution_id: [u8; 32],
+    /// Exactly `t` signers, including this party.
+    pub signers: Vec<PartyIndex>,
+    pub message_hash: MessageHash,
+}
+
+/// A party's share of a threshold key: public metadata plus the engine's secret
+/// state, which is zeroized when dropped and never printed.
+pub struct KeyShare {
+    pub engine: String,
+    pub public_key: PublicKey,
+    pub index: PartyIndex,
+    pub threshold: u8,
+    pub parties: u8,
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyShare")
+            .field("engine", &self.engine)
+            .field("public_key", &hex::encode(self.public_key.as_bytes()))
+            .field("index", &self.index)
+            .field("threshold", &self.threshold)
+            .field("parties", &self.parties)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid protocol parameters: {0}")]
+    InvalidParameters(String),
+    #[error("malformed message from party {from} in round {round}: {detail}")]
+    Malformed {
+        from: PartyIndex,
+        round: u16,
+        detail: String,
+    },
+    #[error("unexpected message from party {from} in round {round}: {detail}")]
+    Unexpected {
+        from: PartyIndex,
+        round: u16,
+        detail: String,
+    },
+    #[error("party {from} sent two different messages for round {round}")]
+    Equivocation { from: PartyIndex, round: u16 },
+    #[error("protocol aborted: {detail}")]
+    Aborted {
+        /// The party the engine blames, when it can tell.
+        culprit: Option<PartyIndex>,
+        /// The engine requires never running with the culprit again (DKLs23 OT
+        /// consistency failure).
+        ban: bool,
+        detail: String,
+    },
+    #[error("key share is unusable: {0}")]
+    BadShare(String),
+    #[error("run already finished")]
+    Finished,
+}
+
+/// Verifies an ECDSA signature over a 32-byte pre-hash with `k256`; also rejects
+/// high-S signatures and a recovery id that does not recover `public_key`.
+/// Returns false, never panics, on malformed input (a key off the curve, `r` or `s`
+/// zero or not below the group order).
+pub fn verify_signature(public_key: &PublicKey, hash: &MessageHash, sig: &Signature) -> bool {
+    let Ok(key) = VerifyingKey::from_sec1_bytes(public_key.as_bytes()) else {
+        return false;
+    };
+    let Ok(signature) = EcdsaSignature::from_scalars(*sig.r(), *sig.s()) else {
+        return false;
+    };
+    if signature.normalize_s() != signature {
+        return false;
+    }
+    if key.verify_prehash(hash.as_bytes(), &signature).is_err() {
+        return false;
+    }
+    let Some(recovery_id) = RecoveryId::from_byte(sig.recovery_id()) else {
+        return false;
+    };
+    VerifyingKey::recover_from_prehash(hash.as_bytes(), &signature, recovery_id)
+        .is_ok_and(|recovered| recovered == key)
+}
+
+/// Protocols and vaults are selected at runtime by configuration.
+pub trait ThresholdEngine: Send + Sync {
+    /// Stable name recorded with every share (e.g. `dkls23`).
+    fn name(&self) -> &'static str;
+
+    fn keygen(
+        &self,
+        params: KeygenParams,
+    ) -> Result<Box<dyn Protocol<Output = KeyShare>>, EngineError>;
+
+    fn sign(
+        &self,
+        share: &KeyShare,
+        params: SignParams,
+    ) -> Result<Box<dyn Protocol<Output = Signature>>, EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use k256::ecdsa::SigningKey;
+
+    use super::*;
+
+    fn fixture() -> (PublicKey, MessageHash, Signature, SigningKey) {
+        let key = SigningKey::from_slice(&[0x11; 32]).unwrap();
+        let public_key =
+            PublicKey::from_slice(key.verifying_key().to_sec1_point(true).as_bytes()).unwrap();
+        let hash = MessageHash::from_bytes([0x22; 32]);
+        let (sig, recovery_id) = key.sign_prehash_recoverable(hash.as_bytes());
+        let (r, s) = sig.split_bytes();
+        let signature = Signature::new(&r, &s, recovery_id.to_byte()).unwrap();
+        (public_key, hash, signature, key)
+    }
+
+    #[test]
+    fn a_valid_low_s_signature_with_its_recovery_id_verifies() {
+        let (public_key, hash, signature, _) = fixture();
+        assert!(verify_signature(&public_key, &hash, &signature));
+    }
+
+    #[test]
+    fn another_message_or_key_or_recovery_id_fails() {
+        let (public_key, hash, signature, _) = fixture();
+        assert!(!verify_signature(
+            &public_key,
+            &MessageHash::from_bytes([0x23; 32]),
+            &signature
+        ));
+        let other = SigningKey::from_slice(&[0x12; 32]).unwrap();
+        let other =
+            PublicKey::from_slice(other.verifying_key().to_sec1_point(true).as_bytes()).unwrap();
+        assert!(!verify_signature(&other, &hash, &signature));
+        let flipped =
+            Signature::new(signature.r(), signature.s(), signature.recovery_id() ^ 1).unwrap();
+        assert!(!verify_signature(&public_key, &hash, &flipped));
+    }
+
+    #[test]
+    fn the_high_s_twin_of_a_valid_signature_fails() {
+        let (public_key, hash, signature, _) = fixture();
+        let low = EcdsaSignature::from_scalars(*signature.r(), *signature.s()).unwrap();
+        let high_s = (-*low.s()).to_bytes();
+        let twin = Signature::new(signature.r(), &high_s, signature.recovery_id() ^ 1).unwrap();
+        assert!(!verify_signature(&public_key, &hash, &twin));
+    }
+
+    #[test]
+    fn malformed_r_s_or_key_is_false_not_a_panic() {
+        let (public_key, hash, signature, _) = fixture();
+        let order_or_more = [0xff; 32];
+        for (r, s) in [
+            ([0; 32], *signature.s()),
+            (*signature.r(), [0; 32]),
+            (order_or_more, *signature.s()),
+            (*signature.r(), order_or_more),
+        ] {
+            let bad = Signature::new(&r, &s, signature.recovery_id()).unwrap();
+            assert!(!verify_signature(&public_key, &hash, &bad));
+        }
+        let mut off_curve = [0xff; 33];
+        off_curve[0] = 0x02;
+        let off_curve = PublicKey::from_slice(&off_curve).unwrap();
+        assert!(!verify_signature(&off_curve, &hash, &signature));
+    }
+}

@@ -1,0 +1,235 @@
+//! In-memory driver: runs several parties' [`Protocol`]s by routing each
+//! [`Outgoing`] to its recipients as [`Incoming`], in a chosen order.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::BTreeMap;
+
+use mpc_engine::{
+    Dkls23Engine, EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol,
+    SignParams, Step, ThresholdEngine, To,
+};
+use mpc_events::{MessageHash, Signature};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+pub fn idx(i: u8) -> PartyIndex {
+    PartyIndex::new(i).unwrap()
+}
+
+/// Which queued message is delivered next.
+#[derive(Debug, Clone, Copy)]
+pub enum Order {
+    Fifo,
+    Random(u64),
+    /// Highest round first: parties receive later rounds before they finish earlier ones.
+    LatestRoundFirst,
+}
+
+/// How one party's run ended.
+#[derive(Debug)]
+pub enum Outcome<O> {
+    Done(O),
+    Failed(EngineError),
+    /// Still waiting when no message was left to deliver.
+    Stalled,
+}
+
+impl<O> Outcome<O> {
+    pub fn done(self) -> O {
+        match self {
+            Outcome::Done(output) => output,
+            Outcome::Failed(error) => panic!("party failed: {error}"),
+            Outcome::Stalled => panic!("party stalled"),
+        }
+    }
+    pub fn error(&self) -> Option<&EngineError> {
+        match self {
+            Outcome::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done(_))
+    }
+}
+
+/// Rewrites one message on its way to `to`: returns what is actually delivered.
+pub type Intercept<'a> = Box<dyn FnMut(PartyIndex, Incoming) -> Vec<Incoming> + 'a>;
+
+pub struct Driver<'a> {
+    order: Order,
+    intercept: Option<Intercept<'a>>,
+    /// Deliveries of a round-`r` message to a party that had not yet sent its own
+    /// round-`r` messages (it had to buffer it).
+    pub early_deliveries: usize,
+}
+
+impl<'a> Driver<'a> {
+    pub fn new(order: Order) -> Self {
+        Self {
+            order,
+            intercept: None,
+            early_deliveries: 0,
+        }
+    }
+
+    pub fn intercept(mut self, f: impl FnMut(PartyIndex, Incoming) -> Vec<Incoming> + 'a) -> Self {
+        self.intercept = Some(Box::new(f));
+        self
+    }
+
+    pub fn run<O>(
+        &mut self,
+        parties: Vec<(PartyIndex, Box<dyn Protocol<Output = O>>)>,
+    ) -> BTreeMap<u8, Outcome<O>> {
+        let members: Vec<PartyIndex> = parties.iter().map(|(i, _)| *i).collect();
+        let mut machines: BTreeMap<u8, Box<dyn Protocol<Output = O>>> =
+            parties.into_iter().map(|(i, p)| (i.get(), p)).collect();
+        let mut outcomes: BTreeMap<u8, Outcome<O>> = BTreeMap::new();
+        let mut sent_round: BTreeMap<u8, u16> = BTreeMap::new();
+        let mut queue: Vec<(PartyIndex, Incoming)> = Vec::new();
+        let mut rng = StdRng::seed_from_u64(match self.order {
+            Order::Random(seed) => seed,
+            _ => 0,
+        });
+
+        for &me in &members {
+            let machine = machines.get_mut(&me.get()).unwrap();
+            match machine.start() {
+                Ok(out) => self.route(me, out, &members, &mut queue, &mut sent_round),
+                Err(error) => {
+                    outcomes.insert(me.get(), Outcome::Failed(error));
+                }
+            }
+        }
+        while !queue.is_empty() {
+            let next = match self.order {
+                Order::Fifo => 0,
+                Order::Random(_) => rng.random_range(0..queue.len()),
+                Order::LatestRoundFirst => {
+                    let top = queue.iter().map(|(_, m)| m.round).max().unwrap();
+                    queue.iter().position(|(_, m)| m.round == top).unwrap()
+                }
+            };
+            let (to, message) = queue.remove(next);
+            if outcomes.contains_key(&to.get()) {
+                continue;
+            }
+            if message.round > sent_round.get(&to.get()).copied().unwrap_or(0) {
+                self.early_deliveries += 1;
+            }
+            let machine = machines.get_mut(&to.get()).unwrap();
+            match machine.handle(message) {
+                Ok(Step::Continue(out)) => {
+                    self.route(to, out, &members, &mut queue, &mut sent_round)
+                }
+                Ok(Step::Done { output, outgoing }) => {
+                    self.route(to, outgoing, &members, &mut queue, &mut sent_round);
+                    outcomes.insert(to.get(), Outcome::Done(output));
+                }
+                Err(error) => {
+                    outcomes.insert(to.get(), Outcome::Failed(error));
+                }
+            }
+        }
+        for me in members {
+            outcomes.entry(me.get()).or_insert(Outcome::Stalled);
+        }
+        outcomes
+    }
+
+    fn route(
+        &mut self,
+        from: PartyIndex,
+        out: Vec<Outgoing>,
+        members: &[PartyIndex],
+        queue: &mut Vec<(PartyIndex, Incoming)>,
+        sent_round: &mut BTreeMap<u8, u16>,
+    ) {
+        for message in out {
+            let slot = sent_round.entry(from.get()).or_insert(0);
+            *slot = (*slot).max(message.round);
+            let (recipients, broadcast): (Vec<PartyIndex>, bool) = match message.to {
+                To::All => (
+                    members.iter().copied().filter(|m| *m != from).collect(),
+                    true,
+                ),
+                To::One(to) => {
+                    assert!(members.contains(&to), "message to {to}, not in the run");
+                    assert_ne!(to, from, "message to self");
+                    (vec![to], false)
+                }
+            };
+            for to in recipients {
+                let incoming = Incoming {
+                    round: message.round,
+                    from,
+                    broadcast,
+                    payload: message.payload.clone(),
+                };
+                let delivered = match self.intercept.as_mut() {
+                    Some(intercept) => intercept(to, incoming),
+                    None => vec![incoming],
+                };
+                queue.extend(delivered.into_iter().map(|m| (to, m)));
+            }
+        }
+    }
+}
+
+pub fn keygen_machines(
+    t: u8,
+    n: u8,
+    execution_id: [u8; 32],
+) -> Vec<(PartyIndex, Box<dyn Protocol<Output = KeyShare>>)> {
+    (1..=n)
+        .map(|i| {
+            let params = KeygenParams {
+                execution_id,
+                threshold: t,
+                parties: n,
+                me: idx(i),
+            };
+            (idx(i), Dkls23Engine.keygen(params).unwrap())
+        })
+        .collect()
+}
+
+pub fn sign_machines(
+    shares: &[KeyShare],
+    signers: &[u8],
+    execution_id: [u8; 32],
+    hash: MessageHash,
+) -> Vec<(PartyIndex, Box<dyn Protocol<Output = Signature>>)> {
+    let signer_indices: Vec<PartyIndex> = signers.iter().map(|i| idx(*i)).collect();
+    signers
+        .iter()
+        .map(|i| {
+            let share = shares.iter().find(|s| s.index.get() == *i).unwrap();
+            let params = SignParams {
+                execution_id,
+                signers: signer_indices.clone(),
+                message_hash: hash,
+            };
+            (idx(*i), Dkls23Engine.sign(share, params).unwrap())
+        })
+        .collect()
+}
+
+/// Runs keygen in order and returns every party's share, by index.
+pub fn keygen(t: u8, n: u8) -> Vec<KeyShare> {
+    let outcomes = Driver::new(Order::Fifo).run(keygen_machines(t, n, [7; 32]));
+    outcomes.into_values().map(Outcome::done).collect()
+}
+
+/// Runs signing in order; every signer must produce the same signature.
+pub fn sign(shares: &[KeyShare], signers: &[u8], hash: MessageHash) -> Signature {
+    let outcomes = Driver::new(Order::Fifo).run(sign_machines(shares, signers, [9; 32], hash));
+    let signatures: Vec<Signature> = outcomes.into_values().map(Outcome::done).collect();
+    assert!(
+        signatures.windows(2).all(|w| w[0] == w[1]),
+        "signers disagree"
+    );
+    signatures[0]
+}

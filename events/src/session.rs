@@ -1,0 +1,348 @@
+//! The MPC session (coordinator) vocabulary: commands, events and errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::ids::{
+    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, SessionId, Signature,
+    Threshold, Timestamp, TokenDigest,
+};
+
+/// What a session produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    Keygen,
+    Signing,
+}
+
+impl fmt::Display for SessionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Keygen => "keygen",
+            Self::Signing => "signing",
+        })
+    }
+}
+
+/// Lifecycle: created → in_progress → completed | failed | expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionStatus {
+    Created,
+    InProgress,
+    Completed,
+    Failed,
+    Expired,
+}
+
+impl SessionStatus {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Expired)
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        })
+    }
+}
+
+/// A party invited to a session, with the identity it registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub party_id: PartyId,
+    pub identity: IdentityKey,
+}
+
+/// A completed key as a signing session needs it: taken from the state of the
+/// keygen session that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+    pub threshold: Threshold,
+    /// The key's parties in keygen order; a party's protocol index is its position + 1.
+    pub parties: Vec<Participant>,
+}
+
+/// What kind of session to run and its kind-specific inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSpec {
+    Keygen {
+        threshold: Threshold,
+    },
+    Signing {
+        key: KeyRef,
+        message_hash: MessageHash,
+        /// The data itself, when the caller provides it, so that signers see what
+        /// they sign; `message_hash` must then be its SHA-256.
+        message: Option<Vec<u8>>,
+    },
+}
+
+impl SessionSpec {
+    pub fn kind(&self) -> SessionKind {
+        match self {
+            Self::Keygen { .. } => SessionKind::Keygen,
+            Self::Signing { .. } => SessionKind::Signing,
+        }
+    }
+    pub fn threshold(&self) -> Threshold {
+        match self {
+            Self::Keygen { threshold } => *threshold,
+            Self::Signing { key, .. } => key.threshold,
+        }
+    }
+}
+
+/// What one party reports at the end of its protocol run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartyOutcome {
+    PublicKey(PublicKey),
+    Signature(Signature),
+}
+
+/// Why a session failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Keygen parties reported different public keys; `disagreeing` are the parties
+    /// outside the largest group of equal reports.
+    PublicKeyMismatch { disagreeing: Vec<PartyId> },
+    /// A signer reported a signature that does not verify against the key.
+    InvalidSignature { reported_by: PartyId },
+    /// A party's protocol engine aborted; `culprits` are the parties it blames.
+    PartyAborted {
+        reported_by: PartyId,
+        culprits: Vec<PartyId>,
+        detail: String,
+    },
+    /// An operator closed the session before it finished.
+    Closed { reason: String },
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |ps: &[PartyId]| {
+            ps.iter()
+                .map(PartyId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Self::PublicKeyMismatch { disagreeing } => {
+                write!(f, "public key mismatch; disagreeing: {}", names(disagreeing))
+            }
+            Self::InvalidSignature { reported_by } => {
+                write!(f, "invalid signature reported by {reported_by}")
+            }
+            Self::PartyAborted {
+                reported_by,
+                culprits,
+                detail,
+            } if culprits.is_empty() => write!(f, "{reported_by} aborted: {detail}"),
+            Self::PartyAborted {
+                reported_by,
+                culprits,
+                detail,
+            } => write!(
+                f,
+                "{reported_by} aborted: {detail}; blames {}",
+                names(culprits)
+            ),
+            Self::Closed { reason } => write!(f, "closed: {reason}"),
+        }
+    }
+}
+
+/// A request to the session aggregate. Time is an input, never read inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCommand {
+    Create {
+        session_id: SessionId,
+        spec: SessionSpec,
+        participants: Vec<Participant>,
+        /// Digest of each participant's single-use join token.
+        join_tokens: BTreeMap<PartyId, TokenDigest>,
+        join_expires_at: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    },
+    Join {
+        party_id: PartyId,
+        token: TokenDigest,
+        now: Timestamp,
+    },
+    ReportCompletion {
+        party_id: PartyId,
+        outcome: PartyOutcome,
+        now: Timestamp,
+    },
+    ReportFailure {
+        party_id: PartyId,
+        culprits: Vec<PartyId>,
+        detail: String,
+        now: Timestamp,
+    },
+    Close {
+        reason: String,
+        now: Timestamp,
+    },
+    Expire {
+        now: Timestamp,
+    },
+}
+
+/// The first event of every session stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCreated {
+    pub session_id: SessionId,
+    pub spec: SessionSpec,
+    pub participants: Vec<Participant>,
+    pub join_tokens: BTreeMap<PartyId, TokenDigest>,
+    pub join_expires_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub at: Timestamp,
+}
+
+/// Facts recorded in a `session-<id>` stream. Past tense; never edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    SessionCreated(SessionCreated),
+    ParticipantJoined {
+        party_id: PartyId,
+        at: Timestamp,
+    },
+    SessionStarted {
+        at: Timestamp,
+    },
+    PartyCompleted {
+        party_id: PartyId,
+        outcome: PartyOutcome,
+        at: Timestamp,
+    },
+    SessionCompleted {
+        outcome: PartyOutcome,
+        at: Timestamp,
+    },
+    SessionFailed {
+        reason: FailureReason,
+        at: Timestamp,
+    },
+    SessionExpired {
+        at: Timestamp,
+    },
+}
+
+impl SessionEvent {
+    /// The stable type name stored with the event.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::SessionCreated(_) => "SessionCreated",
+            Self::ParticipantJoined { .. } => "ParticipantJoined",
+            Self::SessionStarted { .. } => "SessionStarted",
+            Self::PartyCompleted { .. } => "PartyCompleted",
+            Self::SessionCompleted { .. } => "SessionCompleted",
+            Self::SessionFailed { .. } => "SessionFailed",
+            Self::SessionExpired { .. } => "SessionExpired",
+        }
+    }
+
+    /// When the fact happened (the command's `now`).
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Self::SessionCreated(c) => c.at,
+            Self::ParticipantJoined { at, .. }
+            | Self::SessionStarted { at }
+            | Self::PartyCompleted { at, .. }
+            | Self::SessionCompleted { at, .. }
+            | Self::SessionFailed { at, .. }
+            | Self::SessionExpired { at } => *at,
+        }
+    }
+}
+
+/// Why the session aggregate refused a command. Refusal records nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("invalid value: {0}")]
+    Invalid(#[from] IdError),
+    #[error("session already exists")]
+    AlreadyExists,
+    #[error("unknown session")]
+    UnknownSession,
+    #[error("{kind} session needs {expected} participants, got {got}")]
+    ParticipantCount {
+        kind: SessionKind,
+        expected: usize,
+        got: usize,
+    },
+    #[error("party {0} is listed more than once")]
+    DuplicateParty(PartyId),
+    #[error("party {0} is not a participant of this session")]
+    UnknownParty(PartyId),
+    #[error("party {0} is not a holder of the signing key")]
+    NotAKeyHolder(PartyId),
+    #[error("party {0} presented an identity key other than the one registered with the key")]
+    IdentityMismatch(PartyId),
+    #[error("join tokens must be given for exactly the participants")]
+    JoinTokensMismatch,
+    #[error("deadlines must lie in the future with the join deadline no later than the session's")]
+    InvalidDeadline,
+    #[error("message hash is not the SHA-256 of the message")]
+    MessageHashMismatch,
+    #[error("join token is not valid for this session and party")]
+    InvalidToken,
+    #[error("join token has expired")]
+    TokenExpired,
+    #[error("party {0} has already joined; join tokens are single-use")]
+    AlreadyJoined(PartyId),
+    #[error("session is {0}; joining is only possible while it is created")]
+    NotJoinable(SessionStatus),
+    #[error("session is {0}; reports are only accepted while it is in progress")]
+    NotInProgress(SessionStatus),
+    #[error("party {0} has already reported")]
+    AlreadyReported(PartyId),
+    #[error("a {kind} session cannot accept this kind of result")]
+    WrongOutcome { kind: SessionKind },
+    #[error("reported public key is not a point on secp256k1")]
+    InvalidPublicKey,
+    #[error("session is already {0}")]
+    Terminal(SessionStatus),
+    #[error("session does not expire until {0} ms")]
+    NotYetExpired(i64),
+    #[error("the session's deadline has passed")]
+    DeadlinePassed,
+}
+
+/// What a party learns about a session it joins: everything it needs to run its
+/// part of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub session_id: SessionId,
+    pub spec: SessionSpec,
+    /// Participants with their 1-based protocol index (for signing: their index in
+    /// the key), in index order.
+    pub participants: Vec<(u8, Participant)>,
+    pub status: SessionStatus,
+    pub expires_at: Timestamp,
+}
+
+impl SessionView {
+    pub fn index_of(&self, party: &PartyId) -> Option<u8> {
+        self.participants
+            .iter()
+            .find(|(_, p)| &p.party_id == party)
+            .map(|(i, _)| *i)
+    }
+    pub fn party_at(&self, index: u8) -> Option<&Participant> {
+        self.participants
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, p)| p)
+    }
+}

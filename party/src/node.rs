@@ -1,0 +1,386 @@
+//! Running one party's side of a session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mpc_engine::{
+    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, ShareRecord,
+    ShareVault, SignParams, Step, ThresholdEngine, To, VaultError,
+};
+use mpc_events::{
+    KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionSpec, SessionStatus,
+    SessionView, Signature, Timestamp,
+};
+use mpc_schemas::{Envelope, Recipient};
+use mpc_transport::{Transport, TransportError};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::identity::PartyIdentity;
+
+/// What a party needs from the session coordinator, whatever carries it (in-process
+/// calls, HTTP).
+#[async_trait]
+pub trait CoordinatorClient: Send + Sync {
+    /// Presents the join token; returns what the party joined.
+    async fn join(
+        &self,
+        session: SessionId,
+        party: &PartyId,
+        token: &str,
+    ) -> Result<SessionView, String>;
+    /// Waits until every participant has joined; returns the status then reached
+    /// (`InProgress`, or a terminal status if the session ended first).
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String>;
+    async fn report_completion(
+        &self,
+        session: SessionId,
+        party: &PartyId,
+        outcome: PartyOutcome,
+    ) -> Result<(), String>;
+    async fn report_failure(
+        &self,
+        session: SessionId,
+        party: &PartyId,
+        culprits: Vec<PartyId>,
+        detail: String,
+    ) -> Result<(), String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartyError {
+    #[error("coordinator: {0}")]
+    Coordinator(String),
+    #[error("this party is not a participant of session {0}")]
+    NotInvited(SessionId),
+    #[error("session registered another identity key for this party")]
+    IdentityMismatch,
+    #[error("session {session} is a {actual} session, not a {expected} one")]
+    WrongKind {
+        session: SessionId,
+        expected: &'static str,
+        actual: String,
+    },
+    #[error("session {0} ended ({1}) before the protocol could start")]
+    NotStarted(SessionId, SessionStatus),
+    #[error("the data to sign does not hash to the session's message hash")]
+    MessageHashMismatch,
+    #[error("vault holds a share of another key than the session's")]
+    ShareKeyMismatch,
+    #[error("session deadline passed before the protocol finished")]
+    Timeout,
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
+}
+
+/// The fresh run id every party of a session derives identically: SHA-256 over a
+/// domain tag, the session id, the kind, the threshold and each participant's index,
+/// party id and identity keys, all length-prefixed.
+pub fn execution_id(view: &SessionView) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    put(b"mpc-platform/execution-id/v1");
+    put(view.session_id.as_uuid().as_bytes());
+    put(view.spec.kind().to_string().as_bytes());
+    let threshold = view.spec.threshold();
+    put(&[threshold.t(), threshold.n()]);
+    if let SessionSpec::Signing {
+        key, message_hash, ..
+    } = &view.spec
+    {
+        put(key.key_id.keygen_session().as_uuid().as_bytes());
+        put(key.public_key.as_bytes());
+        put(message_hash.as_bytes());
+    }
+    for (index, p) in &view.participants {
+        put(&[*index]);
+        put(p.party_id.as_str().as_bytes());
+        put(p.identity.signing());
+        put(p.identity.encryption());
+    }
+    h.finalize().into()
+}
+
+/// One party: its identity, engine, vault, and how it reaches peers and coordinator.
+pub struct PartyNode {
+    id: PartyId,
+    identity: PartyIdentity,
+    engine: Arc<dyn ThresholdEngine>,
+    vault: Arc<dyn ShareVault>,
+    transport: Arc<dyn Transport>,
+    coordinator: Arc<dyn CoordinatorClient>,
+}
+
+impl PartyNode {
+    pub fn new(
+        id: PartyId,
+        identity: PartyIdentity,
+        engine: Arc<dyn ThresholdEngine>,
+        vault: Arc<dyn ShareVault>,
+        transport: Arc<dyn Transport>,
+        coordinator: Arc<dyn CoordinatorClient>,
+    ) -> Self {
+        Self {
+            id,
+            identity,
+            engine,
+            vault,
+            transport,
+            coordinator,
+        }
+    }
+
+    pub fn id(&self) -> &PartyId {
+        &self.id
+    }
+
+    pub fn identity(&self) -> &PartyIdentity {
+        &self.identity
+    }
+
+    /// Joins keygen session `session`, runs distributed key generation, stores the
+    /// share in the vault and reports the group public key.
+    pub async fn keygen(&self, session: SessionId, token: &str) -> Result<PublicKey, PartyError> {
+        let view = self.join(session, token).await?;
+        let SessionSpec::Keygen { threshold } = &view.spec else {
+            return Err(wrong_kind(&view, "keygen"));
+        };
+        let params = KeygenParams {
+            execution_id: execution_id(&view),
+            threshold: threshold.t(),
+            parties: threshold.n(),
+            me: self.my_index(&view)?,
+        };
+        let protocol = self.engine.keygen(params)?;
+        let share = self.run(&view, protocol).await?;
+        let public_key = share.public_key;
+        self.vault.put(&ShareRecord {
+            party_id: self.id.clone(),
+            key_id: KeyId::of_keygen(session),
+            version: 1,
+            share,
+        })?;
+        self.report(session, PartyOutcome::PublicKey(public_key))
+            .await?;
+        Ok(public_key)
+    }
+
+    /// Joins signing session `session`, checks what it is asked to sign, signs with
+    /// its share and reports the verified signature.
+    pub async fn sign(&self, session: SessionId, token: &str) -> Result<Signature, PartyError> {
+        let view = self.join(session, token).await?;
+        let SessionSpec::Signing {
+            key,
+            message_hash,
+            message,
+        } = &view.spec
+        else {
+            return Err(wrong_kind(&view, "signing"));
+        };
+        if let Some(message) = message {
+            if MessageHash::from_bytes(Sha256::digest(message).into()) != *message_hash {
+                return Err(PartyError::MessageHashMismatch);
+            }
+        }
+        let record = self.vault.get(&self.id, &key.key_id)?;
+        if record.share.public_key != key.public_key {
+            return Err(PartyError::ShareKeyMismatch);
+        }
+        let signers = view
+            .participants
+            .iter()
+            .map(|(i, _)| PartyIndex::new(*i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = SignParams {
+            execution_id: execution_id(&view),
+            signers,
+            message_hash: *message_hash,
+        };
+        let protocol = self.engine.sign(&record.share, params)?;
+        let signature = self.run(&view, protocol).await?;
+        self.report(session, PartyOutcome::Signature(signature))
+            .await?;
+        Ok(signature)
+    }
+
+    async fn join(&self, session: SessionId, token: &str) -> Result<SessionView, PartyError> {
+        let view = self
+            .coordinator
+            .join(session, &self.id, token)
+            .await
+            .map_err(PartyError::Coordinator)?;
+        let me = view
+            .participants
+            .iter()
+            .find(|(_, p)| p.party_id == self.id)
+            .ok_or(PartyError::NotInvited(session))?;
+        if me.1.identity != self.identity.public() {
+            return Err(PartyError::IdentityMismatch);
+        }
+        Ok(view)
+    }
+
+    fn my_index(&self, view: &SessionView) -> Result<PartyIndex, PartyError> {
+        let i = view
+            .index_of(&self.id)
+            .ok_or(PartyError::NotInvited(view.session_id))?;
+        Ok(PartyIndex::new(i)?)
+    }
+
+    async fn report(&self, session: SessionId, outcome: PartyOutcome) -> Result<(), PartyError> {
+        self.coordinator
+            .report_completion(session, &self.id, outcome)
+            .await
+            .map_err(PartyError::Coordinator)
+    }
+
+    /// Drives `protocol` to its output; on failure tells the coordinator whom the
+    /// engine blames, so the session fails with a named culprit.
+    async fn run<O: Send + 'static>(
+        &self,
+        view: &SessionView,
+        protocol: Box<dyn Protocol<Output = O>>,
+    ) -> Result<O, PartyError> {
+        let session = view.session_id;
+        let mut inbox = self.transport.subscribe(session, &self.id).await?;
+        match self.coordinator.wait_started(session).await {
+            Ok(SessionStatus::InProgress) => {}
+            Ok(other) => return Err(PartyError::NotStarted(session, other)),
+            Err(e) => return Err(PartyError::Coordinator(e)),
+        }
+        let deadline = deadline_in(view.expires_at);
+        let exchange = async {
+            let (mut protocol, first) = compute(protocol, |p| p.start()).await?;
+            self.send(view, first).await?;
+            loop {
+                let envelope = match inbox.next().await {
+                    Some(envelope) => envelope?,
+                    None => return Err(PartyError::Timeout),
+                };
+                let Some(from) = view.index_of(&envelope.sender) else {
+                    tracing::warn!(party = %self.id, sender = %envelope.sender, "dropped a message from a non-participant");
+                    continue;
+                };
+                let incoming = Incoming {
+                    round: envelope.round,
+                    from: PartyIndex::new(from)?,
+                    broadcast: envelope.recipient == Recipient::Broadcast,
+                    payload: envelope.payload,
+                };
+                let (next, step) = compute(protocol, move |p| p.handle(incoming)).await?;
+                protocol = next;
+                match step {
+                    Step::Continue(out) => self.send(view, out).await?,
+                    Step::Done { output, outgoing } => {
+                        self.send(view, outgoing).await?;
+                        return Ok(output);
+                    }
+                }
+            }
+        };
+        let result = match tokio::time::timeout(deadline, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(PartyError::Timeout),
+        };
+        if let Err(PartyError::Engine(e)) = &result {
+            self.blame(view, e).await;
+        }
+        result
+    }
+
+    async fn send(&self, view: &SessionView, messages: Vec<Outgoing>) -> Result<(), PartyError> {
+        for m in messages {
+            let recipient = match m.to {
+                To::All => Recipient::Broadcast,
+                To::One(i) => Recipient::Party(
+                    view.party_at(i.get())
+                        .ok_or_else(|| {
+                            EngineError::InvalidParameters(format!("no participant at index {i}"))
+                        })?
+                        .party_id
+                        .clone(),
+                ),
+            };
+            let envelope = Envelope {
+                message_id: Uuid::now_v7(),
+                session_id: view.session_id,
+                round: m.round,
+                sender: self.id.clone(),
+                recipient,
+                payload: m.payload,
+            };
+            self.transport.publish(&envelope).await?;
+        }
+        Ok(())
+    }
+
+    async fn blame(&self, view: &SessionView, error: &EngineError) {
+        let culprit = match error {
+            EngineError::Aborted { culprit, .. } => *culprit,
+            EngineError::Malformed { from, .. }
+            | EngineError::Unexpected { from, .. }
+            | EngineError::Equivocation { from, .. } => Some(*from),
+            _ => None,
+        };
+        let culprits = culprit
+            .and_then(|i| view.party_at(i.get()))
+            .map(|p| vec![p.party_id.clone()])
+            .unwrap_or_default();
+        if let Err(e) = self
+            .coordinator
+            .report_failure(view.session_id, &self.id, culprits, error.to_string())
+            .await
+        {
+            tracing::warn!(party = %self.id, session = %view.session_id, error = %e, "could not report protocol failure");
+        }
+    }
+}
+
+/// Runs CPU-heavy protocol steps off the async workers.
+async fn compute<O, R>(
+    mut protocol: Box<dyn Protocol<Output = O>>,
+    step: impl FnOnce(&mut dyn Protocol<Output = O>) -> Result<R, EngineError> + Send + 'static,
+) -> Result<(Box<dyn Protocol<Output = O>>, R), PartyError>
+where
+    O: Send + 'static,
+    R: Send + 'static,
+{
+    let joined = tokio::task::spawn_blocking(move || {
+        let r = step(protocol.as_mut());
+        (protocol, r)
+    })
+    .await;
+    match joined {
+        Ok((protocol, Ok(r))) => Ok((protocol, r)),
+        Ok((_, Err(e))) => Err(e.into()),
+        Err(e) => Err(EngineError::Aborted {
+            culprit: None,
+            ban: false,
+            detail: format!("engine task failed: {e}"),
+        }
+        .into()),
+    }
+}
+
+fn deadline_in(expires_at: Timestamp) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Duration::from_millis(u64::try_from(expires_at.as_millis() - now).unwrap_or(0))
+}
+
+fn wrong_kind(view: &SessionView, expected: &'static str) -> PartyError {
+    PartyError::WrongKind {
+        session: view.session_id,
+        expected,
+        actual: view.spec.kind().to_string(),
+    }
+}

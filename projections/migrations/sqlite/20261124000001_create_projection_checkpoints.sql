@@ -1,0 +1,7 @@
+-- One row per projection: the global position of the last event it has applied.
+-- Written in the same transaction as the read-model change, so a projection never
+-- applies an event twice nor skips one.
+CREATE TABLE projection_checkpoints (
+    name     TEXT    PRIMARY KEY,
+    position INTEGER NOT NULL
+);

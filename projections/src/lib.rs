@@ -1,0 +1,32 @@
+//! Read models of the MPC platform, kept from the event log.
+//!
+//! A read model is a set of tables shaped for queries, filled by a [`Projection`] that
+//! applies events in global-position order. A [`ProjectionRunner`] feeds it: it catches
+//! up from the projection's stored checkpoint, then follows the store through
+//! [`mpc_store::subscribe`]. Every batch of events is applied in one transaction that
+//! also advances the checkpoint (table `projection_checkpoints`), so projections are
+//! idempotent: an event re-delivered at or below the checkpoint is skipped, and a
+//! crash loses or repeats nothing. [`ProjectionRunner::rebuild`] empties a model and
+//! replays it from position 0, which yields exactly the model kept live.
+//!
+//! Events a projection cannot decode stop its runner with
+//! [`ProjectionError::Decode`], leaving the checkpoint just before the offending
+//! event: corrupt data is never skipped silently. Events of stream categories a
+//! projection does not read are skipped.
+//!
+//! Read models:
+//! - [`SessionStatusProjection`]: one row per session (`session_status`), with its
+//!   status, join and report counts, and its result (public key, signature or failure).
+//!
+//! The tables live in SQLite (often the event store's own file, through
+//! [`mpc_store::SqliteStore::pool`]); their migrations are in `migrations/sqlite/`,
+//! recorded in their own migration table. The SQL is kept portable for a PostgreSQL
+//! adapter.
+
+mod error;
+mod runner;
+mod session_status;
+
+pub use error::ProjectionError;
+pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, migrate};
+pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};

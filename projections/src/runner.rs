@@ -1,0 +1,516 @@
+//! The projection framework: the [`Projection`] trait, stored checkpoints and the
+//! [`ProjectionRunner`] that feeds a projection from the event store.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use mpc_store::{EventStore, RecordedEvent, subscribe};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, SqlitePool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ProjectionError;
+
+/// Events applied per transaction (and read per [`EventStore::read_all`] call while
+/// catching up). Each transaction holds SQLite's write lock, so batches stay small.
+pub const BATCH_SIZE: usize = 256;
+
+/// A read model kept from the event log.
+///
+/// The runner calls [`Projection::apply`] once per event, in position order, inside a
+/// transaction that also advances the projection's checkpoint; a failed `apply` is
+/// rolled back on its own (it runs in a savepoint), so it may leave partial writes
+/// behind when it returns an error. A projection decides itself which events concern
+/// it and returns `Ok(())` for the others.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// A stable name, unique among projections sharing a database: the key of the
+    /// projection's checkpoint. Renaming it rebuilds the projection.
+    fn name(&self) -> &str;
+
+    /// Applies one event to the read model through `conn`, which is inside the
+    /// runner's transaction. An event this projection cannot understand is an error,
+    /// not something to skip.
+    async fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+
+    /// Empties the read model (inside the runner's transaction), ready for a replay
+    /// from position 0.
+    async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError>;
+}
+
+/// Creates the read-model tables (and the checkpoint table) if they are missing.
+///
+/// The migrations are recorded in their own table, `_mpc_projections_migrations`, so
+/// they share a database file with the event store's migrations without either side
+/// seeing the other's as unknown. [`ProjectionRunner::new`] calls this; call it
+/// yourself only to query read models before any runner exists.
+pub async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.dangerous_set_table_name("_mpc_projections_migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// The stored checkpoint of projection `name`: the position of the last event it has
+/// applied (0 when it has applied none).
+async fn read_checkpoint(conn: &mut SqliteConnection, name: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(conn)
+            .await
+            .map_err(ProjectionError::database(format!(
+                "reading the checkpoint of {name}"
+            )))?;
+    position.map_or(Ok(0), |p| from_sql_int(p, "checkpoint"))
+}
+
+async fn write_checkpoint(
+    conn: &mut SqliteConnection,
+    name: &str,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+    )
+    .bind(name)
+    .bind(to_sql_int(position, "checkpoint")?)
+    .execute(conn)
+    .await
+    .map_err(ProjectionError::database(format!(
+        "writing the checkpoint of {name}"
+    )))?;
+    Ok(())
+}
+
+/// What one batch transaction did.
+enum Batch {
+    /// Events were applied (or already had been); the checkpoint is now here.
+    Applied(u64),
+    /// The stored checkpoint is behind what the caller expected (someone rebuilt the
+    /// projection meanwhile): nothing was applied; continue from here.
+    Rewound(u64),
+}
+
+/// Feeds one [`Projection`] from an [`EventStore`], keeping its checkpoint in the
+/// read-model database.
+///
+/// Each batch of events is applied in one `BEGIN IMMEDIATE` transaction that first
+/// reads the checkpoint, skips events at or below it, applies the rest and stores the
+/// new checkpoint: the read model and its checkpoint always change together, so a
+/// crash or a re-delivered event never applies anything twice.
+pub struct ProjectionRunner<P> {
+    store: Arc<dyn EventStore>,
+    pool: SqlitePool,
+    projection: P,
+    progress: watch::Sender<u64>,
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// A runner for `projection`, whose tables live in `pool` (which may be the event
+    /// store's own pool). Migrates the read-model schema first.
+    pub async fn new(
+        store: Arc<dyn EventStore>,
+        pool: SqlitePool,
+        projection: P,
+    ) -> Result<Self, ProjectionError> {
+        migrate(&pool).await?;
+        let runner = Self {
+            store,
+            pool,
+            projection,
+            progress: watch::Sender::new(0),
+        };
+        let checkpoint = runner.checkpoint().await?;
+        runner.progress.send_replace(checkpoint);
+        Ok(runner)
+    }
+
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// The checkpoint as this runner last committed it (or found it when created),
+    /// announced on every change: wait on it to read your own writes, e.g.
+    /// `progress.wait_for(|p| *p >= outcome.last_position)`.
+    pub fn progress(&self) -> watch::Receiver<u64> {
+        self.progress.subscribe()
+    }
+
+    /// The checkpoint as stored now.
+    pub async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(ProjectionError::database("acquiring a connection"))?;
+        read_checkpoint(&mut conn, self.projection.name()).await
+    }
+
+    /// Applies every event stored when called (beyond the checkpoint) and returns the
+    /// new checkpoint. On error, everything before the offending event stays applied
+    /// and the checkpoint stays just before it.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let head = self.store.head().await?;
+        let mut checkpoint = self.checkpoint().await?;
+        while checkpoint < head {
+            let events = self.store.read_all(checkpoint, BATCH_SIZE).await?;
+            if events.is_empty() {
+                break;
+            }
+            checkpoint = match self.apply_batch(&events, checkpoint).await? {
+                Batch::Applied(position) | Batch::Rewound(position) => position,
+            };
+        }
+        Ok(checkpoint)
+    }
+
+    /// Empties the read model, sets the checkpoint to 0 and replays the whole log.
+    /// Readers see the model empty and then filling up while this runs.
+    pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
+        let name = self.projection.name();
+        tracing::info!(projection = name, "rebuilding from position 0");
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(ProjectionError::database("beginning a reset"))?;
+        self.projection.reset(&mut tx).await?;
+        write_checkpoint(&mut tx, name, 0).await?;
+        tx.commit()
+            .await
+            .map_err(ProjectionError::database(format!(
+                "committing the reset of {name}"
+            )))?;
+        self.progress.send_replace(0);
+        self.catch_up().await
+    }
+
+    /// Follows the store: applies everything after the checkpoint, then each new event
+    /// as it is appended, until `shutdown` completes (returning the checkpoint) or an
+    /// event cannot be applied or read (returning that error; a later run resumes from
+    /// the checkpoint).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<u64, ProjectionError> {
+        let name = self.projection.name();
+        let mut shutdown = pin!(shutdown);
+        let mut checkpoint = self.checkpoint().await?;
+        tracing::info!(projection = name, checkpoint, "following the event store");
+        let result = 'subscription: loop {
+            let mut events =
+                subscribe(Arc::clone(&self.store), checkpoint).ready_chunks(BATCH_SIZE);
+            loop {
+                let chunk = tokio::select! {
+                    biased;
+                    () = &mut shutdown => break 'subscription Ok(checkpoint),
+                    chunk = events.next() => chunk,
+                };
+                let Some(chunk) = chunk else {
+                    break 'subscription Err(ProjectionError::SubscriptionEnded);
+                };
+                let mut batch = Vec::with_capacity(chunk.len());
+                let mut read_error = None;
+                for item in chunk {
+                    match item {
+                        Ok(event) => batch.push(event),
+                        Err(e) => {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    match self.apply_batch(&batch, checkpoint).await {
+                        Ok(Batch::Applied(position)) => checkpoint = position,
+                        Ok(Batch::Rewound(position)) => {
+                            checkpoint = position;
+                            continue 'subscription;
+                        }
+                        Err(e) => break 'subscription Err(e),
+                    }
+                }
+                if let Some(e) = read_error {
+                    break 'subscription Err(e.into());
+                }
+            }
+        };
+        match &result {
+            Ok(checkpoint) => tracing::info!(projection = name, checkpoint, "stopped"),
+            Err(error) => tracing::error!(projection = name, %error, "stopped on an error"),
+        }
+        result
+    }
+
+    /// [`ProjectionRunner::run`] as a tokio task.
+    pub fn spawn(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<Result<u64, ProjectionError>>
+    where
+        P: 'static,
+    {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    /// Applies `events` (in position order) in one transaction together with the
+    /// checkpoint, skipping those at or below the stored checkpoint. `expected` is the
+    /// checkpoint the caller believes is stored.
+    async fn apply_batch(
+        &self,
+        events: &[RecordedEvent],
+        expected: u64,
+    ) -> Result<Batch, ProjectionError> {
+        let name = self.projection.name();
+        let mut tx =
+            self.pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(ProjectionError::database(format!(
+                    "beginning a batch of {name}"
+                )))?;
+        let stored = read_checkpoint(&mut tx, name).await?;
+        if stored < expected {
+            tracing::info!(projection = name, stored, expected, "checkpoint was reset");
+            tx.rollback()
+                .await
+                .map_err(ProjectionError::database("rolling back a stale batch"))?;
+            return Ok(Batch::Rewound(stored));
+        }
+        let mut checkpoint = stored;
+        let mut failure = None;
+        for event in events.iter() {
+            let mut savepoint = tx
+                .begin()
+                .await
+                .map_err(ProjectionError::database("opening a savepoint"))?;
+            match self.projection.apply(&mut savepoint, event).await {
+                Ok(()) => {
+                    savepoint
+                        .commit()
+                        .await
+                        .map_err(ProjectionError::database("releasing a savepoint"))?;
+                    checkpoint = event.position;
+                }
+                Err(e) => {
+                    savepoint
+                        .rollback()
+                        .await
+                        .map_err(ProjectionError::database("rolling back a savepoint"))?;
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if checkpoint > stored {
+            write_checkpoint(&mut tx, name, checkpoint).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(ProjectionError::database(format!(
+                "committing a batch of {name}"
+            )))?;
+        self.progress.send_if_modified(|progress| {
+            let moved = *progress != checkpoint;
+            *progress = checkpoint;
+            moved
+        });
+        tracing::debug!(projection = name, checkpoint, "applied a batch");
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Batch::Applied(checkpoint)),
+        }
+    }
+}
+
+/// A store position or count as an SQLite integer.
+pub(crate) fn to_sql_int(value: u64, what: &str) -> Result<i64, ProjectionError> {
+    i64::try_from(value)
+        .map_err(|_| ProjectionError::InvalidRow(format!("{what} {value} does not fit in SQLite")))
+}
+
+/// An SQLite integer as a position or count.
+pub(crate) fn from_sql_int(value: i64, what: &str) -> Result<u64, ProjectionError> {
+    u64::try_from(value)
+        .map_err(|_| ProjectionError::InvalidRow(format!("{what} {value} is negative")))
+}
+
+#[cfg(test)]
+mod tests {
+    use mpc_events::Timestamp;
+    use mpc_store::{ExpectedVersion, NewEvent, SqliteStore, StoreError, StreamName};
+    use tempfile::TempDir;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Records the position of every event it applies; `Fail` events write a row and
+    /// then fail.
+    struct Recorder;
+
+    #[async_trait]
+    impl Projection for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+
+        async fn apply(
+            &self,
+            conn: &mut SqliteConnection,
+            event: &RecordedEvent,
+        ) -> Result<(), ProjectionError> {
+            sqlx::query("INSERT INTO recorded (position) VALUES (?)")
+                .bind(to_sql_int(event.position, "position")?)
+                .execute(&mut *conn)
+                .await
+                .map_err(ProjectionError::database("recording"))?;
+            if event.event_type == "Fail" {
+                return Err(ProjectionError::Inconsistent {
+                    position: event.position,
+                    stream: event.stream.clone(),
+                    detail: "told to fail".into(),
+                });
+            }
+            Ok(())
+        }
+
+        async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError> {
+            sqlx::query("DELETE FROM recorded")
+                .execute(conn)
+                .await
+                .map_err(ProjectionError::database("resetting"))?;
+            Ok(())
+        }
+    }
+
+    struct Fixture {
+        _dir: TempDir,
+        store: SqliteStore,
+        runner: ProjectionRunner<Recorder>,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("events.sqlite"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE recorded (position INTEGER NOT NULL)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let runner = ProjectionRunner::new(Arc::new(store.clone()), store.pool().clone(), Recorder)
+            .await
+            .unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            runner,
+        }
+    }
+
+    fn event(event_type: &str) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload: Vec::new(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: Uuid::now_v7(),
+            occurred_at: Timestamp::from_millis(0),
+        }
+    }
+
+    impl Fixture {
+        async fn append(&self, types: &[&str]) -> Result<u64, StoreError> {
+            let stream = StreamName::parse("test-1")?;
+            let events = types.iter().map(|t| event(t)).collect();
+            let outcome = self
+                .store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await?;
+            Ok(outcome.last_position)
+        }
+
+        async fn recorded(&self) -> Vec<i64> {
+            sqlx::query_scalar("SELECT position FROM recorded ORDER BY position")
+                .fetch_all(self.store.pool())
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn redelivered_positions_are_skipped() {
+        let f = fixture().await;
+        f.append(&["A", "B", "C"]).await.unwrap();
+        assert_eq!(f.runner.catch_up().await.unwrap(), 3);
+        let delivered = f.store.read_all(0, 10).await.unwrap();
+
+        let outcome = f.runner.apply_batch(&delivered, 3).await.unwrap();
+        assert!(matches!(outcome, Batch::Applied(3)));
+        assert_eq!(f.recorded().await, [1, 2, 3]);
+
+        f.append(&["D"]).await.unwrap();
+        let overlapping = f.store.read_all(1, 10).await.unwrap();
+        let outcome = f.runner.apply_batch(&overlapping, 3).await.unwrap();
+        assert!(matches!(outcome, Batch::Applied(4)));
+        assert_eq!(f.recorded().await, [1, 2, 3, 4]);
+        assert_eq!(f.runner.checkpoint().await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_batch_behind_a_reset_checkpoint_applies_nothing() {
+        let f = fixture().await;
+        f.append(&["A", "B"]).await.unwrap();
+        f.runner.catch_up().await.unwrap();
+        f.append(&["C"]).await.unwrap();
+        sqlx::query("UPDATE projection_checkpoints SET position = 0")
+            .execute(f.store.pool())
+            .await
+            .unwrap();
+        let third = f.store.read_all(2, 10).await.unwrap();
+        let outcome = f.runner.apply_batch(&third, 2).await.unwrap();
+        assert!(matches!(outcome, Batch::Rewound(0)));
+        assert_eq!(f.recorded().await, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_apply_leaves_no_partial_write_and_keeps_what_came_before() {
+        let f = fixture().await;
+        f.append(&["A", "B", "Fail", "D"]).await.unwrap();
+        let error = f.runner.catch_up().await.unwrap_err();
+        assert!(
+            matches!(error, ProjectionError::Inconsistent { position: 3, .. }),
+            "{error:?}"
+        );
+        assert_eq!(f.recorded().await, [1, 2]);
+        assert_eq!(f.runner.checkpoint().await.unwrap(), 2);
+        assert_eq!(*f.runner.progress().borrow(), 2);
+    }
+
+    #[tokio::test]
+    async fn catch_up_spans_many_batches_and_rebuild_replays_them_all() {
+        let f = fixture().await;
+        let per_append = BATCH_SIZE / 2 + 1;
+        for _ in 0..5 {
+            f.append(&vec!["E"; per_append]).await.unwrap();
+        }
+        let head = f.store.head().await.unwrap();
+        assert_eq!(head, 5 * per_append as u64);
+        assert!(head > 2 * BATCH_SIZE as u64);
+        assert_eq!(f.runner.catch_up().await.unwrap(), head);
+        let expected: Vec<i64> = (1..=head as i64).collect();
+        assert_eq!(f.recorded().await, expected);
+
+        assert_eq!(f.runner.rebuild().await.unwrap(), head);
+        assert_eq!(f.recorded().await, expected);
+    }
+}

@@ -1,0 +1,411 @@
+//! The session-status read model: one row per session with its lifecycle status,
+//! progress counters and result, mirroring the session aggregate's fold.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use mpc_events::{
+    KeyId, PartyId, PartyOutcome, SessionCreated, SessionEvent, SessionId, SessionKind,
+    SessionSpec, SessionStatus, Timestamp,
+};
+use mpc_store::RecordedEvent;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool};
+
+use crate::error::ProjectionError;
+use crate::runner::{Projection, from_sql_int, to_sql_int};
+
+/// The stream category this projection reads; events of other categories are skipped.
+pub const SESSION_CATEGORY: &str = "session";
+
+macro_rules! select_rows {
+    ($tail:literal) => {
+        concat!(
+            "SELECT session_id, kind, status, threshold_t, threshold_n, participants, joined, ",
+            "reported, key_id, public_key_hex, signature_r_hex, signature_s_hex, recovery_id, ",
+            "failure, created_at, updated_at, last_position FROM session_status ",
+            $tail
+        )
+    };
+}
+
+/// One session as the read model shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStatusRow {
+    pub session_id: SessionId,
+    pub kind: SessionKind,
+    pub status: SessionStatus,
+    pub threshold_t: u8,
+    pub threshold_n: u8,
+    /// The session's parties in protocol order.
+    pub participants: Vec<PartyId>,
+    /// How many participants have joined.
+    pub joined: u32,
+    /// How many participants have reported a result.
+    pub reported: u32,
+    /// Signing sessions: the key they sign with.
+    pub key_id: Option<KeyId>,
+    /// Keygen: the group public key once completed. Signing: the signing key's public
+    /// key. Compressed SEC1, lowercase hex.
+    pub public_key_hex: Option<String>,
+    pub signature_r_hex: Option<String>,
+    pub signature_s_hex: Option<String>,
+    pub recovery_id: Option<u8>,
+    /// Why the session failed, as [`mpc_events::FailureReason`] displays it.
+    pub failure: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Global position of the last event applied to this row.
+    pub last_position: u64,
+}
+
+/// Keeps the `session_status` table from `session-<id>` streams, and queries it.
+///
+/// Its tables exist once [`crate::migrate`] has run (a [`crate::ProjectionRunner`]
+/// runs it when created).
+#[derive(Debug, Clone)]
+pub struct SessionStatusProjection {
+    pool: SqlitePool,
+}
+
+impl SessionStatusProjection {
+    /// The checkpoint name of this projection.
+    pub const NAME: &'static str = "session_status";
+
+    /// A projection whose queries read from `pool`: the database its runner writes to.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The row of one session, if the projection has seen it.
+    pub async fn get(
+        &self,
+        session_id: SessionId,
+    ) -> Result<Option<SessionStatusRow>, ProjectionError> {
+        let row = sqlx::query(select_rows!("WHERE session_id = ?"))
+            .bind(session_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ProjectionError::database(format!(
+                "reading session {session_id}"
+            )))?;
+        row.as_ref().map(decode_row).transpose()
+    }
+
+    /// Up to `limit` sessions, newest first (by creation time, then id).
+    pub async fn list(&self, limit: u32) -> Result<Vec<SessionStatusRow>, ProjectionError> {
+        let rows = sqlx::query(select_rows!(
+            "ORDER BY created_at DESC, session_id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ProjectionError::database("listing sessions"))?;
+        rows.iter().map(decode_row).collect()
+    }
+}
+
+#[async_trait]
+impl Projection for SessionStatusProjection {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.stream.category() != SESSION_CATEGORY {
+            return Ok(());
+        }
+        let inconsistent = |detail: String| ProjectionError::Inconsistent {
+            position: event.position,
+            stream: event.stream.clone(),
+            detail,
+        };
+        let session_id: SessionId = event
+            .stream
+            .as_str()
+            .strip_prefix("session-")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| inconsistent("the stream id is not a session id".to_owned()))?;
+        let decoded =
+            mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
+                .map_err(|source| ProjectionError::Decode {
+                position: event.position,
+                stream: event.stream.clone(),
+                version: event.version,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                source,
+            })?;
+        let position = to_sql_int(event.position, "position")?;
+        match &decoded {
+            SessionEvent::SessionCreated(created) => {
+                if created.session_id != session_id {
+                    return Err(inconsistent(format!(
+                        "SessionCreated names session {}",
+                        created.session_id
+                    )));
+                }
+                let inserted = insert_created(conn, created, position).await;
+                match inserted {
+                    Err(e)
+                        if e.as_database_error()
+                            .is_some_and(|db| db.is_unique_violation()) =>
+                    {
+                        Err(inconsistent("the session was already created".to_owned()))
+                    }
+                    other => other.map_err(ProjectionError::database(format!(
+                        "inserting session {session_id}"
+                    ))),
+                }
+            }
+            other => {
+                let updated =
+                    apply_change(conn, session_id, &Change::of(other), other.at(), position)
+                        .await
+                        .map_err(ProjectionError::database(format!(
+                            "updating session {session_id}"
+                        )))?;
+                if updated == 0 {
+                    return Err(inconsistent(format!(
+                        "{} for a session that was never created",
+                        other.type_name()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError> {
+        sqlx::query("DELETE FROM session_status")
+            .execute(conn)
+            .await
+            .map_err(ProjectionError::database("emptying session_status"))?;
+        Ok(())
+    }
+}
+
+async fn insert_created(
+    conn: &mut SqliteConnection,
+    created: &SessionCreated,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    let threshold = created.spec.threshold();
+    let participants = created
+        .participants
+        .iter()
+        .map(|p| p.party_id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (key_id, public_key_hex) = match &created.spec {
+        SessionSpec::Keygen { .. } => (None, None),
+        SessionSpec::Signing { key, .. } => (
+            Some(key.key_id.to_string()),
+            Some(hex::encode(key.public_key.as_bytes())),
+        ),
+    };
+    let at = created.at.as_millis();
+    sqlx::query(
+        "INSERT INTO session_status (session_id, kind, status, threshold_t, threshold_n, \
+         participants, joined, reported, key_id, public_key_hex, created_at, updated_at, \
+         last_position) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)",
+    )
+    .bind(created.session_id.to_string())
+    .bind(created.spec.kind().to_string())
+    .bind(SessionStatus::Created.to_string())
+    .bind(i64::from(threshold.t()))
+    .bind(i64::from(threshold.n()))
+    .bind(participants)
+    .bind(key_id)
+    .bind(public_key_hex)
+    .bind(at)
+    .bind(at)
+    .bind(position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What an event after `SessionCreated` changes in its row; `None` keeps a column.
+#[derive(Debug, Default)]
+struct Change {
+    status: Option<SessionStatus>,
+    joined: i64,
+    reported: i64,
+    public_key_hex: Option<String>,
+    signature_r_hex: Option<String>,
+    signature_s_hex: Option<String>,
+    recovery_id: Option<i64>,
+    failure: Option<String>,
+}
+
+impl Change {
+    fn of(event: &SessionEvent) -> Self {
+        match event {
+            // Handled by `insert_created`; it never reaches here.
+            SessionEvent::SessionCreated(_) => Self::default(),
+            SessionEvent::ParticipantJoined { .. } => Self {
+                joined: 1,
+                ..Self::default()
+            },
+            SessionEvent::SessionStarted { .. } => Self {
+                status: Some(SessionStatus::InProgress),
+                ..Self::default()
+            },
+            SessionEvent::PartyCompleted { .. } => Self {
+                reported: 1,
+                ..Self::default()
+            },
+            SessionEvent::SessionCompleted { outcome, .. } => {
+                let status = Some(SessionStatus::Completed);
+                match outcome {
+                    PartyOutcome::PublicKey(key) => Self {
+                        status,
+                        public_key_hex: Some(hex::encode(key.as_bytes())),
+                        ..Self::default()
+                    },
+                    PartyOutcome::Signature(signature) => Self {
+                        status,
+                        signature_r_hex: Some(hex::encode(signature.r())),
+                        signature_s_hex: Some(hex::encode(signature.s())),
+                        recovery_id: Some(i64::from(signature.recovery_id())),
+                        ..Self::default()
+                    },
+                }
+            }
+            SessionEvent::SessionFailed { reason, .. } => Self {
+                status: Some(SessionStatus::Failed),
+                failure: Some(reason.to_string()),
+                ..Self::default()
+            },
+            SessionEvent::SessionExpired { .. } => Self {
+                status: Some(SessionStatus::Expired),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// Applies `change` to the row of `session_id`; returns how many rows it touched.
+async fn apply_change(
+    conn: &mut SqliteConnection,
+    session_id: SessionId,
+    change: &Change,
+    at: Timestamp,
+    position: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE session_status SET \
+         status = COALESCE(?, status), \
+         joined = joined + ?, \
+         reported = reported + ?, \
+         public_key_hex = COALESCE(?, public_key_hex), \
+         signature_r_hex = COALESCE(?, signature_r_hex), \
+         signature_s_hex = COALESCE(?, signature_s_hex), \
+         recovery_id = COALESCE(?, recovery_id), \
+         failure = COALESCE(?, failure), \
+         updated_at = ?, \
+         last_position = ? \
+         WHERE session_id = ?",
+    )
+    .bind(change.status.map(|s| s.to_string()))
+    .bind(change.joined)
+    .bind(change.reported)
+    .bind(change.public_key_hex.as_deref())
+    .bind(change.signature_r_hex.as_deref())
+    .bind(change.signature_s_hex.as_deref())
+    .bind(change.recovery_id)
+    .bind(change.failure.as_deref())
+    .bind(at.as_millis())
+    .bind(position)
+    .bind(session_id.to_string())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn decode_row(row: &SqliteRow) -> Result<SessionStatusRow, ProjectionError> {
+    let invalid = |column: &str, value: &dyn fmt::Display| {
+        ProjectionError::InvalidRow(format!("session_status.{column} = {value}"))
+    };
+    let int = |column: &str| -> Result<i64, ProjectionError> { column_of(row, column) };
+    let small = |column: &str| {
+        let value = int(column)?;
+        u8::try_from(value).map_err(|_| invalid(column, &value))
+    };
+    let count = |column: &str| {
+        let value = int(column)?;
+        u32::try_from(value).map_err(|_| invalid(column, &value))
+    };
+
+    let session_id: String = column_of(row, "session_id")?;
+    let kind: String = column_of(row, "kind")?;
+    let status: String = column_of(row, "status")?;
+    let participants: String = column_of(row, "participants")?;
+    let key_id: Option<String> = column_of(row, "key_id")?;
+    let recovery_id: Option<i64> = column_of(row, "recovery_id")?;
+    Ok(SessionStatusRow {
+        session_id: session_id
+            .parse()
+            .map_err(|_| invalid("session_id", &session_id))?,
+        kind: parse_kind(&kind).ok_or_else(|| invalid("kind", &kind))?,
+        status: parse_status(&status).ok_or_else(|| invalid("status", &status))?,
+        threshold_t: small("threshold_t")?,
+        threshold_n: small("threshold_n")?,
+        participants: participants
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(PartyId::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| invalid("participants", &participants))?,
+        joined: count("joined")?,
+        reported: count("reported")?,
+        key_id: key_id
+            .map(|k| k.parse().map_err(|_| invalid("key_id", &k)))
+            .transpose()?,
+        public_key_hex: column_of(row, "public_key_hex")?,
+        signature_r_hex: column_of(row, "signature_r_hex")?,
+        signature_s_hex: column_of(row, "signature_s_hex")?,
+        recovery_id: recovery_id
+            .map(|r| u8::try_from(r).map_err(|_| invalid("recovery_id", &r)))
+            .transpose()?,
+        failure: column_of(row, "failure")?,
+        created_at: Timestamp::from_millis(int("created_at")?),
+        updated_at: Timestamp::from_millis(int("updated_at")?),
+        last_position: from_sql_int(int("last_position")?, "last_position")?,
+    })
+}
+
+fn column_of<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, ProjectionError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column)
+        .map_err(ProjectionError::database(format!(
+            "decoding session_status.{column}"
+        )))
+}
+
+/// The inverse of [`SessionKind`]'s `Display`.
+fn parse_kind(text: &str) -> Option<SessionKind> {
+    [SessionKind::Keygen, SessionKind::Signing]
+        .into_iter()
+        .find(|kind| kind.to_string() == text)
+}
+
+/// The inverse of [`SessionStatus`]'s `Display`.
+fn parse_status(text: &str) -> Option<SessionStatus> {
+    [
+        SessionStatus::Created,
+        SessionStatus::InProgress,
+        SessionStatus::Completed,
+        SessionStatus::Failed,
+        SessionStatus::Expired,
+    ]
+    .into_iter()
+    .find(|status| status.to_string() == text)
+}

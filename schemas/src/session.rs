@@ -1,0 +1,607 @@
+//! Session event payloads: JSON, one struct per event type and schema version.
+//!
+//! Stored events carry their type name and schema version next to the payload.
+//! [`decode`] accepts every version ever written (today only v1) and returns the
+//! current domain event; [`encode`] always writes [`CURRENT_VERSION`]. When a payload
+//! changes shape, add a `v2` module, bump [`CURRENT_VERSION`], map v1 payloads up in
+//! [`decode`], and add `fixtures/session/<Type>.v2.json` next to the v1 fixtures,
+//! which stay forever.
+
+use std::collections::BTreeMap;
+
+use mpc_events::{
+    FailureReason, IdentityKey, KeyId, MessageHash, Participant, PartyId, PartyOutcome,
+    PublicKey, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
+    Timestamp, TokenDigest,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{Encoded, SchemaError};
+
+/// The schema version [`encode`] writes.
+pub const CURRENT_VERSION: u16 = 1;
+
+/// Every session event type name, as stored.
+pub const EVENT_TYPES: [&str; 7] = [
+    "SessionCreated",
+    "ParticipantJoined",
+    "SessionStarted",
+    "PartyCompleted",
+    "SessionCompleted",
+    "SessionFailed",
+    "SessionExpired",
+];
+
+/// Encodes a session event as its current-version JSON payload.
+pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
+    let payload = match event {
+        SessionEvent::SessionCreated(c) => to_json(&v1::SessionCreated::from(c)),
+        SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
+            party_id: party_id.to_string(),
+            at: v1::Time::from(*at),
+        }),
+        SessionEvent::SessionStarted { at } => to_json(&v1::At {
+            at: v1::Time::from(*at),
+        }),
+        SessionEvent::PartyCompleted {
+            party_id,
+            outcome,
+            at,
+        } => to_json(&v1::PartyCompleted {
+            party_id: party_id.to_string(),
+            outcome: v1::Outcome::from(outcome),
+            at: v1::Time::from(*at),
+        }),
+        SessionEvent::SessionCompleted { outcome, at } => to_json(&v1::SessionCompleted {
+            outcome: v1::Outcome::from(outcome),
+            at: v1::Time::from(*at),
+        }),
+        SessionEvent::SessionFailed { reason, at } => to_json(&v1::SessionFailed {
+            reason: v1::Failure::from(reason),
+            at: v1::Time::from(*at),
+        }),
+        SessionEvent::SessionExpired { at } => to_json(&v1::At {
+            at: v1::Time::from(*at),
+        }),
+    }?;
+    Ok(Encoded {
+        event_type: event.type_name(),
+        schema_version: CURRENT_VERSION,
+        payload,
+    })
+}
+
+/// Decodes a stored payload of any known version into the current domain event.
+pub fn decode(
+    event_type: &str,
+    schema_version: u16,
+    payload: &[u8],
+) -> Result<SessionEvent, SchemaError> {
+    if schema_version != 1 {
+        return Err(SchemaError::UnknownVersion {
+            what: format!("{event_type} event"),
+            version: schema_version,
+        });
+    }
+    Ok(match event_type {
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v1::SessionCreated>(payload)?.try_into()?)
+        }
+        "ParticipantJoined" => {
+            let e: v1::ParticipantJoined = from_json(payload)?;
+            SessionEvent::ParticipantJoined {
+                party_id: PartyId::parse(e.party_id)?,
+                at: e.at.into(),
+            }
+        }
+        "SessionStarted" => SessionEvent::SessionStarted {
+            at: from_json::<v1::At>(payload)?.at.into(),
+        },
+        "PartyCompleted" => {
+            let e: v1::PartyCompleted = from_json(payload)?;
+            SessionEvent::PartyCompleted {
+                party_id: PartyId::parse(e.party_id)?,
+                outcome: e.outcome.try_into()?,
+                at: e.at.into(),
+            }
+        }
+        "SessionCompleted" => {
+            let e: v1::SessionCompleted = from_json(payload)?;
+            SessionEvent::SessionCompleted {
+                outcome: e.outcome.try_into()?,
+                at: e.at.into(),
+            }
+        }
+        "SessionFailed" => {
+            let e: v1::SessionFailed = from_json(payload)?;
+            SessionEvent::SessionFailed {
+                reason: e.reason.try_into()?,
+                at: e.at.into(),
+            }
+        }
+        "SessionExpired" => SessionEvent::SessionExpired {
+            at: from_json::<v1::At>(payload)?.at.into(),
+        },
+        other => return Err(SchemaError::UnknownType(other.to_owned())),
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, SchemaError> {
+    serde_json::to_vec(value).map_err(|e| SchemaError::Encode(e.to_string()))
+}
+
+fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, SchemaError> {
+    serde_json::from_slice(payload).map_err(|e| SchemaError::Decode(e.to_string()))
+}
+
+fn unhex(field: &str, s: &str) -> Result<Vec<u8>, SchemaError> {
+    hex::decode(s).map_err(|e| SchemaError::Decode(format!("{field}: {e}")))
+}
+
+/// Version 1 payloads. Bytes are lowercase hex; times are RFC 3339 UTC.
+mod v1 {
+    use super::*;
+
+    /// RFC 3339 in UTC; written with exactly three fractional digits
+    /// (`2026-11-23T10:00:00.000Z`) so that encoding is stable, read in any RFC 3339 form.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Time(time::OffsetDateTime);
+
+    const WRITE_FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+
+    impl Serialize for Time {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let utc = self.0.to_offset(time::UtcOffset::UTC);
+            let text = utc.format(WRITE_FORMAT).map_err(serde::ser::Error::custom)?;
+            s.serialize_str(&text)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Time {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map(Self)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+
+    impl From<Timestamp> for Time {
+        fn from(t: Timestamp) -> Self {
+            let nanos = i128::from(t.as_millis()) * 1_000_000;
+            Self(
+                time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            )
+        }
+    }
+
+    impl From<Time> for Timestamp {
+        fn from(t: Time) -> Self {
+            let millis = t.0.unix_timestamp_nanos() / 1_000_000;
+            Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct At {
+        pub at: Time,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ThresholdV1 {
+        pub t: u16,
+        pub n: u16,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Identity {
+        pub signing: String,
+        pub encryption: String,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ParticipantV1 {
+        pub party_id: String,
+        pub identity: Identity,
+    }
+
+    impl From<&Participant> for ParticipantV1 {
+        fn from(p: &Participant) -> Self {
+            Self {
+                party_id: p.party_id.to_string(),
+                identity: Identity {
+                    signing: hex::encode(p.identity.signing()),
+                    encryption: hex::encode(p.identity.encryption()),
+                },
+            }
+        }
+    }
+
+    impl TryFrom<ParticipantV1> for Participant {
+        type Error = SchemaError;
+        fn try_from(p: ParticipantV1) -> Result<Self, SchemaError> {
+            Ok(Participant {
+                party_id: PartyId::parse(p.party_id)?,
+                identity: IdentityKey::new(
+                    &unhex("identity.signing", &p.identity.signing)?,
+                    &unhex("identity.encryption", &p.identity.encryption)?,
+                )?,
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Key {
+        pub key_id: String,
+        pub public_key: String,
+        pub threshold: ThresholdV1,
+        pub parties: Vec<ParticipantV1>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Spec {
+        Keygen {
+            threshold: ThresholdV1,
+        },
+        Signing {
+            key: Key,
+            message_hash: String,
+            message: Option<String>,
+        },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionCreated {
+        pub session_id: String,
+        pub spec: Spec,
+        pub participants: Vec<ParticipantV1>,
+        pub join_tokens: BTreeMap<String, String>,
+        pub join_expires_at: Time,
+        pub expires_at: Time,
+        pub at: Time,
+    }
+
+    fn threshold_v1(t: &Threshold) -> ThresholdV1 {
+        ThresholdV1 {
+            t: u16::from(t.t()),
+            n: u16::from(t.n()),
+        }
+    }
+
+    impl From<&mpc_events::SessionCreated> for SessionCreated {
+        fn from(c: &mpc_events::SessionCreated) -> Self {
+            let spec = match &c.spec {
+                SessionSpec::Keygen { threshold } => Spec::Keygen {
+                    threshold: threshold_v1(threshold),
+                },
+                SessionSpec::Signing {
+                    key,
+                    message_hash,
+                    message,
+                } => Spec::Signing {
+                    key: Key {
+                        key_id: key.key_id.to_string(),
+                        public_key: hex::encode(key.public_key.as_bytes()),
+                        threshold: threshold_v1(&key.threshold),
+                        parties: key.parties.iter().map(ParticipantV1::from).collect(),
+                    },
+                    message_hash: hex::encode(message_hash.as_bytes()),
+                    message: message.as_ref().map(hex::encode),
+                },
+            };
+            Self {
+                session_id: c.session_id.to_string(),
+                spec,
+                participants: c.participants.iter().map(ParticipantV1::from).collect(),
+                join_tokens: c
+                    .join_tokens
+                    .iter()
+                    .map(|(p, d)| (p.to_string(), hex::encode(d.as_bytes())))
+                    .collect(),
+                join_expires_at: c.join_expires_at.into(),
+                expires_at: c.expires_at.into(),
+                at: c.at.into(),
+            }
+        }
+    }
+
+    impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
+        type Error = SchemaError;
+        fn try_from(c: SessionCreated) -> Result<Self, SchemaError> {
+            let spec = match c.spec {
+                Spec::Keygen { threshold } => SessionSpec::Keygen {
+                    threshold: Threshold::new(threshold.t, threshold.n)?,
+                },
+                Spec::Signing {
+                    key,
+                    message_hash,
+                    message,
+                } => SessionSpec::Signing {
+                    key: mpc_events::KeyRef {
+                        key_id: key.key_id.parse::<KeyId>()?,
+                        public_key: PublicKey::from_slice(&unhex(
+                            "key.public_key",
+                            &key.public_key,
+                        )?)?,
+                        threshold: Threshold::new(key.threshold.t, key.threshold.n)?,
+                        parties: key
+                            .parties
+                            .into_iter()
+                            .map(Participant::try_from)
+                            .collect::<Result<_, _>>()?,
+                    },
+                    message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
+                    message: message.map(|m| unhex("message", &m)).transpose()?,
+                },
+            };
+            Ok(Self {
+                session_id: c.session_id.parse::<SessionId>()?,
+                spec,
+                participants: c
+                    .participants
+                    .into_iter()
+                    .map(Participant::try_from)
+                    .collect::<Result<_, _>>()?,
+                join_tokens: c
+                    .join_tokens
+                    .into_iter()
+                    .map(|(p, d)| {
+                        Ok((
+                            PartyId::parse(p)?,
+                            TokenDigest::from_slice(&unhex("join_tokens", &d)?)?,
+                        ))
+                    })
+                    .collect::<Result<_, SchemaError>>()?,
+                join_expires_at: c.join_expires_at.into(),
+                expires_at: c.expires_at.into(),
+                at: c.at.into(),
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ParticipantJoined {
+        pub party_id: String,
+        pub at: Time,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Outcome {
+        PublicKey {
+            public_key: String,
+        },
+        Signature {
+            r: String,
+            s: String,
+            recovery_id: u8,
+        },
+    }
+
+    impl From<&PartyOutcome> for Outcome {
+        fn from(o: &PartyOutcome) -> Self {
+            match o {
+                PartyOutcome::PublicKey(pk) => Outcome::PublicKey {
+                    public_key: hex::encode(pk.as_bytes()),
+                },
+                PartyOutcome::Signature(sig) => Outcome::Signature {
+                    r: hex::encode(sig.r()),
+                    s: hex::encode(sig.s()),
+                    recovery_id: sig.recovery_id(),
+                },
+            }
+        }
+    }
+
+    impl TryFrom<Outcome> for PartyOutcome {
+        type Error = SchemaError;
+        fn try_from(o: Outcome) -> Result<Self, SchemaError> {
+            Ok(match o {
+                Outcome::PublicKey { public_key } => PartyOutcome::PublicKey(
+                    PublicKey::from_slice(&unhex("public_key", &public_key)?)?,
+                ),
+                Outcome::Signature { r, s, recovery_id } => PartyOutcome::Signature(
+                    Signature::new(&unhex("r", &r)?, &unhex("s", &s)?, recovery_id)?,
+                ),
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PartyCompleted {
+        pub party_id: String,
+        pub outcome: Outcome,
+        pub at: Time,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionCompleted {
+        pub outcome: Outcome,
+        pub at: Time,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Failure {
+        PublicKeyMismatch {
+            disagreeing: Vec<String>,
+        },
+        InvalidSignature {
+            reported_by: String,
+        },
+        PartyAborted {
+            reported_by: String,
+            culprits: Vec<String>,
+            detail: String,
+        },
+        Closed {
+            reason: String,
+        },
+    }
+
+    fn names(ps: &[PartyId]) -> Vec<String> {
+        ps.iter().map(PartyId::to_string).collect()
+    }
+
+    fn parse_names(ps: Vec<String>) -> Result<Vec<PartyId>, SchemaError> {
+        ps.into_iter()
+            .map(|p| PartyId::parse(p).map_err(SchemaError::from))
+            .collect()
+    }
+
+    impl From<&FailureReason> for Failure {
+        fn from(r: &FailureReason) -> Self {
+            match r {
+                FailureReason::PublicKeyMismatch { disagreeing } => Failure::PublicKeyMismatch {
+                    disagreeing: names(disagreeing),
+                },
+                FailureReason::InvalidSignature { reported_by } => Failure::InvalidSignature {
+                    reported_by: reported_by.to_string(),
+                },
+                FailureReason::PartyAborted {
+                    reported_by,
+                    culprits,
+                    detail,
+                } => Failure::PartyAborted {
+                    reported_by: reported_by.to_string(),
+                    culprits: names(culprits),
+                    detail: detail.clone(),
+                },
+                FailureReason::Closed { reason } => Failure::Closed {
+                    reason: reason.clone(),
+                },
+            }
+        }
+    }
+
+    impl TryFrom<Failure> for FailureReason {
+        type Error = SchemaError;
+        fn try_from(f: Failure) -> Result<Self, SchemaError> {
+            Ok(match f {
+                Failure::PublicKeyMismatch { disagreeing } => FailureReason::PublicKeyMismatch {
+                    disagreeing: parse_names(disagreeing)?,
+                },
+                Failure::InvalidSignature { reported_by } => FailureReason::InvalidSignature {
+                    reported_by: PartyId::parse(reported_by)?,
+                },
+                Failure::PartyAborted {
+                    reported_by,
+                    culprits,
+                    detail,
+                } => FailureReason::PartyAborted {
+                    reported_by: PartyId::parse(reported_by)?,
+                    culprits: parse_names(culprits)?,
+                    detail,
+                },
+                Failure::Closed { reason } => FailureReason::Closed { reason },
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionFailed {
+        pub reason: Failure,
+        pub at: Time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn fixture_dir() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/session"))
+    }
+
+    fn fixtures() -> Vec<(String, u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            // <Type>.v<N>[.<variant>].json
+            let mut parts = name.trim_end_matches(".json").split('.');
+            let ty = parts.next().unwrap().to_owned();
+            let version = parts.next().unwrap().trim_start_matches('v').parse().unwrap();
+            out.push((ty, version, std::fs::read(&path).unwrap()));
+        }
+        out
+    }
+
+    #[test]
+    fn every_fixture_decodes_and_reencodes_to_the_same_json() {
+        let all = fixtures();
+        assert!(all.len() >= EVENT_TYPES.len());
+        for (ty, version, bytes) in all {
+            let event = decode(&ty, version, &bytes)
+                .unwrap_or_else(|e| panic!("fixture {ty}.v{version}: {e}"));
+            assert_eq!(event.type_name(), ty);
+            let encoded = encode(&event).unwrap();
+            let again: serde_json::Value = serde_json::from_slice(&encoded.payload).unwrap();
+            let fixture: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(again, fixture, "{ty}.v{version} does not round-trip");
+        }
+    }
+
+    #[test]
+    fn every_event_type_has_a_fixture_of_the_current_version() {
+        let all = fixtures();
+        for ty in EVENT_TYPES {
+            assert!(
+                all.iter().any(|(t, v, _)| t == ty && *v == CURRENT_VERSION),
+                "no fixture for {ty} v{CURRENT_VERSION}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_types_versions_and_bad_payloads_are_errors() {
+        let ok = br#"{"at":"2026-11-23T10:00:00Z"}"#;
+        assert!(decode("SessionStarted", 1, ok).is_ok());
+        assert!(matches!(
+            decode("SessionStarted", 9, ok),
+            Err(SchemaError::UnknownVersion { version: 9, .. })
+        ));
+        assert!(matches!(
+            decode("Nope", 1, ok),
+            Err(SchemaError::UnknownType(_))
+        ));
+        assert!(decode("SessionStarted", 1, b"{").is_err());
+        assert!(decode("SessionStarted", 1, br#"{"at":"x"}"#).is_err());
+        assert!(decode("SessionStarted", 1, br#"{"at":"2026-11-23T10:00:00Z","x":1}"#).is_err());
+        assert!(
+            decode(
+                "ParticipantJoined",
+                1,
+                br#"{"party_id":"bad id","at":"2026-11-23T10:00:00Z"}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_millisecond_precision() {
+        let at = Timestamp::from_millis(1_795_000_000_123);
+        let e = SessionEvent::SessionExpired { at };
+        let enc = encode(&e).unwrap();
+        assert_eq!(
+            decode(enc.event_type, enc.schema_version, &enc.payload).unwrap(),
+            e
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! The message-bus port that carries protocol envelopes between parties.
+//!
+//! Envelopes ([`mpc_schemas::Envelope`]) are opaque to the transport: sender-signed and
+//! recipient-encrypted by the engine. The transport only routes them:
+//!
+//! - [`Transport`] is the port. Each session is an append-only log; a party's
+//!   [`Inbox`] yields every envelope of the session addressed to it (point-to-point or
+//!   broadcast from someone else), including those published before it subscribed, in
+//!   publish order and once per message id.
+//! - [`Inbox::new`] is the one place those delivery rules (session, addressee,
+//!   de-duplication by message id) are applied; every adapter builds its inboxes with
+//!   it.
+//! - [`InProcessTransport`] is the default adapter, for parties in one process.
+//!
+//! Every adapter passes the one contract suite in `tests/contract/mod.rs`; each
+//! adapter instantiates it with a single macro call (see `tests/in_process.rs`).
+
+mod in_process;
+mod inbox;
+mod port;
+
+pub use in_process::{DEFAULT_SESSION_CAPACITY, InProcessTransport};
+pub use inbox::Inbox;
+pub use port::{Transport, TransportError, encode_for_transport};
