@@ -13,7 +13,8 @@ pub trait Aggregate: Send + Sync + 'static {
     const CATEGORY: &'static str;
 
     /// The events `command` causes in `state`, or why it is refused.
-    fn decide(state: &Self::State, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    fn decide(state: &Self::State, command: Self::Command)
+    -> Result<Vec<Self::Event>, Self::Error>;
 
     /// Folds one event into the state. Total: never fails, never panics.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, SessionCommand,
-    SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Threshold, Timestamp,
+    KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, SessionCommand, SessionError,
+    SessionId, SessionSpec, SessionStatus, SessionView, Threshold, Timestamp,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -145,7 +145,9 @@ impl Coordinator {
             participants.push(holder.clone());
         }
         let (message_hash, message) = match request.payload {
-            SigningPayload::Message(m) => (MessageHash::from_bytes(Sha256::digest(&m).into()), Some(m)),
+            SigningPayload::Message(m) => {
+                (MessageHash::from_bytes(Sha256::digest(&m).into()), Some(m))
+            }
             SigningPayload::Prehash(h) => (h, None),
         };
         let spec = SessionSpec::Signing {

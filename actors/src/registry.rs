@@ -33,9 +33,8 @@ pub enum ActorError<E: std::error::Error + 'static> {
     Stopped,
 }
 
-type Reply<A> = oneshot::Sender<
-    Result<Vec<<A as Aggregate>::Event>, ActorError<<A as Aggregate>::Error>>,
->;
+type Reply<A> =
+    oneshot::Sender<Result<Vec<<A as Aggregate>::Event>, ActorError<<A as Aggregate>::Error>>>;
 
 struct Request<A: Aggregate> {
     command: A::Command,
@@ -170,7 +169,8 @@ impl<A: Aggregate> Actor<A> {
         loop {
             let deadline = A::deadline(&self.state.borrow());
             let wait = deadline.map(|d| {
-                let ms = d.as_millis() - self.clock.now().as_millis();
+                // One extra millisecond so the deadline command never runs early.
+                let ms = d.as_millis() - self.clock.now().as_millis() + 1;
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0))
             });
             tokio::select! {
@@ -180,11 +180,11 @@ impl<A: Aggregate> Actor<A> {
                     let _ = reply.send(result);
                 }
                 () = sleep_or_forever(wait) => {
-                    if let Some(command) = A::deadline_command(self.clock.now()) {
-                        if let Err(e) = self.handle(command, CommandMeta::new()).await {
-                            tracing::warn!(stream = %self.stream, error = %e, "deadline command failed");
-                            tokio::time::sleep(Duration::from_millis(250)).await;
-                        }
+                    if let Some(command) = A::deadline_command(self.clock.now())
+                        && let Err(e) = self.handle(command, CommandMeta::new()).await
+                    {
+                        tracing::warn!(stream = %self.stream, error = %e, "deadline command failed");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }
             }
@@ -220,13 +220,19 @@ impl<A: Aggregate> Actor<A> {
                 .collect::<Result<Vec<_>, SchemaError>>()?;
             match self
                 .store
-                .append(&self.stream, ExpectedVersion::Exact(self.version), new_events)
+                .append(
+                    &self.stream,
+                    ExpectedVersion::Exact(self.version),
+                    new_events,
+                )
                 .await
             {
                 Ok(outcome) => {
                     self.version = outcome.stream_version;
                     self.state.send_modify(|s| {
-                        *s = events.iter().fold(std::mem::take(s), |s, e| A::evolve(s, e));
+                        *s = events
+                            .iter()
+                            .fold(std::mem::take(s), |s, e| A::evolve(s, e));
                     });
                     return Ok(events);
                 }

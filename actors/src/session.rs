@@ -7,9 +7,8 @@
 use std::collections::BTreeSet;
 
 use mpc_events::{
-    FailureReason, Participant, PartyId, PartyOutcome, PublicKey, SessionCommand,
-    SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus,
-    SessionView, Timestamp,
+    FailureReason, Participant, PartyId, PartyOutcome, PublicKey, SessionCommand, SessionCreated,
+    SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView, Timestamp,
 };
 use mpc_schemas::{Encoded, SchemaError};
 use sha2::{Digest, Sha256};
@@ -98,7 +97,10 @@ impl Aggregate for SessionAggregate {
     type Error = SessionError;
     const CATEGORY: &'static str = "session";
 
-    fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+    fn decide(
+        state: &SessionState,
+        command: SessionCommand,
+    ) -> Result<Vec<SessionEvent>, SessionError> {
         decide(state, command)
     }
 
@@ -132,17 +134,23 @@ impl Aggregate for SessionAggregate {
 }
 
 /// The events `command` causes, or why it is refused. Pure.
-pub fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+pub fn decide(
+    state: &SessionState,
+    command: SessionCommand,
+) -> Result<Vec<SessionEvent>, SessionError> {
     let session = match (&state.0, command) {
-        (None, SessionCommand::Create {
-            session_id,
-            spec,
-            participants,
-            join_tokens,
-            join_expires_at,
-            expires_at,
-            now,
-        }) => {
+        (
+            None,
+            SessionCommand::Create {
+                session_id,
+                spec,
+                participants,
+                join_tokens,
+                join_expires_at,
+                expires_at,
+                now,
+            },
+        ) => {
             let created = SessionCreated {
                 session_id,
                 spec,
@@ -160,7 +168,14 @@ pub fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<Sessi
         (Some(session), command) => (session, command),
     };
     match session {
-        (s, SessionCommand::Join { party_id, token, now }) => {
+        (
+            s,
+            SessionCommand::Join {
+                party_id,
+                token,
+                now,
+            },
+        ) => {
             s.participant(&party_id)?;
             if s.created.join_tokens.get(&party_id) != Some(&token) {
                 return Err(SessionError::InvalidToken);
@@ -180,15 +195,23 @@ pub fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<Sessi
             }
             Ok(events)
         }
-        (s, SessionCommand::ReportCompletion { party_id, outcome, now }) => {
-            report_completion(s, party_id, outcome, now)
-        }
-        (s, SessionCommand::ReportFailure {
-            party_id,
-            culprits,
-            detail,
-            now,
-        }) => {
+        (
+            s,
+            SessionCommand::ReportCompletion {
+                party_id,
+                outcome,
+                now,
+            },
+        ) => report_completion(s, party_id, outcome, now),
+        (
+            s,
+            SessionCommand::ReportFailure {
+                party_id,
+                culprits,
+                detail,
+                now,
+            },
+        ) => {
             s.participant(&party_id)?;
             for c in &culprits {
                 s.participant(c)?;
@@ -219,7 +242,9 @@ pub fn decide(state: &SessionState, command: SessionCommand) -> Result<Vec<Sessi
                 return Err(SessionError::Terminal(s.status));
             }
             if now < s.created.expires_at {
-                return Err(SessionError::NotYetExpired(s.created.expires_at.as_millis()));
+                return Err(SessionError::NotYetExpired(
+                    s.created.expires_at.as_millis(),
+                ));
             }
             Ok(vec![SessionEvent::SessionExpired { at: now }])
         }
@@ -262,10 +287,10 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
                     return Err(SessionError::IdentityMismatch(p.party_id.clone()));
                 }
             }
-            if let Some(message) = message {
-                if Sha256::digest(message).as_slice() != message_hash.as_bytes() {
-                    return Err(SessionError::MessageHashMismatch);
-                }
+            if let Some(message) = message
+                && Sha256::digest(message).as_slice() != message_hash.as_bytes()
+            {
+                return Err(SessionError::MessageHashMismatch);
             }
             usize::from(threshold.t())
         }

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
 use mpc_actors::{
-    CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning, SigningPayload,
-    SystemClock,
+    CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning, SigningPayload, SystemClock,
 };
 use mpc_events::{
     IdentityKey, KeyId, Participant, PartyId, PartyOutcome, PublicKey, SessionError, SessionId,
@@ -71,7 +70,12 @@ async fn completed_keygen(f: &Fixture) -> SessionId {
         .unwrap();
     for (party, token) in &created.join_tokens {
         f.coordinator
-            .join(created.session_id, party, token.expose(), CommandMeta::new())
+            .join(
+                created.session_id,
+                party,
+                token.expose(),
+                CommandMeta::new(),
+            )
             .await
             .unwrap();
     }
@@ -176,7 +180,11 @@ async fn bad_input_gets_a_clear_error_and_appends_nothing() {
         )
         .await;
     assert!(matches!(not_ready, Err(CoordinatorError::KeyNotReady(_))));
-    assert_eq!(f.store.head().await.unwrap(), head, "a refusal appended events");
+    assert_eq!(
+        f.store.head().await.unwrap(),
+        head,
+        "a refusal appended events"
+    );
 
     f.coordinator
         .join(session, &device, &device_token, CommandMeta::new())
@@ -191,7 +199,11 @@ async fn bad_input_gets_a_clear_error_and_appends_nothing() {
         reused,
         Err(CoordinatorError::Session(SessionError::AlreadyJoined(_)))
     ));
-    assert_eq!(f.store.head().await.unwrap(), head, "a reused token appended events");
+    assert_eq!(
+        f.store.head().await.unwrap(),
+        head,
+        "a reused token appended events"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +211,10 @@ async fn an_unfinished_session_expires_by_itself_at_its_deadline() {
     let f = fixture().await;
     let created = f
         .coordinator
-        .create_keygen(keygen_request(Duration::from_millis(300)), CommandMeta::new())
+        .create_keygen(
+            keygen_request(Duration::from_millis(300)),
+            CommandMeta::new(),
+        )
         .await
         .unwrap();
     let session = tokio::time::timeout(
@@ -215,7 +230,12 @@ async fn an_unfinished_session_expires_by_itself_at_its_deadline() {
     let token = created.join_tokens[&pid("device")].expose().to_owned();
     let late = f
         .coordinator
-        .join(created.session_id, &pid("device"), &token, CommandMeta::new())
+        .join(
+            created.session_id,
+            &pid("device"),
+            &token,
+            CommandMeta::new(),
+        )
         .await;
     assert!(matches!(
         late,
@@ -243,15 +263,30 @@ async fn two_coordinators_racing_on_one_session_both_see_every_join() {
         .map(|(p, t)| (p.clone(), t.expose().to_owned()))
         .collect();
     f.coordinator
-        .join(created.session_id, &tokens[0].0, &tokens[0].1, CommandMeta::new())
+        .join(
+            created.session_id,
+            &tokens[0].0,
+            &tokens[0].1,
+            CommandMeta::new(),
+        )
         .await
         .unwrap();
     other
-        .join(created.session_id, &tokens[1].0, &tokens[1].1, CommandMeta::new())
+        .join(
+            created.session_id,
+            &tokens[1].0,
+            &tokens[1].1,
+            CommandMeta::new(),
+        )
         .await
         .unwrap();
     f.coordinator
-        .join(created.session_id, &tokens[2].0, &tokens[2].1, CommandMeta::new())
+        .join(
+            created.session_id,
+            &tokens[2].0,
+            &tokens[2].1,
+            CommandMeta::new(),
+        )
         .await
         .unwrap();
     let s = f.coordinator.session(created.session_id).await.unwrap();

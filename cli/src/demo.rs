@@ -15,6 +15,7 @@ use mpc_events::{
     Threshold,
 };
 use mpc_party::{PartyIdentity, PartyNode};
+use mpc_projections::{ProjectionRunner, SessionStatusProjection, SessionStatusRow};
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
 use serde_json::json;
@@ -64,6 +65,8 @@ pub struct Report {
     pub public_key: PublicKey,
     pub signatures: Vec<SignatureReport>,
     pub history: Vec<(SessionId, Vec<HistoryEntry>)>,
+    /// The sessions as the session-status projection shows them.
+    pub read_model: Vec<SessionStatusRow>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -106,11 +109,18 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
 
     progress.set_message("opening event store and vaults");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteStore::open(&dir.join("events.db"))
-            .await
-            .context("cannot open the event store")?,
-    );
+    let sqlite = SqliteStore::open(&dir.join("events.db"))
+        .await
+        .context("cannot open the event store")?;
+    let pool = sqlite.pool().clone();
+    let store: Arc<dyn EventStore> = Arc::new(sqlite);
+    let statuses = SessionStatusProjection::new(pool.clone());
+    let runner = ProjectionRunner::new(store.clone(), pool, statuses.clone()).await?;
+    let mut projected = runner.progress();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = runner.spawn(async {
+        let _ = stopped.await;
+    });
     let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
     let client = Arc::new(LocalCoordinator(coordinator.clone()));
     let transport = Arc::new(InProcessTransport::new());
@@ -120,10 +130,10 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     for name in &names {
         // Demo vaults get a random passphrase held only for this run.
         let passphrase = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
-        let vault_dir = dir.join("parties").join(name.as_str()).join(format!(
-            "vault-{}",
-            SessionId::new()
-        ));
+        let vault_dir = dir
+            .join("parties")
+            .join(name.as_str())
+            .join(format!("vault-{}", SessionId::new()));
         let vault = tokio::task::spawn_blocking(move || {
             FileVault::create(&vault_dir, passphrase.as_bytes())
         })
@@ -160,7 +170,10 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     let keygen_id = created.session_id;
     let tasks = nodes.iter().map(|node| {
         let node = node.clone();
-        let token = created.join_tokens.get(node.id()).map(|t| t.expose().to_owned());
+        let token = created
+            .join_tokens
+            .get(node.id())
+            .map(|t| t.expose().to_owned());
         async move {
             let token = token.context("no join token for party")?;
             tokio::spawn(async move { node.keygen(keygen_id, &token).await })
@@ -183,17 +196,18 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     let key_id = KeyId::of_keygen(keygen_id);
 
     let t = usize::from(threshold.t());
-    let signer_sets = [
-        nodes[..t].to_vec(),
-        nodes[nodes.len() - t..].to_vec(),
-    ];
+    let signer_sets = [nodes[..t].to_vec(), nodes[nodes.len() - t..].to_vec()];
     let mut signatures = Vec::new();
     for signers in signer_sets {
         progress.inc(1);
         let names: Vec<_> = signers.iter().map(|n| n.id().clone()).collect();
         progress.set_message(format!(
             "signing with {}",
-            names.iter().map(PartyId::as_str).collect::<Vec<_>>().join(" + ")
+            names
+                .iter()
+                .map(PartyId::as_str)
+                .collect::<Vec<_>>()
+                .join(" + ")
         ));
         signatures.push(sign(&coordinator, key_id, public_key, &signers, &options.message).await?);
     }
@@ -216,6 +230,23 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
             .collect();
         history.push((session_id, events));
     }
+    progress.set_message("waiting for the session-status read model");
+    let head = store.head().await?;
+    tokio::time::timeout(Duration::from_secs(10), projected.wait_for(|p| *p >= head))
+        .await
+        .context("the session-status projection did not catch up")?
+        .context("the session-status projection stopped")?;
+    let _ = stop.send(());
+    follower.await??;
+    let mut read_model = Vec::new();
+    for (session_id, _) in &history {
+        read_model.push(
+            statuses
+                .get(*session_id)
+                .await?
+                .with_context(|| format!("session {session_id} missing from the read model"))?,
+        );
+    }
     Ok(Report {
         threshold,
         parties: names,
@@ -223,6 +254,7 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         public_key,
         signatures,
         history,
+        read_model,
         data_dir: options.data_dir.clone(),
     })
 }
@@ -248,7 +280,10 @@ async fn sign(
     let session_id = created.session_id;
     let tasks = signers.iter().map(|node| {
         let node = node.clone();
-        let token = created.join_tokens.get(node.id()).map(|t| t.expose().to_owned());
+        let token = created
+            .join_tokens
+            .get(node.id())
+            .map(|t| t.expose().to_owned());
         async move {
             let token = token.context("no join token for signer")?;
             tokio::spawn(async move { node.sign(session_id, &token).await })
@@ -311,6 +346,13 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "recovery_id": s.signature.recovery_id(),
             "verified": s.verified,
         })).collect::<Vec<_>>(),
+        "sessions": report.read_model.iter().map(|r| json!({
+            "session_id": r.session_id.to_string(),
+            "kind": r.kind.to_string(),
+            "status": r.status.to_string(),
+            "joined": r.joined,
+            "reported": r.reported,
+        })).collect::<Vec<_>>(),
         "history": report.history.iter().map(|(session, events)| json!({
             "session_id": session.to_string(),
             "events": events.iter().map(|e| json!({
@@ -324,10 +366,18 @@ pub fn to_json(report: &Report) -> serde_json::Value {
 }
 
 fn print_text(report: &Report) {
-    let names = |ps: &[PartyId]| ps.iter().map(PartyId::as_str).collect::<Vec<_>>().join(" + ");
+    let names = |ps: &[PartyId]| {
+        ps.iter()
+            .map(PartyId::as_str)
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
     println!("{} key among {}", report.threshold, names(&report.parties));
     println!("  key id      {}", report.key_id);
-    println!("  public key  {}", hex::encode(report.public_key.as_bytes()));
+    println!(
+        "  public key  {}",
+        hex::encode(report.public_key.as_bytes())
+    );
     for s in &report.signatures {
         println!();
         println!("signature by {}", names(&s.signers));
@@ -336,7 +386,14 @@ fn print_text(report: &Report) {
         println!("  r           {}", hex::encode(s.signature.r()));
         println!("  s           {}", hex::encode(s.signature.s()));
         println!("  recovery id {}", s.signature.recovery_id());
-        println!("  verified    {}", if s.verified { "yes (k256, low-S)" } else { "NO" });
+        println!(
+            "  verified    {}",
+            if s.verified {
+                "yes (k256, low-S)"
+            } else {
+                "NO"
+            }
+        );
     }
     println!();
     println!("session history, read back from the event log:");
@@ -344,13 +401,34 @@ fn print_text(report: &Report) {
         println!("  session-{session}");
         for e in events {
             println!(
-                "    #{:<4} v{:<2} {:<18} at {} ms",
-                e.position, e.version, e.event_type, e.occurred_at
+                "    #{:<4} v{:<2} {:<18} {}",
+                e.position,
+                e.version,
+                e.event_type,
+                rfc3339(e.occurred_at)
             );
         }
+    }
+    println!();
+    println!("session-status read model (projection):");
+    for r in &report.read_model {
+        println!(
+            "  {} {:<8} {:<10} joined {} reported {}",
+            r.session_id, r.kind, r.status, r.joined, r.reported
+        );
     }
     if let Some(dir) = &report.data_dir {
         println!();
         println!("event log and vaults kept in {}", dir.display());
     }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms"))
 }

@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use mpc_cli::demo;
 
 #[derive(Parser)]
-#[command(name = "mpc", version, about = "Threshold-ECDSA signing platform on an event-sourced core")]
+#[command(
+    name = "mpc",
+    version,
+    about = "Threshold-ECDSA signing platform on an event-sourced core"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

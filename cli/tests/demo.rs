@@ -53,10 +53,24 @@ async fn the_default_demo_signs_with_two_signer_sets_and_records_every_step() {
     );
     for (_, events) in &report.history[1..] {
         let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
-        assert_eq!(types[..4], ["SessionCreated", "ParticipantJoined", "ParticipantJoined", "SessionStarted"]);
+        assert_eq!(
+            types[..4],
+            [
+                "SessionCreated",
+                "ParticipantJoined",
+                "ParticipantJoined",
+                "SessionStarted"
+            ]
+        );
         assert!(types.contains(&"SessionCompleted"));
         assert_eq!(types.iter().filter(|t| **t == "PartyCompleted").count(), 2);
     }
+    // The session-status projection shows every session completed.
+    assert_eq!(report.read_model.len(), 3);
+    for row in &report.read_model {
+        assert_eq!(row.status, mpc_events::SessionStatus::Completed);
+    }
+    assert_eq!(report.read_model[0].reported, 3);
     // The event log stayed in the data directory.
     assert!(dir.path().join("events.db").exists());
 }
@@ -64,7 +78,16 @@ async fn the_default_demo_signs_with_two_signer_sets_and_records_every_step() {
 #[test]
 fn the_binary_prints_verifiable_json_for_three_of_five() {
     let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
-        .args(["demo", "--json", "--threshold", "3", "--parties", "5", "--message", "audit me"])
+        .args([
+            "demo",
+            "--json",
+            "--threshold",
+            "3",
+            "--parties",
+            "5",
+            "--message",
+            "audit me",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -99,7 +122,10 @@ fn the_binary_prints_verifiable_json_for_three_of_five() {
 
 #[test]
 fn the_binary_refuses_an_impossible_threshold_with_a_clear_message() {
-    for args in [["--threshold", "4", "--parties", "3"], ["--threshold", "1", "--parties", "3"]] {
+    for args in [
+        ["--threshold", "4", "--parties", "3"],
+        ["--threshold", "1", "--parties", "3"],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
             .arg("demo")
             .args(args)

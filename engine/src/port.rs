@@ -70,8 +70,9 @@ pub enum Step<O> {
 }
 
 /// One party's run of one protocol. Must tolerate exact duplicates and messages of
-/// later rounds arriving early; anything else unexpected is an error that ends the
-/// run.
+/// later rounds arriving early (even before `start`); anything else unexpected is an
+/// error that ends the run: every later call returns [`EngineError::Finished`], as
+/// do `start` a second time and `handle` after [`Step::Done`].
 pub trait Protocol: Send {
     type Output;
     fn start(&mut self) -> Result<Vec<Outgoing>, EngineError>;

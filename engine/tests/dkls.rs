@@ -130,6 +130,7 @@ fn assert_early(order: Order, early_deliveries: usize) {
 
 #[test]
 fn later_rounds_delivered_first_are_buffered() {
+    let mut done_with_outgoing = 0;
     for order in [Order::LatestRoundFirst, Order::Random(3)] {
         let mut driver = Driver::new(order);
         let shares: Vec<KeyShare> = driver
@@ -139,6 +140,7 @@ fn later_rounds_delivered_first_are_buffered() {
             .collect();
         assert_same_key(&shares, 2, 3);
         assert_early(order, driver.early_deliveries);
+        done_with_outgoing += driver.done_with_outgoing;
     }
     let shares = shares();
     for order in [Order::LatestRoundFirst, Order::Random(4), Order::Random(5)] {
@@ -146,9 +148,24 @@ fn later_rounds_delivered_first_are_buffered() {
         let mut driver = Driver::new(order);
         let outcomes = driver.run(sign_machines(shares, &[1, 3], [4; 32], message));
         assert_early(order, driver.early_deliveries);
+        done_with_outgoing += driver.done_with_outgoing;
         for outcome in outcomes.into_values() {
             assert_valid(&shares[0].public_key, &message, &outcome.done());
         }
+    }
+    // Some party finished while its last messages were still unsent.
+    assert!(done_with_outgoing > 0);
+}
+
+#[test]
+fn messages_received_before_start_are_kept() {
+    let shares = shares();
+    let message = hash("late");
+    let outcomes = Driver::new(Order::Fifo)
+        .start_late(idx(3))
+        .run(sign_machines(shares, &[1, 3], [19; 32], message));
+    for outcome in outcomes.into_values() {
+        assert_valid(&shares[0].public_key, &message, &outcome.done());
     }
 }
 

@@ -12,7 +12,9 @@ pub const MAX_PARTIES: u8 = 20;
 /// Why a value could not become one of the identifiers in this module.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("party id must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-', starting with a letter or digit; got {0:?}")]
+    #[error(
+        "party id must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-', starting with a letter or digit; got {0:?}"
+    )]
     PartyId(String),
     #[error("threshold t={t} of n={n} is invalid: need 2 <= t <= n <= {max}", max = MAX_PARTIES)]
     Threshold { t: u16, n: u16 },

@@ -13,6 +13,6 @@ pub use ids::{
     Signature, Threshold, Timestamp, TokenDigest,
 };
 pub use session::{
-    FailureReason, KeyRef, Participant, PartyOutcome, SessionCommand, SessionCreated,
-    SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView,
+    FailureReason, KeyRef, Participant, PartyOutcome, SessionCommand, SessionCreated, SessionError,
+    SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView,
 };

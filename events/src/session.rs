@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ids::{
-    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, SessionId, Signature,
-    Threshold, Timestamp, TokenDigest,
+    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, SessionId, Signature, Threshold,
+    Timestamp, TokenDigest,
 };
 
 /// What a session produces.
@@ -135,7 +135,11 @@ impl fmt::Display for FailureReason {
         };
         match self {
             Self::PublicKeyMismatch { disagreeing } => {
-                write!(f, "public key mismatch; disagreeing: {}", names(disagreeing))
+                write!(
+                    f,
+                    "public key mismatch; disagreeing: {}",
+                    names(disagreeing)
+                )
             }
             Self::InvalidSignature { reported_by } => {
                 write!(f, "invalid signature reported by {reported_by}")

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_engine::{
-    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, ShareRecord,
-    ShareVault, SignParams, Step, ThresholdEngine, To, VaultError,
+    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, ShareRecord, ShareVault,
+    SignParams, Step, ThresholdEngine, To, VaultError,
 };
 use mpc_events::{
     KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionSpec, SessionStatus,
@@ -185,10 +185,10 @@ impl PartyNode {
         else {
             return Err(wrong_kind(&view, "signing"));
         };
-        if let Some(message) = message {
-            if MessageHash::from_bytes(Sha256::digest(message).into()) != *message_hash {
-                return Err(PartyError::MessageHashMismatch);
-            }
+        if let Some(message) = message
+            && MessageHash::from_bytes(Sha256::digest(message).into()) != *message_hash
+        {
+            return Err(PartyError::MessageHashMismatch);
         }
         let record = self.vault.get(&self.id, &key.key_id)?;
         if record.share.public_key != key.public_key {

@@ -287,7 +287,7 @@ impl<P: Projection> ProjectionRunner<P> {
         }
         let mut checkpoint = stored;
         let mut failure = None;
-        for event in events.iter() {
+        for event in events.iter().filter(|e| e.position > stored) {
             let mut savepoint = tx
                 .begin()
                 .await

@@ -127,7 +127,8 @@ impl Projection for SessionStatusProjection {
         let session_id: SessionId = event
             .stream
             .as_str()
-            .strip_prefix("session-")
+            .strip_prefix(SESSION_CATEGORY)
+            .and_then(|rest| rest.strip_prefix('-'))
             .and_then(|id| id.parse().ok())
             .ok_or_else(|| inconsistent("the stream id is not a session id".to_owned()))?;
         let decoded =
@@ -246,7 +247,7 @@ struct Change {
 impl Change {
     fn of(event: &SessionEvent) -> Self {
         match event {
-            // Handled by `insert_created`; it never reaches here.
+            // Creates the row (`insert_created`) rather than changing it.
             SessionEvent::SessionCreated(_) => Self::default(),
             SessionEvent::ParticipantJoined { .. } => Self {
                 joined: 1,

@@ -170,7 +170,10 @@ mod tests {
     fn truncated_trailing_and_unknown_format_are_errors_not_panics() {
         let bytes = sample().encode().unwrap();
         for cut in 0..bytes.len() {
-            assert!(Envelope::decode(&bytes[..cut]).is_err(), "prefix {cut} decoded");
+            assert!(
+                Envelope::decode(&bytes[..cut]).is_err(),
+                "prefix {cut} decoded"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(0);

@@ -10,9 +10,8 @@
 use std::collections::BTreeMap;
 
 use mpc_events::{
-    FailureReason, IdentityKey, KeyId, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
-    Timestamp, TokenDigest,
+    FailureReason, IdentityKey, KeyId, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
+    SessionEvent, SessionId, SessionSpec, Signature, Threshold, Timestamp, TokenDigest,
 };
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +153,9 @@ mod v1 {
     impl Serialize for Time {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let utc = self.0.to_offset(time::UtcOffset::UTC);
-            let text = utc.format(WRITE_FORMAT).map_err(serde::ser::Error::custom)?;
+            let text = utc
+                .format(WRITE_FORMAT)
+                .map_err(serde::ser::Error::custom)?;
             s.serialize_str(&text)
         }
     }
@@ -537,7 +538,12 @@ mod tests {
             // <Type>.v<N>[.<variant>].json
             let mut parts = name.trim_end_matches(".json").split('.');
             let ty = parts.next().unwrap().to_owned();
-            let version = parts.next().unwrap().trim_start_matches('v').parse().unwrap();
+            let version = parts
+                .next()
+                .unwrap()
+                .trim_start_matches('v')
+                .parse()
+                .unwrap();
             out.push((ty, version, std::fs::read(&path).unwrap()));
         }
         out
@@ -583,7 +589,14 @@ mod tests {
         ));
         assert!(decode("SessionStarted", 1, b"{").is_err());
         assert!(decode("SessionStarted", 1, br#"{"at":"x"}"#).is_err());
-        assert!(decode("SessionStarted", 1, br#"{"at":"2026-11-23T10:00:00Z","x":1}"#).is_err());
+        assert!(
+            decode(
+                "SessionStarted",
+                1,
+                br#"{"at":"2026-11-23T10:00:00Z","x":1}"#
+            )
+            .is_err()
+        );
         assert!(
             decode(
                 "ParticipantJoined",

@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use k256::ecdsa::SigningKey;
 use mpc_events::{
     FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
-    PartyOutcome, PublicKey, SessionCommand, SessionCreated, SessionError, SessionEvent,
-    SessionId, SessionKind, SessionSpec, SessionStatus, Signature, Threshold, Timestamp,
+    PartyOutcome, PublicKey, SessionCommand, SessionCreated, SessionError, SessionEvent, SessionId,
+    SessionKind, SessionSpec, SessionStatus, Signature, Threshold, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,12 @@ fn trio() -> Vec<Participant> {
 
 fn tokens(ps: &[Participant]) -> BTreeMap<PartyId, mpc_events::TokenDigest> {
     ps.iter()
-        .map(|p| (p.party_id.clone(), token_digest(&format!("token-{}", p.party_id))))
+        .map(|p| {
+            (
+                p.party_id.clone(),
+                token_digest(&format!("token-{}", p.party_id)),
+            )
+        })
         .collect()
 }
 
@@ -233,14 +238,8 @@ fn duplicate_party_ids_are_refused() {
 
 #[test]
 fn thresholds_outside_two_to_n_cannot_even_be_expressed() {
-    assert_eq!(
-        Threshold::new(4, 3),
-        Err(IdError::Threshold { t: 4, n: 3 })
-    );
-    assert_eq!(
-        Threshold::new(1, 3),
-        Err(IdError::Threshold { t: 1, n: 3 })
-    );
+    assert_eq!(Threshold::new(4, 3), Err(IdError::Threshold { t: 4, n: 3 }));
+    assert_eq!(Threshold::new(1, 3), Err(IdError::Threshold { t: 1, n: 3 }));
 }
 
 #[test]
@@ -333,7 +332,10 @@ fn the_last_join_starts_the_session() {
         joined("server", 2),
     ])
     .when(join("recovery", 3))
-    .then([joined("recovery", 3), SessionEvent::SessionStarted { at: at(3) }]);
+    .then([
+        joined("recovery", 3),
+        SessionEvent::SessionStarted { at: at(3) },
+    ]);
 }
 
 #[test]

@@ -60,9 +60,14 @@ pub type Intercept<'a> = Box<dyn FnMut(PartyIndex, Incoming) -> Vec<Incoming> + 
 pub struct Driver<'a> {
     order: Order,
     intercept: Option<Intercept<'a>>,
+    /// Started only once nothing else can be delivered: its peers' messages
+    /// reach it before its `start`.
+    late: Option<PartyIndex>,
     /// Deliveries of a round-`r` message to a party that had not yet sent its own
     /// round-`r` messages (it had to buffer it).
     pub early_deliveries: usize,
+    /// Runs that finished in the same call that produced their last messages.
+    pub done_with_outgoing: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -70,8 +75,15 @@ impl<'a> Driver<'a> {
         Self {
             order,
             intercept: None,
+            late: None,
             early_deliveries: 0,
+            done_with_outgoing: 0,
         }
+    }
+
+    pub fn start_late(mut self, party: PartyIndex) -> Self {
+        self.late = Some(party);
+        self
     }
 
     pub fn intercept(mut self, f: impl FnMut(PartyIndex, Incoming) -> Vec<Incoming> + 'a) -> Self {
@@ -94,16 +106,34 @@ impl<'a> Driver<'a> {
             _ => 0,
         });
 
-        for &me in &members {
-            let machine = machines.get_mut(&me.get()).unwrap();
-            match machine.start() {
-                Ok(out) => self.route(me, out, &members, &mut queue, &mut sent_round),
-                Err(error) => {
-                    outcomes.insert(me.get(), Outcome::Failed(error));
+        let mut to_start: Vec<PartyIndex> = members
+            .iter()
+            .copied()
+            .filter(|m| Some(*m) != self.late)
+            .collect();
+        to_start.extend(self.late);
+        let mut started = 0;
+        loop {
+            // Start everyone but the late party at once; the late one when idle.
+            while started < to_start.len()
+                && (Some(to_start[started]) != self.late || queue.is_empty())
+            {
+                let me = to_start[started];
+                started += 1;
+                if outcomes.contains_key(&me.get()) {
+                    continue;
+                }
+                let machine = machines.get_mut(&me.get()).unwrap();
+                match machine.start() {
+                    Ok(out) => self.route(me, out, &members, &mut queue, &mut sent_round),
+                    Err(error) => {
+                        outcomes.insert(me.get(), Outcome::Failed(error));
+                    }
                 }
             }
-        }
-        while !queue.is_empty() {
+            if queue.is_empty() {
+                break;
+            }
             let next = match self.order {
                 Order::Fifo => 0,
                 Order::Random(_) => rng.random_range(0..queue.len()),
@@ -125,6 +155,7 @@ impl<'a> Driver<'a> {
                     self.route(to, out, &members, &mut queue, &mut sent_round)
                 }
                 Ok(Step::Done { output, outgoing }) => {
+                    self.done_with_outgoing += usize::from(!outgoing.is_empty());
                     self.route(to, outgoing, &members, &mut queue, &mut sent_round);
                     outcomes.insert(to.get(), Outcome::Done(output));
                 }
