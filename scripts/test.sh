@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs and starts what the tests need, then runs every test.
+# The test command: installs and starts what the tests need (PostgreSQL, a
+# Kafka-protocol broker), then runs the lints and every test.
 # Usage: bash scripts/test.sh   (from anywhere; works on a fresh machine with Rust)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,18 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> cargo test"
+# Real infrastructure for the integration tests: the PostgreSQL on 127.0.0.1:5432
+# (installed and started if none runs) and a Kafka-protocol broker on loopback.
+echo "==> PostgreSQL"
+bash scripts/ensure-postgres.sh
+export MPC_TEST_POSTGRES_URL="${MPC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+echo "==> Kafka-protocol broker"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+trap 'rm -f "$log"; bash scripts/ensure-kafka.sh stop >/dev/null 2>&1 || true' EXIT
+eval "$(bash scripts/ensure-kafka.sh | grep '^MPC_TEST_KAFKA_BROKERS=' | sed 's/^/export /')"
+
+echo "==> cargo test"
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -52,9 +52,9 @@ impl From<ActorError<SessionError>> for CoordinatorError {
 pub struct JoinToken(Zeroizing<String>);
 
 impl JoinToken {
-    fn generate() -> Self {
-        let bytes = Zeroizing::new(rand::random::<[u8; 32]>());
-        Self(Zeroizing::new(format!("mpcjt_{}", hex::encode(*bytes))))
+    /// Wraps a token made by a [`TokenIssuer`].
+    pub fn new(token: String) -> Self {
+        Self(Zeroizing::new(token))
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -64,6 +64,26 @@ impl JoinToken {
 impl fmt::Debug for JoinToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("JoinToken(..)")
+    }
+}
+
+/// Makes the join tokens of new sessions. Whatever the token looks like, the
+/// coordinator records only its SHA-256 digest, and the session aggregate admits each
+/// party once, so every token is single-use.
+pub trait TokenIssuer: Send + Sync {
+    /// A token for `party` to join `session`, valid until `expires_at` (the join
+    /// deadline).
+    fn issue(&self, session: SessionId, party: &PartyId, expires_at: Timestamp) -> JoinToken;
+}
+
+/// Opaque random tokens (`mpcjt_` and 64 hex digits): 256 bits from the OS RNG.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomTokens;
+
+impl TokenIssuer for RandomTokens {
+    fn issue(&self, _session: SessionId, _party: &PartyId, _expires_at: Timestamp) -> JoinToken {
+        let bytes = Zeroizing::new(rand::random::<[u8; 32]>());
+        JoinToken::new(format!("mpcjt_{}", hex::encode(*bytes)))
     }
 }
 
@@ -104,12 +124,24 @@ pub struct CreatedSession {
 /// The coordinator's application service.
 pub struct Coordinator {
     sessions: ActorRegistry<SessionAggregate>,
+    tokens: Arc<dyn TokenIssuer>,
 }
 
 impl Coordinator {
+    /// A coordinator that hands out [`RandomTokens`].
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_token_issuer(store, clock, Arc::new(RandomTokens))
+    }
+
+    /// A coordinator whose join tokens come from `issuer` (e.g. signed JWTs).
+    pub fn with_token_issuer(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        issuer: Arc<dyn TokenIssuer>,
+    ) -> Self {
         Self {
             sessions: ActorRegistry::new(store, clock),
+            tokens: issuer,
         }
     }
 
@@ -173,7 +205,10 @@ impl Coordinator {
         let join_expires_at = now.plus_millis(join_window.min(ttl_ms));
         let tokens: BTreeMap<PartyId, JoinToken> = participants
             .iter()
-            .map(|p| (p.party_id.clone(), JoinToken::generate()))
+            .map(|p| {
+                let token = self.tokens.issue(session_id, &p.party_id, join_expires_at);
+                (p.party_id.clone(), token)
+            })
             .collect();
         let command = SessionCommand::Create {
             session_id,

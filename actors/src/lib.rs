@@ -20,7 +20,8 @@ mod testing;
 
 pub use aggregate::{Aggregate, Clock, CommandMeta, SystemClock};
 pub use coordinator::{
-    Coordinator, CoordinatorError, CreatedSession, JoinToken, NewKeygen, NewSigning, SigningPayload,
+    Coordinator, CoordinatorError, CreatedSession, JoinToken, NewKeygen, NewSigning, RandomTokens,
+    SigningPayload, TokenIssuer,
 };
 pub use registry::{ActorError, ActorRegistry};
 pub use session::{Session, SessionAggregate, SessionState};

@@ -1,9 +1,15 @@
 //! The `mpc` binary's commands as a library, so that tests can drive them directly.
 //!
 //! - [`demo`]: keygen and two signings end to end on embedded defaults.
+//! - [`serve`]: the coordinator process (gateway, actors, projections).
+//! - [`party`]: the party node process (server role) and one-shot client role.
+//! - [`infra`]: adapters chosen by configuration.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors; the in-process
 //! coordinator client that connects party nodes to the coordinator lives in `local`.
 
 pub mod demo;
+pub mod infra;
 mod local;
+pub mod party;
+pub mod serve;

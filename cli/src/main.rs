@@ -1,15 +1,23 @@
 //! `mpc`: the command-line entry point of the MPC signing platform.
 //!
-//! `mpc demo` runs distributed key generation and two threshold signings end to end
-//! on the embedded defaults (SQLite event store, in-process transport, encrypted file
-//! vaults), then prints the key, the signatures and the recorded session history.
+//! - `mpc demo` runs distributed key generation and two threshold signings end to
+//!   end on the embedded defaults (SQLite event store, in-process transport,
+//!   encrypted file vaults), then prints the key, the signatures and the recorded
+//!   session history.
+//! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
+//! - `mpc party …` runs a party node (server role) or takes part in one session
+//!   (client role).
+//!
+//! Every flag can also be set by an `MPC_…` environment variable or a TOML file
+//! given with `--config` (flags win over the environment, the environment over the
+//! file).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::demo;
+use mpc_cli::{demo, infra, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +26,11 @@ use mpc_cli::demo;
     about = "Threshold-ECDSA signing platform on an event-sourced core"
 )]
 struct Cli {
+    /// TOML file of settings (`store_url = "postgres://…"`, `kafka_brokers = "…"`, …).
+    // Declared for `--help` and validation; `config_path` reads it before this parse.
+    #[allow(dead_code)]
+    #[arg(long, global = true, env = "MPC_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +39,11 @@ struct Cli {
 enum Command {
     /// Run keygen and two signings end to end on embedded defaults.
     Demo(DemoArgs),
+    /// Run the coordinator: HTTP gateway, session actors and projections.
+    Serve(serve::ServeArgs),
+    /// Run a party node or take part in one session.
+    #[command(subcommand)]
+    Party(party::PartyCommand),
 }
 
 #[derive(Args)]
@@ -48,7 +66,16 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    // The config file feeds the environment before the real parse reads it.
+    if let Some(path) = config_path()
+        && let Err(e) = infra::apply_config_file(&path)
+    {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
+    // One TLS crypto provider for the gateway and the HTTP client.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MPC_LOG")
@@ -74,6 +101,8 @@ fn main() -> ExitCode {
             message: args.message.into_bytes(),
             json: args.json,
         })),
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Party(command) => runtime.block_on(party::run(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,4 +111,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--config FILE`/`--config=FILE` or `MPC_CONFIG`, read before clap parses.
+fn config_path() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    std::env::var_os("MPC_CONFIG").map(PathBuf::from)
 }

@@ -9,13 +9,21 @@
 //! Key shares leave a run as [`KeyShare`] (secret bytes zeroized on drop) and rest in
 //! a [`ShareVault`]; [`FileVault`] encrypts each share with AES-256-GCM under a key
 //! derived from a passphrase with Argon2id, binding party id, key id and version.
+//!
+//! Protocol messages travel in envelopes that [`seal`] signs with the sender's
+//! [`PartyIdentity`] (Ed25519) and, when point-to-point, encrypts to the recipient
+//! (RFC 9180 HPKE, X25519 + ChaCha20-Poly1305); [`open`] verifies and decrypts them.
 
 mod dkls;
+mod envelope;
 mod port;
 mod rounds;
 mod vault;
 
 pub use dkls::Dkls23Engine;
+pub use envelope::{
+    EnvelopeError, Header, Opened, P2P_OVERHEAD, PartyIdentity, SeenMessages, open, seal,
+};
 pub use port::{
     EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams,
     Step, ThresholdEngine, To, verify_signature,

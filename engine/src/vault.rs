@@ -60,6 +60,8 @@ pub enum VaultError {
     AlreadyStored { key_id: KeyId, version: u32 },
     #[error("share failed authentication (tampered, or bound to another party, key or version)")]
     Tampered,
+    #[error("party {0} already has an identity in this vault")]
+    IdentityExists(PartyId),
     #[error("vault file is malformed: {0}")]
     Malformed(String),
     #[error("vault io: {0}")]
@@ -74,6 +76,11 @@ pub trait ShareVault: Send + Sync {
     fn get(&self, party_id: &PartyId, key_id: &KeyId) -> Result<ShareRecord, VaultError>;
     /// What the vault holds, newest version per key.
     fn list(&self) -> Result<Vec<ShareMeta>, VaultError>;
+    /// Stores `party_id`'s identity secret (its signing and encryption keys) once;
+    /// refuses to replace an existing one.
+    fn put_identity(&self, party_id: &PartyId, secret: &[u8]) -> Result<(), VaultError>;
+    /// `party_id`'s identity secret, if one was stored.
+    fn get_identity(&self, party_id: &PartyId) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError>;
 }
 
 // ---------------------------------------------------------------------------
@@ -86,6 +93,9 @@ const VAULT_VERSION: u32 = 1;
 const SHARE_FORMAT: u32 = 1;
 const SHARE_SUFFIX: &str = ".share";
 const SHARE_AAD_TAG: &[u8] = b"mpc-share-v1";
+const IDENTITY_DIR: &str = "identity";
+const IDENTITY_SUFFIX: &str = ".identity";
+const IDENTITY_AAD_TAG: &[u8] = b"mpc-identity-v1";
 const KEY_CHECK_LABEL: &[u8] = b"mpc-file-vault key check v1";
 const KEY_CHECK_AAD: &[u8] = b"mpc-file-vault-v1/key-check";
 const KDF_ALGORITHM: &str = "argon2id";
@@ -351,6 +361,31 @@ impl ShareVault for FileVault {
         })
     }
 
+    fn put_identity(&self, party_id: &PartyId, secret: &[u8]) -> Result<(), VaultError> {
+        let dir = self.dir.join(IDENTITY_DIR);
+        create_dir(&dir)?;
+        let sealed = seal(&self.key, &identity_aad(party_id), secret)?;
+        let bytes = serde_json::to_vec_pretty(&sealed)
+            .map_err(|e| VaultError::Io(format!("encoding identity: {e}")))?;
+        if !write_new(&dir, &format!("{party_id}{IDENTITY_SUFFIX}"), &bytes)? {
+            return Err(VaultError::IdentityExists(party_id.clone()));
+        }
+        sync_dir(&self.dir)
+    }
+
+    fn get_identity(&self, party_id: &PartyId) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        let path = self
+            .dir
+            .join(IDENTITY_DIR)
+            .join(format!("{party_id}{IDENTITY_SUFFIX}"));
+        let Some(bytes) = read_limited(&path)? else {
+            return Ok(None);
+        };
+        let sealed: Sealed = serde_json::from_slice(&bytes)
+            .map_err(|e| VaultError::Malformed(format!("{}: {e}", path.display())))?;
+        open_sealed(&self.key, &identity_aad(party_id), &sealed).map(Some)
+    }
+
     fn get(&self, party_id: &PartyId, key_id: &KeyId) -> Result<ShareRecord, VaultError> {
         let not_found = || VaultError::NotFound {
             party_id: party_id.clone(),
@@ -419,12 +454,22 @@ fn share_aad(party_id: &PartyId, key_id: &KeyId, version: u32, meta: &PublicMeta
         &[meta.threshold],
         &[meta.parties],
     ];
-    let mut aad = Vec::new();
+    length_prefixed(&fields)
+}
+
+/// Unambiguous concatenation: every field preceded by its length (u64, big-endian).
+fn length_prefixed(fields: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
     for field in fields {
-        aad.extend_from_slice(&(field.len() as u64).to_be_bytes());
-        aad.extend_from_slice(field);
+        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        out.extend_from_slice(field);
     }
-    aad
+    out
+}
+
+/// Binds an identity secret to its party: length-prefixed tag and party id.
+fn identity_aad(party_id: &PartyId) -> Vec<u8> {
+    length_prefixed(&[IDENTITY_AAD_TAG, party_id.as_str().as_bytes()])
 }
 
 fn share_name(party_id: &PartyId, version: u32) -> String {

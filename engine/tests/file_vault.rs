@@ -210,3 +210,27 @@ fn a_dkls_share_signs_after_a_round_trip_through_the_vault() {
         &signature
     ));
 }
+
+#[test]
+fn an_identity_file_moved_to_another_party_is_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = FileVault::create(dir.path(), PASSPHRASE).unwrap();
+    let device = party("device");
+    let server = party("server");
+    vault.put_identity(&device, &[3u8; 64]).unwrap();
+    let identities = dir.path().join("identity");
+    std::fs::copy(
+        identities.join("device.identity"),
+        identities.join("server.identity"),
+    )
+    .unwrap();
+    assert!(matches!(
+        vault.get_identity(&server),
+        Err(VaultError::Tampered)
+    ));
+    let reopened = FileVault::open(dir.path(), PASSPHRASE).unwrap();
+    assert_eq!(
+        reopened.get_identity(&device).unwrap().unwrap().as_slice(),
+        &[3u8; 64]
+    );
+}

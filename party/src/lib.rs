@@ -6,9 +6,19 @@
 //! the transport, keeps the resulting share in its own vault, and reports only public
 //! results (the group public key or the signature) back to the coordinator. Peers are
 //! equal: every party, client or server, runs this same code.
+//!
+//! Every envelope a node sends is signed with its [`PartyIdentity`] and, when
+//! point-to-point, encrypted to the recipient; every envelope it receives is
+//! verified (signature first), checked for session, sender, recipient and replay,
+//! and decrypted before the engine sees it. Envelopes that fail are dropped with a
+//! warning: a forger on the bus cannot end a run.
+//!
+//! [`GatewayClient`] reaches the coordinator over HTTP and doubles as the transport
+//! for parties that cannot speak Kafka (the gateway's inbox API).
 
-mod identity;
+mod http;
 mod node;
 
-pub use identity::PartyIdentity;
+pub use http::GatewayClient;
+pub use mpc_engine::PartyIdentity;
 pub use node::{CoordinatorClient, PartyError, PartyNode, execution_id};

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_engine::{
-    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, ShareRecord, ShareVault,
-    SignParams, Step, ThresholdEngine, To, VaultError,
+    EngineError, EnvelopeError, Header, Incoming, KeygenParams, Opened, Outgoing, PartyIdentity,
+    PartyIndex, Protocol, SeenMessages, ShareRecord, ShareVault, SignParams, Step, ThresholdEngine,
+    To, VaultError,
 };
 use mpc_events::{
     KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionSpec, SessionStatus,
@@ -16,8 +17,7 @@ use mpc_schemas::{Envelope, Recipient};
 use mpc_transport::{Transport, TransportError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-use crate::identity::PartyIdentity;
+use zeroize::Zeroizing;
 
 /// What a party needs from the session coordinator, whatever carries it (in-process
 /// calls, HTTP).
@@ -76,6 +76,8 @@ pub enum PartyError {
     Engine(#[from] EngineError),
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
 }
 
 /// The fresh run id every party of a session derives identically: SHA-256 over a
@@ -150,17 +152,43 @@ impl PartyNode {
     /// share in the vault and reports the group public key.
     pub async fn keygen(&self, session: SessionId, token: &str) -> Result<PublicKey, PartyError> {
         let view = self.join(session, token).await?;
+        self.keygen_in(&view).await
+    }
+
+    /// Joins signing session `session`, checks what it is asked to sign, signs with
+    /// its share and reports the verified signature.
+    pub async fn sign(&self, session: SessionId, token: &str) -> Result<Signature, PartyError> {
+        let view = self.join(session, token).await?;
+        self.sign_in(&view).await
+    }
+
+    /// Joins `session` and runs whichever protocol it is (keygen or signing); returns
+    /// what this party reported.
+    pub async fn participate(
+        &self,
+        session: SessionId,
+        token: &str,
+    ) -> Result<PartyOutcome, PartyError> {
+        let view = self.join(session, token).await?;
+        match view.spec {
+            SessionSpec::Keygen { .. } => self.keygen_in(&view).await.map(PartyOutcome::PublicKey),
+            SessionSpec::Signing { .. } => self.sign_in(&view).await.map(PartyOutcome::Signature),
+        }
+    }
+
+    async fn keygen_in(&self, view: &SessionView) -> Result<PublicKey, PartyError> {
+        let session = view.session_id;
         let SessionSpec::Keygen { threshold } = &view.spec else {
-            return Err(wrong_kind(&view, "keygen"));
+            return Err(wrong_kind(view, "keygen"));
         };
         let params = KeygenParams {
-            execution_id: execution_id(&view),
+            execution_id: execution_id(view),
             threshold: threshold.t(),
             parties: threshold.n(),
-            me: self.my_index(&view)?,
+            me: self.my_index(view)?,
         };
         let protocol = self.engine.keygen(params)?;
-        let share = self.run(&view, protocol).await?;
+        let share = self.run(view, protocol).await?;
         let public_key = share.public_key;
         self.vault.put(&ShareRecord {
             party_id: self.id.clone(),
@@ -173,17 +201,15 @@ impl PartyNode {
         Ok(public_key)
     }
 
-    /// Joins signing session `session`, checks what it is asked to sign, signs with
-    /// its share and reports the verified signature.
-    pub async fn sign(&self, session: SessionId, token: &str) -> Result<Signature, PartyError> {
-        let view = self.join(session, token).await?;
+    async fn sign_in(&self, view: &SessionView) -> Result<Signature, PartyError> {
+        let session = view.session_id;
         let SessionSpec::Signing {
             key,
             message_hash,
             message,
         } = &view.spec
         else {
-            return Err(wrong_kind(&view, "signing"));
+            return Err(wrong_kind(view, "signing"));
         };
         if let Some(message) = message
             && MessageHash::from_bytes(Sha256::digest(message).into()) != *message_hash
@@ -200,12 +226,12 @@ impl PartyNode {
             .map(|(i, _)| PartyIndex::new(*i))
             .collect::<Result<Vec<_>, _>>()?;
         let params = SignParams {
-            execution_id: execution_id(&view),
+            execution_id: execution_id(view),
             signers,
             message_hash: *message_hash,
         };
         let protocol = self.engine.sign(&record.share, params)?;
-        let signature = self.run(&view, protocol).await?;
+        let signature = self.run(view, protocol).await?;
         self.report(session, PartyOutcome::Signature(signature))
             .await?;
         Ok(signature)
@@ -260,20 +286,32 @@ impl PartyNode {
         let exchange = async {
             let (mut protocol, first) = compute(protocol, |p| p.start()).await?;
             self.send(view, first).await?;
+            let mut seen = SeenMessages::default();
             loop {
                 let envelope = match inbox.next().await {
                     Some(envelope) => envelope?,
                     None => return Err(PartyError::Timeout),
                 };
-                let Some(from) = view.index_of(&envelope.sender) else {
-                    tracing::warn!(party = %self.id, sender = %envelope.sender, "dropped a message from a non-participant");
-                    continue;
+                let (from, mut opened) = match self.accept(view, &mut seen, &envelope) {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(
+                            party = %self.id,
+                            session = %session,
+                            sender = %envelope.sender,
+                            message_id = %envelope.message_id,
+                            round = envelope.round,
+                            %error,
+                            "dropped an envelope"
+                        );
+                        continue;
+                    }
                 };
                 let incoming = Incoming {
-                    round: envelope.round,
+                    round: opened.round,
                     from: PartyIndex::new(from)?,
-                    broadcast: envelope.recipient == Recipient::Broadcast,
-                    payload: envelope.payload,
+                    broadcast: opened.broadcast,
+                    payload: std::mem::take(&mut *opened.payload),
                 };
                 let (next, step) = compute(protocol, move |p| p.handle(incoming)).await?;
                 protocol = next;
@@ -296,27 +334,64 @@ impl PartyNode {
         result
     }
 
+    /// Verifies (signature first), checks and decrypts one arrived envelope: its
+    /// sender must be another participant, its session and recipient ours, and its
+    /// message id new in this run. Returns the sender's index and the message.
+    fn accept(
+        &self,
+        view: &SessionView,
+        seen: &mut SeenMessages,
+        envelope: &Envelope,
+    ) -> Result<(u8, Opened), EnvelopeError> {
+        let (from, sender) = view
+            .participants
+            .iter()
+            .find(|(_, p)| p.party_id == envelope.sender)
+            .ok_or_else(|| EnvelopeError::UnknownSender(envelope.sender.clone()))?;
+        let opened = mpc_engine::open(
+            envelope,
+            view.session_id,
+            &self.id,
+            &self.identity,
+            &sender.identity,
+        )?;
+        seen.admit(opened.message_id)?;
+        Ok((*from, opened))
+    }
+
+    /// Seals each message (signed; point-to-point ones encrypted to the recipient's
+    /// registered key) and publishes it.
     async fn send(&self, view: &SessionView, messages: Vec<Outgoing>) -> Result<(), PartyError> {
         for m in messages {
-            let recipient = match m.to {
-                To::All => Recipient::Broadcast,
-                To::One(i) => Recipient::Party(
-                    view.party_at(i.get())
-                        .ok_or_else(|| {
-                            EngineError::InvalidParameters(format!("no participant at index {i}"))
-                        })?
-                        .party_id
-                        .clone(),
-                ),
+            let plaintext = Zeroizing::new(m.payload);
+            let (recipient, recipient_key) = match m.to {
+                To::All => (Recipient::Broadcast, None),
+                To::One(i) => {
+                    let p = view.party_at(i.get()).ok_or_else(|| {
+                        EngineError::InvalidParameters(format!("no participant at index {i}"))
+                    })?;
+                    (Recipient::Party(p.party_id.clone()), Some(&p.identity))
+                }
             };
-            let envelope = Envelope {
+            let header = Header {
                 message_id: Uuid::now_v7(),
                 session_id: view.session_id,
                 round: m.round,
                 sender: self.id.clone(),
                 recipient,
-                payload: m.payload,
             };
+            let envelope = mpc_engine::seal(&self.identity, header, recipient_key, &plaintext)
+                .map_err(|e| match (e, m.to) {
+                    // A peer registered a key nobody can encrypt to: blame it.
+                    (EnvelopeError::Encrypt, To::One(i)) => {
+                        PartyError::Engine(EngineError::Aborted {
+                            culprit: Some(i),
+                            ban: false,
+                            detail: format!("party {i} registered an unusable encryption key"),
+                        })
+                    }
+                    (e, _) => e.into(),
+                })?;
             self.transport.publish(&envelope).await?;
         }
         Ok(())

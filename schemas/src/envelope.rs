@@ -1,7 +1,18 @@
 //! The transport envelope: how one protocol message travels between parties.
 //!
-//! Wire form: one format byte (`1`) followed by the postcard encoding of
-//! [`Envelope`] (length-prefixed fields, so the encoding is unambiguous).
+//! Wire form (format 2): one format byte (`2`) followed by the postcard encoding of
+//! the header (`message_id`, `session_id`, `round`, `sender`, `recipient`), the
+//! `payload` (the body) and the sender's 64-byte Ed25519 `signature`. Every field is
+//! fixed-size or length-prefixed, so the encoding is unambiguous.
+//!
+//! The body of a point-to-point envelope is ciphertext: the RFC 9180 HPKE
+//! encapsulated key (32 bytes) followed by the ChaCha20-Poly1305 ciphertext and tag,
+//! sealed to the recipient's registered X25519 key. The body of a broadcast is the
+//! protocol message in the clear (broadcasts are public to every participant; they
+//! are signed like everything else). `mpc-engine`'s `envelope` module seals and
+//! opens envelopes; this module only maps them to and from bytes.
+//!
+//! Format 1 (unsigned, unencrypted) was never stored durably and is not accepted.
 
 use mpc_events::{PartyId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -10,9 +21,11 @@ use uuid::Uuid;
 use crate::SchemaError;
 
 /// Current envelope format byte.
-pub const ENVELOPE_FORMAT: u8 = 1;
+pub const ENVELOPE_FORMAT: u8 = 2;
 /// Largest encoded envelope accepted anywhere (4 MiB).
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+/// Length of the sender's Ed25519 signature.
+pub const SIGNATURE_BYTES: usize = 64;
 
 /// Addressee of an envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -22,7 +35,8 @@ pub enum Recipient {
     Party(PartyId),
 }
 
-/// One protocol message in transit. The payload is opaque to the transport.
+/// One protocol message in transit. The transport routes it by its header and never
+/// looks inside the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub message_id: Uuid,
@@ -30,7 +44,12 @@ pub struct Envelope {
     pub round: u16,
     pub sender: PartyId,
     pub recipient: Recipient,
+    /// The body: ciphertext for a point-to-point message, the protocol message
+    /// itself for a broadcast.
     pub payload: Vec<u8>,
+    /// The sender's Ed25519 signature over the format, every header field and the
+    /// body.
+    pub signature: [u8; SIGNATURE_BYTES],
 }
 
 impl Envelope {
@@ -43,7 +62,7 @@ impl Envelope {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, SchemaError> {
-        let wire = WireV1 {
+        let wire = WireV2 {
             message_id: *self.message_id.as_bytes(),
             session_id: *self.session_id.as_uuid().as_bytes(),
             round: self.round,
@@ -53,6 +72,7 @@ impl Envelope {
                 Recipient::Party(p) => Some(p.as_str()),
             },
             payload: &self.payload,
+            signature: &self.signature,
         };
         let mut out = vec![ENVELOPE_FORMAT];
         out = postcard::to_extend(&wire, out).map_err(|e| SchemaError::Encode(e.to_string()))?;
@@ -81,7 +101,7 @@ impl Envelope {
                 version: u16::from(format),
             });
         }
-        let (wire, rest): (WireV1<'_>, _) =
+        let (wire, rest): (WireV2<'_>, _) =
             postcard::take_from_bytes(body).map_err(|e| SchemaError::Decode(e.to_string()))?;
         if !rest.is_empty() {
             return Err(SchemaError::Decode(format!(
@@ -89,6 +109,12 @@ impl Envelope {
                 rest.len()
             )));
         }
+        let signature = wire.signature.try_into().map_err(|_| {
+            SchemaError::Decode(format!(
+                "signature must be {SIGNATURE_BYTES} bytes, got {}",
+                wire.signature.len()
+            ))
+        })?;
         Ok(Self {
             message_id: Uuid::from_bytes(wire.message_id),
             session_id: SessionId::from_uuid(Uuid::from_bytes(wire.session_id)),
@@ -99,12 +125,13 @@ impl Envelope {
                 Some(p) => Recipient::Party(PartyId::parse(p)?),
             },
             payload: wire.payload.to_vec(),
+            signature,
         })
     }
 }
 
 #[derive(Serialize, Deserialize)]
-struct WireV1<'a> {
+struct WireV2<'a> {
     message_id: [u8; 16],
     session_id: [u8; 16],
     round: u16,
@@ -114,6 +141,8 @@ struct WireV1<'a> {
     recipient: Option<&'a str>,
     #[serde(borrow, with = "serde_bytes_compat")]
     payload: &'a [u8],
+    #[serde(borrow, with = "serde_bytes_compat")]
+    signature: &'a [u8],
 }
 
 /// postcard encodes `&[u8]` as a length-prefixed byte string through serde's
@@ -142,6 +171,7 @@ mod tests {
             sender: PartyId::parse("device").unwrap(),
             recipient: Recipient::Party(PartyId::parse("server").unwrap()),
             payload: vec![1, 2, 3, 4],
+            signature: std::array::from_fn(|i| i as u8),
         }
     }
 
@@ -157,8 +187,8 @@ mod tests {
     }
 
     #[test]
-    fn envelope_v1_matches_its_fixture() {
-        let fixture = include_str!("../fixtures/envelope/v1.hex").trim();
+    fn envelope_v2_matches_its_fixture() {
+        let fixture = include_str!("../fixtures/envelope/v2.hex").trim();
         assert_eq!(hex::encode(sample().encode().unwrap()), fixture);
         assert_eq!(
             Envelope::decode(&hex::decode(fixture).unwrap()).unwrap(),
@@ -184,6 +214,42 @@ mod tests {
             Envelope::decode(&other),
             Err(SchemaError::UnknownVersion { .. })
         ));
+    }
+
+    #[test]
+    fn format_1_envelopes_are_an_unknown_version() {
+        // A format-1 envelope (unsigned): format byte, ids, round, sender, recipient,
+        // payload.
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&[0xab; 16]);
+        v1.extend_from_slice(&[0xcd; 16]);
+        v1.extend_from_slice(&[2, 6]);
+        v1.extend_from_slice(b"device");
+        v1.extend_from_slice(&[1, 6]);
+        v1.extend_from_slice(b"server");
+        v1.extend_from_slice(&[4, 1, 2, 3, 4]);
+        match Envelope::decode(&v1) {
+            Err(SchemaError::UnknownVersion { what, version }) => {
+                assert_eq!((what.as_str(), version), ("envelope", 1));
+            }
+            other => panic!("expected UnknownVersion, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signature_of_another_length_is_rejected() {
+        let bytes = sample().encode().unwrap();
+        let sig_len_at = bytes.len() - SIGNATURE_BYTES - 1;
+        assert_eq!(usize::from(bytes[sig_len_at]), SIGNATURE_BYTES);
+        for len in [0_u8, 63, 65] {
+            let mut other = bytes[..sig_len_at].to_vec();
+            other.push(len);
+            other.extend(std::iter::repeat_n(7, usize::from(len)));
+            assert!(
+                matches!(Envelope::decode(&other), Err(SchemaError::Decode(_))),
+                "a {len}-byte signature decoded"
+            );
+        }
     }
 
     #[test]

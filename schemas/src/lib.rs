@@ -4,10 +4,13 @@
 //!   version, with upcasters from every older version to the current one; fixture
 //!   files for every stored version live in `fixtures/` and are tested.
 //! - [`envelope`]: the binary transport envelope.
+//! - [`http`]: the gateway's JSON request and response bodies (with `utoipa` schemas
+//!   behind the `openapi` feature).
 //!
 //! Domain types come from `mpc-events`; this crate only maps them to and from bytes.
 
 pub mod envelope;
+pub mod http;
 pub mod session;
 
 pub use envelope::{Envelope, MAX_ENVELOPE_BYTES, Recipient};

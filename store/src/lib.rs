@@ -10,17 +10,22 @@
 //!   [`ExpectedVersion`], [`NewEvent`], [`RecordedEvent`], [`AppendOutcome`],
 //!   [`StoreError`]).
 //! - [`SqliteStore`] is the embedded default adapter (one WAL-mode file).
+//! - [`PostgresStore`] is the shared adapter: several processes append to one
+//!   PostgreSQL database, and `LISTEN`/`NOTIFY` wakes every process's subscribers.
 //! - [`subscribe`] turns any store into a catch-up-then-live stream of events.
 //!
 //! Every adapter passes the one contract suite in `tests/contract/mod.rs`; each
-//! adapter instantiates it with a single macro call (see `tests/sqlite.rs`).
+//! adapter instantiates it with a single macro call (see `tests/sqlite.rs` and
+//! `tests/postgres.rs`).
 
 mod port;
+mod postgres;
 mod sqlite;
 mod subscribe;
 
 pub use port::{
     AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamName,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use subscribe::{SUBSCRIBE_BATCH, subscribe};

@@ -207,6 +207,7 @@ mod tests {
             sender: party("a"),
             recipient: Recipient::Broadcast,
             payload: vec![1],
+            signature: [0; 64],
         }
     }
 

@@ -99,6 +99,7 @@ mod tests {
             sender: party("a"),
             recipient,
             payload: id.to_be_bytes().to_vec(),
+            signature: [0; 64],
         }
     }
 

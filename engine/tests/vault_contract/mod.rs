@@ -56,6 +56,7 @@ pub fn vault_contract(make: impl Fn() -> Box<dyn ShareVault>) {
     shares_are_kept_apart_by_party_and_key(make());
     a_missing_share_is_not_found(make());
     list_shows_the_newest_version_of_each_share(make());
+    an_identity_is_stored_once_and_kept_per_party(make());
 }
 
 fn a_stored_share_comes_back_unchanged(vault: Box<dyn ShareVault>) {
@@ -151,4 +152,24 @@ fn list_shows_the_newest_version_of_each_share(vault: Box<dyn ShareVault>) {
         .collect();
     listed.sort();
     assert_eq!(listed, vec![(a, 2), (b, 1)]);
+}
+
+fn an_identity_is_stored_once_and_kept_per_party(vault: Box<dyn ShareVault>) {
+    let device = party("device");
+    assert!(vault.get_identity(&device).unwrap().is_none());
+    vault.put_identity(&device, &[9u8; 64]).unwrap();
+    assert_eq!(
+        vault.get_identity(&device).unwrap().unwrap().as_slice(),
+        &[9u8; 64]
+    );
+    assert!(matches!(
+        vault.put_identity(&device, &[1u8; 64]),
+        Err(VaultError::IdentityExists(p)) if p == device
+    ));
+    assert_eq!(
+        vault.get_identity(&device).unwrap().unwrap().as_slice(),
+        &[9u8; 64],
+        "an identity was replaced"
+    );
+    assert!(vault.get_identity(&party("server")).unwrap().is_none());
 }

@@ -76,6 +76,7 @@ fn envelope(session: SessionId, from: &str, to: Option<&str>, payload: &[u8]) ->
         sender: party(from),
         recipient: to.map_or(Recipient::Broadcast, |p| Recipient::Party(party(p))),
         payload: payload.to_vec(),
+        signature: [0; 64],
     }
 }
 

@@ -1,0 +1,123 @@
+//! Choosing adapters from configuration: the event store (SQLite file or
+//! PostgreSQL URL), the transport (in-process or Kafka), and small secrets kept in
+//! the data directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use mpc_store::{EventStore, PostgresStore, SqliteStore};
+use mpc_transport::{InProcessTransport, KafkaConfig, KafkaTransport, Transport};
+use zeroize::Zeroizing;
+
+/// Where the event log lives.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// PostgreSQL URL of the event store (e.g. `postgres://mpc@db:5432/mpc`).
+    /// Default: the SQLite file `events.db` in the data directory.
+    #[arg(long, env = "MPC_STORE_URL")]
+    pub store_url: Option<String>,
+}
+
+/// How protocol envelopes travel.
+#[derive(Args, Debug, Clone)]
+pub struct TransportArgs {
+    /// Kafka bootstrap brokers (`host:port,…`). Default: in-process only.
+    #[arg(long, env = "MPC_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Kafka topic of the envelopes.
+    #[arg(long, env = "MPC_KAFKA_TOPIC", default_value = mpc_transport::DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+}
+
+/// The event store named by `args`; SQLite in `data_dir` by default.
+pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match &args.store_url {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .context("cannot connect to the PostgreSQL event store")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&data_dir.join("events.db"))
+                .await
+                .context("cannot open the SQLite event store")?,
+        ),
+    })
+}
+
+/// The transport named by `args`: Kafka when brokers are given, else in-process.
+pub async fn open_transport(args: &TransportArgs) -> anyhow::Result<Arc<dyn Transport>> {
+    Ok(match &args.kafka_brokers {
+        Some(brokers) => {
+            let mut config = KafkaConfig::new(brokers.clone());
+            config.topic = args.kafka_topic.clone();
+            Arc::new(
+                KafkaTransport::connect(config)
+                    .await
+                    .context("cannot connect to Kafka")?,
+            )
+        }
+        None => Arc::new(InProcessTransport::new()),
+    })
+}
+
+/// A secret read from `path`, or, when `path` is `None`, from `default_path`,
+/// created there (mode 0600) with `generate()` if missing.
+pub fn secret_file(
+    path: Option<&Path>,
+    default_path: &Path,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<Zeroizing<String>> {
+    let path: PathBuf = path.map_or_else(|| default_path.to_owned(), Path::to_owned);
+    if !path.exists() && path == default_path {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let secret = Zeroizing::new(generate());
+        file.write_all(secret.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(path = %path.display(), "created a new secret file");
+        return Ok(secret);
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+/// 32 random bytes as hex.
+pub fn random_hex() -> String {
+    hex::encode(Zeroizing::new(rand::random::<[u8; 32]>()).as_slice())
+}
+
+/// Applies a TOML configuration file: every `key = value` becomes `MPC_KEY` in the
+/// environment unless already set, so flags > environment > file > defaults.
+pub fn apply_config_file(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("invalid TOML in {}", path.display()))?;
+    for (key, value) in table {
+        let name = format!("MPC_{}", key.to_ascii_uppercase().replace('-', "_"));
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => anyhow::bail!("config key {key:?}: unsupported value {other}"),
+        };
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: called at start-up, before any other thread exists.
+            unsafe { std::env::set_var(&name, value) };
+        }
+    }
+    Ok(())
+}

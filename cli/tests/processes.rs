@@ -1,0 +1,413 @@
+//! The multi-process setup against real infrastructure: `mpc serve` and three
+//! `mpc party run` processes, PostgreSQL (a fresh database per test) and the Kafka
+//! broker (a fresh topic per test), driven over HTTP like an operator would.
+//!
+//! Needs `MPC_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`) and
+//! `MPC_TEST_KAFKA_BROKERS` (default `127.0.0.1:19092`); `scripts/test.sh` starts
+//! both. Without them the tests fail, they never skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mpc_engine::verify_signature;
+use mpc_events::{MessageHash, PublicKey, Signature};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+const PASSPHRASE: &str = "integration-test passphrase";
+
+fn postgres_base() -> String {
+    std::env::var("MPC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn kafka_brokers() -> String {
+    std::env::var("MPC_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+/// A database created for one test and dropped after it.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    async fn create() -> Self {
+        let name = format!("mpc_it_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base()))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no PostgreSQL at {}: {e}; run `bash scripts/ensure-postgres.sh`",
+                    postgres_base()
+                )
+            });
+        // The name is ours (a uuid), not input.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", postgres_base(), self.name)
+    }
+
+    async fn drop_now(self) {
+        if let Ok(mut conn) =
+            sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base())).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// A running `mpc` process, killed when dropped.
+struct Process {
+    child: Child,
+    url: String,
+}
+
+impl Process {
+    /// Starts `mpc args…` and waits for its `listening on <url>` line.
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpc"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("MPC_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // From here on, dropping `process` (also by a panic) kills and reaps it.
+        let mut process = Self {
+            child,
+            url: String::new(),
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keeps draining stdout so the child never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                panic!("`mpc {}` did not start listening", args.join(" "));
+            };
+            if let Some(url) = line.strip_prefix("listening on ") {
+                process.url = url.to_owned();
+                return process;
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    coordinator: Process,
+    admin_token: String,
+    parties: Vec<(String, Process)>,
+    identities: Vec<Value>,
+    topic: String,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    async fn start(db: &Database) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let topic = format!("mpc-it-{}", uuid::Uuid::new_v4().simple());
+        let coord_dir = dir.path().join("coordinator");
+        let brokers = kafka_brokers();
+        let coordinator = Process::start(
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--data-dir",
+                coord_dir.to_str().unwrap(),
+                "--store-url",
+                &db.url(),
+                "--kafka-brokers",
+                &brokers,
+                "--kafka-topic",
+                &topic,
+            ],
+            &[],
+        );
+        let admin_token = std::fs::read_to_string(coord_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let mut cluster = Self {
+            dir,
+            coordinator,
+            admin_token,
+            parties: Vec::new(),
+            identities: Vec::new(),
+            topic,
+            http: {
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                reqwest::Client::new()
+            },
+        };
+        for id in ["device", "server", "recovery"] {
+            cluster.identities.push(cluster.init_party(id));
+            let process = cluster.start_party(id);
+            cluster.parties.push((id.to_owned(), process));
+        }
+        cluster
+    }
+
+    fn party_dir(&self, id: &str) -> PathBuf {
+        self.dir.path().join(id)
+    }
+
+    fn init_party(&self, id: &str) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+            .args(["party", "init", "--id", id, "--data-dir"])
+            .arg(self.party_dir(id))
+            .env("MPC_VAULT_PASSPHRASE", PASSPHRASE)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn start_party(&self, id: &str) -> Process {
+        let dir = self.party_dir(id);
+        Process::start(
+            &[
+                "party",
+                "run",
+                "--id",
+                id,
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--coordinator",
+                &self.coordinator.url,
+                "--kafka-brokers",
+                &kafka_brokers(),
+                "--kafka-topic",
+                &self.topic,
+                "--bind",
+                "127.0.0.1:0",
+            ],
+            &[("MPC_VAULT_PASSPHRASE", PASSPHRASE)],
+        )
+    }
+
+    fn party(&mut self, id: &str) -> &mut Process {
+        &mut self.parties.iter_mut().find(|(p, _)| p == id).unwrap().1
+    }
+
+    async fn create(&self, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/v1/sessions", self.coordinator.url))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    async fn invite(&self, created: &Value, parties: &[&str]) {
+        for id in parties {
+            let url = &self.parties.iter().find(|(p, _)| p == id).unwrap().1.url;
+            let response = self
+                .http
+                .post(format!("{url}/v1/invitations"))
+                .json(&json!({
+                    "session_id": created["session_id"],
+                    "token": created["join_tokens"][id],
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        }
+    }
+
+    async fn status(&self, session: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/sessions/{session}", self.coordinator.url))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls until `done(status)` or a terminal status, within `limit`.
+    async fn wait(&self, session: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status(session).await;
+            let terminal = ["completed", "failed", "expired"]
+                .contains(&status["status"].as_str().unwrap_or_default());
+            if done(&status) || terminal || Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn keygen(&self, ttl_seconds: u64) -> Value {
+        self.create(json!({
+            "kind": "keygen",
+            "threshold": {"t": 2, "n": 3},
+            "participants": self.identities,
+            "ttl_seconds": ttl_seconds,
+        }))
+        .await
+    }
+
+    async fn sign(&self, key_id: &str, signers: &[&str], message: &[u8]) -> Value {
+        let created = self
+            .create(json!({
+                "kind": "signing",
+                "key_id": key_id,
+                "signers": signers,
+                "message_hex": hex::encode(message),
+                "ttl_seconds": 60,
+            }))
+            .await;
+        self.invite(&created, signers).await;
+        let session = created["session_id"].as_str().unwrap();
+        self.wait(session, Duration::from_secs(60), |_| false).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_processes_run_keygen_and_two_signings_over_postgres_and_kafka() {
+    let db = Database::create().await;
+    let cluster = Cluster::start(&db).await;
+
+    let created = cluster.keygen(120).await;
+    cluster
+        .invite(&created, &["device", "server", "recovery"])
+        .await;
+    let session = created["session_id"].as_str().unwrap();
+    let status = cluster
+        .wait(session, Duration::from_secs(90), |_| false)
+        .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let public_key =
+        PublicKey::from_slice(&hex::decode(status["public_key_hex"].as_str().unwrap()).unwrap())
+            .unwrap();
+
+    for signers in [["device", "server"], ["server", "recovery"]] {
+        let message = format!("pay 5 to {}", signers.join("+"));
+        let status = cluster.sign(session, &signers, message.as_bytes()).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        let sig = &status["signature"];
+        let signature = Signature::new(
+            &hex::decode(sig["r_hex"].as_str().unwrap()).unwrap(),
+            &hex::decode(sig["s_hex"].as_str().unwrap()).unwrap(),
+            u8::try_from(sig["recovery_id"].as_u64().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let hash = MessageHash::from_bytes(Sha256::digest(message.as_bytes()).into());
+        assert!(verify_signature(&public_key, &hash, &signature));
+    }
+
+    // The event log in PostgreSQL holds all three sessions.
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    let streams: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT stream) FROM events WHERE stream LIKE 'session-%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(streams, 3);
+    drop(conn);
+    drop(cluster);
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_party_ends_its_session_cleanly_and_a_new_session_succeeds() {
+    let db = Database::create().await;
+    let mut cluster = Cluster::start(&db).await;
+
+    let created = cluster.keygen(8).await;
+    cluster
+        .invite(&created, &["device", "server", "recovery"])
+        .await;
+    let session = created["session_id"].as_str().unwrap().to_owned();
+    // Kill the recovery party once it has joined, in the middle of keygen.
+    let joined = cluster
+        .wait(&session, Duration::from_secs(30), |s| {
+            s["joined"]
+                .as_array()
+                .is_some_and(|j| j.iter().any(|p| p == "recovery"))
+        })
+        .await;
+    assert!(
+        joined["joined"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "recovery"),
+        "{joined}"
+    );
+    cluster.party("recovery").kill();
+    let ended = cluster
+        .wait(&session, Duration::from_secs(60), |_| false)
+        .await;
+    let status = ended["status"].as_str().unwrap();
+    assert!(
+        status == "expired" || status == "failed",
+        "session ended {status}: {ended}"
+    );
+
+    // The same party, restarted from its vault, completes a new session.
+    let restarted = cluster.start_party("recovery");
+    *cluster.party("recovery") = restarted;
+    let created = cluster.keygen(120).await;
+    cluster
+        .invite(&created, &["device", "server", "recovery"])
+        .await;
+    let status = cluster
+        .wait(
+            created["session_id"].as_str().unwrap(),
+            Duration::from_secs(90),
+            |_| false,
+        )
+        .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    drop(cluster);
+    db.drop_now().await;
+}

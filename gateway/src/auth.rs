@@ -1,0 +1,336 @@
+//! Who may call what: the admin bearer token, JWT join tokens (audience
+//! [`JOIN_AUDIENCE`]) and JWT access tokens (audience [`ACCESS_AUDIENCE`]).
+//!
+//! Exactly one signing algorithm is configured ([`JwtKeys`]) and it is the only one
+//! accepted: `alg=none`, another algorithm or another key is refused. Issuer,
+//! audience, `exp` and `nbf` are always checked, with [`LEEWAY_SECONDS`] of clock
+//! skew. Join tokens are single-use because the session aggregate admits each party
+//! once (it records only the token's SHA-256 digest); each carries a fresh `jti`.
+//! Tokens are never logged.
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mpc_actors::{JoinToken, TokenIssuer};
+use mpc_events::{PartyId, SessionId, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::error::GatewayError;
+
+/// Audience of join tokens.
+pub const JOIN_AUDIENCE: &str = "mpc-join";
+/// Audience of the access tokens parties receive when they join.
+pub const ACCESS_AUDIENCE: &str = "mpc-party";
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 5;
+/// Shortest HS256 secret accepted.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+/// Why a key or token setting was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes, got {0}")]
+    ShortSecret(usize),
+    #[error("admin token must be at least {MIN_ADMIN_TOKEN_BYTES} bytes")]
+    ShortAdminToken,
+    #[error("Ed25519 key: {0}")]
+    Ed25519(String),
+}
+
+/// The one JWT algorithm and its keys.
+#[derive(Clone)]
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl JwtKeys {
+    /// HMAC-SHA256 with a shared secret of at least 32 bytes.
+    pub fn hs256(secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_HS256_SECRET_BYTES {
+            return Err(KeyError::ShortSecret(secret.len()));
+        }
+        Ok(Self {
+            algorithm: Algorithm::HS256,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+
+    /// Ed25519 (`EdDSA`) from PEM files' contents: a PKCS#8 private key and its
+    /// SubjectPublicKeyInfo public key.
+    pub fn ed25519_pem(private_pem: &[u8], public_pem: &[u8]) -> Result<Self, KeyError> {
+        let ed = |e: jsonwebtoken::errors::Error| KeyError::Ed25519(e.to_string());
+        Self {
+            algorithm: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_pem(private_pem).map_err(ed)?,
+            decoding: DecodingKey::from_ed_pem(public_pem).map_err(ed)?,
+        }
+        .checked()
+    }
+
+    /// A fresh Ed25519 key pair that lives as long as the process (tokens do not
+    /// survive a restart, nor verify on another replica).
+    pub fn generate_ed25519() -> Result<Self, KeyError> {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|e| KeyError::Ed25519(e.to_string()))?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|e| KeyError::Ed25519(e.to_string()))?;
+        Self {
+            algorithm: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            decoding: DecodingKey::from_ed_der(pair.public_key().as_ref()),
+        }
+        .checked()
+    }
+
+    /// Signs and verifies a probe token, so that a key pair that loaded always signs
+    /// and its halves match.
+    fn checked(self) -> Result<Self, KeyError> {
+        let err = |e: jsonwebtoken::errors::Error| KeyError::Ed25519(e.to_string());
+        let header = Header::new(self.algorithm);
+        let probe =
+            jsonwebtoken::encode(&header, &serde_json::json!({}), &self.encoding).map_err(err)?;
+        let mut validation = Validation::new(self.algorithm);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(&probe, &self.decoding, &validation)
+            .map_err(err)?;
+        Ok(self)
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of join and access tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The party.
+    pub sub: String,
+    /// The session.
+    pub sid: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Party { session: SessionId, party: PartyId },
+}
+
+/// Issues and checks every credential the gateway accepts.
+pub struct Auth {
+    keys: JwtKeys,
+    issuer: String,
+    admin_digest: [u8; 32],
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Compares SHA-256 digests without an early exit.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Auth {
+    pub fn new(keys: JwtKeys, issuer: String, admin_token: &str) -> Result<Self, KeyError> {
+        if admin_token.len() < MIN_ADMIN_TOKEN_BYTES {
+            return Err(KeyError::ShortAdminToken);
+        }
+        Ok(Self {
+            keys,
+            issuer,
+            admin_digest: Sha256::digest(admin_token.as_bytes()).into(),
+        })
+    }
+
+    /// A signed token for `party` in `session` with audience `aud`, valid until
+    /// `expires_at` (rounded down to whole seconds).
+    pub fn sign(
+        &self,
+        aud: &str,
+        session: SessionId,
+        party: &PartyId,
+        expires_at: Timestamp,
+    ) -> Zeroizing<String> {
+        let now = now_seconds();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: aud.to_owned(),
+            sub: party.to_string(),
+            sid: session.to_string(),
+            jti: Uuid::new_v4().to_string(),
+            iat: now,
+            nbf: now,
+            exp: expires_at.as_millis().div_euclid(1000),
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(self.keys.algorithm),
+            &claims,
+            &self.keys.encoding,
+        )
+        .unwrap_or_else(|e| panic!("keys are checked when they load, so signing succeeds: {e}"));
+        Zeroizing::new(token)
+    }
+
+    /// The claims of `token` if it is signed by us with the configured algorithm,
+    /// comes from our issuer, is meant for `aud` and is within its validity window.
+    pub fn verify(&self, token: &str, aud: &str) -> Result<Claims, GatewayError> {
+        let mut validation = Validation::new(self.keys.algorithm);
+        validation.algorithms = vec![self.keys.algorithm];
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[aud]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    GatewayError::unauthorized("token_expired", "token has expired")
+                }
+                ErrorKind::ImmatureSignature => {
+                    GatewayError::unauthorized("token_not_yet_valid", "token is not valid yet")
+                }
+                ErrorKind::InvalidAudience => GatewayError::unauthorized(
+                    "invalid_token",
+                    format!("token is not meant for {aud}"),
+                ),
+                ErrorKind::InvalidIssuer => {
+                    GatewayError::unauthorized("invalid_token", "token has another issuer")
+                }
+                ErrorKind::InvalidAlgorithm => {
+                    GatewayError::unauthorized("invalid_token", "token algorithm is not allowed")
+                }
+                ErrorKind::InvalidSignature => {
+                    GatewayError::unauthorized("invalid_token", "token signature is invalid")
+                }
+                _ => GatewayError::unauthorized("invalid_token", "token is malformed"),
+            })
+    }
+
+    fn is_admin(&self, token: &str) -> bool {
+        digests_equal(&Sha256::digest(token.as_bytes()).into(), &self.admin_digest)
+    }
+
+    /// The caller named by the request's bearer token: the admin, or a party with an
+    /// access token.
+    pub fn caller(&self, req: &HttpRequest) -> Result<Caller, GatewayError> {
+        let token = bearer(req)?;
+        if self.is_admin(token) {
+            return Ok(Caller::Admin);
+        }
+        let claims = self.verify(token, ACCESS_AUDIENCE)?;
+        let bad = |_| GatewayError::unauthorized("invalid_token", "token claims are malformed");
+        Ok(Caller::Party {
+            session: claims.sid.parse().map_err(bad)?,
+            party: PartyId::parse(claims.sub).map_err(bad)?,
+        })
+    }
+
+    /// Requires the admin token.
+    pub fn admin(&self, req: &HttpRequest) -> Result<(), GatewayError> {
+        match self.caller(req)? {
+            Caller::Admin => Ok(()),
+            Caller::Party { .. } => Err(GatewayError::forbidden(
+                "forbidden",
+                "this call needs the admin token",
+            )),
+        }
+    }
+
+    /// Requires a party's access token for `session`; returns the party.
+    pub fn party(&self, req: &HttpRequest, session: SessionId) -> Result<PartyId, GatewayError> {
+        match self.caller(req)? {
+            Caller::Party { session: s, party } if s == session => Ok(party),
+            Caller::Party { .. } => Err(GatewayError::forbidden(
+                "forbidden",
+                "access token is for another session",
+            )),
+            Caller::Admin => Err(GatewayError::forbidden(
+                "forbidden",
+                "this call needs a party's access token",
+            )),
+        }
+    }
+
+    /// Requires the admin token or a party's access token for `session`.
+    pub fn admin_or_party(
+        &self,
+        req: &HttpRequest,
+        session: SessionId,
+    ) -> Result<(), GatewayError> {
+        match self.caller(req)? {
+            Caller::Admin => Ok(()),
+            Caller::Party { session: s, .. } if s == session => Ok(()),
+            Caller::Party { .. } => Err(GatewayError::forbidden(
+                "forbidden",
+                "access token is for another session",
+            )),
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<&str, GatewayError> {
+    let missing = || {
+        GatewayError::unauthorized(
+            "unauthorized",
+            "missing or malformed `Authorization: Bearer <token>` header",
+        )
+    };
+    let value = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Join tokens as JWTs (audience [`JOIN_AUDIENCE`]), for
+/// [`mpc_actors::Coordinator::with_token_issuer`].
+pub struct JwtJoinTokens(pub Arc<Auth>);
+
+impl TokenIssuer for JwtJoinTokens {
+    fn issue(&self, session: SessionId, party: &PartyId, expires_at: Timestamp) -> JoinToken {
+        let token = self.0.sign(JOIN_AUDIENCE, session, party, expires_at);
+        JoinToken::new(String::clone(&token))
+    }
+}

@@ -1,0 +1,160 @@
+//! Every refusal as an HTTP status and a JSON [`ApiError`] with a stable code.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use mpc_actors::CoordinatorError;
+use mpc_events::{IdError, SessionError};
+use mpc_schemas::http::{ApiError, DtoError};
+use mpc_transport::TransportError;
+
+/// A refused or failed request: status, stable code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl GatewayError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A fault on our side; the details go to the log, not to the caller.
+    fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the gateway's log",
+        )
+    }
+
+    pub fn body(&self) -> ApiError {
+        ApiError::new(self.code, self.message.clone())
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for GatewayError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+impl From<DtoError> for GatewayError {
+    fn from(e: DtoError) -> Self {
+        Self::bad_request(e.code(), e.to_string())
+    }
+}
+
+fn id_error(e: IdError) -> GatewayError {
+    DtoError::Invalid {
+        field: "request",
+        source: e,
+    }
+    .into()
+}
+
+impl From<SessionError> for GatewayError {
+    fn from(e: SessionError) -> Self {
+        let message = e.to_string();
+        use SessionError as E;
+        match e {
+            E::Invalid(id) => id_error(id),
+            E::AlreadyExists => Self::conflict("already_exists", message),
+            E::UnknownSession => Self::not_found("unknown_session", message),
+            E::ParticipantCount { .. } => Self::bad_request("participant_count", message),
+            E::DuplicateParty(_) => Self::bad_request("duplicate_party", message),
+            E::UnknownParty(_) => Self::forbidden("unknown_party", message),
+            E::NotAKeyHolder(_) => Self::bad_request("not_a_key_holder", message),
+            E::IdentityMismatch(_) => Self::bad_request("identity_mismatch", message),
+            E::InvalidDeadline => Self::bad_request("invalid_deadline", message),
+            E::MessageHashMismatch => Self::bad_request("message_hash_mismatch", message),
+            E::InvalidToken => Self::unauthorized("invalid_token", message),
+            E::TokenExpired => Self::unauthorized("token_expired", message),
+            E::AlreadyJoined(_) => Self::forbidden("already_joined", message),
+            E::NotJoinable(_) => Self::conflict("not_joinable", message),
+            E::NotInProgress(_) => Self::conflict("not_in_progress", message),
+            E::AlreadyReported(_) => Self::conflict("already_reported", message),
+            E::WrongOutcome { .. } => Self::bad_request("wrong_outcome", message),
+            E::InvalidPublicKey => Self::bad_request("invalid_public_key", message),
+            E::Terminal(_) => Self::conflict("session_ended", message),
+            E::DeadlinePassed => Self::conflict("deadline_passed", message),
+            E::JoinTokensMismatch | E::NotYetExpired(_) => Self::internal(&message),
+        }
+    }
+}
+
+impl From<CoordinatorError> for GatewayError {
+    fn from(e: CoordinatorError) -> Self {
+        match e {
+            CoordinatorError::Session(e) => e.into(),
+            CoordinatorError::KeyNotReady(_) => Self::conflict("key_not_ready", e.to_string()),
+            CoordinatorError::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
+            CoordinatorError::Store(_) | CoordinatorError::Schema(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<TransportError> for GatewayError {
+    fn from(e: TransportError) -> Self {
+        let message = e.to_string();
+        match e {
+            TransportError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            TransportError::SessionClosed(_) => {
+                Self::new(StatusCode::GONE, "session_closed", message)
+            }
+            TransportError::SessionFull { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "session_full", message)
+            }
+            TransportError::Encoding(_) => Self::bad_request("invalid_envelope", message),
+            TransportError::Backend(_) => Self::internal(&message),
+        }
+    }
+}

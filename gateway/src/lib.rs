@@ -1,0 +1,268 @@
+//! The HTTP gateway: the only crate that knows HTTP and JSON.
+//!
+//! It puts the session coordinator ([`mpc_actors::Coordinator`]) and the message
+//! transport ([`mpc_transport::Transport`]) behind an actix-web API:
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /v1/sessions` | admin | create a keygen or signing session; JWT join tokens |
+//! | `POST /v1/sessions/{id}/join` | join token | join; the session view and an access token |
+//! | `GET /v1/sessions/{id}` | admin or party | status (long-poll with `wait_until_not`) |
+//! | `POST /v1/sessions/{id}/report` | party | the caller's result |
+//! | `POST /v1/sessions/{id}/close` | admin | end the session as failed |
+//! | `POST /v1/sessions/{id}/messages` | party | publish one envelope (raw bytes) |
+//! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll) |
+//! | `GET /v1/keys/{key_id}` | admin | a completed key |
+//! | `GET /health`, `GET /ready`, `GET /openapi.json` | anyone | operations |
+//!
+//! Bodies are the DTOs of [`mpc_schemas::http`]; every refusal is an
+//! [`mpc_schemas::http::ApiError`] with a stable code, 4xx for the caller's mistakes.
+//! Credentials are described in [`auth`]. Build a [`Gateway`] (it also builds the
+//! coordinator, so that join tokens are the gateway's JWTs), then [`Gateway::start`]
+//! or [`Gateway::serve`] it, or mount [`Gateway::configure`] in your own `App`.
+
+pub mod auth;
+pub mod error;
+mod openapi;
+pub mod routes;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use mpc_actors::{Clock, Coordinator};
+use mpc_store::EventStore;
+use mpc_transport::Transport;
+use zeroize::Zeroizing;
+
+pub use auth::{Auth, JwtKeys, KeyError};
+pub use error::GatewayError;
+pub use openapi::ApiDoc;
+
+/// Default cap on JSON request bodies (64 KiB).
+pub const DEFAULT_JSON_LIMIT: usize = 64 * 1024;
+
+/// PEM files for TLS: a certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+/// Everything the gateway needs to know at start.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// Where to listen; port 0 picks a free port ([`Gateway::start`] returns it).
+    pub bind: SocketAddr,
+    /// Serve HTTPS (TLS 1.3 only) instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// The one JWT algorithm and its keys.
+    pub jwt: JwtKeys,
+    /// `iss` of every token the gateway issues and accepts.
+    pub issuer: String,
+    /// Bearer token of the operator (creates and closes sessions, reads keys).
+    pub admin_token: Zeroizing<String>,
+    /// Cap on JSON request bodies. Envelopes are capped at
+    /// [`mpc_schemas::MAX_ENVELOPE_BYTES`] regardless.
+    pub json_limit: usize,
+    /// HTTP worker threads; `None` is actix-web's default (one per core).
+    pub workers: Option<usize>,
+}
+
+impl GatewayConfig {
+    /// Plain HTTP on `bind`, issuer `mpc-gateway`, 64 KiB JSON bodies.
+    pub fn new(bind: SocketAddr, jwt: JwtKeys, admin_token: impl Into<String>) -> Self {
+        Self {
+            bind,
+            tls: None,
+            jwt,
+            issuer: "mpc-gateway".to_owned(),
+            admin_token: Zeroizing::new(admin_token.into()),
+            json_limit: DEFAULT_JSON_LIMIT,
+            workers: None,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub coordinator: Arc<Coordinator>,
+    pub transport: Arc<dyn Transport>,
+    pub store: Arc<dyn EventStore>,
+    pub auth: Arc<Auth>,
+    openapi: web::Bytes,
+    json_limit: usize,
+}
+
+/// A configured gateway, ready to serve.
+pub struct Gateway {
+    state: GatewayState,
+    bind: SocketAddr,
+    tls: Option<TlsFiles>,
+    workers: Option<usize>,
+}
+
+impl Gateway {
+    /// Builds the gateway and its coordinator over `store`; the coordinator issues
+    /// the gateway's JWT join tokens.
+    pub fn new(
+        config: GatewayConfig,
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, KeyError> {
+        let auth = Arc::new(Auth::new(config.jwt, config.issuer, &config.admin_token)?);
+        let coordinator = Arc::new(Coordinator::with_token_issuer(
+            store.clone(),
+            clock,
+            Arc::new(auth::JwtJoinTokens(auth.clone())),
+        ));
+        let openapi = serde_json::to_vec(&<ApiDoc as utoipa::OpenApi>::openapi())
+            .unwrap_or_else(|e| panic!("the OpenAPI document is plain data: {e}"));
+        Ok(Self {
+            state: GatewayState {
+                coordinator,
+                transport,
+                store,
+                auth,
+                openapi: openapi.into(),
+                json_limit: config.json_limit,
+            },
+            bind: config.bind,
+            tls: config.tls,
+            workers: config.workers,
+        })
+    }
+
+    /// The coordinator behind the API (for in-process callers and tests).
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.state.coordinator
+    }
+
+    pub fn state(&self) -> &GatewayState {
+        &self.state
+    }
+
+    /// Routes, limits and error handlers, for `App::new().configure(..)`.
+    pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let state = self.state.clone();
+        move |cfg: &mut web::ServiceConfig| configure(cfg, state.clone())
+    }
+
+    /// Binds and starts serving; returns the bound address and the running server
+    /// (await it, or stop it through [`Server::handle`]).
+    pub fn start(self) -> io::Result<(SocketAddr, Server)> {
+        let configure = self.configure();
+        let mut server = HttpServer::new(move || App::new().configure(configure.clone()));
+        if let Some(workers) = self.workers {
+            server = server.workers(workers);
+        }
+        server = match &self.tls {
+            Some(files) => server.bind_rustls_0_23(self.bind, tls_config(files)?)?,
+            None => server.bind(self.bind)?,
+        };
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| io::Error::other("server bound no address"))?;
+        tracing::info!(%addr, tls = self.tls.is_some(), "gateway listening");
+        Ok((addr, server.run()))
+    }
+
+    /// Starts, calls `ready` with the bound address, and serves until stopped.
+    pub async fn serve(self, ready: impl FnOnce(SocketAddr)) -> io::Result<()> {
+        let (addr, server) = self.start()?;
+        ready(addr);
+        server.await
+    }
+}
+
+fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
+    let json_limit = state.json_limit;
+    cfg.app_data(web::Data::new(state))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .route("/health", web::get().to(routes::health))
+        .route("/ready", web::get().to(routes::ready))
+        .route("/openapi.json", web::get().to(routes::openapi))
+        .service(
+            web::scope("/v1")
+                .route("/sessions", web::post().to(routes::create_session))
+                .route("/sessions/{id}", web::get().to(routes::status))
+                .route("/sessions/{id}/join", web::post().to(routes::join))
+                .route("/sessions/{id}/report", web::post().to(routes::report))
+                .route("/sessions/{id}/close", web::post().to(routes::close))
+                .route(
+                    "/sessions/{id}/messages",
+                    web::post().to(routes::post_message),
+                )
+                .route("/sessions/{id}/messages", web::get().to(routes::inbox))
+                .route("/keys/{key_id}", web::get().to(routes::key)),
+        )
+        .default_service(web::to(routes::not_found));
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            GatewayError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                err.to_string(),
+            )
+        }
+        JsonPayloadError::ContentType => GatewayError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected `Content-Type: application/json`",
+        ),
+        JsonPayloadError::Deserialize(de) if de.is_data() => {
+            GatewayError::bad_request("invalid_body", de.to_string())
+        }
+        JsonPayloadError::Deserialize(de) => {
+            GatewayError::bad_request("malformed_json", de.to_string())
+        }
+        other => GatewayError::bad_request("malformed_json", other.to_string()),
+    };
+    e.into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    GatewayError::bad_request("invalid_query", err.to_string()).into()
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    GatewayError::bad_request("invalid_path", err.to_string()).into()
+}
+
+/// TLS 1.3 only, with the aws-lc-rs provider.
+fn tls_config(files: &TlsFiles) -> io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let pem = |e: rustls::pki_types::pem::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+    let certs = CertificateDer::pem_file_iter(&files.cert_path)
+        .map_err(pem)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key_path).map_err(pem)?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

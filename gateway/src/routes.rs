@@ -1,0 +1,547 @@
+//! The request handlers. Each one authenticates first, then validates its input
+//! into domain values, and only then calls the coordinator or the transport: a
+//! refused request changes nothing.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::{FutureExt, StreamExt};
+use mpc_actors::{CommandMeta, CoordinatorError, NewKeygen, NewSigning, Session, SigningPayload};
+use mpc_events::{KeyId, PartyId, SessionError, SessionId};
+use mpc_schemas::http::{
+    ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, InboxResponse,
+    JoinRequest, JoinResponse, KeyDto, NewSession, Report, ReportRequest, SessionStatusDto,
+    SigningInput, parse_status,
+};
+use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
+use serde::Deserialize;
+use tokio::time::{Instant, timeout, timeout_at};
+use utoipa::IntoParams;
+
+use crate::GatewayState;
+use crate::auth::{ACCESS_AUDIENCE, JOIN_AUDIENCE};
+use crate::error::GatewayError;
+
+/// Longest status long-poll.
+pub const MAX_STATUS_WAIT: Duration = Duration::from_secs(60);
+/// Longest inbox long-poll.
+pub const MAX_INBOX_WAIT: Duration = Duration::from_secs(30);
+/// Most envelopes in one inbox answer.
+pub const MAX_INBOX_MESSAGES: usize = 256;
+/// Envelope bytes after which an inbox answer stops growing (it always holds at
+/// least one envelope when one is available).
+pub const MAX_INBOX_BYTES: usize = 2 * MAX_ENVELOPE_BYTES;
+/// How long `/ready` waits for the event store.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Result<T> = std::result::Result<T, GatewayError>;
+
+fn session_id(raw: &str) -> Result<SessionId> {
+    raw.parse()
+        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a session id: {raw:?}")))
+}
+
+fn status_dto(s: &Session) -> SessionStatusDto {
+    SessionStatusDto::new(
+        &s.view(),
+        &s.joined,
+        s.reports.iter().map(|(p, _)| p),
+        s.outcome.as_ref(),
+        s.failure.as_ref(),
+    )
+}
+
+fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
+    match e {
+        CoordinatorError::Session(SessionError::UnknownSession) => {
+            GatewayError::not_found("unknown_key", format!("no key {key_id}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Create a keygen or signing session (admin).
+#[utoipa::path(
+    post, path = "/v1/sessions", tag = "sessions",
+    request_body = CreateSessionRequest,
+    responses(
+        (status = 201, description = "created; one join token per party", body = CreateSessionResponse),
+        (status = 400, description = "invalid request", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown key", body = ApiError),
+        (status = 409, description = "key not ready", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn create_session(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    body: web::Json<CreateSessionRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let created = match NewSession::try_from(body.into_inner())? {
+        NewSession::Keygen {
+            threshold,
+            participants,
+            ttl,
+        } => {
+            let request = NewKeygen {
+                threshold,
+                participants,
+                ttl,
+            };
+            state
+                .coordinator
+                .create_keygen(request, CommandMeta::new())
+                .await?
+        }
+        NewSession::Signing {
+            key_id,
+            signers,
+            input,
+            ttl,
+        } => {
+            let payload = match input {
+                SigningInput::Message(m) => SigningPayload::Message(m),
+                SigningInput::Prehash(h) => SigningPayload::Prehash(h),
+            };
+            let request = NewSigning {
+                key_id,
+                signers,
+                payload,
+                ttl,
+            };
+            state
+                .coordinator
+                .create_signing(request, CommandMeta::new())
+                .await
+                .map_err(|e| unknown_key(e, key_id))?
+        }
+    };
+    Ok(HttpResponse::Created().json(CreateSessionResponse {
+        session_id: created.session_id.to_string(),
+        join_tokens: created
+            .join_tokens
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.expose().to_owned()))
+            .collect(),
+        expires_at: created.expires_at.as_millis(),
+    }))
+}
+
+/// Join a session with a join token; answers with the session and an access token.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/join", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "joined", body = JoinResponse),
+        (status = 400, description = "invalid request", body = ApiError),
+        (status = 401, description = "invalid or expired token", body = ApiError),
+        (status = 403, description = "token for another party or session, or already used", body = ApiError),
+        (status = 404, description = "unknown session", body = ApiError),
+        (status = 409, description = "session no longer joinable", body = ApiError),
+    )
+)]
+pub async fn join(
+    state: web::Data<GatewayState>,
+    path: web::Path<String>,
+    body: web::Json<JoinRequest>,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    let party = PartyId::parse(&body.party_id)
+        .map_err(|e| GatewayError::bad_request("invalid_party_id", e.to_string()))?;
+    let claims = state.auth.verify(&body.token, JOIN_AUDIENCE)?;
+    if claims.sub != party.as_str() {
+        return Err(GatewayError::forbidden(
+            "token_mismatch",
+            "join token is for another party",
+        ));
+    }
+    if claims.sid != session.to_string() {
+        return Err(GatewayError::forbidden(
+            "token_mismatch",
+            "join token is for another session",
+        ));
+    }
+    let view = state
+        .coordinator
+        .join(session, &party, &body.token, CommandMeta::new())
+        .await?;
+    let access = state
+        .auth
+        .sign(ACCESS_AUDIENCE, session, &party, view.expires_at);
+    Ok(HttpResponse::Ok().json(JoinResponse {
+        session: (&view).into(),
+        access_token: access.to_string(),
+    }))
+}
+
+/// Long-poll parameters of the status call.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// Wait while the session is in this status (e.g. `created`).
+    pub wait_until_not: Option<String>,
+    /// How long to wait at most, in milliseconds (capped at 60 000; default 30 000).
+    pub timeout_ms: Option<u64>,
+}
+
+/// A session's status (admin or a participant's access token); optionally waits
+/// for it to leave a status.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "session id"), StatusQuery),
+    responses(
+        (status = 200, description = "status", body = SessionStatusDto),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 403, description = "token for another session", body = ApiError),
+        (status = 404, description = "unknown session", body = ApiError),
+    ),
+    security(("admin" = []), ("party" = []))
+)]
+pub async fn status(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<StatusQuery>,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    state.auth.admin_or_party(&req, session)?;
+    let current = match &query.wait_until_not {
+        None => state.coordinator.session(session).await?,
+        Some(raw) => {
+            let leave = parse_status(raw)?;
+            let wait =
+                Duration::from_millis(query.timeout_ms.unwrap_or(30_000)).min(MAX_STATUS_WAIT);
+            let waited = timeout(
+                wait,
+                state.coordinator.wait_for(session, |s| s.status != leave),
+            )
+            .await;
+            match waited {
+                Ok(found) => found?,
+                Err(_) => state.coordinator.session(session).await?,
+            }
+        }
+    };
+    Ok(HttpResponse::Ok().json(status_dto(&current)))
+}
+
+/// Report the calling party's result; the party is the access token's.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/report", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    request_body = ReportRequest,
+    responses(
+        (status = 200, description = "recorded; the session's status afterwards", body = SessionStatusDto),
+        (status = 400, description = "invalid report", body = ApiError),
+        (status = 401, description = "no or bad access token", body = ApiError),
+        (status = 403, description = "token for another session", body = ApiError),
+        (status = 409, description = "session not in progress or already reported", body = ApiError),
+    ),
+    security(("party" = []))
+)]
+pub async fn report(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ReportRequest>,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    let party = state.auth.party(&req, session)?;
+    match Report::try_from(body.into_inner())? {
+        Report::Completion(outcome) => {
+            state
+                .coordinator
+                .report_completion(session, &party, outcome, CommandMeta::new())
+                .await?;
+        }
+        Report::Failure { culprits, detail } => {
+            state
+                .coordinator
+                .report_failure(session, &party, culprits, detail, CommandMeta::new())
+                .await?;
+        }
+    }
+    let current = state.coordinator.session(session).await?;
+    Ok(HttpResponse::Ok().json(status_dto(&current)))
+}
+
+/// End an unfinished session as failed and free its message log (admin).
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/close", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, description = "closed", body = SessionStatusDto),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown session", body = ApiError),
+        (status = 409, description = "session already ended", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn close(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<CloseRequest>,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    state.auth.admin(&req)?;
+    let reason = body.into_inner().into_reason()?;
+    state
+        .coordinator
+        .close(session, reason, CommandMeta::new())
+        .await?;
+    if let Err(e) = state.transport.close_session(session).await {
+        tracing::warn!(%session, error = %e, "closed session's message log could not be freed");
+    }
+    let current = state.coordinator.session(session).await?;
+    Ok(HttpResponse::Ok().json(status_dto(&current)))
+}
+
+fn too_large() -> GatewayError {
+    GatewayError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("an envelope is at most {MAX_ENVELOPE_BYTES} bytes"),
+    )
+}
+
+async fn read_envelope(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_ENVELOPE_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| GatewayError::bad_request("bad_body", e.to_string()))?;
+        if body.len() + chunk.len() > MAX_ENVELOPE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Post one protocol envelope (raw bytes of `Envelope::encode`) as the calling
+/// party.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/messages", tag = "messages",
+    params(("id" = String, Path, description = "session id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "an encoded envelope; its session and sender must be the caller's"),
+    responses(
+        (status = 202, description = "accepted for delivery"),
+        (status = 400, description = "not an envelope, wrong session or unknown recipient", body = ApiError),
+        (status = 401, description = "no or bad access token", body = ApiError),
+        (status = 403, description = "sender is not the caller", body = ApiError),
+        (status = 409, description = "session has ended", body = ApiError),
+        (status = 413, description = "envelope too large", body = ApiError),
+    ),
+    security(("party" = []))
+)]
+pub async fn post_message(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    let party = state.auth.party(&req, session)?;
+    let bytes = read_envelope(&req, payload).await?;
+    let envelope = Envelope::decode(&bytes)
+        .map_err(|e| GatewayError::bad_request("invalid_envelope", e.to_string()))?;
+    if envelope.session_id != session {
+        return Err(GatewayError::bad_request(
+            "session_mismatch",
+            "envelope belongs to another session",
+        ));
+    }
+    if envelope.sender != party {
+        return Err(GatewayError::forbidden(
+            "sender_mismatch",
+            "envelope's sender is not the caller",
+        ));
+    }
+    let current = state.coordinator.session(session).await?;
+    if current.status.is_terminal() {
+        return Err(GatewayError::conflict(
+            "session_ended",
+            format!("session is {}", current.status),
+        ));
+    }
+    if let Recipient::Party(to) = &envelope.recipient
+        && !current
+            .created
+            .participants
+            .iter()
+            .any(|p| &p.party_id == to)
+    {
+        return Err(GatewayError::bad_request(
+            "unknown_recipient",
+            format!("{to} is not a participant of this session"),
+        ));
+    }
+    state.transport.publish(&envelope).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Inbox parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// The `cursor` of the previous answer (0, the default, reads from the start).
+    pub after: Option<u64>,
+    /// How long to wait for a first envelope, in milliseconds (capped at 30 000;
+    /// default 0: answer at once).
+    pub wait_ms: Option<u64>,
+}
+
+/// The calling party's envelopes after `after`, oldest first.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}/messages", tag = "messages",
+    params(("id" = String, Path, description = "session id"), InboxQuery),
+    responses(
+        (status = 200, description = "envelopes (hex) and the next cursor", body = InboxResponse),
+        (status = 401, description = "no or bad access token", body = ApiError),
+        (status = 403, description = "token for another session", body = ApiError),
+        (status = 410, description = "session's message log is closed", body = ApiError),
+    ),
+    security(("party" = []))
+)]
+pub async fn inbox(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse> {
+    let session = session_id(&path)?;
+    let party = state.auth.party(&req, session)?;
+    let after = query.after.unwrap_or(0);
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_INBOX_WAIT);
+    let deadline = Instant::now() + wait;
+    let mut inbox = state.transport.subscribe(session, &party).await?;
+    let unchanged = || {
+        HttpResponse::Ok().json(InboxResponse {
+            messages: Vec::new(),
+            cursor: after,
+        })
+    };
+    let mut skipped = 0;
+    while skipped < after {
+        match timeout_at(deadline, inbox.next()).await {
+            Ok(Some(item)) => {
+                item?;
+                skipped += 1;
+            }
+            Ok(None) | Err(_) => return Ok(unchanged()),
+        }
+    }
+    let first = match timeout_at(deadline, inbox.next()).await {
+        Ok(Some(item)) => item?,
+        Ok(None) | Err(_) => return Ok(unchanged()),
+    };
+    let mut messages = Vec::new();
+    let mut bytes = 0;
+    let mut next = Some(first);
+    while let Some(envelope) = next.take() {
+        let encoded = envelope
+            .encode()
+            .map_err(|e| GatewayError::bad_request("invalid_envelope", e.to_string()))?;
+        bytes += encoded.len();
+        messages.push(hex::encode(encoded));
+        if messages.len() < MAX_INBOX_MESSAGES
+            && bytes < MAX_INBOX_BYTES
+            && let Some(Some(item)) = inbox.next().now_or_never()
+        {
+            next = Some(item?);
+        }
+    }
+    let cursor = after + messages.len() as u64;
+    Ok(HttpResponse::Ok().json(InboxResponse { messages, cursor }))
+}
+
+/// A completed key (admin).
+#[utoipa::path(
+    get, path = "/v1/keys/{key_id}", tag = "keys",
+    params(("key_id" = String, Path, description = "key id (its keygen session's id)")),
+    responses(
+        (status = 200, description = "the key", body = KeyDto),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown key", body = ApiError),
+        (status = 409, description = "keygen has not completed", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn key(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let key_id: KeyId = path
+        .parse()
+        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a key id: {path:?}")))?;
+    let key = state
+        .coordinator
+        .key(key_id)
+        .await
+        .map_err(|e| unknown_key(e, key_id))?;
+    Ok(HttpResponse::Ok().json(KeyDto::from(&key)))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "alive")))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the event store answers.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "ready"),
+        (status = 503, description = "event store unavailable", body = ApiError),
+    ))]
+pub async fn ready(state: web::Data<GatewayState>) -> HttpResponse {
+    match timeout(READY_TIMEOUT, state.store.head()).await {
+        Ok(Ok(head)) => {
+            HttpResponse::Ok().json(serde_json::json!({"status": "ready", "head": head}))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "event store not ready");
+            not_ready()
+        }
+        Err(_) => not_ready(),
+    }
+}
+
+fn not_ready() -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(ApiError::new(
+        "not_ready",
+        "the event store does not answer",
+    ))
+}
+
+/// This API's OpenAPI 3.1 document.
+pub async fn openapi(state: web::Data<GatewayState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.clone())
+}
+
+/// Any other path or method.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(ApiError::new(
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}

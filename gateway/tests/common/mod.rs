@@ -1,0 +1,181 @@
+//! A real gateway on 127.0.0.1:0 over an in-memory SQLite store and the in-process
+//! transport, and a small HTTP client for the tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use k256::ecdsa::SigningKey;
+use mpc_actors::SystemClock;
+use mpc_events::{MessageHash, PublicKey, Signature};
+use mpc_gateway::{Gateway, GatewayConfig, JwtKeys};
+use mpc_schemas::http::{
+    CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ThresholdDto,
+};
+use mpc_store::{EventStore, SqliteStore};
+use mpc_transport::InProcessTransport;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "admin-token-for-tests-only-0123456789";
+pub const SECRET: &[u8] = b"hs256-secret-for-tests-only-0123456789abcdef";
+pub const ISSUER: &str = "mpc-gateway";
+pub const PARTIES: [&str; 3] = ["device", "server", "recovery"];
+
+pub struct TestGateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn EventStore>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+pub async fn start() -> TestGateway {
+    start_with(JwtKeys::hs256(SECRET).unwrap()).await
+}
+
+pub async fn start_with(keys: JwtKeys) -> TestGateway {
+    start_configured(keys, |_| {}).await
+}
+
+pub async fn start_configured(
+    keys: JwtKeys,
+    adjust: impl FnOnce(&mut GatewayConfig),
+) -> TestGateway {
+    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap(), keys, ADMIN);
+    config.workers = Some(1);
+    adjust(&mut config);
+    let gateway = Gateway::new(
+        config,
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(InProcessTransport::new()),
+    )
+    .unwrap();
+    let (addr, server) = gateway.start().unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestGateway {
+        base: format!("http://{addr}"),
+        http: {
+            // reqwest's rustls needs a process-wide provider (aws-lc, as the server).
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            reqwest::Client::new()
+        },
+        store,
+        handle,
+    }
+}
+
+pub fn identity(i: u8) -> IdentityDto {
+    IdentityDto {
+        signing: hex::encode([i; 32]),
+        encryption: hex::encode([i + 50; 32]),
+    }
+}
+
+pub fn keygen_body() -> Value {
+    let participants: Vec<ParticipantDto> = PARTIES
+        .iter()
+        .zip(1u8..)
+        .map(|(p, i)| ParticipantDto {
+            party_id: (*p).to_owned(),
+            identity: identity(i),
+        })
+        .collect();
+    json!({
+        "kind": "keygen",
+        "threshold": ThresholdDto { t: 2, n: 3 },
+        "participants": participants,
+        "ttl_seconds": 120,
+    })
+}
+
+pub fn group_signing_key() -> SigningKey {
+    SigningKey::from_slice(&[0x11; 32]).unwrap()
+}
+
+pub fn group_key() -> PublicKey {
+    PublicKey::from_slice(
+        group_signing_key()
+            .verifying_key()
+            .to_sec1_point(true)
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+pub fn sign(hash: &MessageHash) -> Signature {
+    let (sig, recovery_id) = group_signing_key().sign_prehash_recoverable(hash.as_bytes());
+    let (r, s) = sig.split_bytes();
+    Signature::new(&r, &s, recovery_id.to_byte()).unwrap()
+}
+
+impl TestGateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.store.head().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, bearer: Option<&str>, body: &Value) -> Response {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn create(&self, body: &Value) -> CreateSessionResponse {
+        let resp = self.post_json("/v1/sessions", Some(ADMIN), body).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn join(&self, session: &str, party: &str, token: &str) -> Response {
+        self.post_json(
+            &format!("/v1/sessions/{session}/join"),
+            None,
+            &json!({"party_id": party, "token": token}),
+        )
+        .await
+    }
+
+    /// Joins every party; returns each party's access token in `PARTIES` order.
+    pub async fn join_all(&self, created: &CreateSessionResponse, parties: &[&str]) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for party in parties {
+            let resp = self
+                .join(&created.session_id, party, &created.join_tokens[*party])
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let joined: JoinResponse = resp.json().await.unwrap();
+            tokens.push(joined.access_token);
+        }
+        tokens
+    }
+}
+
+/// Asserts the status and the error code of a refusal; returns the message.
+pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(resp.status(), status, "wrong status for expected {code}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "body: {body}");
+    body["message"].as_str().unwrap().to_owned()
+}

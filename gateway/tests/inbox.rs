@@ -1,0 +1,245 @@
+//! Posting envelopes and reading one's own inbox from a cursor.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADMIN, PARTIES, TestGateway, expect_error, keygen_body, start};
+use mpc_events::{PartyId, SessionId};
+use mpc_schemas::envelope::SIGNATURE_BYTES;
+use mpc_schemas::http::InboxResponse;
+use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
+use reqwest::StatusCode;
+
+fn envelope(session: &str, from: &str, to: Option<&str>, payload: &[u8]) -> Envelope {
+    Envelope {
+        message_id: uuid::Uuid::new_v4(),
+        session_id: session.parse().unwrap(),
+        round: 1,
+        sender: PartyId::parse(from).unwrap(),
+        recipient: to.map_or(Recipient::Broadcast, |p| {
+            Recipient::Party(PartyId::parse(p).unwrap())
+        }),
+        payload: payload.to_vec(),
+        signature: [7; SIGNATURE_BYTES],
+    }
+}
+
+async fn post(gw: &TestGateway, session: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
+    gw.http
+        .post(gw.url(&format!("/v1/sessions/{session}/messages")))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn read(gw: &TestGateway, session: &str, token: &str, query: &str) -> InboxResponse {
+    let resp = gw
+        .get(
+            &format!("/v1/sessions/{session}/messages?{query}"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+fn decoded(inbox: &InboxResponse) -> Vec<Envelope> {
+    inbox
+        .messages
+        .iter()
+        .map(|m| Envelope::decode(&hex::decode(m).unwrap()).unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn envelopes_reach_only_their_recipients_and_resume_from_the_cursor() {
+    let gw = start().await;
+    let s = gw.create(&keygen_body()).await;
+    let sid = s.session_id.as_str();
+    let tokens = gw.join_all(&s, &PARTIES).await;
+    let (device, server, recovery) = (&tokens[0], &tokens[1], &tokens[2]);
+
+    let to_server = envelope(sid, "device", Some("server"), b"p2p for server");
+    let broadcast = envelope(sid, "device", None, b"for everyone");
+    for e in [&to_server, &broadcast] {
+        let resp = post(&gw, sid, device, e.encode().unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+
+    let all = read(&gw, sid, server, "after=0").await;
+    assert_eq!(decoded(&all), [to_server.clone(), broadcast.clone()]);
+    assert_eq!(all.cursor, 2);
+    let rest = read(&gw, sid, server, "after=1").await;
+    assert_eq!(decoded(&rest), std::slice::from_ref(&broadcast));
+    assert_eq!(rest.cursor, 2);
+    let nothing = read(&gw, sid, server, "after=2").await;
+    assert!(nothing.messages.is_empty());
+    assert_eq!(nothing.cursor, 2);
+
+    // Recovery sees the broadcast only; the sender sees neither of its own.
+    assert_eq!(decoded(&read(&gw, sid, recovery, "").await), [broadcast]);
+    assert!(read(&gw, sid, device, "").await.messages.is_empty());
+
+    // A long poll returns as soon as something arrives.
+    let waiter = {
+        let http = gw.http.clone();
+        let url = gw.url(&format!(
+            "/v1/sessions/{sid}/messages?after=2&wait_ms=20000"
+        ));
+        let token = server.clone();
+        actix_web::rt::spawn(async move {
+            let started = Instant::now();
+            let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+            (
+                resp.json::<InboxResponse>().await.unwrap(),
+                started.elapsed(),
+            )
+        })
+    };
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let late = envelope(sid, "recovery", Some("server"), b"late");
+    assert_eq!(
+        post(&gw, sid, recovery, late.encode().unwrap())
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let (inbox, waited) = waiter.await.unwrap();
+    assert_eq!(decoded(&inbox), [late]);
+    assert_eq!(inbox.cursor, 3);
+    assert!(waited < Duration::from_secs(10));
+}
+
+#[actix_web::test]
+async fn parties_cannot_read_other_inboxes_or_post_as_someone_else() {
+    let gw = start().await;
+    let s = gw.create(&keygen_body()).await;
+    let other = gw.create(&keygen_body()).await;
+    let sid = s.session_id.as_str();
+    let tokens = gw.join_all(&s, &PARTIES).await;
+    let other_tokens = gw.join_all(&other, &PARTIES).await;
+    let secret = envelope(sid, "device", Some("server"), b"for server only");
+    post(&gw, sid, &tokens[0], secret.encode().unwrap()).await;
+
+    // Another session's server, the admin and no token get nothing.
+    let path = format!("/v1/sessions/{sid}/messages");
+    expect_error(
+        gw.get(&path, Some(&other_tokens[1])).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_error(
+        gw.get(&path, Some(ADMIN)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_error(
+        gw.get(&path, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert!(read(&gw, sid, &tokens[2], "").await.messages.is_empty());
+
+    // Posting as another sender, into another session, garbage, or too much.
+    let spoofed = envelope(sid, "server", Some("recovery"), b"x");
+    expect_error(
+        post(&gw, sid, &tokens[0], spoofed.encode().unwrap()).await,
+        StatusCode::FORBIDDEN,
+        "sender_mismatch",
+    )
+    .await;
+    let elsewhere = envelope(&other.session_id, "device", Some("server"), b"x");
+    expect_error(
+        post(&gw, sid, &tokens[0], elsewhere.encode().unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "session_mismatch",
+    )
+    .await;
+    let stranger = envelope(sid, "device", Some("mallory"), b"x");
+    expect_error(
+        post(&gw, sid, &tokens[0], stranger.encode().unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "unknown_recipient",
+    )
+    .await;
+    expect_error(
+        post(&gw, sid, &tokens[0], b"\x01garbage".to_vec()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_envelope",
+    )
+    .await;
+    expect_error(
+        post(&gw, sid, &tokens[0], vec![0u8; MAX_ENVELOPE_BYTES + 1]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    expect_error(
+        post(&gw, sid, &other_tokens[0], secret.encode().unwrap()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // Nothing of that reached anyone.
+    assert_eq!(decoded(&read(&gw, sid, &tokens[1], "").await), [secret]);
+    assert!(read(&gw, sid, &tokens[2], "").await.messages.is_empty());
+    let _: SessionId = sid.parse().unwrap();
+}
+
+#[actix_web::test]
+async fn long_polls_time_out_with_the_state_unchanged_and_closed_sessions_take_no_mail() {
+    let gw = start().await;
+    let s = gw.create(&keygen_body()).await;
+    let sid = s.session_id.as_str();
+    let tokens = gw.join_all(&s, &PARTIES[..2]).await;
+
+    let started = Instant::now();
+    let status: mpc_schemas::http::SessionStatusDto = gw
+        .get(
+            &format!("/v1/sessions/{sid}?wait_until_not=created&timeout_ms=300"),
+            Some(&tokens[0]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.status, "created");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let started = Instant::now();
+    let inbox = read(&gw, sid, &tokens[1], "after=0&wait_ms=300").await;
+    assert!(inbox.messages.is_empty());
+    assert_eq!(inbox.cursor, 0);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let resp = gw
+        .post_json(
+            &format!("/v1/sessions/{sid}/close"),
+            Some(ADMIN),
+            &serde_json::json!({"reason": "test over"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let late = envelope(sid, "device", Some("server"), b"too late");
+    expect_error(
+        post(&gw, sid, &tokens[0], late.encode().unwrap()).await,
+        StatusCode::CONFLICT,
+        "session_ended",
+    )
+    .await;
+    expect_error(
+        gw.get(&format!("/v1/sessions/{sid}/messages"), Some(&tokens[1]))
+            .await,
+        StatusCode::GONE,
+        "session_closed",
+    )
+    .await;
+}

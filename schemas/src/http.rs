@@ -1,0 +1,926 @@
+//! The gateway's HTTP/JSON format: request and response bodies shared by the
+//! gateway and its clients.
+//!
+//! Conventions: field names are `snake_case`; tagged unions carry a `"kind"` field;
+//! bytes are lowercase hex (upper case is accepted on input); timestamps are
+//! milliseconds since the Unix epoch (UTC); ids are their canonical strings (UUIDs for
+//! sessions and keys, party ids as given). Every request body converts to domain
+//! values through a `TryFrom`/`into_domain` that names the field at fault, so a bad
+//! body is refused before anything reaches the coordinator. Errors are
+//! [`ApiError`] bodies with a stable [`ApiError::code`].
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use mpc_events::{
+    FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
+    PartyOutcome, PublicKey, SessionId, SessionKind, SessionSpec, SessionStatus, SessionView,
+    Signature, Threshold, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+/// Longest session lifetime a caller may ask for (one day).
+pub const MAX_TTL_SECONDS: u64 = 86_400;
+/// Longest free-text field (failure detail, close reason), in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+
+/// Every error the gateway returns: a stable machine-readable `code` and a
+/// human-readable `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Why a body could not become domain values. [`DtoError::code`] is the
+/// [`ApiError::code`] the gateway answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DtoError {
+    #[error("{field}: {source}")]
+    Invalid {
+        field: &'static str,
+        #[source]
+        source: IdError,
+    },
+    #[error("{field}: not hex")]
+    Hex { field: &'static str },
+    #[error("{field}: unknown value {value:?}")]
+    UnknownValue { field: &'static str, value: String },
+    #[error("give exactly one of message_hex and message_hash_hex")]
+    Payload,
+    #[error("ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {0}")]
+    Ttl(u64),
+    #[error("{field} is longer than {MAX_TEXT_BYTES} bytes")]
+    TooLong { field: &'static str },
+    #[error("{0} is missing")]
+    Missing(&'static str),
+}
+
+impl DtoError {
+    /// The stable error code for this failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { source, .. } => match source {
+                IdError::PartyId(_) => "invalid_party_id",
+                IdError::Threshold { .. } => "invalid_threshold",
+                IdError::Uuid(_) => "invalid_id",
+                IdError::Length { .. } => "invalid_length",
+                IdError::PublicKeyPrefix => "invalid_public_key",
+                IdError::RecoveryId(_) => "invalid_signature",
+            },
+            Self::Hex { .. } => "invalid_hex",
+            Self::UnknownValue { .. } => "invalid_value",
+            Self::Payload => "invalid_payload",
+            Self::Ttl(_) => "invalid_ttl",
+            Self::TooLong { .. } => "text_too_long",
+            Self::Missing(_) => "missing_field",
+        }
+    }
+
+    /// This error as a response body.
+    pub fn to_api_error(&self) -> ApiError {
+        ApiError::new(self.code(), self.to_string())
+    }
+}
+
+fn invalid(field: &'static str) -> impl FnOnce(IdError) -> DtoError {
+    move |source| DtoError::Invalid { field, source }
+}
+
+fn unhex(field: &'static str, s: &str) -> Result<Vec<u8>, DtoError> {
+    hex::decode(s).map_err(|_| DtoError::Hex { field })
+}
+
+fn party(field: &'static str, s: &str) -> Result<PartyId, DtoError> {
+    PartyId::parse(s).map_err(invalid(field))
+}
+
+fn text(field: &'static str, s: String) -> Result<String, DtoError> {
+    if s.len() > MAX_TEXT_BYTES {
+        return Err(DtoError::TooLong { field });
+    }
+    Ok(s)
+}
+
+fn ttl(seconds: u64) -> Result<Duration, DtoError> {
+    if seconds == 0 || seconds > MAX_TTL_SECONDS {
+        return Err(DtoError::Ttl(seconds));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `t`-of-`n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThresholdDto {
+    pub t: u16,
+    pub n: u16,
+}
+
+impl From<Threshold> for ThresholdDto {
+    fn from(t: Threshold) -> Self {
+        Self {
+            t: t.t().into(),
+            n: t.n().into(),
+        }
+    }
+}
+
+impl TryFrom<ThresholdDto> for Threshold {
+    type Error = DtoError;
+    fn try_from(t: ThresholdDto) -> Result<Self, DtoError> {
+        Threshold::new(t.t, t.n).map_err(invalid("threshold"))
+    }
+}
+
+/// A party's public identity keys, 32 bytes each as hex: Ed25519 `signing`, X25519
+/// `encryption`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentityDto {
+    pub signing: String,
+    pub encryption: String,
+}
+
+impl From<&IdentityKey> for IdentityDto {
+    fn from(k: &IdentityKey) -> Self {
+        Self {
+            signing: hex::encode(k.signing()),
+            encryption: hex::encode(k.encryption()),
+        }
+    }
+}
+
+impl TryFrom<&IdentityDto> for IdentityKey {
+    type Error = DtoError;
+    fn try_from(d: &IdentityDto) -> Result<Self, DtoError> {
+        let signing = unhex("identity.signing", &d.signing)?;
+        let encryption = unhex("identity.encryption", &d.encryption)?;
+        IdentityKey::new(&signing, &encryption).map_err(invalid("identity"))
+    }
+}
+
+/// A party invited to a keygen session, with the identity it registers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ParticipantDto {
+    pub party_id: String,
+    pub identity: IdentityDto,
+}
+
+impl From<&Participant> for ParticipantDto {
+    fn from(p: &Participant) -> Self {
+        Self {
+            party_id: p.party_id.to_string(),
+            identity: (&p.identity).into(),
+        }
+    }
+}
+
+impl TryFrom<&ParticipantDto> for Participant {
+    type Error = DtoError;
+    fn try_from(d: &ParticipantDto) -> Result<Self, DtoError> {
+        Ok(Participant {
+            party_id: party("participants.party_id", &d.party_id)?,
+            identity: (&d.identity).try_into()?,
+        })
+    }
+}
+
+/// A participant with its 1-based protocol index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IndexedParticipantDto {
+    pub index: u8,
+    pub party_id: String,
+    pub identity: IdentityDto,
+}
+
+impl IndexedParticipantDto {
+    fn new(index: u8, p: &Participant) -> Self {
+        Self {
+            index,
+            party_id: p.party_id.to_string(),
+            identity: (&p.identity).into(),
+        }
+    }
+
+    fn to_domain(&self) -> Result<(u8, Participant), DtoError> {
+        Ok((
+            self.index,
+            Participant {
+                party_id: party("participants.party_id", &self.party_id)?,
+                identity: (&self.identity).try_into()?,
+            },
+        ))
+    }
+}
+
+/// A completed threshold key. `parties` are the key holders in keygen order
+/// (`index` = position + 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyDto {
+    pub key_id: String,
+    /// Compressed SEC1 secp256k1 point, 33 bytes.
+    pub public_key_hex: String,
+    pub threshold: ThresholdDto,
+    pub parties: Vec<IndexedParticipantDto>,
+}
+
+impl From<&KeyRef> for KeyDto {
+    fn from(k: &KeyRef) -> Self {
+        Self {
+            key_id: k.key_id.to_string(),
+            public_key_hex: hex::encode(k.public_key.as_bytes()),
+            threshold: k.threshold.into(),
+            parties: k
+                .parties
+                .iter()
+                .zip(1u8..)
+                .map(|(p, i)| IndexedParticipantDto::new(i, p))
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<&KeyDto> for KeyRef {
+    type Error = DtoError;
+    fn try_from(d: &KeyDto) -> Result<Self, DtoError> {
+        let mut parties: Vec<(u8, Participant)> = d
+            .parties
+            .iter()
+            .map(IndexedParticipantDto::to_domain)
+            .collect::<Result<_, _>>()?;
+        parties.sort_by_key(|(i, _)| *i);
+        Ok(KeyRef {
+            key_id: KeyId::from_str(&d.key_id).map_err(invalid("key.key_id"))?,
+            public_key: PublicKey::from_slice(&unhex("key.public_key_hex", &d.public_key_hex)?)
+                .map_err(invalid("key.public_key_hex"))?,
+            threshold: d.threshold.try_into()?,
+            parties: parties.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+}
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CreateSessionRequest {
+    /// Distributed key generation among `participants`.
+    Keygen {
+        threshold: ThresholdDto,
+        participants: Vec<ParticipantDto>,
+        ttl_seconds: u64,
+    },
+    /// Signing with completed key `key_id` by `signers`. Exactly one of
+    /// `message_hex` (the data; signers sign its SHA-256 and see the data) and
+    /// `message_hash_hex` (a 32-byte pre-hash) is given.
+    Signing {
+        key_id: String,
+        signers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_hex: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_hash_hex: Option<String>,
+        ttl_seconds: u64,
+    },
+}
+
+/// What a signing session signs, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningInput {
+    Message(Vec<u8>),
+    Prehash(MessageHash),
+}
+
+/// A validated [`CreateSessionRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewSession {
+    Keygen {
+        threshold: Threshold,
+        participants: Vec<Participant>,
+        ttl: Duration,
+    },
+    Signing {
+        key_id: KeyId,
+        signers: Vec<PartyId>,
+        input: SigningInput,
+        ttl: Duration,
+    },
+}
+
+impl TryFrom<CreateSessionRequest> for NewSession {
+    type Error = DtoError;
+    fn try_from(r: CreateSessionRequest) -> Result<Self, DtoError> {
+        match r {
+            CreateSessionRequest::Keygen {
+                threshold,
+                participants,
+                ttl_seconds,
+            } => Ok(Self::Keygen {
+                threshold: threshold.try_into()?,
+                participants: participants
+                    .iter()
+                    .map(Participant::try_from)
+                    .collect::<Result<_, _>>()?,
+                ttl: ttl(ttl_seconds)?,
+            }),
+            CreateSessionRequest::Signing {
+                key_id,
+                signers,
+                message_hex,
+                message_hash_hex,
+                ttl_seconds,
+            } => {
+                let input = match (message_hex, message_hash_hex) {
+                    (Some(m), None) => SigningInput::Message(unhex("message_hex", &m)?),
+                    (None, Some(h)) => SigningInput::Prehash(
+                        MessageHash::from_slice(&unhex("message_hash_hex", &h)?)
+                            .map_err(invalid("message_hash_hex"))?,
+                    ),
+                    _ => return Err(DtoError::Payload),
+                };
+                Ok(Self::Signing {
+                    key_id: KeyId::from_str(&key_id).map_err(invalid("key_id"))?,
+                    signers: signers
+                        .iter()
+                        .map(|s| party("signers", s))
+                        .collect::<Result<_, _>>()?,
+                    input,
+                    ttl: ttl(ttl_seconds)?,
+                })
+            }
+        }
+    }
+}
+
+/// `201` answer to `POST /v1/sessions`: one join token per party (hand each only to
+/// its party).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateSessionResponse {
+    pub session_id: String,
+    pub join_tokens: BTreeMap<String, String>,
+    pub expires_at: i64,
+}
+
+/// `POST /v1/sessions/{id}/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinRequest {
+    pub party_id: String,
+    pub token: String,
+}
+
+/// `keygen` or `signing`.
+fn kind_str(kind: SessionKind) -> String {
+    kind.to_string()
+}
+
+/// Parses a status as the gateway writes it (`created`, `in_progress`, `completed`,
+/// `failed`, `expired`).
+pub fn parse_status(s: &str) -> Result<SessionStatus, DtoError> {
+    Ok(match s {
+        "created" => SessionStatus::Created,
+        "in_progress" => SessionStatus::InProgress,
+        "completed" => SessionStatus::Completed,
+        "failed" => SessionStatus::Failed,
+        "expired" => SessionStatus::Expired,
+        other => {
+            return Err(DtoError::UnknownValue {
+                field: "status",
+                value: other.to_owned(),
+            });
+        }
+    })
+}
+
+/// What a party learns when it joins: everything it needs to run its part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionViewDto {
+    pub session_id: String,
+    /// `keygen` or `signing`.
+    pub kind: String,
+    pub threshold: ThresholdDto,
+    /// Participants with their protocol index, in index order.
+    pub participants: Vec<IndexedParticipantDto>,
+    /// The key being used (signing sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyDto>,
+    /// The 32-byte hash to sign (signing sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_hash_hex: Option<String>,
+    /// The data itself, when the creator gave it (signing sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_hex: Option<String>,
+    pub status: String,
+    pub expires_at: i64,
+}
+
+impl From<&SessionView> for SessionViewDto {
+    fn from(v: &SessionView) -> Self {
+        let (key, message_hash_hex, message_hex) = match &v.spec {
+            SessionSpec::Keygen { .. } => (None, None, None),
+            SessionSpec::Signing {
+                key,
+                message_hash,
+                message,
+            } => (
+                Some(KeyDto::from(key)),
+                Some(hex::encode(message_hash.as_bytes())),
+                message.as_ref().map(hex::encode),
+            ),
+        };
+        Self {
+            session_id: v.session_id.to_string(),
+            kind: kind_str(v.spec.kind()),
+            threshold: v.spec.threshold().into(),
+            participants: v
+                .participants
+                .iter()
+                .map(|(i, p)| IndexedParticipantDto::new(*i, p))
+                .collect(),
+            key,
+            message_hash_hex,
+            message_hex,
+            status: v.status.to_string(),
+            expires_at: v.expires_at.as_millis(),
+        }
+    }
+}
+
+impl TryFrom<&SessionViewDto> for SessionView {
+    type Error = DtoError;
+    fn try_from(d: &SessionViewDto) -> Result<Self, DtoError> {
+        let spec = match d.kind.as_str() {
+            "keygen" => SessionSpec::Keygen {
+                threshold: d.threshold.try_into()?,
+            },
+            "signing" => {
+                let key = d.key.as_ref().ok_or(DtoError::Missing("key"))?;
+                let hash = d
+                    .message_hash_hex
+                    .as_deref()
+                    .ok_or(DtoError::Missing("message_hash_hex"))?;
+                SessionSpec::Signing {
+                    key: key.try_into()?,
+                    message_hash: MessageHash::from_slice(&unhex("message_hash_hex", hash)?)
+                        .map_err(invalid("message_hash_hex"))?,
+                    message: d
+                        .message_hex
+                        .as_deref()
+                        .map(|m| unhex("message_hex", m))
+                        .transpose()?,
+                }
+            }
+            other => {
+                return Err(DtoError::UnknownValue {
+                    field: "kind",
+                    value: other.to_owned(),
+                });
+            }
+        };
+        Ok(SessionView {
+            session_id: SessionId::from_str(&d.session_id).map_err(invalid("session_id"))?,
+            spec,
+            participants: d
+                .participants
+                .iter()
+                .map(IndexedParticipantDto::to_domain)
+                .collect::<Result<_, _>>()?,
+            status: parse_status(&d.status)?,
+            expires_at: Timestamp::from_millis(d.expires_at),
+        })
+    }
+}
+
+/// Answer to a successful join. `access_token` authorises this party's later calls
+/// (`Authorization: Bearer …`) on this session until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinResponse {
+    pub session: SessionViewDto,
+    pub access_token: String,
+}
+
+/// An ECDSA signature: `r` and `s` as 32-byte hex, recovery id 0 or 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignatureDto {
+    pub r_hex: String,
+    pub s_hex: String,
+    pub recovery_id: u8,
+}
+
+impl From<&Signature> for SignatureDto {
+    fn from(s: &Signature) -> Self {
+        Self {
+            r_hex: hex::encode(s.r()),
+            s_hex: hex::encode(s.s()),
+            recovery_id: s.recovery_id(),
+        }
+    }
+}
+
+impl TryFrom<&SignatureDto> for Signature {
+    type Error = DtoError;
+    fn try_from(d: &SignatureDto) -> Result<Self, DtoError> {
+        Signature::new(
+            &unhex("r_hex", &d.r_hex)?,
+            &unhex("s_hex", &d.s_hex)?,
+            d.recovery_id,
+        )
+        .map_err(invalid("signature"))
+    }
+}
+
+/// Why a session failed. `reason` is one of `public_key_mismatch`,
+/// `invalid_signature`, `party_aborted`, `closed`; `parties` are the parties it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailureDto {
+    pub reason: String,
+    pub message: String,
+    pub parties: Vec<String>,
+}
+
+impl From<&FailureReason> for FailureDto {
+    fn from(f: &FailureReason) -> Self {
+        let names = |ps: &[PartyId]| ps.iter().map(ToString::to_string).collect();
+        let (reason, parties) = match f {
+            FailureReason::PublicKeyMismatch { disagreeing } => {
+                ("public_key_mismatch", names(disagreeing))
+            }
+            FailureReason::InvalidSignature { reported_by } => {
+                ("invalid_signature", vec![reported_by.to_string()])
+            }
+            FailureReason::PartyAborted { culprits, .. } => ("party_aborted", names(culprits)),
+            FailureReason::Closed { .. } => ("closed", Vec::new()),
+        };
+        Self {
+            reason: reason.to_owned(),
+            message: f.to_string(),
+            parties,
+        }
+    }
+}
+
+/// `GET /v1/sessions/{id}` and the answer to reports: where a session stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionStatusDto {
+    pub session_id: String,
+    pub kind: String,
+    /// `created`, `in_progress`, `completed`, `failed` or `expired`.
+    pub status: String,
+    pub threshold: ThresholdDto,
+    pub participants: Vec<IndexedParticipantDto>,
+    /// Parties that have joined.
+    pub joined: Vec<String>,
+    /// Parties that have reported a result, in report order.
+    pub reported: Vec<String>,
+    /// The group public key, once a keygen session has completed (and for signing
+    /// sessions, the key's public key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_hex: Option<String>,
+    /// The signature, once a signing session has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureDto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureDto>,
+    pub expires_at: i64,
+}
+
+impl SessionStatusDto {
+    /// Builds the status from the session's view and what the coordinator recorded.
+    pub fn new<'a>(
+        view: &SessionView,
+        joined: impl IntoIterator<Item = &'a PartyId>,
+        reported: impl IntoIterator<Item = &'a PartyId>,
+        outcome: Option<&PartyOutcome>,
+        failure: Option<&FailureReason>,
+    ) -> Self {
+        let key_pk = match &view.spec {
+            SessionSpec::Signing { key, .. } => Some(key.public_key),
+            SessionSpec::Keygen { .. } => None,
+        };
+        let (public_key, signature) = match outcome {
+            Some(PartyOutcome::PublicKey(pk)) => (Some(*pk), None),
+            Some(PartyOutcome::Signature(s)) => (key_pk, Some(SignatureDto::from(s))),
+            None => (key_pk, None),
+        };
+        Self {
+            session_id: view.session_id.to_string(),
+            kind: kind_str(view.spec.kind()),
+            status: view.status.to_string(),
+            threshold: view.spec.threshold().into(),
+            participants: view
+                .participants
+                .iter()
+                .map(|(i, p)| IndexedParticipantDto::new(*i, p))
+                .collect(),
+            joined: joined.into_iter().map(ToString::to_string).collect(),
+            reported: reported.into_iter().map(ToString::to_string).collect(),
+            public_key_hex: public_key.map(|pk| hex::encode(pk.as_bytes())),
+            signature,
+            failure: failure.map(FailureDto::from),
+            expires_at: view.expires_at.as_millis(),
+        }
+    }
+
+    /// The status as a domain value.
+    pub fn status(&self) -> Result<SessionStatus, DtoError> {
+        parse_status(&self.status)
+    }
+}
+
+/// `POST /v1/sessions/{id}/report`: the calling party's result. The party is the
+/// one named by the access token, never a field of the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReportRequest {
+    /// Keygen finished with this group public key (33-byte compressed SEC1, hex).
+    PublicKey { public_key_hex: String },
+    /// Signing finished with this signature.
+    Signature {
+        r_hex: String,
+        s_hex: String,
+        recovery_id: u8,
+    },
+    /// The party's protocol run aborted, blaming `culprits`.
+    Failure {
+        culprits: Vec<String>,
+        detail: String,
+    },
+}
+
+/// A validated [`ReportRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Completion(PartyOutcome),
+    Failure {
+        culprits: Vec<PartyId>,
+        detail: String,
+    },
+}
+
+impl ReportRequest {
+    /// The body reporting `outcome`.
+    pub fn completion(outcome: &PartyOutcome) -> Self {
+        match outcome {
+            PartyOutcome::PublicKey(pk) => Self::PublicKey {
+                public_key_hex: hex::encode(pk.as_bytes()),
+            },
+            PartyOutcome::Signature(s) => Self::Signature {
+                r_hex: hex::encode(s.r()),
+                s_hex: hex::encode(s.s()),
+                recovery_id: s.recovery_id(),
+            },
+        }
+    }
+
+    /// The body reporting an aborted run.
+    pub fn failure(culprits: &[PartyId], detail: impl Into<String>) -> Self {
+        Self::Failure {
+            culprits: culprits.iter().map(ToString::to_string).collect(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl TryFrom<ReportRequest> for Report {
+    type Error = DtoError;
+    fn try_from(r: ReportRequest) -> Result<Self, DtoError> {
+        Ok(match r {
+            ReportRequest::PublicKey { public_key_hex } => {
+                Self::Completion(PartyOutcome::PublicKey(
+                    PublicKey::from_slice(&unhex("public_key_hex", &public_key_hex)?)
+                        .map_err(invalid("public_key_hex"))?,
+                ))
+            }
+            ReportRequest::Signature {
+                r_hex,
+                s_hex,
+                recovery_id,
+            } => Self::Completion(PartyOutcome::Signature(Signature::try_from(
+                &SignatureDto {
+                    r_hex,
+                    s_hex,
+                    recovery_id,
+                },
+            )?)),
+            ReportRequest::Failure { culprits, detail } => Self::Failure {
+                culprits: culprits
+                    .iter()
+                    .map(|c| party("culprits", c))
+                    .collect::<Result<_, _>>()?,
+                detail: text("detail", detail)?,
+            },
+        })
+    }
+}
+
+/// `POST /v1/sessions/{id}/close`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CloseRequest {
+    pub reason: String,
+}
+
+impl CloseRequest {
+    /// The reason, checked for length.
+    pub fn into_reason(self) -> Result<String, DtoError> {
+        text("reason", self.reason)
+    }
+}
+
+/// `GET /v1/sessions/{id}/messages`: encoded envelopes (hex of
+/// [`crate::Envelope::encode`]) addressed to the caller, in order, and the cursor to
+/// pass as `after` next time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InboxResponse {
+    pub messages: Vec<String>,
+    pub cursor: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(i: u8) -> IdentityDto {
+        IdentityDto {
+            signing: hex::encode([i; 32]),
+            encryption: hex::encode([i + 50; 32]),
+        }
+    }
+
+    fn keygen_json() -> serde_json::Value {
+        serde_json::json!({
+            "kind": "keygen",
+            "threshold": {"t": 2, "n": 3},
+            "participants": [
+                {"party_id": "device", "identity": identity(1)},
+                {"party_id": "server", "identity": identity(2)},
+                {"party_id": "recovery", "identity": identity(3)},
+            ],
+            "ttl_seconds": 60,
+        })
+    }
+
+    #[test]
+    fn keygen_request_parses_from_its_documented_json() {
+        let r: CreateSessionRequest = serde_json::from_value(keygen_json()).unwrap();
+        let NewSession::Keygen {
+            threshold,
+            participants,
+            ttl,
+        } = NewSession::try_from(r).unwrap()
+        else {
+            panic!("not keygen");
+        };
+        assert_eq!(threshold, Threshold::new(2, 3).unwrap());
+        assert_eq!(participants.len(), 3);
+        assert_eq!(ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_stable_codes() {
+        let mut j = keygen_json();
+        j["threshold"]["t"] = 1.into();
+        let r: CreateSessionRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(
+            NewSession::try_from(r).unwrap_err().code(),
+            "invalid_threshold"
+        );
+
+        let mut j = keygen_json();
+        j["participants"][0]["party_id"] = "has space".into();
+        let r: CreateSessionRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(
+            NewSession::try_from(r).unwrap_err().code(),
+            "invalid_party_id"
+        );
+
+        let mut j = keygen_json();
+        j["participants"][0]["identity"]["signing"] = "zz".into();
+        let r: CreateSessionRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(NewSession::try_from(r).unwrap_err().code(), "invalid_hex");
+
+        let mut j = keygen_json();
+        j["ttl_seconds"] = 0.into();
+        let r: CreateSessionRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(NewSession::try_from(r).unwrap_err().code(), "invalid_ttl");
+    }
+
+    #[test]
+    fn signing_request_needs_exactly_one_payload() {
+        let key_id = SessionId::new().to_string();
+        let both = CreateSessionRequest::Signing {
+            key_id: key_id.clone(),
+            signers: vec!["device".into(), "server".into()],
+            message_hex: Some("00".into()),
+            message_hash_hex: Some(hex::encode([0u8; 32])),
+            ttl_seconds: 60,
+        };
+        assert_eq!(NewSession::try_from(both).unwrap_err(), DtoError::Payload);
+        let neither = CreateSessionRequest::Signing {
+            key_id: key_id.clone(),
+            signers: vec!["device".into()],
+            message_hex: None,
+            message_hash_hex: None,
+            ttl_seconds: 60,
+        };
+        assert_eq!(
+            NewSession::try_from(neither).unwrap_err(),
+            DtoError::Payload
+        );
+        let short_hash = CreateSessionRequest::Signing {
+            key_id,
+            signers: vec!["device".into()],
+            message_hex: None,
+            message_hash_hex: Some("00".into()),
+            ttl_seconds: 60,
+        };
+        assert_eq!(
+            NewSession::try_from(short_hash).unwrap_err().code(),
+            "invalid_length"
+        );
+    }
+
+    #[test]
+    fn report_bodies_are_tagged_by_kind_and_round_trip() {
+        let sig = Signature::new(&[1; 32], &[2; 32], 1).unwrap();
+        let body = ReportRequest::completion(&PartyOutcome::Signature(sig));
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["kind"], "signature");
+        assert_eq!(json["r_hex"], hex::encode([1u8; 32]));
+        let back: ReportRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            Report::try_from(back).unwrap(),
+            Report::Completion(PartyOutcome::Signature(sig))
+        );
+        let failure = ReportRequest::failure(&[PartyId::parse("server").unwrap()], "abort");
+        assert_eq!(serde_json::to_value(&failure).unwrap()["kind"], "failure");
+    }
+
+    #[test]
+    fn session_view_round_trips_through_its_dto() {
+        let participants: Vec<Participant> = ["device", "server", "recovery"]
+            .iter()
+            .zip(1u8..)
+            .map(|(n, i)| Participant {
+                party_id: PartyId::parse(*n).unwrap(),
+                identity: IdentityKey::new(&[i; 32], &[i + 50; 32]).unwrap(),
+            })
+            .collect();
+        let mut pk = [9u8; 33];
+        pk[0] = 2;
+        let key = KeyRef {
+            key_id: KeyId::of_keygen(SessionId::new()),
+            public_key: PublicKey::from_slice(&pk).unwrap(),
+            threshold: Threshold::new(2, 3).unwrap(),
+            parties: participants.clone(),
+        };
+        let view = SessionView {
+            session_id: SessionId::new(),
+            spec: SessionSpec::Signing {
+                key,
+                message_hash: MessageHash::from_bytes([7; 32]),
+                message: Some(b"pay".to_vec()),
+            },
+            participants: vec![(1, participants[0].clone()), (3, participants[2].clone())],
+            status: SessionStatus::InProgress,
+            expires_at: Timestamp::from_millis(1_700_000_000_000),
+        };
+        let dto = SessionViewDto::from(&view);
+        let json = serde_json::to_string(&dto).unwrap();
+        let back: SessionViewDto = serde_json::from_str(&json).unwrap();
+        assert_eq!(SessionView::try_from(&back).unwrap(), view);
+        assert_eq!(dto.status, "in_progress");
+        assert_eq!(dto.message_hex.as_deref(), Some("706179"));
+    }
+}
