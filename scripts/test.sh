@@ -15,6 +15,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Real infrastructure for the integration tests: the PostgreSQL on 127.0.0.1:5432
 # (installed and started if none runs) and a Kafka-protocol broker on loopback.
+# The gateway's TLS test makes its certificate with the openssl tool.
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "==> installing openssl"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+fi
 echo "==> PostgreSQL"
 bash scripts/ensure-postgres.sh
 export MPC_TEST_POSTGRES_URL="${MPC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
