@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs and starts what the tests need (PostgreSQL, a
-# Kafka-protocol broker), then runs the lints and every test.
+# The test command: installs and starts what the tests need (SoftHSM2, PostgreSQL,
+# a Kafka-protocol broker), then runs the lints and every test.
 # Usage: bash scripts/test.sh   (from anywhere; works on a fresh machine with Rust)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ if ! command -v openssl >/dev/null 2>&1; then
     echo "==> installing openssl"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
 fi
+echo "==> SoftHSM2"
+bash scripts/ensure-softhsm.sh
 echo "==> PostgreSQL"
 bash scripts/ensure-postgres.sh
 export MPC_TEST_POSTGRES_URL="${MPC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"

@@ -15,7 +15,9 @@ use mpc_events::{
     Threshold,
 };
 use mpc_party::{PartyIdentity, PartyNode};
-use mpc_projections::{ProjectionRunner, SessionStatusProjection, SessionStatusRow};
+use mpc_projections::{
+    AuditLogProjection, ProjectionRunner, SessionStatusProjection, SessionStatusRow,
+};
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
 use serde_json::json;
@@ -67,6 +69,10 @@ pub struct Report {
     pub history: Vec<(SessionId, Vec<HistoryEntry>)>,
     /// The sessions as the session-status projection shows them.
     pub read_model: Vec<SessionStatusRow>,
+    /// How many records the audit log holds after the run.
+    pub audit_records: u64,
+    /// The audit log's chain head: the last record's hash.
+    pub audit_head: Option<[u8; 32]>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -115,7 +121,9 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     let pool = sqlite.pool().clone();
     let store: Arc<dyn EventStore> = Arc::new(sqlite);
     let statuses = SessionStatusProjection::new(pool.clone());
-    let runner = ProjectionRunner::new(store.clone(), pool, statuses.clone()).await?;
+    let runner = ProjectionRunner::new(store.clone(), pool.clone(), statuses.clone()).await?;
+    let audit =
+        ProjectionRunner::new(store.clone(), pool.clone(), AuditLogProjection::new(pool)).await?;
     let mut projected = runner.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let follower = runner.spawn(async {
@@ -238,6 +246,11 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         .context("the session-status projection stopped")?;
     let _ = stop.send(());
     follower.await??;
+    audit
+        .catch_up()
+        .await
+        .context("the audit-log projection stopped")?;
+    let (audit_records, audit_head) = audit.projection().head().await?;
     let mut read_model = Vec::new();
     for (session_id, _) in &history {
         read_model.push(
@@ -255,6 +268,8 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         signatures,
         history,
         read_model,
+        audit_records,
+        audit_head,
         data_dir: options.data_dir.clone(),
     })
 }
@@ -353,6 +368,8 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "joined": r.joined,
             "reported": r.reported,
         })).collect::<Vec<_>>(),
+        "audit_records": report.audit_records,
+        "audit_head": report.audit_head.map(hex::encode),
         "history": report.history.iter().map(|(session, events)| json!({
             "session_id": session.to_string(),
             "events": events.iter().map(|e| json!({
@@ -417,6 +434,14 @@ fn print_text(report: &Report) {
             r.session_id, r.kind, r.status, r.joined, r.reported
         );
     }
+    println!();
+    println!(
+        "audit log: {} records, chain head {}",
+        report.audit_records,
+        report
+            .audit_head
+            .map_or_else(|| "(none)".to_owned(), hex::encode)
+    );
     if let Some(dir) = &report.data_dir {
         println!();
         println!("event log and vaults kept in {}", dir.display());

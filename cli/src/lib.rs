@@ -4,10 +4,12 @@
 //! - [`serve`]: the coordinator process (gateway, actors, projections).
 //! - [`party`]: the party node process (server role) and one-shot client role.
 //! - [`infra`]: adapters chosen by configuration.
+//! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors; the in-process
 //! coordinator client that connects party nodes to the coordinator lives in `local`.
 
+pub mod audit;
 pub mod demo;
 pub mod infra;
 mod local;

@@ -7,6 +7,8 @@
 //! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
 //! - `mpc party …` runs a party node (server role) or takes part in one session
 //!   (client role).
+//! - `mpc audit verify` recomputes the audit log's hash chain; `mpc replay` rebuilds
+//!   every read model from position 0 and compares it with the live one.
 //!
 //! Every flag can also be set by an `MPC_…` environment variable or a TOML file
 //! given with `--config` (flags win over the environment, the environment over the
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::{demo, infra, party, serve};
+use mpc_cli::{audit, demo, infra, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,11 @@ enum Command {
     /// Run a party node or take part in one session.
     #[command(subcommand)]
     Party(party::PartyCommand),
+    /// Check the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Rebuild every read model from position 0 and compare it with the live one.
+    Replay(audit::DataArgs),
 }
 
 #[derive(Args)]
@@ -103,6 +110,8 @@ fn main() -> ExitCode {
         })),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Party(command) => runtime.block_on(party::run(command)),
+        Command::Audit(command) => runtime.block_on(audit::run(command)),
+        Command::Replay(args) => runtime.block_on(audit::replay(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

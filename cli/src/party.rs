@@ -6,15 +6,20 @@
 //! - `run` is the server role: it listens for invitations (session id + join token)
 //!   and takes part in each session it is invited to;
 //! - `join` is the client role: it takes part in one session and prints the result.
+//!
+//! Shares rest in a vault chosen with `--vault` (`MPC_VAULT`): `file` (the default,
+//! encrypted under a passphrase) or `pkcs11` (encrypted under a non-extractable key in
+//! a PKCS#11 token, configured with `--pkcs11-module`, `--pkcs11-token` and
+//! `--pkcs11-pin-file` or `MPC_PKCS11_PIN`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
-use mpc_engine::{Dkls23Engine, FileVault, PartyIdentity, ShareVault};
+use clap::{Args, Subcommand, ValueEnum};
+use mpc_engine::{Dkls23Engine, FileVault, PartyIdentity, Pkcs11Vault, ShareVault};
 use mpc_events::{PartyId, PartyOutcome, SessionId};
 use mpc_party::{GatewayClient, PartyNode};
 use mpc_transport::Transport;
@@ -48,6 +53,25 @@ pub struct VaultArgs {
     /// File holding the vault passphrase (default: the MPC_VAULT_PASSPHRASE variable).
     #[arg(long, env = "MPC_VAULT_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Where shares rest: passphrase-encrypted files, or files encrypted under a
+    /// key-encryption key that stays in a PKCS#11 token.
+    #[arg(long = "vault", env = "MPC_VAULT", value_enum, default_value_t = VaultKind::File)]
+    pub vault_kind: VaultKind,
+    /// PKCS#11 module (shared library) of the HSM, for `--vault pkcs11`.
+    #[arg(long, env = "MPC_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Label of the token holding the key-encryption key, for `--vault pkcs11`.
+    #[arg(long, env = "MPC_PKCS11_TOKEN")]
+    pub pkcs11_token: Option<String>,
+    /// File holding the token's user PIN (default: the MPC_PKCS11_PIN variable).
+    #[arg(long, env = "MPC_PKCS11_PIN_FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultKind {
+    File,
+    Pkcs11,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -97,17 +121,16 @@ struct Invitation {
 pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
     match command {
         PartyCommand::Init(args) => {
-            let passphrase = passphrase(&args)?;
-            let dir = args.data_dir.join("vault");
-            let id = args.id.clone();
+            let config = args.clone();
             let identity = tokio::task::spawn_blocking(move || {
-                let vault = FileVault::create(&dir, passphrase.as_bytes())?;
+                let vault = share_vault(&config, true)?;
                 let identity = PartyIdentity::generate();
-                vault.put_identity(&id, &identity.to_secret_bytes())?;
-                Ok::<_, mpc_engine::VaultError>(identity)
+                vault
+                    .put_identity(&config.id, &identity.to_secret_bytes())
+                    .context("cannot store the identity")?;
+                Ok::<_, anyhow::Error>(identity)
             })
-            .await?
-            .context("cannot create the vault")?;
+            .await??;
             print_identity(&args.id, &identity);
         }
         PartyCommand::Identity(args) => {
@@ -189,33 +212,71 @@ async fn invite(
     }
 }
 
-fn passphrase(args: &VaultArgs) -> anyhow::Result<Zeroizing<String>> {
-    match &args.passphrase_file {
+/// A secret from `file` (trailing newline dropped), else from the variable `var`.
+fn secret(file: Option<&Path>, var: &str, flag: &str) -> anyhow::Result<Zeroizing<String>> {
+    match file {
         Some(path) => Ok(Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
         )),
-        None => std::env::var("MPC_VAULT_PASSPHRASE")
+        None => std::env::var(var)
             .map(Zeroizing::new)
-            .context("set MPC_VAULT_PASSPHRASE or --passphrase-file"),
+            .with_context(|| format!("set {var} or {flag}")),
     }
 }
 
-async fn open_vault(args: &VaultArgs) -> anyhow::Result<(Arc<FileVault>, PartyIdentity)> {
-    let passphrase = passphrase(args)?;
+/// This party's vault as configured (`create`: a new one, for `init`). Blocking.
+fn share_vault(args: &VaultArgs, create: bool) -> anyhow::Result<Arc<dyn ShareVault>> {
     let dir = args.data_dir.join("vault");
-    let id = args.id.clone();
+    match args.vault_kind {
+        VaultKind::File => {
+            let passphrase = secret(
+                args.passphrase_file.as_deref(),
+                "MPC_VAULT_PASSPHRASE",
+                "--passphrase-file",
+            )?;
+            let vault = if create {
+                FileVault::create(&dir, passphrase.as_bytes()).context("cannot create the vault")?
+            } else {
+                FileVault::open(&dir, passphrase.as_bytes())
+                    .with_context(|| format!("cannot open the vault in {}", dir.display()))?
+            };
+            Ok(Arc::new(vault))
+        }
+        VaultKind::Pkcs11 => {
+            let module = args
+                .pkcs11_module
+                .as_ref()
+                .context("--vault pkcs11 needs --pkcs11-module (MPC_PKCS11_MODULE)")?;
+            let token = args
+                .pkcs11_token
+                .as_ref()
+                .context("--vault pkcs11 needs --pkcs11-token (MPC_PKCS11_TOKEN)")?;
+            let pin = secret(
+                args.pkcs11_pin_file.as_deref(),
+                "MPC_PKCS11_PIN",
+                "--pkcs11-pin-file",
+            )?;
+            let vault = Pkcs11Vault::open(module, token, &pin, &dir)
+                .with_context(|| format!("cannot open the PKCS#11 vault in {}", dir.display()))?;
+            Ok(Arc::new(vault))
+        }
+    }
+}
+
+async fn open_vault(args: &VaultArgs) -> anyhow::Result<(Arc<dyn ShareVault>, PartyIdentity)> {
+    let args = args.clone();
     tokio::task::spawn_blocking(move || {
-        let vault = FileVault::open(&dir, passphrase.as_bytes())
-            .with_context(|| format!("cannot open the vault in {}", dir.display()))?;
-        let secret = vault.get_identity(&id)?.with_context(|| {
+        let vault = share_vault(&args, false)?;
+        let id = &args.id;
+        let secret = vault.get_identity(id)?.with_context(|| {
             format!("the vault holds no identity for {id}; run `mpc party init`")
         })?;
         let identity = PartyIdentity::from_secret_bytes(&secret)
             .context("the stored identity is malformed")?;
-        Ok((Arc::new(vault), identity))
+        Ok((vault, identity))
     })
     .await?
 }

@@ -1,5 +1,5 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors and the
-//! session-status projection.
+//! session-status and audit-log projections.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
-use mpc_projections::{ProjectionRunner, SessionStatusProjection};
+use mpc_projections::{AuditLogProjection, ProjectionRunner, SessionStatusProjection};
 use mpc_store::SqliteStore;
 
 use crate::infra::{self, StoreArgs, TransportArgs};
@@ -85,10 +85,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let projection = ProjectionRunner::new(
         store.clone(),
         pool.clone(),
-        SessionStatusProjection::new(pool),
+        SessionStatusProjection::new(pool.clone()),
     )
     .await?;
     let projection = projection.spawn(std::future::pending());
+    let audit = ProjectionRunner::new(store.clone(), pool.clone(), AuditLogProjection::new(pool))
+        .await?
+        .spawn(std::future::pending());
 
     let gateway = Gateway::new(config, store, std::sync::Arc::new(SystemClock), transport)
         .context("cannot configure the gateway")?;
@@ -99,6 +102,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         result = served => result.context("the HTTP server stopped")?,
         result = projection => {
             result.context("the projection task panicked")??;
+        }
+        result = audit => {
+            result.context("the audit-log projection task panicked")??;
         }
     }
     Ok(())

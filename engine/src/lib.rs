@@ -9,6 +9,8 @@
 //! Key shares leave a run as [`KeyShare`] (secret bytes zeroized on drop) and rest in
 //! a [`ShareVault`]; [`FileVault`] encrypts each share with AES-256-GCM under a key
 //! derived from a passphrase with Argon2id, binding party id, key id and version.
+//! [`Pkcs11Vault`] keeps the key-encryption key in a PKCS#11 token (an HSM, or
+//! SoftHSM2 in tests) instead: non-extractable, wrapping a fresh data key per share.
 //!
 //! Protocol messages travel in envelopes that [`seal`] signs with the sender's
 //! [`PartyIdentity`] (Ed25519) and, when point-to-point, encrypts to the recipient
@@ -16,6 +18,7 @@
 
 mod dkls;
 mod envelope;
+mod hsm_vault;
 mod port;
 mod rounds;
 mod vault;
@@ -24,6 +27,7 @@ pub use dkls::Dkls23Engine;
 pub use envelope::{
     EnvelopeError, Header, Opened, P2P_OVERHEAD, PartyIdentity, SeenMessages, open, seal,
 };
+pub use hsm_vault::{HsmError, Pkcs11Vault};
 pub use port::{
     EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams,
     Step, ThresholdEngine, To, verify_signature,

@@ -93,8 +93,8 @@ const VAULT_VERSION: u32 = 1;
 const SHARE_FORMAT: u32 = 1;
 const SHARE_SUFFIX: &str = ".share";
 const SHARE_AAD_TAG: &[u8] = b"mpc-share-v1";
-const IDENTITY_DIR: &str = "identity";
-const IDENTITY_SUFFIX: &str = ".identity";
+pub(crate) const IDENTITY_DIR: &str = "identity";
+pub(crate) const IDENTITY_SUFFIX: &str = ".identity";
 const IDENTITY_AAD_TAG: &[u8] = b"mpc-identity-v1";
 const KEY_CHECK_LABEL: &[u8] = b"mpc-file-vault key check v1";
 const KEY_CHECK_AAD: &[u8] = b"mpc-file-vault-v1/key-check";
@@ -134,11 +134,11 @@ struct KdfParams {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Sealed {
+pub(crate) struct Sealed {
     /// Hex, 12 bytes.
-    nonce: String,
+    pub(crate) nonce: String,
     /// Hex, ciphertext followed by the 16-byte tag.
-    ciphertext: String,
+    pub(crate) ciphertext: String,
 }
 
 /// On-disk form of one share version. Party, key and version are not stored:
@@ -432,16 +432,21 @@ impl ShareVault for FileVault {
 }
 
 /// The public facts bound into a share's associated data.
-struct PublicMeta<'a> {
-    engine: &'a str,
-    public_key: &'a [u8],
-    index: u8,
-    threshold: u8,
-    parties: u8,
+pub(crate) struct PublicMeta<'a> {
+    pub(crate) engine: &'a str,
+    pub(crate) public_key: &'a [u8],
+    pub(crate) index: u8,
+    pub(crate) threshold: u8,
+    pub(crate) parties: u8,
 }
 
 /// Each field as an 8-byte big-endian length followed by its bytes.
-fn share_aad(party_id: &PartyId, key_id: &KeyId, version: u32, meta: &PublicMeta<'_>) -> Vec<u8> {
+pub(crate) fn share_aad(
+    party_id: &PartyId,
+    key_id: &KeyId,
+    version: u32,
+    meta: &PublicMeta<'_>,
+) -> Vec<u8> {
     let key_id = key_id.to_string();
     let fields: [&[u8]; 9] = [
         SHARE_AAD_TAG,
@@ -468,11 +473,11 @@ fn length_prefixed(fields: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Binds an identity secret to its party: length-prefixed tag and party id.
-fn identity_aad(party_id: &PartyId) -> Vec<u8> {
+pub(crate) fn identity_aad(party_id: &PartyId) -> Vec<u8> {
     length_prefixed(&[IDENTITY_AAD_TAG, party_id.as_str().as_bytes()])
 }
 
-fn share_name(party_id: &PartyId, version: u32) -> String {
+pub(crate) fn share_name(party_id: &PartyId, version: u32) -> String {
     format!("{party_id}.v{version}{SHARE_SUFFIX}")
 }
 
@@ -487,7 +492,7 @@ fn parse_share_name(name: &str) -> Option<(PartyId, u32)> {
 }
 
 /// All `(party, version)` share files in a key directory; none if it is missing.
-fn share_files(key_dir: &Path) -> Result<Vec<(PartyId, u32)>, VaultError> {
+pub(crate) fn share_files(key_dir: &Path) -> Result<Vec<(PartyId, u32)>, VaultError> {
     let entries = match fs::read_dir(key_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -523,7 +528,7 @@ fn cipher(key: &[u8; 32]) -> Result<Aes256Gcm, VaultError> {
     Aes256Gcm::new_from_slice(key).map_err(|_| VaultError::Io("invalid key length".into()))
 }
 
-fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Sealed, VaultError> {
+pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Sealed, VaultError> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rng().fill(&mut nonce[..]);
     // Room for the tag up front: the buffer never reallocates and leaves no copy
@@ -540,7 +545,7 @@ fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Sealed, VaultErr
 }
 
 /// Decrypts; [`VaultError::Tampered`] when authentication fails.
-fn open_sealed(
+pub(crate) fn open_sealed(
     key: &[u8; 32],
     aad: &[u8],
     sealed: &Sealed,
@@ -555,20 +560,20 @@ fn open_sealed(
     Ok(buffer)
 }
 
-fn decode_hex(text: &str, what: &str) -> Result<Vec<u8>, VaultError> {
+pub(crate) fn decode_hex(text: &str, what: &str) -> Result<Vec<u8>, VaultError> {
     hex::decode(text).map_err(|e| VaultError::Malformed(format!("{what}: {e}")))
 }
 
-fn io_error(error: io::Error) -> VaultError {
+pub(crate) fn io_error(error: io::Error) -> VaultError {
     VaultError::Io(error.to_string())
 }
 
-fn read_dir(dir: &Path) -> Result<fs::ReadDir, VaultError> {
+pub(crate) fn read_dir(dir: &Path) -> Result<fs::ReadDir, VaultError> {
     fs::read_dir(dir).map_err(|e| VaultError::Io(format!("{}: {e}", dir.display())))
 }
 
 /// Reads a whole file of bounded size; `None` if it does not exist.
-fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
+pub(crate) fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -587,7 +592,7 @@ fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
     Ok(Some(bytes))
 }
 
-fn create_dir(dir: &Path) -> Result<(), VaultError> {
+pub(crate) fn create_dir(dir: &Path) -> Result<(), VaultError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -597,7 +602,7 @@ fn create_dir(dir: &Path) -> Result<(), VaultError> {
         .map_err(|e| VaultError::Io(format!("{}: {e}", dir.display())))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), VaultError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| VaultError::Io(format!("syncing {}: {e}", dir.display())))
@@ -606,7 +611,7 @@ fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 /// Writes `dir/name` atomically and only if it does not exist yet: the bytes go to
 /// a synced temporary file that is then hard-linked into place (linking never
 /// replaces a file). Returns false if `name` already existed.
-fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, VaultError> {
+pub(crate) fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, VaultError> {
     let mut suffix = [0u8; 8];
     rand::rng().fill(&mut suffix[..]);
     let temp = dir.join(format!(".{name}.tmp-{}", hex::encode(suffix)));

@@ -17,16 +17,30 @@
 //! Read models:
 //! - [`SessionStatusProjection`]: one row per session (`session_status`), with its
 //!   status, join and report counts, and its result (public key, signature or failure).
+//! - [`AuditLogProjection`]: one hash-chained record per event of every stream
+//!   (`audit_log`); [`verify_chain`] recomputes the chain and names its first broken
+//!   link (the chain is defined in the [`audit`] module).
+//!
+//! [`replay()`] rebuilds every read model from position 0 into a scratch database and
+//! compares it with the live one, row by row.
 //!
 //! The tables live in SQLite (often the event store's own file, through
 //! [`mpc_store::SqliteStore::pool`]); their migrations are in `migrations/sqlite/`,
 //! recorded in their own migration table. The SQL is kept portable for a PostgreSQL
 //! adapter.
 
+pub mod audit;
 mod error;
+mod replay;
 mod runner;
 mod session_status;
 
+pub use audit::{
+    AuditLogProjection, AuditRecord, BreakReason, BrokenLink, ChainReport, GENESIS_HASH,
+    verify_chain,
+};
+
 pub use error::ProjectionError;
+pub use replay::{ModelComparison, replay};
 pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, migrate};
 pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};

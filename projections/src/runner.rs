@@ -62,7 +62,10 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
 
 /// The stored checkpoint of projection `name`: the position of the last event it has
 /// applied (0 when it has applied none).
-async fn read_checkpoint(conn: &mut SqliteConnection, name: &str) -> Result<u64, ProjectionError> {
+pub(crate) async fn read_checkpoint(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<u64, ProjectionError> {
     let position: Option<i64> =
         sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
             .bind(name)

@@ -103,6 +103,28 @@ impl SessionStatusProjection {
         .map_err(ProjectionError::database("listing sessions"))?;
         rows.iter().map(decode_row).collect()
     }
+
+    /// Every session, ordered by id: the whole read model, for comparing it with a
+    /// rebuilt one.
+    pub async fn snapshot(&self) -> Result<Vec<SessionStatusRow>, ProjectionError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(ProjectionError::database("acquiring a connection"))?;
+        select_all(&mut conn).await
+    }
+}
+
+/// Every session through `conn`, ordered by id.
+pub(crate) async fn select_all(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<SessionStatusRow>, ProjectionError> {
+    let rows = sqlx::query(select_rows!("ORDER BY session_id"))
+        .fetch_all(conn)
+        .await
+        .map_err(ProjectionError::database("reading every session"))?;
+    rows.iter().map(decode_row).collect()
 }
 
 #[async_trait]

@@ -1,0 +1,558 @@
+//! The audit-log projection and its hash chain against a file-backed SQLite event
+//! store, fed with real encoded session events and events of other categories; and
+//! [`mpc_projections::replay`] comparing rebuilt read models with live ones.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mpc_events::{
+    FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
+    PublicKey, SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
+    Timestamp, TokenDigest,
+};
+use mpc_projections::{
+    AuditLogProjection, AuditRecord, BreakReason, GENESIS_HASH, ProjectionError, ProjectionRunner,
+    SessionStatusProjection, replay, verify_chain,
+};
+use mpc_store::{EventStore, ExpectedVersion, NewEvent, SqliteStore, StreamName};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+struct Fixture {
+    dir: TempDir,
+    store: SqliteStore,
+    runner: ProjectionRunner<AuditLogProjection>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("events.sqlite"))
+            .await
+            .unwrap();
+        let shared: Arc<dyn EventStore> = Arc::new(store.clone());
+        let runner = ProjectionRunner::new(
+            shared,
+            store.pool().clone(),
+            AuditLogProjection::new(store.pool().clone()),
+        )
+        .await
+        .unwrap();
+        Self { dir, store, runner }
+    }
+
+    fn audit(&self) -> &AuditLogProjection {
+        self.runner.projection()
+    }
+
+    async fn records(&self) -> Vec<AuditRecord> {
+        self.audit().snapshot().await.unwrap()
+    }
+
+    async fn record(&self, id: SessionId, events: &[SessionEvent]) -> u64 {
+        let encoded = events
+            .iter()
+            .map(|e| {
+                let encoded = mpc_schemas::session::encode(e).unwrap();
+                new_event(
+                    encoded.event_type,
+                    encoded.schema_version,
+                    encoded.payload,
+                    e.at(),
+                )
+            })
+            .collect();
+        self.append_raw(&StreamName::new("session", id).unwrap(), encoded)
+            .await
+    }
+
+    async fn append_raw(&self, stream: &StreamName, events: Vec<NewEvent>) -> u64 {
+        let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
+        self.store
+            .append(stream, ExpectedVersion::Exact(version), events)
+            .await
+            .unwrap()
+            .last_position
+    }
+
+    async fn sql(&self, statement: impl Into<String>) {
+        sqlx::query(sqlx::AssertSqlSafe(statement.into()))
+            .execute(self.store.pool())
+            .await
+            .unwrap();
+    }
+
+    /// Keygen (completed), a signing (completed), a signing that fails with a
+    /// named reporter, and an event of another category in between.
+    async fn full_history(&self) -> (SessionId, SessionId, SessionId) {
+        let keygen = SessionId::new();
+        let key = PartyOutcome::PublicKey(group_key());
+        self.record(
+            keygen,
+            &[
+                keygen_created(keygen, 0),
+                joined("device", 1),
+                joined("server", 2),
+                joined("recovery", 3),
+                started(3),
+                reported("device", key.clone(), 4),
+                reported("server", key.clone(), 5),
+                reported("recovery", key.clone(), 6),
+                completed(key, 6),
+            ],
+        )
+        .await;
+        let signing = SessionId::new();
+        let sig = PartyOutcome::Signature(signature());
+        self.record(
+            signing,
+            &[
+                signing_created(signing, KeyId::of_keygen(keygen), 10),
+                joined("device", 11),
+                joined("server", 12),
+                started(12),
+                reported("device", sig.clone(), 13),
+                reported("server", sig.clone(), 14),
+                completed(sig, 14),
+            ],
+        )
+        .await;
+        self.append_raw(
+            &StreamName::new("account", "alice").unwrap(),
+            vec![new_event("AccountCreated", 1, b"{}".to_vec(), at(15))],
+        )
+        .await;
+        let failed = SessionId::new();
+        self.record(
+            failed,
+            &[
+                signing_created(failed, KeyId::of_keygen(keygen), 20),
+                joined("device", 21),
+                joined("server", 22),
+                started(22),
+                SessionEvent::SessionFailed {
+                    reason: FailureReason::PartyAborted {
+                        reported_by: party("server"),
+                        culprits: vec![party("device")],
+                        detail: "bad proof".into(),
+                    },
+                    at: at(23),
+                },
+            ],
+        )
+        .await;
+        (keygen, signing, failed)
+    }
+}
+
+fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        schema_version,
+        payload,
+        correlation_id: Uuid::now_v7(),
+        causation_id: Uuid::now_v7(),
+        occurred_at: at,
+    }
+}
+
+fn party(name: &str) -> PartyId {
+    PartyId::parse(name).unwrap()
+}
+
+fn participants() -> Vec<Participant> {
+    [("device", 1u8), ("server", 3), ("recovery", 5)]
+        .into_iter()
+        .map(|(name, seed)| Participant {
+            party_id: party(name),
+            identity: IdentityKey::new(&[seed; 32], &[seed + 1; 32]).unwrap(),
+        })
+        .collect()
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000 + ms)
+}
+
+fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>, ms: i64) -> SessionEvent {
+    let join_tokens: BTreeMap<_, _> = parties
+        .iter()
+        .map(|p| (p.party_id.clone(), TokenDigest::from_bytes([9; 32])))
+        .collect();
+    SessionEvent::SessionCreated(SessionCreated {
+        session_id: id,
+        spec,
+        participants: parties,
+        join_tokens,
+        join_expires_at: at(ms + 60_000),
+        expires_at: at(ms + 600_000),
+        at: at(ms),
+    })
+}
+
+fn keygen_created(id: SessionId, ms: i64) -> SessionEvent {
+    let spec = SessionSpec::Keygen {
+        threshold: Threshold::new(2, 3).unwrap(),
+    };
+    created(id, spec, participants(), ms)
+}
+
+fn group_key() -> PublicKey {
+    let mut bytes = [0x5a; 33];
+    bytes[0] = 0x02;
+    PublicKey::from_slice(&bytes).unwrap()
+}
+
+fn signing_created(id: SessionId, key_id: KeyId, ms: i64) -> SessionEvent {
+    let spec = SessionSpec::Signing {
+        key: KeyRef {
+            key_id,
+            public_key: group_key(),
+            threshold: Threshold::new(2, 3).unwrap(),
+            parties: participants(),
+        },
+        message_hash: MessageHash::from_bytes([7; 32]),
+        message: None,
+    };
+    created(id, spec, participants()[..2].to_vec(), ms)
+}
+
+fn joined(name: &str, ms: i64) -> SessionEvent {
+    SessionEvent::ParticipantJoined {
+        party_id: party(name),
+        at: at(ms),
+    }
+}
+
+fn started(ms: i64) -> SessionEvent {
+    SessionEvent::SessionStarted { at: at(ms) }
+}
+
+fn reported(name: &str, outcome: PartyOutcome, ms: i64) -> SessionEvent {
+    SessionEvent::PartyCompleted {
+        party_id: party(name),
+        outcome,
+        at: at(ms),
+    }
+}
+
+fn completed(outcome: PartyOutcome, ms: i64) -> SessionEvent {
+    SessionEvent::SessionCompleted {
+        outcome,
+        at: at(ms),
+    }
+}
+
+fn signature() -> Signature {
+    Signature::new(&[0xab; 32], &[0xcd; 32], 1).unwrap()
+}
+
+/// (service, action, actor, status) of each record.
+fn summary(records: &[AuditRecord]) -> Vec<(&str, &str, &str, Option<&str>)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.service.as_str(),
+                r.action.as_str(),
+                r.actor.as_str(),
+                r.status.as_deref(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record() {
+    let f = Fixture::new().await;
+    let (keygen, signing, failed) = f.full_history().await;
+    let head = f.store.head().await.unwrap();
+    assert_eq!(f.runner.catch_up().await.unwrap(), head);
+
+    let records = f.records().await;
+    assert_eq!(records.len() as u64, head);
+    let co = "coordinator";
+    let expected = [
+        (co, "SessionCreated", "system", Some("created")),
+        (co, "ParticipantJoined", "device", Some("created")),
+        (co, "ParticipantJoined", "server", Some("created")),
+        (co, "ParticipantJoined", "recovery", Some("created")),
+        (co, "SessionStarted", "system", Some("in_progress")),
+        (co, "PartyCompleted", "device", Some("in_progress")),
+        (co, "PartyCompleted", "server", Some("in_progress")),
+        (co, "PartyCompleted", "recovery", Some("in_progress")),
+        (co, "SessionCompleted", "system", Some("completed")),
+        (co, "SessionCreated", "system", Some("created")),
+        (co, "ParticipantJoined", "device", Some("created")),
+        (co, "ParticipantJoined", "server", Some("created")),
+        (co, "SessionStarted", "system", Some("in_progress")),
+        (co, "PartyCompleted", "device", Some("in_progress")),
+        (co, "PartyCompleted", "server", Some("in_progress")),
+        (co, "SessionCompleted", "system", Some("completed")),
+        ("account", "AccountCreated", "system", None),
+        (co, "SessionCreated", "system", Some("created")),
+        (co, "ParticipantJoined", "device", Some("created")),
+        (co, "ParticipantJoined", "server", Some("created")),
+        (co, "SessionStarted", "system", Some("in_progress")),
+        (co, "SessionFailed", "server", Some("failed")),
+    ];
+    assert_eq!(summary(&records), expected);
+
+    let events = f.store.read_all(0, 100).await.unwrap();
+    for (record, event) in records.iter().zip(&events) {
+        assert_eq!(record.position, event.position);
+        assert_eq!(record.resource, event.stream.as_str());
+        assert_eq!(record.event_id, event.event_id);
+        assert_eq!(record.correlation_id, event.correlation_id);
+        assert_eq!(record.occurred_at, event.occurred_at);
+        assert_eq!(record.stream_version, event.version);
+        assert_eq!(record.schema_version, event.schema_version);
+        let digest: [u8; 32] = Sha256::digest(&event.payload).into();
+        assert_eq!(record.payload_sha256, digest);
+    }
+    let sessions: Vec<_> = records.iter().map(|r| r.session.clone()).collect();
+    assert!(sessions[..9].iter().all(|s| *s == Some(keygen.to_string())));
+    assert!(
+        sessions[9..16]
+            .iter()
+            .all(|s| *s == Some(signing.to_string()))
+    );
+    assert_eq!(sessions[16], None);
+    assert_eq!(records[16].resource, "account-alice");
+    assert!(
+        sessions[17..]
+            .iter()
+            .all(|s| *s == Some(failed.to_string()))
+    );
+}
+
+#[tokio::test]
+async fn the_chain_links_every_record_and_verifies() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    let records = f.records().await;
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    for pair in records.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    for r in &records {
+        assert_eq!(r.hash, r.compute_hash());
+    }
+    let report = verify_chain(f.store.pool()).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 22);
+    assert_eq!(report.head, Some(records[21].hash));
+    assert_eq!(
+        f.audit().head().await.unwrap(),
+        (22, Some(records[21].hash))
+    );
+}
+
+#[tokio::test]
+async fn an_empty_audit_log_verifies() {
+    let f = Fixture::new().await;
+    let report = f.audit().verify().await.unwrap();
+    assert!(report.is_intact());
+    assert_eq!((report.records, report.head), (0, None));
+}
+
+#[tokio::test]
+async fn an_edited_record_breaks_the_chain_at_its_position() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    f.sql("UPDATE audit_log SET actor = 'mallory' WHERE position = 7")
+        .await;
+    let report = verify_chain(f.store.pool()).await.unwrap();
+    let broken = report.first_broken.expect("a broken link");
+    assert_eq!(broken.position, 7);
+    assert_eq!(broken.reason, BreakReason::HashMismatch);
+    assert_ne!(broken.expected, broken.found);
+    assert_eq!(report.records, 6);
+}
+
+#[tokio::test]
+async fn a_deleted_middle_record_breaks_the_chain_at_the_next_one() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    let records = f.records().await;
+    f.sql("DELETE FROM audit_log WHERE position = 10").await;
+    let broken = verify_chain(f.store.pool())
+        .await
+        .unwrap()
+        .first_broken
+        .expect("a broken link");
+    assert_eq!(broken.position, 11);
+    assert_eq!(broken.reason, BreakReason::PrevHashMismatch);
+    assert_eq!(broken.expected, hex::encode(records[8].hash));
+    assert_eq!(broken.found, hex::encode(records[9].hash));
+}
+
+#[tokio::test]
+async fn a_rewritten_hash_breaks_the_chain_at_that_record() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    f.sql(format!(
+        "UPDATE audit_log SET hash = '{}' WHERE position = 3",
+        "ab".repeat(32)
+    ))
+    .await;
+    let broken = verify_chain(f.store.pool())
+        .await
+        .unwrap()
+        .first_broken
+        .expect("a broken link");
+    assert_eq!(
+        (broken.position, broken.reason),
+        (3, BreakReason::HashMismatch)
+    );
+    assert_eq!(broken.found, "ab".repeat(32));
+}
+
+#[tokio::test]
+async fn a_deleted_last_record_is_reported_as_a_missing_tail() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    f.sql("DELETE FROM audit_log WHERE position = 22").await;
+    let broken = verify_chain(f.store.pool())
+        .await
+        .unwrap()
+        .first_broken
+        .expect("a broken link");
+    assert_eq!(
+        (broken.position, broken.reason),
+        (22, BreakReason::MissingTail)
+    );
+}
+
+#[tokio::test]
+async fn a_rebuild_yields_identical_records_and_hashes() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    let live = f.records().await;
+    assert_eq!(f.runner.rebuild().await.unwrap(), 22);
+    assert_eq!(f.records().await, live);
+}
+
+#[tokio::test]
+async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain() {
+    let f = Fixture::new().await;
+    let (keygen, ..) = f.full_history().await;
+    f.runner.catch_up().await.unwrap();
+    let first = f.records().await;
+    assert_eq!(f.runner.catch_up().await.unwrap(), 22);
+    assert_eq!(f.records().await, first);
+
+    f.record(keygen, &[SessionEvent::SessionExpired { at: at(99) }])
+        .await;
+    f.runner.catch_up().await.unwrap();
+    let records = f.records().await;
+    assert_eq!(records.len(), 23);
+    assert_eq!(records[..22], first[..]);
+    assert_eq!(records[22].prev_hash, first[21].hash);
+    assert_eq!(records[22].status.as_deref(), Some("expired"));
+    assert!(f.audit().verify().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn events_of_unknown_categories_are_recorded_with_generic_fields() {
+    let f = Fixture::new().await;
+    f.append_raw(
+        &StreamName::new("party", "server").unwrap(),
+        vec![
+            new_event("ShareStored", 3, vec![0xff, 0x00], at(1)),
+            new_event("Whatever", 1, Vec::new(), at(2)),
+        ],
+    )
+    .await;
+    f.runner.catch_up().await.unwrap();
+    let records = f.records().await;
+    assert_eq!(
+        summary(&records),
+        [
+            ("party", "ShareStored", "system", None),
+            ("party", "Whatever", "system", None),
+        ]
+    );
+    assert!(records.iter().all(|r| r.session.is_none()));
+    assert_eq!(records[1].schema_version, 1);
+}
+
+#[tokio::test]
+async fn an_undecodable_session_payload_stops_the_projection_before_it() {
+    let f = Fixture::new().await;
+    let id = SessionId::new();
+    f.record(id, &[keygen_created(id, 0)]).await;
+    f.append_raw(
+        &StreamName::new("session", id).unwrap(),
+        vec![new_event(
+            "ParticipantJoined",
+            1,
+            b"not json".to_vec(),
+            at(1),
+        )],
+    )
+    .await;
+    let error = f.runner.catch_up().await.unwrap_err();
+    assert!(
+        matches!(error, ProjectionError::Decode { position: 2, .. }),
+        "{error:?}"
+    );
+    assert_eq!(f.records().await.len(), 1);
+    assert_eq!(f.runner.checkpoint().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn replay_reports_matching_models_and_leaves_the_live_ones_alone() {
+    let f = Fixture::new().await;
+    f.full_history().await;
+    let statuses = ProjectionRunner::new(
+        Arc::new(f.store.clone()),
+        f.store.pool().clone(),
+        SessionStatusProjection::new(f.store.pool().clone()),
+    )
+    .await
+    .unwrap();
+    statuses.catch_up().await.unwrap();
+
+    let scratch = SqliteStore::open(&f.dir.path().join("scratch.db"))
+        .await
+        .unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(f.store.clone());
+    let report = replay(store.clone(), f.store.pool(), scratch.pool())
+        .await
+        .unwrap();
+    let names: Vec<_> = report.iter().map(|m| m.model.as_str()).collect();
+    assert_eq!(names, ["session_status", "audit_log"]);
+    assert!(report.iter().all(|m| m.matches()), "{report:?}");
+    assert_eq!((report[0].live_rows, report[0].rebuilt_rows), (3, 3));
+    assert_eq!((report[1].live_rows, report[1].rebuilt_rows), (22, 22));
+    assert_eq!(report[1].checkpoint, 22);
+    // Replay caught the live audit log up (it had applied nothing yet).
+    assert_eq!(f.records().await.len(), 22);
+    assert!(f.audit().verify().await.unwrap().is_intact());
+
+    // A tampered live record is reported, and replay does not repair it.
+    f.sql("UPDATE audit_log SET actor = 'mallory' WHERE position = 5")
+        .await;
+    let fresh = SqliteStore::open(&f.dir.path().join("scratch-2.db"))
+        .await
+        .unwrap();
+    let report = replay(store, f.store.pool(), fresh.pool()).await.unwrap();
+    assert!(report[0].matches());
+    let difference = report[1].first_difference.as_deref().unwrap();
+    assert!(difference.starts_with("position 5:"), "{difference}");
+    assert!(difference.contains("mallory"), "{difference}");
+    let stored: String = sqlx::query_scalar("SELECT actor FROM audit_log WHERE position = 5")
+        .fetch_one(f.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, "mallory");
+}
