@@ -4,7 +4,8 @@
 //! time: `decide`, append with the expected version, `evolve`, publish the new state
 //! on a watch channel, reply. If another writer got there first (wrong expected
 //! version) it reloads and decides again. When the aggregate names a deadline the
-//! actor decides the aggregate's deadline command at that time by itself.
+//! actor decides the aggregate's deadline command at that time by itself; with no
+//! deadline ahead it stops after an idle timeout (the log keeps its state).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -20,6 +21,8 @@ use crate::aggregate::{Aggregate, Clock, CommandMeta};
 
 /// How many times a command is re-decided after losing an append race.
 const MAX_CONFLICT_RETRIES: usize = 5;
+/// How long an actor with nothing scheduled stays in memory without commands.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActorError<E: std::error::Error + 'static> {
@@ -57,21 +60,41 @@ impl<A: Aggregate> Clone for Handle<A> {
 }
 
 /// Spawns and finds the actors of one aggregate type.
+///
+/// An actor with no deadline ahead (e.g. a finished session) stops after being idle
+/// for the idle timeout; its state lives on in the log and the next command loads it
+/// again, so memory stays bounded by the number of active streams.
 pub struct ActorRegistry<A: Aggregate> {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    idle_timeout: Duration,
     live: Mutex<HashMap<String, Handle<A>>>,
     _aggregate: PhantomData<A>,
 }
 
 impl<A: Aggregate> ActorRegistry<A> {
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_idle_timeout(store, clock, DEFAULT_IDLE_TIMEOUT)
+    }
+
+    pub fn with_idle_timeout(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
             store,
             clock,
+            idle_timeout,
             live: Mutex::new(HashMap::new()),
             _aggregate: PhantomData,
         }
+    }
+
+    /// How many actors are in memory now.
+    pub fn live_actors(&self) -> usize {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.values().filter(|h| !h.inbox.is_closed()).count()
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -85,18 +108,22 @@ impl<A: Aggregate> ActorRegistry<A> {
         command: A::Command,
         meta: CommandMeta,
     ) -> Result<Vec<A::Event>, ActorError<A::Error>> {
-        let handle = self.handle(id).await?;
         let (reply, answer) = oneshot::channel();
-        handle
-            .inbox
-            .send(Request {
-                command,
-                meta,
-                reply,
-            })
-            .await
-            .map_err(|_| ActorError::Stopped)?;
-        answer.await.map_err(|_| ActorError::Stopped)?
+        let mut request = Request {
+            command,
+            meta,
+            reply,
+        };
+        // An actor may stop for idleness between lookup and send; the second
+        // attempt finds it closed and starts a fresh one.
+        for _ in 0..2 {
+            let handle = self.handle(id).await?;
+            match handle.inbox.send(request).await {
+                Ok(()) => return answer.await.map_err(|_| ActorError::Stopped)?,
+                Err(mpsc::error::SendError(returned)) => request = returned,
+            }
+        }
+        Err(ActorError::Stopped)
     }
 
     /// The current state of stream `category-id`.
@@ -124,6 +151,7 @@ impl<A: Aggregate> ActorRegistry<A> {
         let actor = Actor::<A> {
             store: self.store.clone(),
             clock: self.clock.clone(),
+            idle_timeout: self.idle_timeout,
             stream,
             version,
             state: state_tx,
@@ -133,6 +161,7 @@ impl<A: Aggregate> ActorRegistry<A> {
             inbox: inbox_tx,
             state: state_rx,
         };
+        live.retain(|_, h| !h.inbox.is_closed());
         live.insert(id.to_owned(), handle.clone());
         Ok(handle)
     }
@@ -159,6 +188,7 @@ async fn load<A: Aggregate>(
 struct Actor<A: Aggregate> {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    idle_timeout: Duration,
     stream: StreamName,
     version: u64,
     state: watch::Sender<A::State>,
@@ -168,7 +198,7 @@ impl<A: Aggregate> Actor<A> {
     async fn run(mut self, mut inbox: mpsc::Receiver<Request<A>>) {
         loop {
             let deadline = A::deadline(&self.state.borrow());
-            let wait = deadline.map(|d| {
+            let wait = deadline.map_or(self.idle_timeout, |d| {
                 // One extra millisecond so the deadline command never runs early.
                 let ms = d.as_millis() - self.clock.now().as_millis() + 1;
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0))
@@ -179,7 +209,15 @@ impl<A: Aggregate> Actor<A> {
                     let result = self.handle(command, meta).await;
                     let _ = reply.send(result);
                 }
-                () = sleep_or_forever(wait) => {
+                () = tokio::time::sleep(wait) => {
+                    if deadline.is_none() {
+                        // Idle with nothing scheduled: stop, but answer what is queued.
+                        inbox.close();
+                        while let Some(Request { command, meta, reply }) = inbox.recv().await {
+                            let _ = reply.send(self.handle(command, meta).await);
+                        }
+                        return;
+                    }
                     if let Some(command) = A::deadline_command(self.clock.now())
                         && let Err(e) = self.handle(command, CommandMeta::new()).await
                     {
@@ -245,12 +283,5 @@ impl<A: Aggregate> Actor<A> {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-}
-
-async fn sleep_or_forever(wait: Option<Duration>) {
-    match wait {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -15,7 +15,7 @@
 //! | `session` | the session id, for session streams |
 //! | `status` | the session's status after the event, for session streams |
 //! | `event_id`, `correlation_id` | copied from the event |
-//! | `stream_version`, `schema_version`, `payload_sha256` | what the chain binds besides the fields above |
+//! | `stream_version`, `schema_version`, `payload_sha256` | what the chain binds besides the fields above (every column except the hashes is bound) |
 //! | `prev_hash`, `hash` | the chain |
 //!
 //! Streams of categories this crate does not know are recorded with these generic
@@ -25,7 +25,7 @@
 //! # The chain
 //!
 //! `hash = SHA-256(enc)` where `enc` is [`CHAIN_DOMAIN`] followed by, in this order,
-//! `prev_hash`, `position`, `event_id`, `stream`, `version`, `event_type`,
+//! `prev_hash`, `position`, `event_id`, `correlation_id`, `stream`, `version`, `event_type`,
 //! `schema_version`, `SHA-256(payload)`, `occurred_at`, `service`, `action`, `actor`,
 //! `resource`, `session`, `status`. Every field is length-prefixed: a big-endian `u64`
 //! byte count, then the bytes. Integers are 8 bytes big-endian (`occurred_at` as a
@@ -89,6 +89,7 @@ impl AuditRecord {
         enc.field(&self.prev_hash);
         enc.u64(self.position);
         enc.field(self.event_id.as_bytes());
+        enc.field(self.correlation_id.as_bytes());
         enc.text(&self.resource);
         enc.u64(self.stream_version);
         enc.text(&self.action);
@@ -670,14 +671,17 @@ mod tests {
                 occurred_at: Timestamp::from_millis(6),
                 ..base.clone()
             },
+            AuditRecord {
+                correlation_id: Uuid::max(),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.compute_hash(), h, "{v:?}");
         }
-        // The hash itself and the correlation id are not hash inputs.
+        // The hash itself is not a hash input.
         let same = AuditRecord {
             hash: [9; 32],
-            correlation_id: Uuid::max(),
             ..base
         };
         assert_eq!(same.compute_hash(), h);
