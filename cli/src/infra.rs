@@ -121,3 +121,38 @@ pub fn apply_config_file(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_fills_the_environment_without_overriding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mpc.toml");
+        std::fs::write(
+            &path,
+            "zz_test_from_file = \"file\"\nzz_test_number = 5\nzz-test-overridden = \"file\"\n",
+        )
+        .unwrap();
+        // SAFETY: only this test touches these variables.
+        unsafe { std::env::set_var("MPC_ZZ_TEST_OVERRIDDEN", "env") };
+        apply_config_file(&path).unwrap();
+        assert_eq!(std::env::var("MPC_ZZ_TEST_FROM_FILE").unwrap(), "file");
+        assert_eq!(std::env::var("MPC_ZZ_TEST_NUMBER").unwrap(), "5");
+        assert_eq!(std::env::var("MPC_ZZ_TEST_OVERRIDDEN").unwrap(), "env");
+    }
+
+    #[test]
+    fn a_bad_config_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mpc.toml");
+        std::fs::write(&path, "store_url = [1, 2]\n").unwrap();
+        let error = apply_config_file(&path).unwrap_err().to_string();
+        assert!(error.contains("store_url"), "{error}");
+        std::fs::write(&path, "not toml at all").unwrap();
+        let error = format!("{:#}", apply_config_file(&path).unwrap_err());
+        assert!(error.contains("invalid TOML"), "{error}");
+        assert!(apply_config_file(&dir.path().join("missing.toml")).is_err());
+    }
+}
