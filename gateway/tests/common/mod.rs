@@ -1,7 +1,7 @@
 //! A real gateway on 127.0.0.1:0 over an in-memory SQLite store and the in-process
 //! transport, and a small HTTP client for the tests.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test binary uses a different part
 
 use std::sync::Arc;
 
