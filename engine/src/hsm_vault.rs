@@ -43,12 +43,11 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use mpc_events::{KeyId, PartyId, PublicKey};
+use mpc_events::{KeyId, PartyId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::port::{KeyShare, PartyIndex};
 use crate::vault::{
     IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, Sealed, ShareMeta, ShareRecord, ShareVault,
     VaultError, create_dir, decode_hex, identity_aad, io_error, open_sealed, read_dir,
@@ -447,24 +446,7 @@ impl Pkcs11Vault {
             ciphertext: file.ciphertext.clone(),
         };
         let secret = self.open_file(state, &file, &sealed, &aad)?;
-        // Authenticated from here on; still checked, never trusted blindly.
-        let malformed = |what: &str| VaultError::Malformed(format!("{}: {what}", path.display()));
-        let public_key =
-            PublicKey::from_slice(&public_key).map_err(|e| malformed(&e.to_string()))?;
-        let index = PartyIndex::new(file.index).map_err(|e| malformed(&e.to_string()))?;
-        Ok(ShareRecord {
-            party_id: party_id.clone(),
-            key_id: *key_id,
-            version,
-            share: KeyShare {
-                engine: file.engine,
-                public_key,
-                index,
-                threshold: file.threshold,
-                parties: file.parties,
-                secret,
-            },
-        })
+        meta.into_record(&path, party_id, key_id, version, secret)
     }
 }
 
@@ -484,13 +466,7 @@ impl ShareVault for Pkcs11Vault {
         if key_dir.join(&name).exists() {
             return Err(already());
         }
-        let meta = PublicMeta {
-            engine: &share.engine,
-            public_key: share.public_key.as_bytes(),
-            index: share.index.get(),
-            threshold: share.threshold,
-            parties: share.parties,
-        };
+        let meta = PublicMeta::of(share);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let state = self.lock();
         let (sealed, wrapped_key) = self.seal_new(&state, &aad, &share.secret)?;

@@ -292,24 +292,7 @@ impl FileVault {
         };
         let aad = share_aad(party_id, key_id, version, &meta);
         let secret = open_sealed(&self.key, &aad, &file.sealed)?;
-        // Authenticated from here on; still checked, never trusted blindly.
-        let malformed = |what: &str| VaultError::Malformed(format!("{}: {what}", path.display()));
-        let public_key =
-            PublicKey::from_slice(&public_key).map_err(|e| malformed(&e.to_string()))?;
-        let index = PartyIndex::new(file.index).map_err(|e| malformed(&e.to_string()))?;
-        Ok(ShareRecord {
-            party_id: party_id.clone(),
-            key_id: *key_id,
-            version,
-            share: KeyShare {
-                engine: file.engine,
-                public_key,
-                index,
-                threshold: file.threshold,
-                parties: file.parties,
-                secret,
-            },
-        })
+        meta.into_record(&path, party_id, key_id, version, secret)
     }
 }
 
@@ -329,13 +312,7 @@ impl ShareVault for FileVault {
         if key_dir.join(&name).exists() {
             return Err(already());
         }
-        let meta = PublicMeta {
-            engine: &share.engine,
-            public_key: share.public_key.as_bytes(),
-            index: share.index.get(),
-            threshold: share.threshold,
-            parties: share.parties,
-        };
+        let meta = PublicMeta::of(share);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let file = ShareFile {
             format: SHARE_FORMAT,
@@ -438,6 +415,48 @@ pub(crate) struct PublicMeta<'a> {
     pub(crate) index: u8,
     pub(crate) threshold: u8,
     pub(crate) parties: u8,
+}
+
+impl<'a> PublicMeta<'a> {
+    /// The public facts of `share`, as bound into its AAD.
+    pub(crate) fn of(share: &'a KeyShare) -> Self {
+        Self {
+            engine: &share.engine,
+            public_key: share.public_key.as_bytes(),
+            index: share.index.get(),
+            threshold: share.threshold,
+            parties: share.parties,
+        }
+    }
+
+    /// The share record these facts describe, once `secret` has been authenticated
+    /// under them; the facts are still checked, never trusted blindly.
+    pub(crate) fn into_record(
+        self,
+        path: &Path,
+        party_id: &PartyId,
+        key_id: &KeyId,
+        version: u32,
+        secret: Zeroizing<Vec<u8>>,
+    ) -> Result<ShareRecord, VaultError> {
+        let malformed = |what: &str| VaultError::Malformed(format!("{}: {what}", path.display()));
+        let public_key =
+            PublicKey::from_slice(self.public_key).map_err(|e| malformed(&e.to_string()))?;
+        let index = PartyIndex::new(self.index).map_err(|e| malformed(&e.to_string()))?;
+        Ok(ShareRecord {
+            party_id: party_id.clone(),
+            key_id: *key_id,
+            version,
+            share: KeyShare {
+                engine: self.engine.to_owned(),
+                public_key,
+                index,
+                threshold: self.threshold,
+                parties: self.parties,
+                secret,
+            },
+        })
+    }
 }
 
 /// Each field as an 8-byte big-endian length followed by its bytes.
