@@ -46,7 +46,7 @@ use uuid::Uuid;
 
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
-use crate::session_status::SESSION_CATEGORY;
+use crate::session_status::{SESSION_CATEGORY, decode_session_event};
 
 /// The first record's `prev_hash`.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -454,23 +454,7 @@ async fn session_facts(
         stream: event.stream.clone(),
         detail,
     };
-    let session_id: SessionId = event
-        .stream
-        .as_str()
-        .strip_prefix(SESSION_CATEGORY)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| inconsistent("the stream id is not a session id".to_owned()))?;
-    let decoded =
-        mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
-            .map_err(|source| ProjectionError::Decode {
-                position: event.position,
-                stream: event.stream.clone(),
-                version: event.version,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                source,
-            })?;
+    let (session_id, decoded) = decode_session_event(event)?;
     let actor = match &decoded {
         SessionEvent::ParticipantJoined { party_id, .. }
         | SessionEvent::PartyCompleted { party_id, .. } => party_id.as_str().to_owned(),

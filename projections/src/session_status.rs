@@ -146,23 +146,7 @@ impl Projection for SessionStatusProjection {
             stream: event.stream.clone(),
             detail,
         };
-        let session_id: SessionId = event
-            .stream
-            .as_str()
-            .strip_prefix(SESSION_CATEGORY)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(|| inconsistent("the stream id is not a session id".to_owned()))?;
-        let decoded =
-            mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
-                .map_err(|source| ProjectionError::Decode {
-                position: event.position,
-                stream: event.stream.clone(),
-                version: event.version,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                source,
-            })?;
+        let (session_id, decoded) = decode_session_event(event)?;
         let position = to_sql_int(event.position, "position")?;
         match &decoded {
             SessionEvent::SessionCreated(created) => {
@@ -431,4 +415,33 @@ fn parse_status(text: &str) -> Option<SessionStatus> {
     ]
     .into_iter()
     .find(|status| status.to_string() == text)
+}
+
+/// The session a `session-…` event belongs to and the event itself; a stream id that
+/// is not a session id is inconsistent, an undecodable payload a decode error.
+pub(crate) fn decode_session_event(
+    event: &RecordedEvent,
+) -> Result<(SessionId, SessionEvent), ProjectionError> {
+    let session_id: SessionId = event
+        .stream
+        .as_str()
+        .strip_prefix(SESSION_CATEGORY)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ProjectionError::Inconsistent {
+            position: event.position,
+            stream: event.stream.clone(),
+            detail: "the stream id is not a session id".to_owned(),
+        })?;
+    let decoded =
+        mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
+            .map_err(|source| ProjectionError::Decode {
+                position: event.position,
+                stream: event.stream.clone(),
+                version: event.version,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                source,
+            })?;
+    Ok((session_id, decoded))
 }
