@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, SessionCommand, SessionError,
-    SessionId, SessionSpec, SessionStatus, SessionView, Threshold, Timestamp,
+    ApprovalEvidence, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
+    SessionCommand, SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Threshold,
+    Timestamp,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -154,16 +155,40 @@ impl Coordinator {
         request: NewKeygen,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
+        self.create_keygen_as(SessionId::new(), request, meta).await
+    }
+
+    /// Creates keygen session `session_id`, an id the caller recorded beforehand
+    /// (e.g. in the account that will own the key).
+    pub async fn create_keygen_as(
+        &self,
+        session_id: SessionId,
+        request: NewKeygen,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
         let spec = SessionSpec::Keygen {
             threshold: request.threshold,
         };
-        self.create(spec, request.participants, request.ttl, meta)
+        self.create(session_id, spec, request.participants, request.ttl, meta)
             .await
     }
 
     pub async fn create_signing(
         &self,
         request: NewSigning,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        self.create_signing_as(SessionId::new(), request, None, meta)
+            .await
+    }
+
+    /// Creates signing session `session_id`, an id the caller recorded beforehand,
+    /// carrying the approvals that allow it when a workflow asks.
+    pub async fn create_signing_as(
+        &self,
+        session_id: SessionId,
+        request: NewSigning,
+        approval: Option<ApprovalEvidence>,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
         let key = self.key(request.key_id).await?;
@@ -186,18 +211,20 @@ impl Coordinator {
             key,
             message_hash,
             message,
+            approval,
         };
-        self.create(spec, participants, request.ttl, meta).await
+        self.create(session_id, spec, participants, request.ttl, meta)
+            .await
     }
 
     async fn create(
         &self,
+        session_id: SessionId,
         spec: SessionSpec,
         participants: Vec<Participant>,
         ttl: Duration,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
-        let session_id = SessionId::new();
         let now = self.now();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at = now.plus_millis(ttl_ms);

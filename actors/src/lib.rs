@@ -10,15 +10,26 @@
 //! deadline commands (session expiry). [`Coordinator`] is the session coordinator's
 //! application service on top: join tokens, signing sessions bound to completed keys,
 //! and the views parties get when they join. It never sees a protocol message.
+//! [`Accounts`] (accounts, their 2-of-3 keys and uniqueness of username and email)
+//! and [`Approvals`] (multi-person review before signing) are the business services
+//! built on it, over the [`account`] and [`workflow`] aggregates.
 
+pub mod account;
+mod account_service;
 mod aggregate;
+mod approval_service;
 mod coordinator;
 mod registry;
 pub mod session;
 #[cfg(test)]
 mod testing;
+pub mod workflow;
 
+pub use account_service::{
+    AccountServiceError, Accounts, NewAccount, OpenedAccount, StatusChange, email_claim_id,
+};
 pub use aggregate::{Aggregate, Clock, CommandMeta, SystemClock};
+pub use approval_service::{ApprovalServiceError, Approvals, NewWorkflow};
 pub use coordinator::{
     Coordinator, CoordinatorError, CreatedSession, JoinToken, NewKeygen, NewSigning, RandomTokens,
     SigningPayload, TokenIssuer,

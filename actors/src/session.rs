@@ -3,6 +3,8 @@
 //! created → (all joined) → in_progress → completed | failed | expired.
 //! A keygen session completes when every party reports the same public key; a
 //! signing session completes when a reported signature verifies against the key.
+//! A signing session started by an approval workflow carries the approvals; it is
+//! only created when they are exactly t valid approvals by its signers.
 
 use std::collections::BTreeSet;
 
@@ -266,6 +268,7 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
             key,
             message_hash,
             message,
+            approval,
         } => {
             if key.parties.len() != usize::from(threshold.n()) {
                 return Err(SessionError::ParticipantCount {
@@ -291,6 +294,15 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
                 && Sha256::digest(message).as_slice() != message_hash.as_bytes()
             {
                 return Err(SessionError::MessageHashMismatch);
+            }
+            if let Some(evidence) = approval {
+                if &evidence.payload_hash != message_hash {
+                    return Err(SessionError::MessageHashMismatch);
+                }
+                let signers: Vec<PartyId> =
+                    c.participants.iter().map(|p| p.party_id.clone()).collect();
+                mpc_engine::verify_evidence(evidence, key, message.as_deref(), &signers)
+                    .map_err(|e| SessionError::InvalidApprovalEvidence(e.to_string()))?;
             }
             usize::from(threshold.t())
         }

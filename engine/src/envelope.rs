@@ -99,6 +99,10 @@ impl PartyIdentity {
         }
     }
 
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// The public halves, as registered with sessions.
     pub fn public(&self) -> IdentityKey {
         let signing = self.signing.verifying_key().to_bytes();

@@ -15,7 +15,12 @@
 //! Protocol messages travel in envelopes that [`seal`] signs with the sender's
 //! [`PartyIdentity`] (Ed25519) and, when point-to-point, encrypts to the recipient
 //! (RFC 9180 HPKE, X25519 + ChaCha20-Poly1305); [`open`] verifies and decrypts them.
+//!
+//! The same identity key signs approval decisions
+//! ([`PartyIdentity::sign_decision`]); [`verify_evidence`] is the one check of a
+//! workflow's approvals, run by the session aggregate and by every signing party.
 
+mod approval;
 mod dkls;
 mod envelope;
 mod hsm_vault;
@@ -23,6 +28,7 @@ mod port;
 mod rounds;
 mod vault;
 
+pub use approval::{EvidenceError, verify_decision, verify_evidence};
 pub use dkls::Dkls23Engine;
 pub use envelope::{
     EnvelopeError, Header, Opened, P2P_OVERHEAD, PartyIdentity, SeenMessages, open, seal,

@@ -30,6 +30,14 @@ pub enum IdError {
     PublicKeyPrefix,
     #[error("recovery id must be 0 or 1, got {0}")]
     RecoveryId(u8),
+    #[error(
+        "username must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter; got {0:?}"
+    )]
+    Username(String),
+    #[error("not a valid email address: {0:?}")]
+    Email(String),
+    #[error("phone number must be in E.164 form: '+' and 8 to 15 digits; got {0:?}")]
+    Phone(String),
 }
 
 fn fixed<const N: usize>(what: &'static str, bytes: &[u8]) -> Result<[u8; N], IdError> {
@@ -85,6 +93,16 @@ macro_rules! uuid_id {
 uuid_id!(
     /// Identifies one MPC session (keygen or signing); its stream is `session-<id>`.
     SessionId
+);
+
+uuid_id!(
+    /// Identifies a user account; its stream is `account-<id>`.
+    AccountId
+);
+
+uuid_id!(
+    /// Identifies an approval workflow; its stream is `approval-<id>`.
+    WorkflowId
 );
 
 /// Identifies a threshold key: the id of the keygen session that produced it.
@@ -307,9 +325,184 @@ impl IdentityKey {
     }
 }
 
+/// An account's login name: 3 to 32 characters of `a-z`, `0-9`, `.`, `_`, `-`,
+/// starting with a letter. Stored lowercase, so `Alice` and `alice` are one name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let lower = s.trim().to_ascii_lowercase();
+        let ok_len = (3..=32).contains(&lower.len());
+        let ok_first = lower.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        let ok_chars = lower
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        if ok_len && ok_first && ok_chars {
+            Ok(Self(lower))
+        } else {
+            Err(IdError::Username(s.to_owned()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, stored lowercase: one `@`, a local part of 1 to 64 printable
+/// characters, a domain of dot-separated labels of `a-z`, `0-9`, `-`; at most 254
+/// characters in all. (Deliverability is not this type's business.)
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let lower = s.trim().to_ascii_lowercase();
+        let bad = || IdError::Email(s.to_owned());
+        let (local, domain) = lower.split_once('@').ok_or_else(bad)?;
+        let ok_local = (1..=64).contains(&local.len())
+            && local.chars().all(|c| {
+                c.is_ascii_graphic()
+                    && !matches!(
+                        c,
+                        '@' | '"' | '(' | ')' | ',' | ':' | ';' | '<' | '>' | '[' | '\\' | ']'
+                    )
+            });
+        let labels: Vec<&str> = domain.split('.').collect();
+        let ok_domain = labels.len() >= 2
+            && labels.iter().all(|l| {
+                (1..=63).contains(&l.len())
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if lower.len() <= 254 && ok_local && ok_domain {
+            Ok(Self(lower))
+        } else {
+            Err(bad())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+` and 8 to 15 digits, the first not 0). Spaces,
+/// dashes and dots between digits are dropped when parsing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let compact: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.'))
+            .collect();
+        let digits = compact.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(compact))
+        } else {
+            Err(IdError::Phone(s.to_owned()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An Ed25519 signature (64 bytes) by a party's identity signing key, e.g. over an
+/// approval decision.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentitySignature([u8; 64]);
+
+impl IdentitySignature {
+    pub fn from_bytes(bytes: [u8; 64]) -> Self {
+        Self(bytes)
+    }
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
+        fixed("identity signature", bytes).map(Self)
+    }
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for IdentitySignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentitySignature({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_restricted() {
+        assert_eq!(Username::parse(" Alice_1 ").unwrap().as_str(), "alice_1");
+        for bad in ["al", "1alice", "a b c", "ålice", &"a".repeat(33), ""] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn emails_need_one_at_and_a_dotted_domain() {
+        assert_eq!(
+            Email::parse("Alice.B+tag@Example.COM").unwrap().as_str(),
+            "alice.b+tag@example.com"
+        );
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a@b@example.com",
+            "alice@-x.com",
+            "al ice@example.com",
+            "alice@exa_mple.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn phones_are_e164() {
+        assert_eq!(
+            Phone::parse("+49 170 123-4567").unwrap().as_str(),
+            "+491701234567"
+        );
+        for bad in [
+            "01701234567",
+            "+0123456789",
+            "+12",
+            "+1234567890123456",
+            "+49abc12345",
+        ] {
+            assert!(Phone::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn threshold_accepts_two_of_two_up_to_twenty_of_twenty() {

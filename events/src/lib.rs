@@ -1,16 +1,28 @@
 //! Domain vocabulary of the MPC signing platform.
 //!
 //! Everything here is plain data: identifiers parsed at the edge into newtypes
-//! ([`PartyId`], [`SessionId`], [`Threshold`], …), the commands a session accepts, the
-//! events it records and the errors it returns. No IO, no async, no serialization
-//! format: wire and storage formats live in `mpc-schemas`, behaviour in `mpc-actors`.
+//! ([`PartyId`], [`SessionId`], [`Threshold`], …), the commands that sessions,
+//! accounts and approval workflows accept, the events they record and the errors
+//! they return. No IO, no async, no serialization format: wire and storage formats
+//! live in `mpc-schemas`, behaviour in `mpc-actors`.
 
+mod account;
+mod approval;
 mod ids;
 mod session;
 
+pub use account::{
+    AccountCommand, AccountError, AccountEvent, AccountParties, AccountStatus, ClaimCommand,
+    ClaimError, ClaimEvent, ShareRole,
+};
+pub use approval::{
+    ApprovalEvidence, Decision, MAX_PAYLOAD_BYTES, SignedApproval, WorkflowCommand,
+    WorkflowCreated, WorkflowError, WorkflowEvent, WorkflowStatus,
+};
 pub use ids::{
-    IdError, IdentityKey, KeyId, MAX_PARTIES, MessageHash, PartyId, PublicKey, SessionId,
-    Signature, Threshold, Timestamp, TokenDigest,
+    AccountId, Email, IdError, IdentityKey, IdentitySignature, KeyId, MAX_PARTIES, MessageHash,
+    PartyId, Phone, PublicKey, SessionId, Signature, Threshold, Timestamp, TokenDigest, Username,
+    WorkflowId,
 };
 pub use session::{
     FailureReason, KeyRef, Participant, PartyOutcome, SessionCommand, SessionCreated, SessionError,

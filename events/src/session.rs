@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::approval::ApprovalEvidence;
 use crate::ids::{
     IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, SessionId, Signature, Threshold,
     Timestamp, TokenDigest,
@@ -82,6 +83,9 @@ pub enum SessionSpec {
         /// The data itself, when the caller provides it, so that signers see what
         /// they sign; `message_hash` must then be its SHA-256.
         message: Option<Vec<u8>>,
+        /// The approvals that allow this signature, when an approval workflow started
+        /// the session; the signers are then exactly the approvers.
+        approval: Option<ApprovalEvidence>,
     },
 }
 
@@ -321,6 +325,8 @@ pub enum SessionError {
     NotYetExpired(i64),
     #[error("the session's deadline has passed")]
     DeadlinePassed,
+    #[error("approval evidence rejected: {0}")]
+    InvalidApprovalEvidence(String),
 }
 
 /// What a party learns about a session it joins: everything it needs to run its

@@ -120,6 +120,9 @@ impl From<SessionError> for GatewayError {
             E::InvalidPublicKey => Self::bad_request("invalid_public_key", message),
             E::Terminal(_) => Self::conflict("session_ended", message),
             E::DeadlinePassed => Self::conflict("deadline_passed", message),
+            E::InvalidApprovalEvidence(_) => {
+                Self::bad_request("invalid_approval_evidence", message)
+            }
             E::JoinTokensMismatch | E::NotYetExpired(_) => Self::internal(&message),
         }
     }

@@ -21,4 +21,4 @@ mod node;
 
 pub use http::GatewayClient;
 pub use mpc_engine::PartyIdentity;
-pub use node::{CoordinatorClient, PartyError, PartyNode, execution_id};
+pub use node::{CoordinatorClient, PartyError, PartyNode, SigningPolicy, execution_id};

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_engine::{
-    EngineError, EnvelopeError, Header, Incoming, KeygenParams, Opened, Outgoing, PartyIdentity,
-    PartyIndex, Protocol, SeenMessages, ShareRecord, ShareVault, SignParams, Step, ThresholdEngine,
-    To, VaultError,
+    EngineError, EnvelopeError, EvidenceError, Header, Incoming, KeygenParams, Opened, Outgoing,
+    PartyIdentity, PartyIndex, Protocol, SeenMessages, ShareRecord, ShareVault, SignParams, Step,
+    ThresholdEngine, To, VaultError, verify_evidence,
 };
 use mpc_events::{
     KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionSpec, SessionStatus,
@@ -68,6 +68,10 @@ pub enum PartyError {
     MessageHashMismatch,
     #[error("vault holds a share of another key than the session's")]
     ShareKeyMismatch,
+    #[error("session {0} carries no approvals and this party signs only approved payloads")]
+    ApprovalRequired(SessionId),
+    #[error("approvals refused: {0}")]
+    Approvals(#[from] EvidenceError),
     #[error("session deadline passed before the protocol finished")]
     Timeout,
     #[error("transport: {0}")]
@@ -81,8 +85,10 @@ pub enum PartyError {
 }
 
 /// The fresh run id every party of a session derives identically: SHA-256 over a
-/// domain tag, the session id, the kind, the threshold and each participant's index,
-/// party id and identity keys, all length-prefixed.
+/// domain tag, the session id, the kind, the threshold, for signing the key, the
+/// message hash and the approval evidence, and each participant's index, party id
+/// and identity keys, all length-prefixed. Parties shown different sessions (say,
+/// different approvals) therefore derive different ids and their run fails.
 pub fn execution_id(view: &SessionView) -> [u8; 32] {
     let mut h = Sha256::new();
     let mut put = |bytes: &[u8]| {
@@ -95,12 +101,27 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
     let threshold = view.spec.threshold();
     put(&[threshold.t(), threshold.n()]);
     if let SessionSpec::Signing {
-        key, message_hash, ..
+        key,
+        message_hash,
+        approval,
+        ..
     } = &view.spec
     {
         put(key.key_id.keygen_session().as_uuid().as_bytes());
         put(key.public_key.as_bytes());
         put(message_hash.as_bytes());
+        match approval {
+            None => put(b"no-approval"),
+            Some(evidence) => {
+                put(b"approval");
+                put(evidence.workflow_id.as_uuid().as_bytes());
+                put(evidence.payload_hash.as_bytes());
+                for a in &evidence.approvals {
+                    put(a.approver.as_str().as_bytes());
+                    put(a.signature.as_bytes());
+                }
+            }
+        }
     }
     for (index, p) in &view.participants {
         put(&[*index]);
@@ -111,6 +132,19 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// What a party agrees to sign. Whatever the policy, approvals a session carries
+/// are always checked before the party contributes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SigningPolicy {
+    /// Any signing session of a key this party holds (the account and data-signing
+    /// parties, whose callers authorize each request).
+    #[default]
+    AnyRequest,
+    /// Only sessions carrying t valid approvals of an approval workflow, among
+    /// them this party's own (the approvers of a reviewed key).
+    ApprovedOnly,
+}
+
 /// One party: its identity, engine, vault, and how it reaches peers and coordinator.
 pub struct PartyNode {
     id: PartyId,
@@ -119,6 +153,7 @@ pub struct PartyNode {
     vault: Arc<dyn ShareVault>,
     transport: Arc<dyn Transport>,
     coordinator: Arc<dyn CoordinatorClient>,
+    policy: SigningPolicy,
 }
 
 impl PartyNode {
@@ -137,7 +172,14 @@ impl PartyNode {
             vault,
             transport,
             coordinator,
+            policy: SigningPolicy::default(),
         }
+    }
+
+    /// This node with signing policy `policy`.
+    pub fn with_policy(mut self, policy: SigningPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     pub fn id(&self) -> &PartyId {
@@ -207,6 +249,7 @@ impl PartyNode {
             key,
             message_hash,
             message,
+            approval,
         } = &view.spec
         else {
             return Err(wrong_kind(view, "signing"));
@@ -215,6 +258,20 @@ impl PartyNode {
             && MessageHash::from_bytes(Sha256::digest(message).into()) != *message_hash
         {
             return Err(PartyError::MessageHashMismatch);
+        }
+        match approval {
+            Some(evidence) => {
+                let signers: Vec<PartyId> = view
+                    .participants
+                    .iter()
+                    .map(|(_, p)| p.party_id.clone())
+                    .collect();
+                verify_evidence(evidence, key, message.as_deref(), &signers)?;
+            }
+            None if self.policy == SigningPolicy::ApprovedOnly => {
+                return Err(PartyError::ApprovalRequired(session));
+            }
+            None => {}
         }
         let record = self.vault.get(&self.id, &key.key_id)?;
         if record.share.public_key != key.public_key {

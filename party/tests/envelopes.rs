@@ -388,6 +388,7 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
         },
         message_hash,
         message: Some(message),
+        approval: None,
     };
     let signing = world.add_session(spec, &[0, 1]);
     inject_forgeries(&world, signing).await;

@@ -215,6 +215,7 @@ fn signing_created(id: SessionId, key_id: KeyId, ms: i64) -> SessionEvent {
         },
         message_hash: MessageHash::from_bytes([7; 32]),
         message: None,
+        approval: None,
     };
     created(id, spec, participants()[..2].to_vec(), ms)
 }

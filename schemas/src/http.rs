@@ -14,9 +14,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mpc_events::{
-    FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
-    PartyOutcome, PublicKey, SessionId, SessionKind, SessionSpec, SessionStatus, SessionView,
-    Signature, Threshold, Timestamp,
+    ApprovalEvidence, FailureReason, IdError, IdentityKey, IdentitySignature, KeyId, KeyRef,
+    MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionId, SessionKind,
+    SessionSpec, SessionStatus, SessionView, Signature, SignedApproval, Threshold, Timestamp,
+    WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,9 @@ impl DtoError {
                 IdError::Length { .. } => "invalid_length",
                 IdError::PublicKeyPrefix => "invalid_public_key",
                 IdError::RecoveryId(_) => "invalid_signature",
+                IdError::Username(_) => "invalid_username",
+                IdError::Email(_) => "invalid_email",
+                IdError::Phone(_) => "invalid_phone",
             },
             Self::Hex { .. } => "invalid_hex",
             Self::UnknownValue { .. } => "invalid_value",
@@ -435,22 +439,96 @@ pub struct SessionViewDto {
     /// The data itself, when the creator gave it (signing sessions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_hex: Option<String>,
+    /// The approvals that allow this signature, when an approval workflow started
+    /// the session; every signer verifies them itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalEvidenceDto>,
     pub status: String,
     pub expires_at: i64,
 }
 
+/// An approver's signed approval inside [`ApprovalEvidenceDto`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedApprovalDto {
+    pub approver: String,
+    /// Ed25519 signature (64 bytes) by the approver's identity key over the
+    /// approval transcript (workflow id, payload hash, decision).
+    pub signature_hex: String,
+}
+
+/// The approvals a workflow's signing session carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalEvidenceDto {
+    pub workflow_id: String,
+    pub payload_hash_hex: String,
+    pub approvals: Vec<SignedApprovalDto>,
+}
+
+impl From<&ApprovalEvidence> for ApprovalEvidenceDto {
+    fn from(e: &ApprovalEvidence) -> Self {
+        Self {
+            workflow_id: e.workflow_id.to_string(),
+            payload_hash_hex: hex::encode(e.payload_hash.as_bytes()),
+            approvals: e
+                .approvals
+                .iter()
+                .map(|a| SignedApprovalDto {
+                    approver: a.approver.to_string(),
+                    signature_hex: hex::encode(a.signature.as_bytes()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<&ApprovalEvidenceDto> for ApprovalEvidence {
+    type Error = DtoError;
+    fn try_from(d: &ApprovalEvidenceDto) -> Result<Self, DtoError> {
+        Ok(Self {
+            workflow_id: d
+                .workflow_id
+                .parse::<WorkflowId>()
+                .map_err(invalid("approval.workflow_id"))?,
+            payload_hash: MessageHash::from_slice(&unhex(
+                "approval.payload_hash_hex",
+                &d.payload_hash_hex,
+            )?)
+            .map_err(invalid("approval.payload_hash_hex"))?,
+            approvals: d
+                .approvals
+                .iter()
+                .map(|a| {
+                    Ok(SignedApproval {
+                        approver: PartyId::parse(&a.approver)
+                            .map_err(invalid("approval.approver"))?,
+                        signature: IdentitySignature::from_slice(&unhex(
+                            "approval.signature_hex",
+                            &a.signature_hex,
+                        )?)
+                        .map_err(invalid("approval.signature_hex"))?,
+                    })
+                })
+                .collect::<Result<_, DtoError>>()?,
+        })
+    }
+}
+
 impl From<&SessionView> for SessionViewDto {
     fn from(v: &SessionView) -> Self {
-        let (key, message_hash_hex, message_hex) = match &v.spec {
-            SessionSpec::Keygen { .. } => (None, None, None),
+        let (key, message_hash_hex, message_hex, approval) = match &v.spec {
+            SessionSpec::Keygen { .. } => (None, None, None, None),
             SessionSpec::Signing {
                 key,
                 message_hash,
                 message,
+                approval,
             } => (
                 Some(KeyDto::from(key)),
                 Some(hex::encode(message_hash.as_bytes())),
                 message.as_ref().map(hex::encode),
+                approval.as_ref().map(ApprovalEvidenceDto::from),
             ),
         };
         Self {
@@ -465,6 +543,7 @@ impl From<&SessionView> for SessionViewDto {
             key,
             message_hash_hex,
             message_hex,
+            approval,
             status: v.status.to_string(),
             expires_at: v.expires_at.as_millis(),
         }
@@ -492,6 +571,11 @@ impl TryFrom<&SessionViewDto> for SessionView {
                         .message_hex
                         .as_deref()
                         .map(|m| unhex("message_hex", m))
+                        .transpose()?,
+                    approval: d
+                        .approval
+                        .as_ref()
+                        .map(ApprovalEvidence::try_from)
                         .transpose()?,
                 }
             }
@@ -911,6 +995,14 @@ mod tests {
                 key,
                 message_hash: MessageHash::from_bytes([7; 32]),
                 message: Some(b"pay".to_vec()),
+                approval: Some(ApprovalEvidence {
+                    workflow_id: WorkflowId::new(),
+                    payload_hash: MessageHash::from_bytes([7; 32]),
+                    approvals: vec![SignedApproval {
+                        approver: participants[0].party_id.clone(),
+                        signature: IdentitySignature::from_bytes([5; 64]),
+                    }],
+                }),
             },
             participants: vec![(1, participants[0].clone()), (3, participants[2].clone())],
             status: SessionStatus::InProgress,

@@ -3,15 +3,48 @@
 //! - [`session`]: the JSON payloads of session events, one module per schema
 //!   version, with upcasters from every older version to the current one; fixture
 //!   files for every stored version live in `fixtures/` and are tested.
+//! - [`account`]: account and uniqueness-claim event payloads.
+//! - [`approval`]: approval-workflow event payloads and the transcript approvers
+//!   sign.
 //! - [`envelope`]: the binary transport envelope.
 //! - [`http`]: the gateway's JSON request and response bodies (with `utoipa` schemas
 //!   behind the `openapi` feature).
 //!
 //! Domain types come from `mpc-events`; this crate only maps them to and from bytes.
 
+pub mod account;
+pub mod approval;
 pub mod envelope;
 pub mod http;
 pub mod session;
+
+#[cfg(test)]
+mod fixtures {
+    use std::path::Path;
+
+    /// Every fixture in `fixtures/<dir>`, named `<Type>.v<N>[.<variant>].json`, as
+    /// (type, version, bytes).
+    pub fn read_fixtures(dir: &str) -> Vec<(String, u16, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(dir);
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let mut parts = name.trim_end_matches(".json").split('.');
+            let ty = parts.next().unwrap().to_owned();
+            let version = parts
+                .next()
+                .unwrap()
+                .trim_start_matches('v')
+                .parse()
+                .unwrap();
+            out.push((ty, version, std::fs::read(&path).unwrap()));
+        }
+        out
+    }
+}
 
 pub use envelope::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 

@@ -1,24 +1,31 @@
 //! Session event payloads: JSON, one struct per event type and schema version.
 //!
 //! Stored events carry their type name and schema version next to the payload.
-//! [`decode`] accepts every version ever written (today only v1) and returns the
-//! current domain event; [`encode`] always writes [`CURRENT_VERSION`]. When a payload
-//! changes shape, add a `v2` module, bump [`CURRENT_VERSION`], map v1 payloads up in
-//! [`decode`], and add `fixtures/session/<Type>.v2.json` next to the v1 fixtures,
-//! which stay forever.
+//! [`decode`] accepts every version ever written and returns the current domain
+//! event; [`encode`] always writes each type's [`current_version`]. When a payload
+//! changes shape, add a module for the new version, bump that type's version, map
+//! older payloads up in [`decode`], and add `fixtures/session/<Type>.v<N>.json` next
+//! to the older fixtures, which stay forever.
+//!
+//! Versions: `SessionCreated` v2 added the approval evidence of signing sessions
+//! started by an approval workflow (v1 payloads decode with none); every other type
+//! is at v1.
 
 use std::collections::BTreeMap;
 
 use mpc_events::{
-    FailureReason, IdentityKey, KeyId, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
-    SessionEvent, SessionId, SessionSpec, Signature, Threshold, Timestamp, TokenDigest,
+    ApprovalEvidence, FailureReason, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash,
+    Participant, PartyId, PartyOutcome, PublicKey, SessionEvent, SessionId, SessionSpec, Signature,
+    SignedApproval, Threshold, Timestamp, TokenDigest, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{Encoded, SchemaError};
 
-/// The schema version [`encode`] writes.
-pub const CURRENT_VERSION: u16 = 1;
+/// The schema version [`encode`] writes for `event_type`.
+pub fn current_version(event_type: &str) -> u16 {
+    if event_type == "SessionCreated" { 2 } else { 1 }
+}
 
 /// Every session event type name, as stored.
 pub const EVENT_TYPES: [&str; 7] = [
@@ -34,7 +41,7 @@ pub const EVENT_TYPES: [&str; 7] = [
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
-        SessionEvent::SessionCreated(c) => to_json(&v1::SessionCreated::from(c)),
+        SessionEvent::SessionCreated(c) => to_json(&v2::SessionCreated::from(c)),
         SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
             party_id: party_id.to_string(),
             at: v1::Time::from(*at),
@@ -65,7 +72,7 @@ pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     }?;
     Ok(Encoded {
         event_type: event.type_name(),
-        schema_version: CURRENT_VERSION,
+        schema_version: current_version(event.type_name()),
         payload,
     })
 }
@@ -76,15 +83,22 @@ pub fn decode(
     schema_version: u16,
     payload: &[u8],
 ) -> Result<SessionEvent, SchemaError> {
-    if schema_version != 1 {
+    let known = match event_type {
+        "SessionCreated" => (1..=2).contains(&schema_version),
+        _ => schema_version == 1,
+    };
+    if !known {
         return Err(SchemaError::UnknownVersion {
             what: format!("{event_type} event"),
             version: schema_version,
         });
     }
     Ok(match event_type {
-        "SessionCreated" => {
+        "SessionCreated" if schema_version == 1 => {
             SessionEvent::SessionCreated(from_json::<v1::SessionCreated>(payload)?.try_into()?)
+        }
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v2::SessionCreated>(payload)?.try_into()?)
         }
         "ParticipantJoined" => {
             let e: v1::ParticipantJoined = from_json(payload)?;
@@ -125,20 +139,21 @@ pub fn decode(
     })
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, SchemaError> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, SchemaError> {
     serde_json::to_vec(value).map_err(|e| SchemaError::Encode(e.to_string()))
 }
 
-fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, SchemaError> {
+pub(crate) fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, SchemaError> {
     serde_json::from_slice(payload).map_err(|e| SchemaError::Decode(e.to_string()))
 }
 
-fn unhex(field: &str, s: &str) -> Result<Vec<u8>, SchemaError> {
+pub(crate) fn unhex(field: &str, s: &str) -> Result<Vec<u8>, SchemaError> {
     hex::decode(s).map_err(|e| SchemaError::Decode(format!("{field}: {e}")))
 }
 
-/// Version 1 payloads. Bytes are lowercase hex; times are RFC 3339 UTC.
-mod v1 {
+/// Version 1 payloads. Bytes are lowercase hex; times are RFC 3339 UTC. The time,
+/// participant and key shapes are shared with the account and workflow payloads.
+pub(crate) mod v1 {
     use super::*;
 
     /// RFC 3339 in UTC; written with exactly three fractional digits
@@ -272,48 +287,56 @@ mod v1 {
         pub at: Time,
     }
 
-    fn threshold_v1(t: &Threshold) -> ThresholdV1 {
+    pub fn threshold_v1(t: &Threshold) -> ThresholdV1 {
         ThresholdV1 {
             t: u16::from(t.t()),
             n: u16::from(t.n()),
         }
     }
 
-    impl From<&mpc_events::SessionCreated> for SessionCreated {
-        fn from(c: &mpc_events::SessionCreated) -> Self {
-            let spec = match &c.spec {
-                SessionSpec::Keygen { threshold } => Spec::Keygen {
-                    threshold: threshold_v1(threshold),
-                },
-                SessionSpec::Signing {
-                    key,
-                    message_hash,
-                    message,
-                } => Spec::Signing {
-                    key: Key {
-                        key_id: key.key_id.to_string(),
-                        public_key: hex::encode(key.public_key.as_bytes()),
-                        threshold: threshold_v1(&key.threshold),
-                        parties: key.parties.iter().map(ParticipantV1::from).collect(),
-                    },
-                    message_hash: hex::encode(message_hash.as_bytes()),
-                    message: message.as_ref().map(hex::encode),
-                },
-            };
-            Self {
-                session_id: c.session_id.to_string(),
-                spec,
-                participants: c.participants.iter().map(ParticipantV1::from).collect(),
-                join_tokens: c
-                    .join_tokens
-                    .iter()
-                    .map(|(p, d)| (p.to_string(), hex::encode(d.as_bytes())))
-                    .collect(),
-                join_expires_at: c.join_expires_at.into(),
-                expires_at: c.expires_at.into(),
-                at: c.at.into(),
-            }
+    pub fn key_v1(key: &KeyRef) -> Key {
+        Key {
+            key_id: key.key_id.to_string(),
+            public_key: hex::encode(key.public_key.as_bytes()),
+            threshold: threshold_v1(&key.threshold),
+            parties: key.parties.iter().map(ParticipantV1::from).collect(),
         }
+    }
+
+    pub fn key_from_v1(key: Key) -> Result<KeyRef, SchemaError> {
+        Ok(KeyRef {
+            key_id: key.key_id.parse::<KeyId>()?,
+            public_key: PublicKey::from_slice(&unhex("key.public_key", &key.public_key)?)?,
+            threshold: Threshold::new(key.threshold.t, key.threshold.n)?,
+            parties: key
+                .parties
+                .into_iter()
+                .map(Participant::try_from)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn participants_from_v1(
+        participants: Vec<ParticipantV1>,
+    ) -> Result<Vec<Participant>, SchemaError> {
+        participants
+            .into_iter()
+            .map(Participant::try_from)
+            .collect()
+    }
+
+    pub fn tokens_from_v1(
+        tokens: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<PartyId, TokenDigest>, SchemaError> {
+        tokens
+            .into_iter()
+            .map(|(p, d)| {
+                Ok((
+                    PartyId::parse(p)?,
+                    TokenDigest::from_slice(&unhex("join_tokens", &d)?)?,
+                ))
+            })
+            .collect()
     }
 
     impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
@@ -328,41 +351,17 @@ mod v1 {
                     message_hash,
                     message,
                 } => SessionSpec::Signing {
-                    key: mpc_events::KeyRef {
-                        key_id: key.key_id.parse::<KeyId>()?,
-                        public_key: PublicKey::from_slice(&unhex(
-                            "key.public_key",
-                            &key.public_key,
-                        )?)?,
-                        threshold: Threshold::new(key.threshold.t, key.threshold.n)?,
-                        parties: key
-                            .parties
-                            .into_iter()
-                            .map(Participant::try_from)
-                            .collect::<Result<_, _>>()?,
-                    },
+                    key: key_from_v1(key)?,
                     message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
                     message: message.map(|m| unhex("message", &m)).transpose()?,
+                    approval: None,
                 },
             };
             Ok(Self {
                 session_id: c.session_id.parse::<SessionId>()?,
                 spec,
-                participants: c
-                    .participants
-                    .into_iter()
-                    .map(Participant::try_from)
-                    .collect::<Result<_, _>>()?,
-                join_tokens: c
-                    .join_tokens
-                    .into_iter()
-                    .map(|(p, d)| {
-                        Ok((
-                            PartyId::parse(p)?,
-                            TokenDigest::from_slice(&unhex("join_tokens", &d)?)?,
-                        ))
-                    })
-                    .collect::<Result<_, SchemaError>>()?,
+                participants: participants_from_v1(c.participants)?,
+                join_tokens: tokens_from_v1(c.join_tokens)?,
                 join_expires_at: c.join_expires_at.into(),
                 expires_at: c.expires_at.into(),
                 at: c.at.into(),
@@ -453,11 +452,11 @@ mod v1 {
         },
     }
 
-    fn names(ps: &[PartyId]) -> Vec<String> {
+    pub fn names(ps: &[PartyId]) -> Vec<String> {
         ps.iter().map(PartyId::to_string).collect()
     }
 
-    fn parse_names(ps: Vec<String>) -> Result<Vec<PartyId>, SchemaError> {
+    pub fn parse_names(ps: Vec<String>) -> Result<Vec<PartyId>, SchemaError> {
         ps.into_iter()
             .map(|p| PartyId::parse(p).map_err(SchemaError::from))
             .collect()
@@ -520,6 +519,165 @@ mod v1 {
     }
 }
 
+/// Version 2 of `SessionCreated`: signing specs carry the approval evidence of a
+/// workflow (`null` when there is none). Everything else is as in v1.
+mod v2 {
+    use super::v1::{
+        Key, ParticipantV1, ThresholdV1, Time, key_from_v1, key_v1, participants_from_v1,
+        threshold_v1, tokens_from_v1,
+    };
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Approval {
+        pub workflow_id: String,
+        pub payload_hash: String,
+        pub approvals: Vec<ApprovalSignature>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApprovalSignature {
+        pub approver: String,
+        pub signature: String,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Spec {
+        Keygen {
+            threshold: ThresholdV1,
+        },
+        Signing {
+            key: Key,
+            message_hash: String,
+            message: Option<String>,
+            approval: Option<Approval>,
+        },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionCreated {
+        pub session_id: String,
+        pub spec: Spec,
+        pub participants: Vec<ParticipantV1>,
+        pub join_tokens: BTreeMap<String, String>,
+        pub join_expires_at: Time,
+        pub expires_at: Time,
+        pub at: Time,
+    }
+
+    impl From<&ApprovalEvidence> for Approval {
+        fn from(e: &ApprovalEvidence) -> Self {
+            Self {
+                workflow_id: e.workflow_id.to_string(),
+                payload_hash: hex::encode(e.payload_hash.as_bytes()),
+                approvals: e
+                    .approvals
+                    .iter()
+                    .map(|a| ApprovalSignature {
+                        approver: a.approver.to_string(),
+                        signature: hex::encode(a.signature.as_bytes()),
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    impl TryFrom<Approval> for ApprovalEvidence {
+        type Error = SchemaError;
+        fn try_from(a: Approval) -> Result<Self, SchemaError> {
+            Ok(Self {
+                workflow_id: a.workflow_id.parse::<WorkflowId>()?,
+                payload_hash: MessageHash::from_slice(&unhex(
+                    "approval.payload_hash",
+                    &a.payload_hash,
+                )?)?,
+                approvals: a
+                    .approvals
+                    .into_iter()
+                    .map(|s| {
+                        Ok(SignedApproval {
+                            approver: PartyId::parse(s.approver)?,
+                            signature: IdentitySignature::from_slice(&unhex(
+                                "approval.signature",
+                                &s.signature,
+                            )?)?,
+                        })
+                    })
+                    .collect::<Result<_, SchemaError>>()?,
+            })
+        }
+    }
+
+    impl From<&mpc_events::SessionCreated> for SessionCreated {
+        fn from(c: &mpc_events::SessionCreated) -> Self {
+            let spec = match &c.spec {
+                SessionSpec::Keygen { threshold } => Spec::Keygen {
+                    threshold: threshold_v1(threshold),
+                },
+                SessionSpec::Signing {
+                    key,
+                    message_hash,
+                    message,
+                    approval,
+                } => Spec::Signing {
+                    key: key_v1(key),
+                    message_hash: hex::encode(message_hash.as_bytes()),
+                    message: message.as_ref().map(hex::encode),
+                    approval: approval.as_ref().map(Approval::from),
+                },
+            };
+            Self {
+                session_id: c.session_id.to_string(),
+                spec,
+                participants: c.participants.iter().map(ParticipantV1::from).collect(),
+                join_tokens: c
+                    .join_tokens
+                    .iter()
+                    .map(|(p, d)| (p.to_string(), hex::encode(d.as_bytes())))
+                    .collect(),
+                join_expires_at: c.join_expires_at.into(),
+                expires_at: c.expires_at.into(),
+                at: c.at.into(),
+            }
+        }
+    }
+
+    impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
+        type Error = SchemaError;
+        fn try_from(c: SessionCreated) -> Result<Self, SchemaError> {
+            let spec = match c.spec {
+                Spec::Keygen { threshold } => SessionSpec::Keygen {
+                    threshold: Threshold::new(threshold.t, threshold.n)?,
+                },
+                Spec::Signing {
+                    key,
+                    message_hash,
+                    message,
+                    approval,
+                } => SessionSpec::Signing {
+                    key: key_from_v1(key)?,
+                    message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
+                    message: message.map(|m| unhex("message", &m)).transpose()?,
+                    approval: approval.map(ApprovalEvidence::try_from).transpose()?,
+                },
+            };
+            Ok(Self {
+                session_id: c.session_id.parse::<SessionId>()?,
+                spec,
+                participants: participants_from_v1(c.participants)?,
+                join_tokens: tokens_from_v1(c.join_tokens)?,
+                join_expires_at: c.join_expires_at.into(),
+                expires_at: c.expires_at.into(),
+                at: c.at.into(),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -550,7 +708,7 @@ mod tests {
     }
 
     #[test]
-    fn every_fixture_decodes_and_reencodes_to_the_same_json() {
+    fn every_fixture_decodes_and_current_ones_reencode_to_the_same_json() {
         let all = fixtures();
         assert!(all.len() >= EVENT_TYPES.len());
         for (ty, version, bytes) in all {
@@ -558,9 +716,14 @@ mod tests {
                 .unwrap_or_else(|e| panic!("fixture {ty}.v{version}: {e}"));
             assert_eq!(event.type_name(), ty);
             let encoded = encode(&event).unwrap();
-            let again: serde_json::Value = serde_json::from_slice(&encoded.payload).unwrap();
-            let fixture: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(again, fixture, "{ty}.v{version} does not round-trip");
+            assert_eq!(encoded.schema_version, current_version(&ty));
+            let again = decode(&ty, encoded.schema_version, &encoded.payload).unwrap();
+            assert_eq!(again, event, "{ty}.v{version} changes when upcast");
+            if version == current_version(&ty) {
+                let again: serde_json::Value = serde_json::from_slice(&encoded.payload).unwrap();
+                let fixture: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(again, fixture, "{ty}.v{version} does not round-trip");
+            }
         }
     }
 
@@ -568,11 +731,39 @@ mod tests {
     fn every_event_type_has_a_fixture_of_the_current_version() {
         let all = fixtures();
         for ty in EVENT_TYPES {
+            let current = current_version(ty);
             assert!(
-                all.iter().any(|(t, v, _)| t == ty && *v == CURRENT_VERSION),
-                "no fixture for {ty} v{CURRENT_VERSION}"
+                all.iter().any(|(t, v, _)| t == ty && *v == current),
+                "no fixture for {ty} v{current}"
             );
         }
+    }
+
+    #[test]
+    fn v1_signing_sessions_decode_without_approval_evidence() {
+        let bytes = std::fs::read(fixture_dir().join("SessionCreated.v1.signing.json")).unwrap();
+        let SessionEvent::SessionCreated(c) = decode("SessionCreated", 1, &bytes).unwrap() else {
+            panic!("not a SessionCreated");
+        };
+        assert!(matches!(
+            c.spec,
+            SessionSpec::Signing { approval: None, .. }
+        ));
+        let v2 =
+            std::fs::read(fixture_dir().join("SessionCreated.v2.signing_approval.json")).unwrap();
+        let SessionEvent::SessionCreated(c) = decode("SessionCreated", 2, &v2).unwrap() else {
+            panic!("not a SessionCreated");
+        };
+        let SessionSpec::Signing {
+            approval: Some(evidence),
+            ..
+        } = c.spec
+        else {
+            panic!("approval evidence lost");
+        };
+        assert_eq!(evidence.approvals.len(), 2);
+        // v1 readers never see the v2 field: a v2 payload is not a valid v1 payload.
+        assert!(decode("SessionCreated", 1, &v2).is_err());
     }
 
     #[test]

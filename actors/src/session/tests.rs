@@ -171,6 +171,7 @@ fn signing_created(signers: &[&str]) -> SessionCreated {
             key: key_ref(),
             message_hash: message_hash(),
             message: Some(MESSAGE.to_vec()),
+            approval: None,
         },
         join_tokens: tokens(&participants),
         participants,
