@@ -30,6 +30,7 @@
 //! adapter.
 
 pub mod audit;
+pub mod db;
 mod error;
 mod replay;
 mod runner;
@@ -40,7 +41,8 @@ pub use audit::{
     verify_chain,
 };
 
+pub use db::{Backend, ReadModels};
 pub use error::ProjectionError;
 pub use replay::{ModelComparison, replay};
-pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, migrate};
+pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, from_sql_int, to_sql_int};
 pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};
