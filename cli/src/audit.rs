@@ -1,24 +1,26 @@
 //! `mpc audit verify` and `mpc replay`: checking the read models against the event
 //! log.
 //!
-//! Both read the event log named by `--store-url` (default: `events.db` in the data
-//! directory, which must then exist) and the read models in the data directory:
-//! `read-models.db` when it exists (the `mpc serve` layout), else `events.db` (the
-//! `mpc demo` layout, where the read models share the event log's file).
+//! Both read the event log named by `--store-url` and the read models beside it: with
+//! `--store-url` (PostgreSQL) the read models are in that same database; else the event
+//! log is `events.db` in the data directory (which must then exist) and the read models
+//! are `read-models.db` there when it exists (the `mpc serve` layout), else `events.db`
+//! (the `mpc demo` layout, where the read models share the event log's file).
 //!
 //! - `mpc audit verify` catches the audit log up with the event log, recomputes its
 //!   hash chain and prints `audit chain intact: N records`; a broken chain fails the
 //!   command with the first broken link's position.
 //! - `mpc replay` catches every live read model up, rebuilds each from position 0
-//!   into a fresh temporary database (the live one is never reset) and prints, per
-//!   model, `matches` or `differs (…)`; any difference fails the command.
+//!   into a scratch database (SQLite: in memory; PostgreSQL: a temporary schema of the
+//!   same database, dropped afterwards; the live models are never reset) and prints,
+//!   per model, `matches` or `differs (…)`; any difference fails the command.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use mpc_projections::{AuditLogProjection, ProjectionRunner, verify_chain};
-use mpc_store::{EventStore, SqliteStore};
+use mpc_projections::{AuditLogProjection, ProjectionRunner, ReadModels, verify_chain};
+use mpc_store::EventStore;
 
 use crate::infra::{self, StoreArgs};
 
@@ -37,8 +39,8 @@ pub enum AuditCommand {
 /// Where the event log and the read models are.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// Data directory: read models in `read-models.db` if it exists, else in
-    /// `events.db`.
+    /// Data directory: without --store-url, read models in `read-models.db` if it
+    /// exists, else in `events.db`.
     #[arg(long, env = "MPC_DATA_DIR", default_value = "mpc-data")]
     pub data_dir: PathBuf,
     #[command(flatten)]
@@ -70,32 +72,36 @@ pub fn read_models_path(data_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The event store and the live read-model database of `args`.
-async fn open(args: &DataArgs) -> anyhow::Result<(std::sync::Arc<dyn EventStore>, SqliteStore)> {
-    let models = read_models_path(&args.data_dir)?;
-    if args.store.store_url.is_none() && !args.data_dir.join(EVENTS_FILE).exists() {
-        bail!(
-            "no event log at {} (give --store-url for PostgreSQL)",
-            args.data_dir.join(EVENTS_FILE).display()
-        );
-    }
+async fn open(args: &DataArgs) -> anyhow::Result<(std::sync::Arc<dyn EventStore>, ReadModels)> {
+    let read_models = infra::open_read_models(&args.store, || {
+        let models = read_models_path(&args.data_dir)?;
+        if !args.data_dir.join(EVENTS_FILE).exists() {
+            bail!(
+                "no event log at {} (give --store-url for PostgreSQL)",
+                args.data_dir.join(EVENTS_FILE).display()
+            );
+        }
+        Ok(models)
+    })
+    .await?;
     let store = infra::open_store(&args.store, &args.data_dir).await?;
-    let read_models = SqliteStore::open(&models)
-        .await
-        .with_context(|| format!("cannot open the read models in {}", models.display()))?;
     Ok((store, read_models))
 }
 
 /// `mpc audit verify`.
 pub async fn verify(args: &DataArgs) -> anyhow::Result<()> {
     let (store, read_models) = open(args).await?;
-    let pool = read_models.pool().clone();
-    let runner =
-        ProjectionRunner::new(store, pool.clone(), AuditLogProjection::new(pool.clone())).await?;
+    let runner = ProjectionRunner::new(
+        store,
+        read_models.clone(),
+        AuditLogProjection::new(read_models.clone()),
+    )
+    .await?;
     runner
         .catch_up()
         .await
         .context("cannot catch the audit log up with the event log")?;
-    let report = verify_chain(&pool).await?;
+    let report = verify_chain(&read_models).await?;
     match (&report.first_broken, report.head) {
         (Some(link), _) => bail!("audit chain broken at {link}"),
         (None, head) => {
@@ -111,11 +117,7 @@ pub async fn verify(args: &DataArgs) -> anyhow::Result<()> {
 /// `mpc replay`.
 pub async fn replay(args: &DataArgs) -> anyhow::Result<()> {
     let (store, read_models) = open(args).await?;
-    let scratch_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let scratch = SqliteStore::open(&scratch_dir.path().join(READ_MODELS_FILE))
-        .await
-        .context("cannot create the scratch read-model database")?;
-    let models = mpc_projections::replay(store, read_models.pool(), scratch.pool()).await?;
+    let models = mpc_projections::replay(store, &read_models).await?;
     let mut differing = 0;
     for model in &models {
         match &model.first_difference {
@@ -132,7 +134,7 @@ pub async fn replay(args: &DataArgs) -> anyhow::Result<()> {
             }
         }
     }
-    scratch.pool().close().await;
+    read_models.close().await;
     if differing > 0 {
         bail!("{differing} read model(s) differ from their rebuild from position 0");
     }

@@ -16,7 +16,7 @@ use mpc_events::{
 };
 use mpc_party::{PartyIdentity, PartyNode};
 use mpc_projections::{
-    AuditLogProjection, ProjectionRunner, SessionStatusProjection, SessionStatusRow,
+    AuditLogProjection, ProjectionRunner, ReadModels, SessionStatusProjection, SessionStatusRow,
 };
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
@@ -118,12 +118,17 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     let sqlite = SqliteStore::open(&dir.join("events.db"))
         .await
         .context("cannot open the event store")?;
-    let pool = sqlite.pool().clone();
+    // The read models share the event log's SQLite database.
+    let models = ReadModels::from(sqlite.pool().clone());
     let store: Arc<dyn EventStore> = Arc::new(sqlite);
-    let statuses = SessionStatusProjection::new(pool.clone());
-    let runner = ProjectionRunner::new(store.clone(), pool.clone(), statuses.clone()).await?;
-    let audit =
-        ProjectionRunner::new(store.clone(), pool.clone(), AuditLogProjection::new(pool)).await?;
+    let statuses = SessionStatusProjection::new(models.clone());
+    let runner = ProjectionRunner::new(store.clone(), models.clone(), statuses.clone()).await?;
+    let audit = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        AuditLogProjection::new(models),
+    )
+    .await?;
     let mut projected = runner.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let follower = runner.spawn(async {

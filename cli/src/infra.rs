@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use mpc_projections::ReadModels;
 use mpc_store::{EventStore, PostgresStore, SqliteStore};
 use mpc_transport::{InProcessTransport, KafkaConfig, KafkaTransport, Transport};
 use zeroize::Zeroizing;
@@ -19,6 +20,26 @@ pub struct StoreArgs {
     /// Default: the SQLite file `events.db` in the data directory.
     #[arg(long, env = "MPC_STORE_URL")]
     pub store_url: Option<String>,
+}
+
+/// The read-model database for the event store named by `args`: the same PostgreSQL
+/// database when `--store-url` is given, else the SQLite file `sqlite_file` names
+/// (asked for only then).
+pub async fn open_read_models(
+    args: &StoreArgs,
+    sqlite_file: impl FnOnce() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<ReadModels> {
+    match &args.store_url {
+        Some(url) => ReadModels::connect(url)
+            .await
+            .context("cannot connect to the PostgreSQL read models"),
+        None => {
+            let file = sqlite_file()?;
+            ReadModels::connect(&file.display().to_string())
+                .await
+                .with_context(|| format!("cannot open the read models in {}", file.display()))
+        }
+    }
 }
 
 /// How protocol envelopes travel.

@@ -9,7 +9,6 @@ use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
 use mpc_projections::{AuditLogProjection, ProjectionRunner, SessionStatusProjection};
-use mpc_store::SqliteStore;
 
 use crate::infra::{self, StoreArgs, TransportArgs};
 
@@ -77,21 +76,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "http"
     };
 
-    // Read models stay in a local SQLite file, fed from whichever event store.
-    let read_models = SqliteStore::open(&args.data_dir.join("read-models.db"))
-        .await
-        .context("cannot open the read-model database")?;
-    let pool = read_models.pool().clone();
+    // Read models live in the event store's PostgreSQL database, or else in a local
+    // SQLite file beside the SQLite event log.
+    let models = infra::open_read_models(&args.store, || {
+        Ok(args.data_dir.join(crate::audit::READ_MODELS_FILE))
+    })
+    .await?;
     let projection = ProjectionRunner::new(
         store.clone(),
-        pool.clone(),
-        SessionStatusProjection::new(pool.clone()),
+        models.clone(),
+        SessionStatusProjection::new(models.clone()),
     )
     .await?;
     let projection = projection.spawn(std::future::pending());
-    let audit = ProjectionRunner::new(store.clone(), pool.clone(), AuditLogProjection::new(pool))
-        .await?
-        .spawn(std::future::pending());
+    let audit = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        AuditLogProjection::new(models),
+    )
+    .await?
+    .spawn(std::future::pending());
 
     let gateway = Gateway::new(config, store, std::sync::Arc::new(SystemClock), transport)
         .context("cannot configure the gateway")?;

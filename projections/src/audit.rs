@@ -40,10 +40,9 @@ use async_trait::async_trait;
 use mpc_events::{FailureReason, SessionEvent, SessionId, SessionStatus, Timestamp};
 use mpc_store::RecordedEvent;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use crate::db::{Conn, ReadModels, Row, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
 use crate::session_status::{SESSION_CATEGORY, decode_session_event};
@@ -213,18 +212,19 @@ impl ChainReport {
 /// Recomputes every record's hash in position order and checks each link, and that
 /// the last record is at the audit projection's checkpoint (when one is stored).
 /// Stops at the first broken link.
-pub async fn verify_chain(pool: &SqlitePool) -> Result<ChainReport, ProjectionError> {
-    let mut tx = pool
-        .begin()
+pub async fn verify_chain(models: &ReadModels) -> Result<ChainReport, ProjectionError> {
+    let mut tx = models.begin_snapshot().await?;
+    let records = select_records(&mut tx.conn()).await?;
+    let checkpoint = sql("SELECT position FROM projection_checkpoints WHERE name = $1")
+        .bind(AuditLogProjection::NAME)
+        .fetch_optional(&mut tx.conn())
         .await
-        .map_err(ProjectionError::database("beginning to read the audit log"))?;
-    let records = select_records(&mut tx).await?;
-    let checkpoint: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
-            .bind(AuditLogProjection::NAME)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(ProjectionError::database("reading the audit checkpoint"))?;
+        .map_err(ProjectionError::database("reading the audit checkpoint"))?
+        .map(|row| row.get::<i64>("position"))
+        .transpose()
+        .map_err(ProjectionError::database(
+            "decoding projection_checkpoints.position",
+        ))?;
     tx.rollback()
         .await
         .map_err(ProjectionError::database("ending the audit log read"))?;
@@ -299,54 +299,53 @@ fn broken(
 /// Keeps the `audit_log` table from every stream, and queries it.
 #[derive(Debug, Clone)]
 pub struct AuditLogProjection {
-    pool: SqlitePool,
+    models: ReadModels,
 }
 
 impl AuditLogProjection {
     /// The checkpoint name of this projection.
     pub const NAME: &'static str = "audit_log";
 
-    /// A projection whose queries read from `pool`: the database its runner writes to.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// A projection whose queries read from `models`: the database its runner writes
+    /// to.
+    pub fn new(models: ReadModels) -> Self {
+        Self { models }
     }
 
     /// Every record, in position order.
     pub async fn snapshot(&self) -> Result<Vec<AuditRecord>, ProjectionError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(ProjectionError::database("acquiring a connection"))?;
-        select_records(&mut conn).await
+        let mut conn = self.models.acquire().await?;
+        select_records(&mut conn.conn()).await
     }
 
-    /// How many records there are and the last one's hash (the chain head).
+    /// How many records there are and the last one's hash (the chain head), read
+    /// together.
     pub async fn head(&self) -> Result<(u64, Option<[u8; 32]>), ProjectionError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-            .fetch_one(&self.pool)
+        let mut tx = self.models.begin_snapshot().await?;
+        let count: i64 = sql("SELECT COUNT(*) AS records FROM audit_log")
+            .fetch_optional(&mut tx.conn())
             .await
-            .map_err(ProjectionError::database("counting audit records"))?;
-        let mut conn = self
-            .pool
-            .acquire()
+            .map_err(ProjectionError::database("counting audit records"))?
+            .map_or(Ok(0), |row| row.get("records"))
+            .map_err(ProjectionError::database("decoding the audit record count"))?;
+        let head = last_hash(&mut tx.conn()).await?;
+        tx.rollback()
             .await
-            .map_err(ProjectionError::database("acquiring a connection"))?;
-        let head = last_hash(&mut conn).await?;
+            .map_err(ProjectionError::database("ending the audit log read"))?;
         Ok((from_sql_int(count, "record count")?, head))
     }
 
     /// [`verify_chain`] on this projection's database.
     pub async fn verify(&self) -> Result<ChainReport, ProjectionError> {
-        verify_chain(&self.pool).await
+        verify_chain(&self.models).await
     }
 }
 
 /// Every record through `conn`, in position order.
 pub(crate) async fn select_records(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
 ) -> Result<Vec<AuditRecord>, ProjectionError> {
-    let rows = sqlx::query(
+    let rows = sql(
         "SELECT position, occurred_at, service, action, actor, resource, session, status, \
          event_id, correlation_id, stream_version, schema_version, payload_sha256, \
          prev_hash, hash FROM audit_log ORDER BY position",
@@ -357,13 +356,13 @@ pub(crate) async fn select_records(
     rows.iter().map(decode_record).collect()
 }
 
-async fn last_hash(conn: &mut SqliteConnection) -> Result<Option<[u8; 32]>, ProjectionError> {
-    let hash: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY position DESC LIMIT 1")
-            .fetch_optional(conn)
-            .await
-            .map_err(ProjectionError::database("reading the audit chain head"))?;
-    hash.map(|h| parse_hash("hash", &h)).transpose()
+async fn last_hash(conn: &mut Conn<'_>) -> Result<Option<[u8; 32]>, ProjectionError> {
+    let row = sql("SELECT hash FROM audit_log ORDER BY position DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await
+        .map_err(ProjectionError::database("reading the audit chain head"))?;
+    row.map(|row| parse_hash("hash", &column_of::<String>(&row, "hash")?))
+        .transpose()
 }
 
 #[async_trait]
@@ -374,7 +373,7 @@ impl Projection for AuditLogProjection {
 
     async fn apply(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let category = event.stream.category();
@@ -429,8 +428,8 @@ impl Projection for AuditLogProjection {
             })
     }
 
-    async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM audit_log")
+    async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError> {
+        sql("DELETE FROM audit_log")
             .execute(conn)
             .await
             .map_err(ProjectionError::database("emptying audit_log"))?;
@@ -446,7 +445,7 @@ struct SessionFacts {
 }
 
 async fn session_facts(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<SessionFacts, ProjectionError> {
     let inconsistent = |detail: String| ProjectionError::Inconsistent {
@@ -473,15 +472,17 @@ async fn session_facts(
         SessionEvent::SessionFailed { .. } => SessionStatus::Failed,
         SessionEvent::SessionExpired { .. } => SessionStatus::Expired,
         SessionEvent::ParticipantJoined { .. } | SessionEvent::PartyCompleted { .. } => {
-            let previous: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT status FROM audit_log WHERE session = ? ORDER BY position DESC LIMIT 1",
+            let previous = sql(
+                "SELECT status FROM audit_log WHERE session = $1 ORDER BY position DESC LIMIT 1",
             )
             .bind(session_id.to_string())
-            .fetch_optional(&mut *conn)
+            .fetch_optional(conn)
             .await
             .map_err(ProjectionError::database(format!(
                 "reading the status of session {session_id}"
-            )))?;
+            )))?
+            .map(|row| column_of::<Option<String>>(&row, "status"))
+            .transpose()?;
             let previous = previous.flatten().ok_or_else(|| {
                 inconsistent(format!(
                     "{} for a session that was never created",
@@ -501,15 +502,16 @@ async fn session_facts(
 }
 
 async fn insert_record(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     r: &AuditRecord,
     position: i64,
     version: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sql(
         "INSERT INTO audit_log (position, occurred_at, service, action, actor, resource, \
          session, status, event_id, correlation_id, stream_version, schema_version, \
-         payload_sha256, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         payload_sha256, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(position)
     .bind(r.occurred_at.as_millis())
@@ -531,7 +533,7 @@ async fn insert_record(
     Ok(())
 }
 
-fn decode_record(row: &SqliteRow) -> Result<AuditRecord, ProjectionError> {
+fn decode_record(row: &Row) -> Result<AuditRecord, ProjectionError> {
     let text = |column: &str| -> Result<String, ProjectionError> { column_of(row, column) };
     let int = |column: &str| -> Result<i64, ProjectionError> { column_of(row, column) };
     let uuid = |column: &str| -> Result<Uuid, ProjectionError> {
@@ -564,14 +566,10 @@ fn decode_record(row: &SqliteRow) -> Result<AuditRecord, ProjectionError> {
     })
 }
 
-fn column_of<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, ProjectionError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(column)
-        .map_err(ProjectionError::database(format!(
-            "decoding audit_log.{column}"
-        )))
+fn column_of<T: Value>(row: &Row, column: &str) -> Result<T, ProjectionError> {
+    row.get(column).map_err(ProjectionError::database(format!(
+        "decoding audit_log.{column}"
+    )))
 }
 
 fn parse_hash(column: &str, value: &str) -> Result<[u8; 32], ProjectionError> {

@@ -4,10 +4,12 @@
 //! applies events in global-position order. A [`ProjectionRunner`] feeds it: it catches
 //! up from the projection's stored checkpoint, then follows the store through
 //! [`mpc_store::subscribe`]. Every batch of events is applied in one transaction that
-//! also advances the checkpoint (table `projection_checkpoints`), so projections are
-//! idempotent: an event re-delivered at or below the checkpoint is skipped, and a
-//! crash loses or repeats nothing. [`ProjectionRunner::rebuild`] empties a model and
-//! replays it from position 0, which yields exactly the model kept live.
+//! re-reads and locks the checkpoint (table `projection_checkpoints`), skips events at
+//! or below it, applies the rest (each in a savepoint) and advances it, so projections
+//! are idempotent: an event re-delivered at or below the checkpoint is skipped, a crash
+//! loses or repeats nothing, and two runners of one projection (two processes) never
+//! interleave. [`ProjectionRunner::rebuild`] empties a model and replays it from
+//! position 0, which yields exactly the model kept live.
 //!
 //! Events a projection cannot decode stop its runner with
 //! [`ProjectionError::Decode`], leaving the checkpoint just before the offending
@@ -24,12 +26,39 @@
 //! [`replay()`] rebuilds every read model from position 0 into a scratch database and
 //! compares it with the live one, row by row.
 //!
-//! The tables live in SQLite (often the event store's own file, through
-//! [`mpc_store::SqliteStore::pool`]); their migrations are in `migrations/sqlite/`,
-//! recorded in their own migration table. The SQL is kept portable for a PostgreSQL
-//! adapter.
+//! # Backends
+//!
+//! The tables live in SQLite or PostgreSQL, behind one handle, [`ReadModels`]:
+//! [`ReadModels::connect`] takes a `postgres://` URL or an SQLite path, and
+//! `ReadModels::from(pool)` reuses an event store's pool
+//! ([`mpc_store::SqliteStore::pool`], [`mpc_store::PostgresStore::pool`]), so the read
+//! models usually share the event store's database. There is one code path for both:
+//! projections write through the portable query layer in [`db`] (one SQL text with
+//! `$1` placeholders, integer and text parameters); only the migrations differ
+//! (`migrations/sqlite/`, `migrations/postgres/`, recorded in
+//! `_mpc_projections_migrations`) and a few runner details: SQLite batches take the
+//! write lock (`BEGIN IMMEDIATE`), PostgreSQL batches lock their projection's
+//! checkpoint row (`INSERT … ON CONFLICT DO NOTHING`, then `SELECT … FOR UPDATE`);
+//! snapshot reads are `REPEATABLE READ` on PostgreSQL; [`replay()`]'s scratch database
+//! is an in-memory SQLite database or a `mpc_replay_<uuid>` schema of the live
+//! PostgreSQL database, dropped afterwards.
+//!
+//! # Adding a projection
+//!
+//! 1. Add a migration with the same file name to `migrations/sqlite/` and
+//!    `migrations/postgres/` (`INTEGER` ↔ `BIGINT`, `BLOB` ↔ `BYTEA`; keep every
+//!    integer 64-bit, and give text keys you order by `COLLATE "C"` on PostgreSQL).
+//! 2. Write a type holding a [`ReadModels`] for its queries and implement
+//!    [`Projection`] for it: a unique `name` (its checkpoint key), `apply` writing
+//!    through [`db::sql`] on the given connection, `reset` emptying its tables.
+//! 3. Start a [`ProjectionRunner`] for it where the others start (`mpc serve`,
+//!    `mpc demo`), and, to have `mpc replay` check it, list it in `replay.rs` with a
+//!    `Snapshot` impl (its rows in a stable order).
+//! 4. Write its tests as `async fn case(backend: TestBackend)` and list them in
+//!    `on_every_backend!` (see `tests/support/mod.rs`), so they run on both backends.
 
 pub mod audit;
+pub mod db;
 mod error;
 mod replay;
 mod runner;
@@ -40,7 +69,8 @@ pub use audit::{
     verify_chain,
 };
 
+pub use db::{Backend, ReadModels};
 pub use error::ProjectionError;
 pub use replay::{ModelComparison, replay};
-pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, migrate};
+pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, from_sql_int, to_sql_int};
 pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};

@@ -2,9 +2,13 @@
 //! it with the live one, without touching the live one beyond catching it up.
 //!
 //! For each model, [`replay`] catches the live model up, reads its checkpoint `C`
-//! and all its rows in one read transaction (a consistent snapshot even while another
+//! and all its rows in one snapshot transaction (consistent even while another
 //! runner keeps it moving), rebuilds the model in the scratch database from the log
-//! cut off at `C`, and compares the two row by row.
+//! cut off at `C`, and compares the two row by row. The scratch database is made by
+//! [`ReadModels::scratch`] and dropped afterwards: on SQLite a private in-memory
+//! database, on PostgreSQL a fresh schema `mpc_replay_<uuid>` of the live database
+//! (so no right to create databases is needed, and nothing outside that schema is
+//! written).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -12,11 +16,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mpc_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEvent};
 use mpc_store::{StoreError, StreamName};
-use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnection;
 use tokio::sync::watch;
 
 use crate::audit::{AuditLogProjection, select_records};
+use crate::db::{Conn, ReadModels};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, ProjectionRunner, read_checkpoint};
 use crate::session_status::{SessionStatusProjection, select_all};
@@ -40,16 +43,28 @@ impl ModelComparison {
     }
 }
 
-/// Catches up every read model in `live` from `store`, rebuilds each into `scratch`
-/// (which should be a fresh, empty database) and compares them.
+/// Catches up every read model in `live` from `store`, rebuilds each into a scratch
+/// database of the same backend (dropped before returning) and compares them.
 pub async fn replay(
     store: Arc<dyn EventStore>,
-    live: &SqlitePool,
-    scratch: &SqlitePool,
+    live: &ReadModels,
+) -> Result<Vec<ModelComparison>, ProjectionError> {
+    let scratch = live.scratch().await?;
+    let compared = compare_all(&store, live, scratch.models()).await;
+    let discarded = scratch.discard().await;
+    let compared = compared?;
+    discarded?;
+    Ok(compared)
+}
+
+async fn compare_all(
+    store: &Arc<dyn EventStore>,
+    live: &ReadModels,
+    scratch: &ReadModels,
 ) -> Result<Vec<ModelComparison>, ProjectionError> {
     Ok(vec![
-        compare::<SessionStatusProjection>(&store, live, scratch).await?,
-        compare::<AuditLogProjection>(&store, live, scratch).await?,
+        compare::<SessionStatusProjection>(store, live, scratch).await?,
+        compare::<AuditLogProjection>(store, live, scratch).await?,
     ])
 }
 
@@ -58,9 +73,9 @@ pub async fn replay(
 trait Snapshot: Projection + Sized + 'static {
     type Row: PartialEq + Debug + Send;
 
-    fn on(pool: SqlitePool) -> Self;
+    fn on(models: ReadModels) -> Self;
 
-    async fn rows(conn: &mut SqliteConnection) -> Result<Vec<Self::Row>, ProjectionError>;
+    async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError>;
 
     /// How a row is named in a difference report.
     fn key(row: &Self::Row) -> String;
@@ -70,11 +85,11 @@ trait Snapshot: Projection + Sized + 'static {
 impl Snapshot for SessionStatusProjection {
     type Row = crate::SessionStatusRow;
 
-    fn on(pool: SqlitePool) -> Self {
-        Self::new(pool)
+    fn on(models: ReadModels) -> Self {
+        Self::new(models)
     }
 
-    async fn rows(conn: &mut SqliteConnection) -> Result<Vec<Self::Row>, ProjectionError> {
+    async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError> {
         select_all(conn).await
     }
 
@@ -87,11 +102,11 @@ impl Snapshot for SessionStatusProjection {
 impl Snapshot for AuditLogProjection {
     type Row = crate::AuditRecord;
 
-    fn on(pool: SqlitePool) -> Self {
-        Self::new(pool)
+    fn on(models: ReadModels) -> Self {
+        Self::new(models)
     }
 
-    async fn rows(conn: &mut SqliteConnection) -> Result<Vec<Self::Row>, ProjectionError> {
+    async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError> {
         select_records(conn).await
     }
 
@@ -102,20 +117,17 @@ impl Snapshot for AuditLogProjection {
 
 async fn compare<P: Snapshot>(
     store: &Arc<dyn EventStore>,
-    live: &SqlitePool,
-    scratch: &SqlitePool,
+    live: &ReadModels,
+    scratch: &ReadModels,
 ) -> Result<ModelComparison, ProjectionError> {
     let live_runner =
         ProjectionRunner::new(store.clone(), live.clone(), P::on(live.clone())).await?;
     live_runner.catch_up().await?;
     let name = live_runner.projection().name().to_owned();
 
-    let mut tx = live
-        .begin()
-        .await
-        .map_err(ProjectionError::database("beginning a snapshot read"))?;
-    let checkpoint = read_checkpoint(&mut tx, &name).await?;
-    let live_rows = P::rows(&mut tx).await?;
+    let mut tx = live.begin_snapshot().await?;
+    let checkpoint = read_checkpoint(&mut tx.conn(), &name).await?;
+    let live_rows = P::rows(&mut tx.conn()).await?;
     tx.rollback()
         .await
         .map_err(ProjectionError::database("ending a snapshot read"))?;
@@ -126,11 +138,8 @@ async fn compare<P: Snapshot>(
     });
     let rebuilt = ProjectionRunner::new(cut, scratch.clone(), P::on(scratch.clone())).await?;
     let reached = rebuilt.rebuild().await?;
-    let mut conn = scratch
-        .acquire()
-        .await
-        .map_err(ProjectionError::database("acquiring a connection"))?;
-    let rebuilt_rows = P::rows(&mut conn).await?;
+    let mut conn = scratch.acquire().await?;
+    let rebuilt_rows = P::rows(&mut conn.conn()).await?;
 
     let first_difference = if reached == checkpoint {
         first_difference::<P>(&live_rows, &rebuilt_rows)

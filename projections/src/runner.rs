@@ -8,11 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 use mpc_store::{EventStore, RecordedEvent, subscribe};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, SqlitePool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::db::{Backend, Conn, ReadModels, Row, sql};
 use crate::error::ProjectionError;
 
 /// Events applied per transaction (and read per [`EventStore::read_all`] call while
@@ -25,7 +24,8 @@ pub const BATCH_SIZE: usize = 256;
 /// transaction that also advances the projection's checkpoint; a failed `apply` is
 /// rolled back on its own (it runs in a savepoint), so it may leave partial writes
 /// behind when it returns an error. A projection decides itself which events concern
-/// it and returns `Ok(())` for the others.
+/// it and returns `Ok(())` for the others. It writes through [`crate::db::sql`], one
+/// SQL text for SQLite and PostgreSQL.
 #[async_trait]
 pub trait Projection: Send + Sync {
     /// A stable name, unique among projections sharing a database: the key of the
@@ -37,53 +37,78 @@ pub trait Projection: Send + Sync {
     /// not something to skip.
     async fn apply(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError>;
 
     /// Empties the read model (inside the runner's transaction), ready for a replay
     /// from position 0.
-    async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError>;
-}
-
-/// Creates the read-model tables (and the checkpoint table) if they are missing.
-///
-/// The migrations are recorded in their own table, `_mpc_projections_migrations`, so
-/// they share a database file with the event store's migrations without either side
-/// seeing the other's as unknown. [`ProjectionRunner::new`] calls this; call it
-/// yourself only to query read models before any runner exists.
-pub async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
-    let mut migrator = sqlx::migrate!("./migrations/sqlite");
-    migrator.dangerous_set_table_name("_mpc_projections_migrations");
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
-    Ok(())
+    async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError>;
 }
 
 /// The stored checkpoint of projection `name`: the position of the last event it has
 /// applied (0 when it has applied none).
 pub(crate) async fn read_checkpoint(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     name: &str,
 ) -> Result<u64, ProjectionError> {
-    let position: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
-            .bind(name)
-            .fetch_optional(conn)
-            .await
-            .map_err(ProjectionError::database(format!(
-                "reading the checkpoint of {name}"
-            )))?;
-    position.map_or(Ok(0), |p| from_sql_int(p, "checkpoint"))
+    let row = sql("SELECT position FROM projection_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .map_err(ProjectionError::database(format!(
+            "reading the checkpoint of {name}"
+        )))?;
+    checkpoint_of(row)
+}
+
+/// [`read_checkpoint`] inside a write transaction, holding off every other writer of
+/// projection `name` until the transaction ends. SQLite's `BEGIN IMMEDIATE` already
+/// holds the database's write lock; on PostgreSQL the checkpoint row is created if
+/// missing and locked (`SELECT … FOR UPDATE`), so two runners of one projection apply
+/// their batches one after the other and the second sees the first's checkpoint.
+async fn lock_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<u64, ProjectionError> {
+    if conn.backend() == Backend::Sqlite {
+        return read_checkpoint(conn, name).await;
+    }
+    sql(
+        "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(conn)
+    .await
+    .map_err(ProjectionError::database(format!(
+        "creating the checkpoint of {name}"
+    )))?;
+    let row = sql("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .map_err(ProjectionError::database(format!(
+            "locking the checkpoint of {name}"
+        )))?;
+    checkpoint_of(row)
+}
+
+/// The checkpoint a `SELECT position FROM projection_checkpoints` found.
+fn checkpoint_of(row: Option<Row>) -> Result<u64, ProjectionError> {
+    let Some(row) = row else {
+        return Ok(0);
+    };
+    let position = row.get("position").map_err(ProjectionError::database(
+        "decoding projection_checkpoints.position",
+    ))?;
+    from_sql_int(position, "checkpoint")
 }
 
 async fn write_checkpoint(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     name: &str,
     position: u64,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) \
+    sql(
+        "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position",
     )
     .bind(name)
@@ -108,29 +133,31 @@ enum Batch {
 /// Feeds one [`Projection`] from an [`EventStore`], keeping its checkpoint in the
 /// read-model database.
 ///
-/// Each batch of events is applied in one `BEGIN IMMEDIATE` transaction that first
-/// reads the checkpoint, skips events at or below it, applies the rest and stores the
+/// Each batch of events is applied in one write transaction that first reads (and
+/// locks) the checkpoint, skips events at or below it, applies the rest and stores the
 /// new checkpoint: the read model and its checkpoint always change together, so a
-/// crash or a re-delivered event never applies anything twice.
+/// crash, a re-delivered event or a second runner of the same projection (another
+/// process) never applies anything twice. SQLite serializes the transactions with
+/// `BEGIN IMMEDIATE`; PostgreSQL with a row lock on the checkpoint.
 pub struct ProjectionRunner<P> {
     store: Arc<dyn EventStore>,
-    pool: SqlitePool,
+    models: ReadModels,
     projection: P,
     progress: watch::Sender<u64>,
 }
 
 impl<P: Projection> ProjectionRunner<P> {
-    /// A runner for `projection`, whose tables live in `pool` (which may be the event
-    /// store's own pool). Migrates the read-model schema first.
+    /// A runner for `projection`, whose tables live in `models` (which may be the
+    /// event store's own database). Migrates the read-model schema first.
     pub async fn new(
         store: Arc<dyn EventStore>,
-        pool: SqlitePool,
+        models: ReadModels,
         projection: P,
     ) -> Result<Self, ProjectionError> {
-        migrate(&pool).await?;
+        models.migrate().await?;
         let runner = Self {
             store,
-            pool,
+            models,
             projection,
             progress: watch::Sender::new(0),
         };
@@ -152,12 +179,8 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// The checkpoint as stored now.
     pub async fn checkpoint(&self) -> Result<u64, ProjectionError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(ProjectionError::database("acquiring a connection"))?;
-        read_checkpoint(&mut conn, self.projection.name()).await
+        let mut conn = self.models.acquire().await?;
+        read_checkpoint(&mut conn.conn(), self.projection.name()).await
     }
 
     /// Applies every event stored when called (beyond the checkpoint) and returns the
@@ -183,13 +206,10 @@ impl<P: Projection> ProjectionRunner<P> {
     pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
         let name = self.projection.name();
         tracing::info!(projection = name, "rebuilding from position 0");
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(ProjectionError::database("beginning a reset"))?;
-        self.projection.reset(&mut tx).await?;
-        write_checkpoint(&mut tx, name, 0).await?;
+        let mut tx = self.models.begin_write().await?;
+        lock_checkpoint(&mut tx.conn(), name).await?;
+        self.projection.reset(&mut tx.conn()).await?;
+        write_checkpoint(&mut tx.conn(), name, 0).await?;
         tx.commit()
             .await
             .map_err(ProjectionError::database(format!(
@@ -273,14 +293,8 @@ impl<P: Projection> ProjectionRunner<P> {
         expected: u64,
     ) -> Result<Batch, ProjectionError> {
         let name = self.projection.name();
-        let mut tx =
-            self.pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(ProjectionError::database(format!(
-                    "beginning a batch of {name}"
-                )))?;
-        let stored = read_checkpoint(&mut tx, name).await?;
+        let mut tx = self.models.begin_write().await?;
+        let stored = lock_checkpoint(&mut tx.conn(), name).await?;
         if stored < expected {
             tracing::info!(projection = name, stored, expected, "checkpoint was reset");
             tx.rollback()
@@ -291,11 +305,8 @@ impl<P: Projection> ProjectionRunner<P> {
         let mut checkpoint = stored;
         let mut failure = None;
         for event in events.iter().filter(|e| e.position > stored) {
-            let mut savepoint = tx
-                .begin()
-                .await
-                .map_err(ProjectionError::database("opening a savepoint"))?;
-            match self.projection.apply(&mut savepoint, event).await {
+            let mut savepoint = tx.savepoint().await?;
+            match self.projection.apply(&mut savepoint.conn(), event).await {
                 Ok(()) => {
                     savepoint
                         .commit()
@@ -314,7 +325,7 @@ impl<P: Projection> ProjectionRunner<P> {
             }
         }
         if checkpoint > stored {
-            write_checkpoint(&mut tx, name, checkpoint).await?;
+            write_checkpoint(&mut tx.conn(), name, checkpoint).await?;
         }
         tx.commit()
             .await
@@ -334,14 +345,15 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
-/// A store position or count as an SQLite integer.
-pub(crate) fn to_sql_int(value: u64, what: &str) -> Result<i64, ProjectionError> {
-    i64::try_from(value)
-        .map_err(|_| ProjectionError::InvalidRow(format!("{what} {value} does not fit in SQLite")))
+/// A store position or count as a 64-bit SQL integer.
+pub fn to_sql_int(value: u64, what: &str) -> Result<i64, ProjectionError> {
+    i64::try_from(value).map_err(|_| {
+        ProjectionError::InvalidRow(format!("{what} {value} does not fit in a 64-bit integer"))
+    })
 }
 
-/// An SQLite integer as a position or count.
-pub(crate) fn from_sql_int(value: i64, what: &str) -> Result<u64, ProjectionError> {
+/// A 64-bit SQL integer as a position or count.
+pub fn from_sql_int(value: i64, what: &str) -> Result<u64, ProjectionError> {
     u64::try_from(value)
         .map_err(|_| ProjectionError::InvalidRow(format!("{what} {value} is negative")))
 }
@@ -367,12 +379,12 @@ mod tests {
 
         async fn apply(
             &self,
-            conn: &mut SqliteConnection,
+            conn: &mut Conn<'_>,
             event: &RecordedEvent,
         ) -> Result<(), ProjectionError> {
-            sqlx::query("INSERT INTO recorded (position) VALUES (?)")
+            sql("INSERT INTO recorded (position) VALUES ($1)")
                 .bind(to_sql_int(event.position, "position")?)
-                .execute(&mut *conn)
+                .execute(conn)
                 .await
                 .map_err(ProjectionError::database("recording"))?;
             if event.event_type == "Fail" {
@@ -385,8 +397,8 @@ mod tests {
             Ok(())
         }
 
-        async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError> {
-            sqlx::query("DELETE FROM recorded")
+        async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError> {
+            sql("DELETE FROM recorded")
                 .execute(conn)
                 .await
                 .map_err(ProjectionError::database("resetting"))?;
@@ -409,9 +421,13 @@ mod tests {
             .execute(store.pool())
             .await
             .unwrap();
-        let runner = ProjectionRunner::new(Arc::new(store.clone()), store.pool().clone(), Recorder)
-            .await
-            .unwrap();
+        let runner = ProjectionRunner::new(
+            Arc::new(store.clone()),
+            ReadModels::from(store.pool().clone()),
+            Recorder,
+        )
+        .await
+        .unwrap();
         Fixture {
             _dir: dir,
             store,

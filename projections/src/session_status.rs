@@ -3,17 +3,15 @@
 
 use std::fmt;
 
+use crate::db::{Conn, ReadModels, Row, Value, sql};
+use crate::error::ProjectionError;
+use crate::runner::{Projection, from_sql_int, to_sql_int};
 use async_trait::async_trait;
 use mpc_events::{
     KeyId, PartyId, PartyOutcome, SessionCreated, SessionEvent, SessionId, SessionKind,
     SessionSpec, SessionStatus, Timestamp,
 };
 use mpc_store::RecordedEvent;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Row, Sqlite, SqlitePool};
-
-use crate::error::ProjectionError;
-use crate::runner::{Projection, from_sql_int, to_sql_int};
 
 /// The stream category this projection reads; events of other categories are skipped.
 pub const SESSION_CATEGORY: &str = "session";
@@ -61,20 +59,21 @@ pub struct SessionStatusRow {
 
 /// Keeps the `session_status` table from `session-<id>` streams, and queries it.
 ///
-/// Its tables exist once [`crate::migrate`] has run (a [`crate::ProjectionRunner`]
-/// runs it when created).
+/// Its tables exist once [`ReadModels::migrate`] has run (a
+/// [`crate::ProjectionRunner`] runs it when created).
 #[derive(Debug, Clone)]
 pub struct SessionStatusProjection {
-    pool: SqlitePool,
+    models: ReadModels,
 }
 
 impl SessionStatusProjection {
     /// The checkpoint name of this projection.
     pub const NAME: &'static str = "session_status";
 
-    /// A projection whose queries read from `pool`: the database its runner writes to.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// A projection whose queries read from `models`: the database its runner writes
+    /// to.
+    pub fn new(models: ReadModels) -> Self {
+        Self { models }
     }
 
     /// The row of one session, if the projection has seen it.
@@ -82,9 +81,9 @@ impl SessionStatusProjection {
         &self,
         session_id: SessionId,
     ) -> Result<Option<SessionStatusRow>, ProjectionError> {
-        let row = sqlx::query(select_rows!("WHERE session_id = ?"))
-            .bind(session_id.to_string())
-            .fetch_optional(&self.pool)
+        let row = self
+            .models
+            .fetch_optional(sql(select_rows!("WHERE session_id = $1")).bind(session_id.to_string()))
             .await
             .map_err(ProjectionError::database(format!(
                 "reading session {session_id}"
@@ -94,33 +93,32 @@ impl SessionStatusProjection {
 
     /// Up to `limit` sessions, newest first (by creation time, then id).
     pub async fn list(&self, limit: u32) -> Result<Vec<SessionStatusRow>, ProjectionError> {
-        let rows = sqlx::query(select_rows!(
-            "ORDER BY created_at DESC, session_id DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ProjectionError::database("listing sessions"))?;
+        let rows = self
+            .models
+            .fetch_all(
+                sql(select_rows!(
+                    "ORDER BY created_at DESC, session_id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit)),
+            )
+            .await
+            .map_err(ProjectionError::database("listing sessions"))?;
         rows.iter().map(decode_row).collect()
     }
 
     /// Every session, ordered by id: the whole read model, for comparing it with a
     /// rebuilt one.
     pub async fn snapshot(&self) -> Result<Vec<SessionStatusRow>, ProjectionError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(ProjectionError::database("acquiring a connection"))?;
-        select_all(&mut conn).await
+        let mut conn = self.models.acquire().await?;
+        select_all(&mut conn.conn()).await
     }
 }
 
 /// Every session through `conn`, ordered by id.
 pub(crate) async fn select_all(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
 ) -> Result<Vec<SessionStatusRow>, ProjectionError> {
-    let rows = sqlx::query(select_rows!("ORDER BY session_id"))
+    let rows = sql(select_rows!("ORDER BY session_id"))
         .fetch_all(conn)
         .await
         .map_err(ProjectionError::database("reading every session"))?;
@@ -135,7 +133,7 @@ impl Projection for SessionStatusProjection {
 
     async fn apply(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         if event.stream.category() != SESSION_CATEGORY {
@@ -187,8 +185,8 @@ impl Projection for SessionStatusProjection {
         }
     }
 
-    async fn reset(&self, conn: &mut SqliteConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM session_status")
+    async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError> {
+        sql("DELETE FROM session_status")
             .execute(conn)
             .await
             .map_err(ProjectionError::database("emptying session_status"))?;
@@ -197,7 +195,7 @@ impl Projection for SessionStatusProjection {
 }
 
 async fn insert_created(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     created: &SessionCreated,
     position: i64,
 ) -> Result<(), sqlx::Error> {
@@ -216,10 +214,10 @@ async fn insert_created(
         ),
     };
     let at = created.at.as_millis();
-    sqlx::query(
+    sql(
         "INSERT INTO session_status (session_id, kind, status, threshold_t, threshold_n, \
          participants, joined, reported, key_id, public_key_hex, created_at, updated_at, \
-         last_position) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)",
+         last_position) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, $9, $10, $11)",
     )
     .bind(created.session_id.to_string())
     .bind(created.spec.kind().to_string())
@@ -299,26 +297,24 @@ impl Change {
 
 /// Applies `change` to the row of `session_id`; returns how many rows it touched.
 async fn apply_change(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session_id: SessionId,
     change: &Change,
     at: Timestamp,
     position: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE session_status SET \
-         status = COALESCE(?, status), \
-         joined = joined + ?, \
-         reported = reported + ?, \
-         public_key_hex = COALESCE(?, public_key_hex), \
-         signature_r_hex = COALESCE(?, signature_r_hex), \
-         signature_s_hex = COALESCE(?, signature_s_hex), \
-         recovery_id = COALESCE(?, recovery_id), \
-         failure = COALESCE(?, failure), \
-         updated_at = ?, \
-         last_position = ? \
-         WHERE session_id = ?",
-    )
+    sql("UPDATE session_status SET \
+         status = COALESCE($1, status), \
+         joined = joined + $2, \
+         reported = reported + $3, \
+         public_key_hex = COALESCE($4, public_key_hex), \
+         signature_r_hex = COALESCE($5, signature_r_hex), \
+         signature_s_hex = COALESCE($6, signature_s_hex), \
+         recovery_id = COALESCE($7, recovery_id), \
+         failure = COALESCE($8, failure), \
+         updated_at = $9, \
+         last_position = $10 \
+         WHERE session_id = $11")
     .bind(change.status.map(|s| s.to_string()))
     .bind(change.joined)
     .bind(change.reported)
@@ -331,11 +327,10 @@ async fn apply_change(
     .bind(position)
     .bind(session_id.to_string())
     .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
-fn decode_row(row: &SqliteRow) -> Result<SessionStatusRow, ProjectionError> {
+fn decode_row(row: &Row) -> Result<SessionStatusRow, ProjectionError> {
     let invalid = |column: &str, value: &dyn fmt::Display| {
         ProjectionError::InvalidRow(format!("session_status.{column} = {value}"))
     };
@@ -387,14 +382,10 @@ fn decode_row(row: &SqliteRow) -> Result<SessionStatusRow, ProjectionError> {
     })
 }
 
-fn column_of<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, ProjectionError>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column)
-        .map_err(ProjectionError::database(format!(
-            "decoding session_status.{column}"
-        )))
+fn column_of<T: Value>(row: &Row, column: &str) -> Result<T, ProjectionError> {
+    row.get(column).map_err(ProjectionError::database(format!(
+        "decoding session_status.{column}"
+    )))
 }
 
 /// The inverse of [`SessionKind`]'s `Display`.

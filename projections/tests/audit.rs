@@ -1,6 +1,7 @@
-//! The audit-log projection and its hash chain against a file-backed SQLite event
-//! store, fed with real encoded session events and events of other categories; and
-//! [`mpc_projections::replay`] comparing rebuilt read models with live ones.
+//! The audit-log projection and its hash chain, fed with real encoded session events
+//! and events of other categories; and [`mpc_projections::replay`] comparing rebuilt
+//! read models with live ones. Every case runs on SQLite and on PostgreSQL; one more
+//! shows two runners on two PostgreSQL pools never applying an event twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,36 +11,36 @@ use mpc_events::{
     PublicKey, SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
     Timestamp, TokenDigest,
 };
+use mpc_projections::db::sql;
 use mpc_projections::{
     AuditLogProjection, AuditRecord, BreakReason, GENESIS_HASH, ProjectionError, ProjectionRunner,
-    SessionStatusProjection, replay, verify_chain,
+    ReadModels, SessionStatusProjection, replay, verify_chain,
 };
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, SqliteStore, StreamName};
+use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
 use uuid::Uuid;
 
+mod support;
+
+use support::{TestBackend, TestDb, on_every_backend};
+
 struct Fixture {
-    dir: TempDir,
-    store: SqliteStore,
+    // Declared before `db`, so the runner's pool goes before its database.
     runner: ProjectionRunner<AuditLogProjection>,
+    store: Arc<dyn EventStore>,
+    db: TestDb,
 }
 
 impl Fixture {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("events.sqlite"))
-            .await
-            .unwrap();
-        let shared: Arc<dyn EventStore> = Arc::new(store.clone());
-        let runner = ProjectionRunner::new(
-            shared,
-            store.pool().clone(),
-            AuditLogProjection::new(store.pool().clone()),
-        )
-        .await
-        .unwrap();
-        Self { dir, store, runner }
+    async fn new(backend: TestBackend) -> Self {
+        let db = TestDb::create(backend).await;
+        let store = db.store();
+        let runner = audit_runner(store.clone(), db.models()).await;
+        Self { runner, store, db }
+    }
+
+    fn models(&self) -> ReadModels {
+        self.db.models()
     }
 
     fn audit(&self) -> &AuditLogProjection {
@@ -77,10 +78,7 @@ impl Fixture {
     }
 
     async fn sql(&self, statement: impl Into<String>) {
-        sqlx::query(sqlx::AssertSqlSafe(statement.into()))
-            .execute(self.store.pool())
-            .await
-            .unwrap();
+        self.db.exec(statement).await;
     }
 
     /// Keygen (completed), a signing (completed), a signing that fails with a
@@ -265,9 +263,10 @@ fn summary(records: &[AuditRecord]) -> Vec<(&str, &str, &str, Option<&str>)> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record() {
-    let f = Fixture::new().await;
+async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record(
+    backend: TestBackend,
+) {
+    let f = Fixture::new(backend).await;
     let (keygen, signing, failed) = f.full_history().await;
     let head = f.store.head().await.unwrap();
     assert_eq!(f.runner.catch_up().await.unwrap(), head);
@@ -329,9 +328,8 @@ async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record(
     );
 }
 
-#[tokio::test]
-async fn the_chain_links_every_record_and_verifies() {
-    let f = Fixture::new().await;
+async fn the_chain_links_every_record_and_verifies(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     let records = f.records().await;
@@ -342,7 +340,7 @@ async fn the_chain_links_every_record_and_verifies() {
     for r in &records {
         assert_eq!(r.hash, r.compute_hash());
     }
-    let report = verify_chain(f.store.pool()).await.unwrap();
+    let report = verify_chain(&f.models()).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.records, 22);
     assert_eq!(report.head, Some(records[21].hash));
@@ -352,22 +350,20 @@ async fn the_chain_links_every_record_and_verifies() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_audit_log_verifies() {
-    let f = Fixture::new().await;
+async fn an_empty_audit_log_verifies(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let report = f.audit().verify().await.unwrap();
     assert!(report.is_intact());
     assert_eq!((report.records, report.head), (0, None));
 }
 
-#[tokio::test]
-async fn an_edited_record_breaks_the_chain_at_its_position() {
-    let f = Fixture::new().await;
+async fn an_edited_record_breaks_the_chain_at_its_position(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     f.sql("UPDATE audit_log SET actor = 'mallory' WHERE position = 7")
         .await;
-    let report = verify_chain(f.store.pool()).await.unwrap();
+    let report = verify_chain(&f.models()).await.unwrap();
     let broken = report.first_broken.expect("a broken link");
     assert_eq!(broken.position, 7);
     assert_eq!(broken.reason, BreakReason::HashMismatch);
@@ -375,14 +371,13 @@ async fn an_edited_record_breaks_the_chain_at_its_position() {
     assert_eq!(report.records, 6);
 }
 
-#[tokio::test]
-async fn a_deleted_middle_record_breaks_the_chain_at_the_next_one() {
-    let f = Fixture::new().await;
+async fn a_deleted_middle_record_breaks_the_chain_at_the_next_one(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     let records = f.records().await;
     f.sql("DELETE FROM audit_log WHERE position = 10").await;
-    let broken = verify_chain(f.store.pool())
+    let broken = verify_chain(&f.models())
         .await
         .unwrap()
         .first_broken
@@ -393,9 +388,8 @@ async fn a_deleted_middle_record_breaks_the_chain_at_the_next_one() {
     assert_eq!(broken.found, hex::encode(records[9].hash));
 }
 
-#[tokio::test]
-async fn a_rewritten_hash_breaks_the_chain_at_that_record() {
-    let f = Fixture::new().await;
+async fn a_rewritten_hash_breaks_the_chain_at_that_record(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     f.sql(format!(
@@ -403,7 +397,7 @@ async fn a_rewritten_hash_breaks_the_chain_at_that_record() {
         "ab".repeat(32)
     ))
     .await;
-    let broken = verify_chain(f.store.pool())
+    let broken = verify_chain(&f.models())
         .await
         .unwrap()
         .first_broken
@@ -415,13 +409,12 @@ async fn a_rewritten_hash_breaks_the_chain_at_that_record() {
     assert_eq!(broken.found, "ab".repeat(32));
 }
 
-#[tokio::test]
-async fn a_deleted_last_record_is_reported_as_a_missing_tail() {
-    let f = Fixture::new().await;
+async fn a_deleted_last_record_is_reported_as_a_missing_tail(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     f.sql("DELETE FROM audit_log WHERE position = 22").await;
-    let broken = verify_chain(f.store.pool())
+    let broken = verify_chain(&f.models())
         .await
         .unwrap()
         .first_broken
@@ -432,9 +425,8 @@ async fn a_deleted_last_record_is_reported_as_a_missing_tail() {
     );
 }
 
-#[tokio::test]
-async fn a_rebuild_yields_identical_records_and_hashes() {
-    let f = Fixture::new().await;
+async fn a_rebuild_yields_identical_records_and_hashes(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
     f.runner.catch_up().await.unwrap();
     let live = f.records().await;
@@ -442,9 +434,8 @@ async fn a_rebuild_yields_identical_records_and_hashes() {
     assert_eq!(f.records().await, live);
 }
 
-#[tokio::test]
-async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain() {
-    let f = Fixture::new().await;
+async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let (keygen, ..) = f.full_history().await;
     f.runner.catch_up().await.unwrap();
     let first = f.records().await;
@@ -462,9 +453,8 @@ async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain() {
     assert!(f.audit().verify().await.unwrap().is_intact());
 }
 
-#[tokio::test]
-async fn events_of_unknown_categories_are_recorded_with_generic_fields() {
-    let f = Fixture::new().await;
+async fn events_of_unknown_categories_are_recorded_with_generic_fields(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.append_raw(
         &StreamName::new("party", "server").unwrap(),
         vec![
@@ -486,9 +476,8 @@ async fn events_of_unknown_categories_are_recorded_with_generic_fields() {
     assert_eq!(records[1].schema_version, 1);
 }
 
-#[tokio::test]
-async fn an_undecodable_session_payload_stops_the_projection_before_it() {
-    let f = Fixture::new().await;
+async fn an_undecodable_session_payload_stops_the_projection_before_it(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     f.record(id, &[keygen_created(id, 0)]).await;
     f.append_raw(
@@ -510,26 +499,13 @@ async fn an_undecodable_session_payload_stops_the_projection_before_it() {
     assert_eq!(f.runner.checkpoint().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn replay_reports_matching_models_and_leaves_the_live_ones_alone() {
-    let f = Fixture::new().await;
+async fn replay_reports_matching_models_and_leaves_the_live_ones_alone(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     f.full_history().await;
-    let statuses = ProjectionRunner::new(
-        Arc::new(f.store.clone()),
-        f.store.pool().clone(),
-        SessionStatusProjection::new(f.store.pool().clone()),
-    )
-    .await
-    .unwrap();
+    let statuses = status_runner(f.store.clone(), f.models()).await;
     statuses.catch_up().await.unwrap();
 
-    let scratch = SqliteStore::open(&f.dir.path().join("scratch.db"))
-        .await
-        .unwrap();
-    let store: Arc<dyn EventStore> = Arc::new(f.store.clone());
-    let report = replay(store.clone(), f.store.pool(), scratch.pool())
-        .await
-        .unwrap();
+    let report = replay(f.store.clone(), &f.models()).await.unwrap();
     let names: Vec<_> = report.iter().map(|m| m.model.as_str()).collect();
     assert_eq!(names, ["session_status", "audit_log"]);
     assert!(report.iter().all(|m| m.matches()), "{report:?}");
@@ -543,17 +519,142 @@ async fn replay_reports_matching_models_and_leaves_the_live_ones_alone() {
     // A tampered live record is reported, and replay does not repair it.
     f.sql("UPDATE audit_log SET actor = 'mallory' WHERE position = 5")
         .await;
-    let fresh = SqliteStore::open(&f.dir.path().join("scratch-2.db"))
-        .await
-        .unwrap();
-    let report = replay(store, f.store.pool(), fresh.pool()).await.unwrap();
+    let report = replay(f.store.clone(), &f.models()).await.unwrap();
     assert!(report[0].matches());
     let difference = report[1].first_difference.as_deref().unwrap();
     assert!(difference.starts_with("position 5:"), "{difference}");
     assert!(difference.contains("mallory"), "{difference}");
-    let stored: String = sqlx::query_scalar("SELECT actor FROM audit_log WHERE position = 5")
-        .fetch_one(f.store.pool())
+    let stored = f
+        .models()
+        .fetch_optional(sql("SELECT actor FROM audit_log WHERE position = 5"))
+        .await
+        .unwrap()
+        .expect("record 5");
+    assert_eq!(stored.get::<String>("actor").unwrap(), "mallory");
+    if backend == TestBackend::Postgres {
+        let scratch = f
+            .models()
+            .fetch_all(sql("SELECT schema_name FROM information_schema.schemata \
+                 WHERE schema_name LIKE 'mpc_replay_%'"))
+            .await
+            .unwrap();
+        assert!(scratch.is_empty(), "replay drops its scratch schema");
+    }
+}
+
+/// Two processes run the same projections against one PostgreSQL database, each
+/// through a pool of its own, and both follow the log while it grows: the checkpoint
+/// row lock makes every event land exactly once in each read model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_on_two_postgres_pools_never_apply_an_event_twice() {
+    const SESSIONS: i64 = 8;
+    let f = Fixture::new(TestBackend::Postgres).await;
+    let pools = [f.models(), f.db.other_pool().await];
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut followers = Vec::new();
+    for models in &pools {
+        let audit = audit_runner(f.store.clone(), models.clone()).await;
+        followers.push((audit.progress(), audit.spawn(shutdown())));
+        let statuses = status_runner(f.store.clone(), models.clone()).await;
+        followers.push((statuses.progress(), statuses.spawn(shutdown())));
+    }
+
+    let key = PartyOutcome::PublicKey(group_key());
+    let ids: Vec<SessionId> = (0..SESSIONS).map(|_| SessionId::new()).collect();
+    let mut head = 0;
+    for (n, id) in ids.iter().enumerate() {
+        let ms = 100 * i64::try_from(n).unwrap();
+        head = f.record(*id, &[keygen_created(*id, ms)]).await;
+    }
+    for step in 0..8 {
+        for (n, id) in ids.iter().enumerate() {
+            let ms = 100 * i64::try_from(n).unwrap() + step + 1;
+            let event = match step {
+                0 => joined("device", ms),
+                1 => joined("server", ms),
+                2 => joined("recovery", ms),
+                3 => started(ms),
+                4 => reported("device", key.clone(), ms),
+                5 => reported("server", key.clone(), ms),
+                6 => reported("recovery", key.clone(), ms),
+                _ => completed(key.clone(), ms),
+            };
+            head = f.record(*id, &[event]).await;
+        }
+    }
+    assert_eq!(head, 9 * SESSIONS as u64);
+    for (progress, _) in &mut followers {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            progress.wait_for(|p| *p >= head),
+        )
+        .await
+        .expect("every runner reaches the head")
+        .unwrap();
+    }
+    stop.send_replace(true);
+    for (_, task) in followers {
+        assert_eq!(task.await.unwrap().unwrap(), head, "no runner failed");
+    }
+
+    let records = f.records().await;
+    let positions: Vec<u64> = records.iter().map(|r| r.position).collect();
+    assert_eq!(positions, (1..=head).collect::<Vec<_>>());
+    let report = verify_chain(&pools[1]).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, head);
+
+    let sessions = SessionStatusProjection::new(pools[1].clone())
+        .snapshot()
         .await
         .unwrap();
-    assert_eq!(stored, "mallory");
+    assert_eq!(sessions.len(), ids.len());
+    for row in &sessions {
+        assert_eq!(
+            (row.status.to_string().as_str(), row.joined, row.reported),
+            ("completed", 3, 3),
+            "{row:?}"
+        );
+    }
+    let report = replay(f.store.clone(), &pools[0]).await.unwrap();
+    assert!(report.iter().all(|m| m.matches()), "{report:?}");
 }
+
+async fn audit_runner(
+    store: Arc<dyn EventStore>,
+    models: ReadModels,
+) -> ProjectionRunner<AuditLogProjection> {
+    ProjectionRunner::new(store, models.clone(), AuditLogProjection::new(models))
+        .await
+        .unwrap()
+}
+
+async fn status_runner(
+    store: Arc<dyn EventStore>,
+    models: ReadModels,
+) -> ProjectionRunner<SessionStatusProjection> {
+    ProjectionRunner::new(store, models.clone(), SessionStatusProjection::new(models))
+        .await
+        .unwrap()
+}
+
+on_every_backend!(
+    every_event_of_a_keygen_signing_and_failure_history_becomes_one_record,
+    the_chain_links_every_record_and_verifies,
+    an_empty_audit_log_verifies,
+    an_edited_record_breaks_the_chain_at_its_position,
+    a_deleted_middle_record_breaks_the_chain_at_the_next_one,
+    a_rewritten_hash_breaks_the_chain_at_that_record,
+    a_deleted_last_record_is_reported_as_a_missing_tail,
+    a_rebuild_yields_identical_records_and_hashes,
+    catching_up_twice_adds_nothing_and_new_events_extend_the_chain,
+    events_of_unknown_categories_are_recorded_with_generic_fields,
+    an_undecodable_session_payload_stops_the_projection_before_it,
+    replay_reports_matching_models_and_leaves_the_live_ones_alone,
+);

@@ -10,34 +10,33 @@ use mpc_events::{
     PublicKey, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec, SessionStatus,
     Signature, Threshold, Timestamp, TokenDigest,
 };
+use mpc_projections::db::sql;
 use mpc_projections::{
-    ProjectionError, ProjectionRunner, SessionStatusProjection, SessionStatusRow,
+    ProjectionError, ProjectionRunner, ReadModels, SessionStatusProjection, SessionStatusRow,
 };
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, SqliteStore, StreamName};
-use tempfile::TempDir;
+use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+mod support;
+
+use support::{TestBackend, TestDb, on_every_backend};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 struct Fixture {
-    _dir: TempDir,
-    store: SqliteStore,
+    // Declared before `db`, so the runner's pool goes before its database.
     runner: ProjectionRunner<SessionStatusProjection>,
+    store: Arc<dyn EventStore>,
+    db: TestDb,
 }
 
 impl Fixture {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("events.sqlite"))
-            .await
-            .unwrap();
-        let runner = runner_on(&store).await;
-        Self {
-            _dir: dir,
-            store,
-            runner,
-        }
+    async fn new(backend: TestBackend) -> Self {
+        let db = TestDb::create(backend).await;
+        let store = db.store();
+        let runner = runner_on(store.clone(), db.models()).await;
+        Self { runner, store, db }
     }
 
     fn sessions(&self) -> &SessionStatusProjection {
@@ -75,23 +74,18 @@ impl Fixture {
             .last_position
     }
 
-    async fn count_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM session_status")
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
+    async fn count_rows(&self) -> usize {
+        self.sessions().snapshot().await.unwrap().len()
     }
 }
 
-async fn runner_on(store: &SqliteStore) -> ProjectionRunner<SessionStatusProjection> {
-    let shared: Arc<dyn EventStore> = Arc::new(store.clone());
-    ProjectionRunner::new(
-        shared,
-        store.pool().clone(),
-        SessionStatusProjection::new(store.pool().clone()),
-    )
-    .await
-    .unwrap()
+async fn runner_on(
+    store: Arc<dyn EventStore>,
+    models: ReadModels,
+) -> ProjectionRunner<SessionStatusProjection> {
+    ProjectionRunner::new(store, models.clone(), SessionStatusProjection::new(models))
+        .await
+        .unwrap()
 }
 
 fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
@@ -223,9 +217,10 @@ fn keygen_lifecycle(id: SessionId, ms: i64) -> Vec<SessionEvent> {
     ]
 }
 
-#[tokio::test]
-async fn a_keygen_session_goes_from_created_through_joined_and_started_to_completed() {
-    let f = Fixture::new().await;
+async fn a_keygen_session_goes_from_created_through_joined_and_started_to_completed(
+    backend: TestBackend,
+) {
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     let events = keygen_lifecycle(id, 0);
 
@@ -282,9 +277,8 @@ async fn a_keygen_session_goes_from_created_through_joined_and_started_to_comple
     assert_eq!(row.created_at, at(0));
 }
 
-#[tokio::test]
-async fn a_signing_session_shows_its_key_and_completes_with_the_signature() {
-    let f = Fixture::new().await;
+async fn a_signing_session_shows_its_key_and_completes_with_the_signature(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let keygen = SessionId::new();
     let key_id = KeyId::of_keygen(keygen);
     let id = SessionId::new();
@@ -330,9 +324,8 @@ async fn a_signing_session_shows_its_key_and_completes_with_the_signature() {
     assert_eq!(row.failure, None);
 }
 
-#[tokio::test]
-async fn a_failed_session_records_the_reason_as_text() {
-    let f = Fixture::new().await;
+async fn a_failed_session_records_the_reason_as_text(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     let reason = FailureReason::PartyAborted {
         reported_by: party("device"),
@@ -361,9 +354,8 @@ async fn a_failed_session_records_the_reason_as_text() {
     assert_eq!((row.public_key_hex, row.updated_at), (None, at(4)));
 }
 
-#[tokio::test]
-async fn an_expired_session_shows_expired() {
-    let f = Fixture::new().await;
+async fn an_expired_session_shows_expired(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     f.record(
         id,
@@ -381,9 +373,8 @@ async fn an_expired_session_shows_expired() {
     assert_eq!(f.sessions().get(SessionId::new()).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice() {
-    let f = Fixture::new().await;
+async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     assert_eq!(f.runner.checkpoint().await.unwrap(), 0);
     assert_eq!(f.runner.catch_up().await.unwrap(), 0, "nothing stored yet");
 
@@ -397,7 +388,7 @@ async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice() {
 
     // Again, and through a second runner that starts from the stored checkpoint.
     assert_eq!(f.runner.catch_up().await.unwrap(), first);
-    let other = runner_on(&f.store).await;
+    let other = runner_on(f.store.clone(), f.db.models()).await;
     assert_eq!(*other.progress().borrow(), first);
     assert_eq!(other.catch_up().await.unwrap(), first);
     assert_eq!(f.row(id).await, before);
@@ -466,9 +457,8 @@ async fn record_a_mixed_history(f: &Fixture) {
     .await;
 }
 
-#[tokio::test]
-async fn a_rebuild_from_position_0_yields_exactly_the_live_rows() {
-    let f = Fixture::new().await;
+async fn a_rebuild_from_position_0_yields_exactly_the_live_rows(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     // Kept live: caught up after every append.
     let keygen = SessionId::new();
     for event in keygen_lifecycle(keygen, -50) {
@@ -494,20 +484,20 @@ async fn a_rebuild_from_position_0_yields_exactly_the_live_rows() {
     );
 
     // Damage the model so that a rebuild which does not reset and replay shows up.
-    sqlx::query("UPDATE session_status SET status = 'failed', joined = 99")
-        .execute(f.store.pool())
+    f.db.exec("UPDATE session_status SET status = 'failed', joined = 99")
+        .await;
+    f.db.models()
+        .execute(
+            sql(
+                "INSERT INTO session_status SELECT $1, kind, status, threshold_t, threshold_n, \
+                 participants, joined, reported, key_id, public_key_hex, signature_r_hex, \
+                 signature_s_hex, recovery_id, failure, created_at, updated_at, last_position \
+                 FROM session_status LIMIT 1",
+            )
+            .bind(SessionId::new().to_string()),
+        )
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO session_status SELECT ?, kind, status, threshold_t, threshold_n, \
-         participants, joined, reported, key_id, public_key_hex, signature_r_hex, \
-         signature_s_hex, recovery_id, failure, created_at, updated_at, last_position \
-         FROM session_status LIMIT 1",
-    )
-    .bind(SessionId::new().to_string())
-    .execute(f.store.pool())
-    .await
-    .unwrap();
     assert_ne!(f.sessions().list(100).await.unwrap(), live);
 
     assert_eq!(f.runner.rebuild().await.unwrap(), head);
@@ -516,13 +506,12 @@ async fn a_rebuild_from_position_0_yields_exactly_the_live_rows() {
     assert_eq!(f.sessions().list(2).await.unwrap(), live[..2]);
 }
 
-#[tokio::test]
-async fn follow_mode_applies_events_appended_after_it_started() {
-    let f = Fixture::new().await;
+async fn follow_mode_applies_events_appended_after_it_started(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let early = SessionId::new();
     f.record(early, &[keygen_created(early, 0)]).await;
 
-    let follower = runner_on(&f.store).await;
+    let follower = runner_on(f.store.clone(), f.db.models()).await;
     let mut progress = follower.progress();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = follower.spawn(async {
@@ -557,13 +546,13 @@ async fn follow_mode_applies_events_appended_after_it_started() {
 
 /// Two followers of one projection (say, two gateway replicas) both receive every
 /// event; the shared checkpoint makes each event count once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_followers_of_one_projection_apply_each_event_once() {
-    let f = Fixture::new().await;
+async fn two_followers_of_one_projection_apply_each_event_once(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut followers = Vec::new();
     for _ in 0..2 {
-        let runner = runner_on(&f.store).await;
+        // Each on a pool of its own, as in two processes.
+        let runner = runner_on(f.store.clone(), f.db.other_pool().await).await;
         let progress = runner.progress();
         let mut stopped = stopped.clone();
         let task = runner.spawn(async move {
@@ -604,11 +593,10 @@ async fn two_followers_of_one_projection_apply_each_event_once() {
 /// Another runner's rebuild resets the checkpoint and empties the model while a
 /// follower is running: the follower must notice and replay from the stored
 /// checkpoint rather than carry on from where it was.
-#[tokio::test]
-async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it() {
-    let f = Fixture::new().await;
+async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     record_a_mixed_history(&f).await;
-    let follower = runner_on(&f.store).await;
+    let follower = runner_on(f.store.clone(), f.db.models()).await;
     let mut progress = follower.progress();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = follower.spawn(async {
@@ -622,13 +610,12 @@ async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it() {
     let live = f.sessions().list(100).await.unwrap();
 
     // What the first step of a rebuild does, before its replay.
-    sqlx::query("DELETE FROM session_status")
-        .execute(f.store.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE projection_checkpoints SET position = 0 WHERE name = ?")
-        .bind(SessionStatusProjection::NAME)
-        .execute(f.store.pool())
+    f.db.exec("DELETE FROM session_status").await;
+    f.db.models()
+        .execute(
+            sql("UPDATE projection_checkpoints SET position = 0 WHERE name = $1")
+                .bind(SessionStatusProjection::NAME),
+        )
         .await
         .unwrap();
 
@@ -651,9 +638,8 @@ async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it() {
     assert_eq!(task.await.unwrap().unwrap(), position);
 }
 
-#[tokio::test]
-async fn events_of_other_categories_are_skipped() {
-    let f = Fixture::new().await;
+async fn events_of_other_categories_are_skipped(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let device = StreamName::parse("party-device").unwrap();
     f.append_raw(
         &device,
@@ -681,9 +667,8 @@ async fn events_of_other_categories_are_skipped() {
     assert_eq!(rows[0].session_id, id);
 }
 
-#[tokio::test]
-async fn a_corrupt_session_payload_stops_catch_up_before_it() {
-    let f = Fixture::new().await;
+async fn a_corrupt_session_payload_stops_catch_up_before_it(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     let good = f.record(id, &keygen_lifecycle(id, 0)[..2]).await;
     let corrupt = f
@@ -717,7 +702,7 @@ async fn a_corrupt_session_payload_stops_catch_up_before_it() {
     // It does not get past it on a second try either, nor in follow mode.
     assert!(f.runner.catch_up().await.is_err());
     assert_eq!(f.runner.checkpoint().await.unwrap(), good);
-    let follower = runner_on(&f.store).await;
+    let follower = runner_on(f.store.clone(), f.db.models()).await;
     let outcome = tokio::time::timeout(WAIT, follower.run(std::future::pending()))
         .await
         .expect("the follower stops on the corrupt event");
@@ -728,10 +713,9 @@ async fn a_corrupt_session_payload_stops_catch_up_before_it() {
     assert_eq!(f.row(id).await.joined, 1);
 }
 
-#[tokio::test]
-async fn unknown_event_types_and_versions_in_session_streams_are_errors() {
+async fn unknown_event_types_and_versions_in_session_streams_are_errors(backend: TestBackend) {
     for (event_type, version) in [("SessionPaused", 1), ("SessionStarted", 99)] {
-        let f = Fixture::new().await;
+        let f = Fixture::new(backend).await;
         let id = SessionId::new();
         let good = f.record(id, &[keygen_created(id, 0)]).await;
         let payload = mpc_schemas::session::encode(&started(1)).unwrap().payload;
@@ -750,10 +734,9 @@ async fn unknown_event_types_and_versions_in_session_streams_are_errors() {
     }
 }
 
-#[tokio::test]
-async fn session_events_that_contradict_the_model_are_errors() {
+async fn session_events_that_contradict_the_model_are_errors(backend: TestBackend) {
     // An event for a session that was never created.
-    let f = Fixture::new().await;
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     f.record(id, &[joined("device", 0)]).await;
     let error = f.runner.catch_up().await.unwrap_err();
@@ -764,7 +747,7 @@ async fn session_events_that_contradict_the_model_are_errors() {
     assert_eq!(f.runner.checkpoint().await.unwrap(), 0);
 
     // A SessionCreated naming another session than its stream.
-    let f = Fixture::new().await;
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     f.record(id, &[keygen_created(SessionId::new(), 0)]).await;
     let error = f.runner.catch_up().await.unwrap_err();
@@ -775,7 +758,7 @@ async fn session_events_that_contradict_the_model_are_errors() {
     assert_eq!(f.count_rows().await, 0);
 
     // A second SessionCreated in one stream.
-    let f = Fixture::new().await;
+    let f = Fixture::new(backend).await;
     let id = SessionId::new();
     let first = f
         .record(id, &[keygen_created(id, 0), keygen_created(id, 1)])
@@ -789,3 +772,19 @@ async fn session_events_that_contradict_the_model_are_errors() {
     assert_eq!(f.runner.checkpoint().await.unwrap(), first);
     assert_eq!(f.row(id).await.created_at, at(0));
 }
+
+on_every_backend!(
+    a_keygen_session_goes_from_created_through_joined_and_started_to_completed,
+    a_signing_session_shows_its_key_and_completes_with_the_signature,
+    a_failed_session_records_the_reason_as_text,
+    an_expired_session_shows_expired,
+    the_checkpoint_advances_and_catching_up_again_applies_nothing_twice,
+    a_rebuild_from_position_0_yields_exactly_the_live_rows,
+    follow_mode_applies_events_appended_after_it_started,
+    two_followers_of_one_projection_apply_each_event_once,
+    a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it,
+    events_of_other_categories_are_skipped,
+    a_corrupt_session_payload_stops_catch_up_before_it,
+    unknown_event_types_and_versions_in_session_streams_are_errors,
+    session_events_that_contradict_the_model_are_errors,
+);
