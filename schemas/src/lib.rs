@@ -3,16 +3,20 @@
 //! - [`session`]: the JSON payloads of session events, one module per schema
 //!   version, with upcasters from every older version to the current one; fixture
 //!   files for every stored version live in `fixtures/` and are tested.
+//! - [`domain`]: the JSON domain events the outbox publishes for external consumers,
+//!   with fixtures in `fixtures/domain/`.
 //! - [`envelope`]: the binary transport envelope.
 //! - [`http`]: the gateway's JSON request and response bodies (with `utoipa` schemas
 //!   behind the `openapi` feature).
 //!
 //! Domain types come from `mpc-events`; this crate only maps them to and from bytes.
 
+pub mod domain;
 pub mod envelope;
 pub mod http;
 pub mod session;
 
+pub use domain::DomainEvent;
 pub use envelope::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 
 /// An event encoded for the store: type name, schema version and payload bytes.
