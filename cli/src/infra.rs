@@ -1,6 +1,6 @@
 //! Choosing adapters from configuration: the event store (SQLite file or
-//! PostgreSQL URL), the transport (in-process or Kafka), and small secrets kept in
-//! the data directory.
+//! PostgreSQL URL), the transport (in-process or Kafka), the domain-event sink (Kafka),
+//! and small secrets kept in the data directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use mpc_projections::ReadModels;
+use mpc_outbox::{DomainEventSink, KafkaDomainSink, KafkaSinkConfig};
 use mpc_store::{EventStore, PostgresStore, SqliteStore};
 use mpc_transport::{InProcessTransport, KafkaConfig, KafkaTransport, Transport};
 use zeroize::Zeroizing;
@@ -83,6 +84,20 @@ pub async fn open_transport(args: &TransportArgs) -> anyhow::Result<Arc<dyn Tran
         }
         None => Arc::new(InProcessTransport::new()),
     })
+}
+
+/// The Kafka sink for domain events on `topic`, created with one partition if missing.
+pub async fn open_domain_sink(
+    brokers: &str,
+    topic: &str,
+) -> anyhow::Result<Arc<dyn DomainEventSink>> {
+    let mut config = KafkaSinkConfig::new(brokers);
+    config.topic = topic.to_owned();
+    Ok(Arc::new(
+        KafkaDomainSink::connect(config)
+            .await
+            .with_context(|| format!("cannot connect the domain-event topic {topic} on Kafka"))?,
+    ))
 }
 
 /// A secret read from `path`, or, when `path` is `None`, from `default_path`,

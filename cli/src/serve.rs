@@ -1,16 +1,21 @@
-//! `mpc serve`: the coordinator process — HTTP gateway, session actors and the
-//! session-status and audit-log projections.
+//! `mpc serve`: the coordinator process — HTTP gateway, session actors, the
+//! session-status and audit-log projections, and, with Kafka, the domain-event outbox.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
+use mpc_outbox::Outbox;
 use mpc_projections::{AuditLogProjection, ProjectionRunner, SessionStatusProjection};
 
 use crate::infra::{self, StoreArgs, TransportArgs};
+
+/// How long the domain-event relay waits before resuming after a failure.
+const RELAY_RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -25,6 +30,10 @@ pub struct ServeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
+    /// Kafka topic (single partition) the outbox publishes domain events to, when
+    /// Kafka brokers are configured; see docs/domain-events.md.
+    #[arg(long, env = "MPC_DOMAIN_TOPIC", default_value = mpc_outbox::DEFAULT_TOPIC)]
+    pub domain_topic: String,
     /// File holding the HS256 secret that signs join and access tokens
     /// (default: `jwt.secret` in the data directory, created if missing).
     #[arg(long, env = "MPC_JWT_SECRET_FILE")]
@@ -49,6 +58,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let store = infra::open_store(&args.store, &args.data_dir).await?;
     let transport = infra::open_transport(&args.transport).await?;
+    if let Some(brokers) = &args.transport.kafka_brokers {
+        let sink = infra::open_domain_sink(brokers, &args.domain_topic).await?;
+        tokio::spawn(relay_domain_events(Outbox::new(store.clone(), sink)));
+    }
 
     let jwt_secret = infra::secret_file(
         args.jwt_secret_file.as_deref(),
@@ -112,4 +125,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the outbox for the life of the process. After a failure (Kafka unreachable, an
+/// event that cannot be mapped) it waits and starts again from the topic's last record:
+/// nothing is lost, and consumers drop what is republished by event id.
+async fn relay_domain_events(outbox: Outbox) {
+    loop {
+        match outbox.run(std::future::pending()).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?RELAY_RETRY, "the domain-event relay failed");
+            }
+        }
+        tokio::time::sleep(RELAY_RETRY).await;
+    }
 }

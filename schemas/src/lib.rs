@@ -6,6 +6,8 @@
 //! - [`account`]: account and uniqueness-claim event payloads.
 //! - [`approval`]: approval-workflow event payloads and the transcript approvers
 //!   sign.
+//! - [`domain`]: the JSON domain events the outbox publishes for external consumers,
+//!   with fixtures in `fixtures/domain/`.
 //! - [`envelope`]: the binary transport envelope.
 //! - [`http`]: the gateway's JSON request and response bodies (with `utoipa` schemas
 //!   behind the `openapi` feature).
@@ -14,6 +16,7 @@
 
 pub mod account;
 pub mod approval;
+pub mod domain;
 pub mod envelope;
 pub mod http;
 pub mod session;
@@ -46,6 +49,7 @@ mod fixtures {
     }
 }
 
+pub use domain::DomainEvent;
 pub use envelope::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 
 /// An event encoded for the store: type name, schema version and payload bytes.

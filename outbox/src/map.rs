@@ -1,0 +1,160 @@
+//! Which recorded events become domain events, and how: one function per stream
+//! category.
+
+use mpc_events::{
+    FailureReason, KeyId, Participant, PartyId, PartyOutcome, SessionCreated, SessionEvent,
+    SessionSpec,
+};
+use mpc_schemas::domain::{
+    DomainData, FailureCode, KeyGenerated, SessionFailed, SignatureProduced,
+};
+use mpc_schemas::{DomainEvent, session};
+use mpc_store::{EventStore, RecordedEvent};
+
+use crate::OutboxError;
+
+/// The domain event `event` stands for, if it is one that external consumers see.
+///
+/// Selection is by stream category and event type before anything is decoded; a
+/// selected event that cannot be decoded or mapped is an error, never skipped. The
+/// store is read for context: a session's terminal event is mapped with the facts of
+/// its stream's `SessionCreated`.
+pub async fn domain_event(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+) -> Result<Option<DomainEvent>, OutboxError> {
+    let data = match event.stream.category() {
+        "session" => session_data(store, event).await?,
+        _ => None,
+    };
+    Ok(data.map(|data| DomainEvent {
+        event_id: event.event_id,
+        position: event.position,
+        occurred_at: event.occurred_at,
+        correlation_id: event.correlation_id,
+        data,
+    }))
+}
+
+/// `key.generated`, `signature.produced` and `session.failed`, from a session's
+/// `SessionCompleted`, `SessionFailed` and `SessionExpired`.
+async fn session_data(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+) -> Result<Option<DomainData>, OutboxError> {
+    if !matches!(
+        event.event_type.as_str(),
+        "SessionCompleted" | "SessionFailed" | "SessionExpired"
+    ) {
+        return Ok(None);
+    }
+    let decoded = session::decode(&event.event_type, event.schema_version, &event.payload)
+        .map_err(|e| invalid(event, e))?;
+    let created = session_created(store, event).await?;
+    let data = match (decoded, &created.spec) {
+        (
+            SessionEvent::SessionCompleted {
+                outcome: PartyOutcome::PublicKey(public_key),
+                ..
+            },
+            SessionSpec::Keygen { threshold },
+        ) => DomainData::KeyGenerated(KeyGenerated {
+            key_id: KeyId::of_keygen(created.session_id),
+            public_key,
+            threshold: *threshold,
+            parties: party_ids(&created.participants),
+        }),
+        (
+            SessionEvent::SessionCompleted {
+                outcome: PartyOutcome::Signature(signature),
+                ..
+            },
+            SessionSpec::Signing {
+                key, message_hash, ..
+            },
+        ) => DomainData::SignatureProduced(SignatureProduced {
+            session_id: created.session_id,
+            key_id: key.key_id,
+            public_key: key.public_key,
+            message_hash: *message_hash,
+            signature,
+            signers: party_ids(&created.participants),
+        }),
+        (SessionEvent::SessionCompleted { .. }, spec) => {
+            return Err(invalid(
+                event,
+                format!(
+                    "a {} session completed with the other kind's outcome",
+                    spec.kind()
+                ),
+            ));
+        }
+        (SessionEvent::SessionFailed { reason, .. }, spec) => {
+            let (reason, detail, culprits) = match reason {
+                FailureReason::PublicKeyMismatch { disagreeing } => {
+                    (FailureCode::PublicKeyMismatch, None, disagreeing)
+                }
+                FailureReason::InvalidSignature { reported_by } => {
+                    (FailureCode::InvalidSignature, None, vec![reported_by])
+                }
+                FailureReason::PartyAborted {
+                    culprits, detail, ..
+                } => (FailureCode::PartyAborted, Some(detail), culprits),
+                FailureReason::Closed { reason } => (FailureCode::Closed, Some(reason), vec![]),
+            };
+            DomainData::SessionFailed(SessionFailed {
+                session_id: created.session_id,
+                kind: spec.kind(),
+                reason,
+                detail,
+                culprits,
+            })
+        }
+        (SessionEvent::SessionExpired { .. }, spec) => DomainData::SessionFailed(SessionFailed {
+            session_id: created.session_id,
+            kind: spec.kind(),
+            reason: FailureCode::Expired,
+            detail: None,
+            culprits: vec![],
+        }),
+        (other, _) => {
+            return Err(invalid(event, format!("decoded as {}", other.type_name())));
+        }
+    };
+    Ok(Some(data))
+}
+
+/// The first event of `event`'s stream, which must be its `SessionCreated`.
+async fn session_created(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+) -> Result<SessionCreated, OutboxError> {
+    let stream = store.read_stream(&event.stream, 1).await?;
+    let first = stream
+        .first()
+        .ok_or_else(|| invalid(event, format!("stream {} is empty", event.stream)))?;
+    match session::decode(&first.event_type, first.schema_version, &first.payload) {
+        Ok(SessionEvent::SessionCreated(created)) => Ok(created),
+        Ok(other) => Err(invalid(
+            event,
+            format!(
+                "stream {} starts with {}, not SessionCreated",
+                event.stream,
+                other.type_name()
+            ),
+        )),
+        Err(e) => Err(invalid(event, format!("its SessionCreated: {e}"))),
+    }
+}
+
+fn party_ids(participants: &[Participant]) -> Vec<PartyId> {
+    participants.iter().map(|p| p.party_id.clone()).collect()
+}
+
+fn invalid(event: &RecordedEvent, detail: impl ToString) -> OutboxError {
+    OutboxError::Map {
+        event_id: event.event_id,
+        position: event.position,
+        detail: detail.to_string(),
+    }
+}
