@@ -1,5 +1,16 @@
-//! `mpc demo`: keygen among t-of-n parties, then two signings by different signer
-//! sets, all on embedded defaults, with every fact read back from the event log.
+//! `mpc demo`: end-to-end scenarios on embedded defaults (SQLite event log,
+//! in-process transport, encrypted vaults), with every fact read back from the
+//! event log and the read models.
+//!
+//! - `foundation` (default): keygen among t-of-n parties, then two signings by
+//!   different signer sets.
+//! - `approval`: the seed's multi-person review: a 3-of-5 key among five approvers
+//!   who sign only approved payloads; one rejects, three approve, and the signing
+//!   session among the three carries their approvals, which every signer checks.
+//! - `data`: data-integrity signing with a 2-of-3 data key among an application
+//!   server, an HSM-backed party (SoftHSM2 through PKCS#11 when it is installed, the
+//!   file vault otherwise) and a backup party; the signature is verified over the
+//!   document, and a tampered copy is shown not to verify.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,13 +19,18 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use futures::future::try_join_all;
 use indicatif::{ProgressBar, ProgressStyle};
-use mpc_actors::{CommandMeta, Coordinator, NewKeygen, NewSigning, SigningPayload, SystemClock};
-use mpc_engine::{Dkls23Engine, FileVault, ThresholdEngine, verify_signature};
-use mpc_events::{
-    KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionStatus, Signature,
-    Threshold,
+use mpc_actors::{
+    Approvals, CommandMeta, Coordinator, CreatedSession, NewKeygen, NewSigning, NewWorkflow,
+    SigningPayload, SystemClock,
 };
-use mpc_party::{PartyIdentity, PartyNode};
+use mpc_engine::{
+    Dkls23Engine, FileVault, Pkcs11Vault, ShareVault, ThresholdEngine, verify_signature,
+};
+use mpc_events::{
+    Decision, KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionStatus,
+    Signature, Threshold, WorkflowId, WorkflowStatus,
+};
+use mpc_party::{PartyIdentity, PartyNode, SigningPolicy};
 use mpc_projections::{
     AuditLogProjection, ProjectionRunner, ReadModels, SessionStatusProjection, SessionStatusRow,
 };
@@ -28,9 +44,49 @@ use crate::local::LocalCoordinator;
 
 const SESSION_TTL: Duration = Duration::from_secs(120);
 
+/// Which end-to-end story the demo tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Keygen, then two signings by different signer sets.
+    Foundation,
+    /// Multi-person review: t of n approvers approve before the key signs.
+    Approval,
+    /// Data-integrity signing with an HSM-backed party.
+    Data,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Foundation => "foundation",
+            Self::Approval => "approval",
+            Self::Data => "data",
+        }
+    }
+
+    /// t and n when the caller gave none.
+    pub fn default_threshold(self) -> (u16, u16) {
+        match self {
+            Self::Foundation | Self::Data => (2, 3),
+            Self::Approval => (3, 5),
+        }
+    }
+}
+
+/// Where the HSM-backed party of the data scenario keeps its key-encryption key.
+#[derive(Debug, Clone)]
+pub struct Hsm {
+    /// The PKCS#11 module (SoftHSM2's shared library).
+    pub module: PathBuf,
+}
+
 /// What `mpc demo` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub scenario: Scenario,
+    /// The HSM for the data scenario, when one is available (see
+    /// [`prepare_softhsm`]); the file vault otherwise.
+    pub hsm: Option<Hsm>,
     pub threshold: u16,
     pub parties: u16,
     pub data_dir: Option<PathBuf>,
@@ -58,9 +114,20 @@ pub struct HistoryEntry {
     pub occurred_at: i64,
 }
 
+/// What the approval scenario's workflow went through.
+#[derive(Debug, Clone)]
+pub struct WorkflowReport {
+    pub workflow_id: WorkflowId,
+    pub title: String,
+    pub status: WorkflowStatus,
+    pub approved_by: Vec<PartyId>,
+    pub rejected_by: Vec<PartyId>,
+}
+
 /// Everything the demo did.
 #[derive(Debug, Clone)]
 pub struct Report {
+    pub scenario: Scenario,
     pub threshold: Threshold,
     pub parties: Vec<PartyId>,
     pub key_id: KeyId,
@@ -74,6 +141,54 @@ pub struct Report {
     /// The audit log's chain head: the last record's hash.
     pub audit_head: Option<[u8; 32]>,
     pub data_dir: Option<PathBuf>,
+    /// Which vault each party keeps its share in.
+    pub vaults: Vec<(PartyId, String)>,
+    pub workflow: Option<WorkflowReport>,
+    /// Data scenario: whether the signature also verifies over a tampered copy of
+    /// the document (it must not).
+    pub tampered_verifies: Option<bool>,
+}
+
+/// Prepares SoftHSM2 for the data scenario before the process starts threads: when
+/// the module is installed and `SOFTHSM2_CONF` is unset, points SoftHSM2 at a fresh
+/// token directory inside `dir` (tokens are created there, never in the system's
+/// token directory). Returns the HSM to use, or `None` when SoftHSM2 is missing.
+///
+/// # Safety
+///
+/// Sets an environment variable: call it while the process has one thread.
+pub unsafe fn prepare_softhsm(dir: &Path) -> anyhow::Result<Option<Hsm>> {
+    let module = std::env::var_os("MPC_PKCS11_MODULE")
+        .map_or_else(|| PathBuf::from(SOFTHSM_MODULE), PathBuf::from);
+    if !module.is_file() || !softhsm_util_available() {
+        return Ok(None);
+    }
+    if std::env::var_os("SOFTHSM2_CONF").is_none() {
+        let tokens = dir.join("softhsm-tokens");
+        std::fs::create_dir_all(&tokens)
+            .with_context(|| format!("cannot create {}", tokens.display()))?;
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .with_context(|| format!("cannot write {}", conf.display()))?;
+        // SAFETY: the caller guarantees the process has one thread.
+        unsafe { std::env::set_var("SOFTHSM2_CONF", &conf) };
+    }
+    Ok(Some(Hsm { module }))
+}
+
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+fn softhsm_util_available() -> bool {
+    std::process::Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs the demo and prints its report.
@@ -81,7 +196,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let progress = if options.json {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(4)
+        ProgressBar::new(0)
     };
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
@@ -99,10 +214,109 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The running pieces every scenario shares.
+struct World {
+    dir: PathBuf,
+    store: Arc<dyn EventStore>,
+    coordinator: Arc<Coordinator>,
+    client: Arc<LocalCoordinator>,
+    transport: Arc<InProcessTransport>,
+    engine: Arc<dyn ThresholdEngine>,
+}
+
+impl World {
+    /// A party node with a fresh identity and a file vault under a random
+    /// passphrase held only for this run.
+    async fn file_node(
+        &self,
+        name: &PartyId,
+        policy: SigningPolicy,
+    ) -> anyhow::Result<Arc<PartyNode>> {
+        let passphrase = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
+        let vault_dir = self.vault_dir(name);
+        let vault = tokio::task::spawn_blocking(move || {
+            FileVault::create(&vault_dir, passphrase.as_bytes())
+        })
+        .await?
+        .with_context(|| format!("cannot create the vault of {name}"))?;
+        Ok(self.node(name, Arc::new(vault), policy))
+    }
+
+    /// A party node whose shares rest under a key-encryption key in a fresh token
+    /// of `hsm`.
+    async fn hsm_node(&self, name: &PartyId, hsm: &Hsm) -> anyhow::Result<Arc<PartyNode>> {
+        let label = format!("mpc-demo-{}", &SessionId::new().to_string()[24..]);
+        let pin = hex::encode(rand::random::<[u8; 16]>());
+        let so_pin = Zeroizing::new(hex::encode(rand::random::<[u8; 16]>()));
+        let module = hsm.module.clone();
+        let vault_dir = self.vault_dir(name);
+        let vault = tokio::task::spawn_blocking(move || {
+            let status = std::process::Command::new("softhsm2-util")
+                .args(["--init-token", "--free", "--label", &label])
+                .args(["--so-pin", so_pin.as_str(), "--pin", &pin])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("cannot run softhsm2-util")?;
+            ensure!(
+                status.success(),
+                "softhsm2-util could not create token {label}"
+            );
+            Pkcs11Vault::open(&module, &label, &pin, &vault_dir).map_err(anyhow::Error::from)
+        })
+        .await?
+        .with_context(|| format!("cannot open the PKCS#11 vault of {name}"))?;
+        Ok(self.node(name, Arc::new(vault), SigningPolicy::AnyRequest))
+    }
+
+    fn vault_dir(&self, name: &PartyId) -> PathBuf {
+        self.dir
+            .join("parties")
+            .join(name.as_str())
+            .join(format!("vault-{}", SessionId::new()))
+    }
+
+    fn node(
+        &self,
+        name: &PartyId,
+        vault: Arc<dyn ShareVault>,
+        policy: SigningPolicy,
+    ) -> Arc<PartyNode> {
+        Arc::new(
+            PartyNode::new(
+                name.clone(),
+                PartyIdentity::generate(),
+                self.engine.clone(),
+                vault,
+                self.transport.clone(),
+                self.client.clone(),
+            )
+            .with_policy(policy),
+        )
+    }
+}
+
+/// What a scenario produced.
+struct Outcome {
+    threshold: Threshold,
+    parties: Vec<PartyId>,
+    vaults: Vec<(PartyId, String)>,
+    key_id: KeyId,
+    public_key: PublicKey,
+    signatures: Vec<SignatureReport>,
+    workflow: Option<WorkflowReport>,
+    tampered_verifies: Option<bool>,
+}
+
 /// Runs the demo: a fresh store, coordinator, transport and one node per party.
 pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Result<Report> {
-    let threshold = Threshold::new(options.threshold, options.parties)
-        .context("invalid --threshold/--parties")?;
+    let (t, n) = (options.threshold, options.parties);
+    let threshold = Threshold::new(t, n).context("invalid --threshold/--parties")?;
+    if options.scenario == Scenario::Data {
+        ensure!(
+            (t, n) == (2, 3),
+            "the data scenario runs a 2-of-3 key (application server, HSM-backed party, backup)"
+        );
+    }
     let temp;
     let dir: &Path = match &options.data_dir {
         Some(d) => d,
@@ -135,100 +349,37 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         let _ = stopped.await;
     });
     let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
-    let client = Arc::new(LocalCoordinator(coordinator.clone()));
-    let transport = Arc::new(InProcessTransport::new());
-    let engine: Arc<dyn ThresholdEngine> = Arc::new(Dkls23Engine);
-    let names = party_names(threshold.n());
-    let mut nodes = Vec::with_capacity(names.len());
-    for name in &names {
-        // Demo vaults get a random passphrase held only for this run.
-        let passphrase = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
-        let vault_dir = dir
-            .join("parties")
-            .join(name.as_str())
-            .join(format!("vault-{}", SessionId::new()));
-        let vault = tokio::task::spawn_blocking(move || {
-            FileVault::create(&vault_dir, passphrase.as_bytes())
-        })
-        .await?
-        .with_context(|| format!("cannot create the vault of {name}"))?;
-        nodes.push(Arc::new(PartyNode::new(
-            name.clone(),
-            PartyIdentity::generate(),
-            engine.clone(),
-            Arc::new(vault),
-            transport.clone(),
-            client.clone(),
-        )));
-    }
-
-    progress.inc(1);
-    progress.set_message(format!("distributed key generation ({threshold})"));
-    let created = coordinator
-        .create_keygen(
-            NewKeygen {
-                threshold,
-                participants: nodes
-                    .iter()
-                    .map(|n| mpc_events::Participant {
-                        party_id: n.id().clone(),
-                        identity: n.identity().public(),
-                    })
-                    .collect(),
-                ttl: SESSION_TTL,
-            },
-            CommandMeta::new(),
-        )
-        .await?;
-    let keygen_id = created.session_id;
-    let tasks = nodes.iter().map(|node| {
-        let node = node.clone();
-        let token = created
-            .join_tokens
-            .get(node.id())
-            .map(|t| t.expose().to_owned());
-        async move {
-            let token = token.context("no join token for party")?;
-            tokio::spawn(async move { node.keygen(keygen_id, &token).await })
-                .await?
-                .with_context(|| "keygen failed")
-        }
-    });
-    let keys = try_join_all(tasks).await?;
-    ensure!(
-        keys.windows(2).all(|w| w[0] == w[1]),
-        "parties derived different public keys"
-    );
-    let session = coordinator
-        .wait_for(keygen_id, |s| s.status == SessionStatus::Completed)
-        .await?;
-    let public_key = match (&session.status, &session.outcome) {
-        (SessionStatus::Completed, Some(PartyOutcome::PublicKey(pk))) => *pk,
-        (status, _) => bail!("keygen session ended {status}: {:?}", session.failure),
+    let world = World {
+        dir: dir.to_path_buf(),
+        store: store.clone(),
+        client: Arc::new(LocalCoordinator(coordinator.clone())),
+        coordinator,
+        transport: Arc::new(InProcessTransport::new()),
+        engine: Arc::new(Dkls23Engine),
     };
-    let key_id = KeyId::of_keygen(keygen_id);
 
-    let t = usize::from(threshold.t());
-    let signer_sets = [nodes[..t].to_vec(), nodes[nodes.len() - t..].to_vec()];
-    let mut signatures = Vec::new();
-    for signers in signer_sets {
-        progress.inc(1);
-        let names: Vec<_> = signers.iter().map(|n| n.id().clone()).collect();
-        progress.set_message(format!(
-            "signing with {}",
-            names
-                .iter()
-                .map(PartyId::as_str)
-                .collect::<Vec<_>>()
-                .join(" + ")
-        ));
-        signatures.push(sign(&coordinator, key_id, public_key, &signers, &options.message).await?);
-    }
+    let outcome = match options.scenario {
+        Scenario::Foundation => foundation(&world, threshold, &options.message, progress).await?,
+        Scenario::Approval => approval(&world, threshold, &options.message, progress).await?,
+        Scenario::Data => {
+            data(
+                &world,
+                threshold,
+                options.hsm.as_ref(),
+                &options.message,
+                progress,
+            )
+            .await?
+        }
+    };
 
     progress.inc(1);
     progress.set_message("reading the session history back from the log");
     let mut history = Vec::new();
-    for session_id in std::iter::once(keygen_id).chain(signatures.iter().map(|s| s.session_id)) {
+    let keygen_id = outcome.key_id.keygen_session();
+    for session_id in
+        std::iter::once(keygen_id).chain(outcome.signatures.iter().map(|s| s.session_id))
+    {
         let stream = StreamName::new("session", session_id)?;
         let events = store
             .read_stream(&stream, 1)
@@ -266,37 +417,332 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         );
     }
     Ok(Report {
-        threshold,
-        parties: names,
-        key_id,
-        public_key,
-        signatures,
+        scenario: options.scenario,
+        threshold: outcome.threshold,
+        parties: outcome.parties,
+        key_id: outcome.key_id,
+        public_key: outcome.public_key,
+        signatures: outcome.signatures,
         history,
         read_model,
         audit_records,
         audit_head,
         data_dir: options.data_dir.clone(),
+        vaults: outcome.vaults,
+        workflow: outcome.workflow,
+        tampered_verifies: outcome.tampered_verifies,
     })
 }
 
-async fn sign(
-    coordinator: &Coordinator,
-    key_id: KeyId,
-    public_key: PublicKey,
-    signers: &[Arc<PartyNode>],
+/// Keygen, then two signings by the first and the last t parties.
+async fn foundation(
+    world: &World,
+    threshold: Threshold,
     message: &[u8],
-) -> anyhow::Result<SignatureReport> {
-    let created = coordinator
-        .create_signing(
-            NewSigning {
+    progress: &ProgressBar,
+) -> anyhow::Result<Outcome> {
+    progress.set_length(4);
+    let names = party_names(threshold.n());
+    let mut nodes = Vec::with_capacity(names.len());
+    for name in &names {
+        nodes.push(world.file_node(name, SigningPolicy::AnyRequest).await?);
+    }
+    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+    let t = usize::from(threshold.t());
+    let signer_sets = [nodes[..t].to_vec(), nodes[nodes.len() - t..].to_vec()];
+    let mut signatures = Vec::new();
+    for signers in signer_sets {
+        progress.inc(1);
+        progress.set_message(format!("signing with {}", joined(&signers)));
+        let created = world
+            .coordinator
+            .create_signing(
+                NewSigning {
+                    key_id,
+                    signers: signers.iter().map(|n| n.id().clone()).collect(),
+                    payload: SigningPayload::Message(message.to_vec()),
+                    ttl: SESSION_TTL,
+                },
+                CommandMeta::new(),
+            )
+            .await?;
+        signatures.push(sign(world, created, public_key, &signers, message).await?);
+    }
+    Ok(Outcome {
+        threshold,
+        vaults: file_vaults(&names),
+        parties: names,
+        key_id,
+        public_key,
+        signatures,
+        workflow: None,
+        tampered_verifies: None,
+    })
+}
+
+/// A t-of-n review: one approver rejects, t approve, the approvers sign.
+async fn approval(
+    world: &World,
+    threshold: Threshold,
+    message: &[u8],
+    progress: &ProgressBar,
+) -> anyhow::Result<Outcome> {
+    progress.set_length(5);
+    let names: Vec<PartyId> = (1..=threshold.n())
+        .map(|i| PartyId::parse(format!("approver-{i}")))
+        .collect::<Result<_, _>>()?;
+    let mut nodes = Vec::with_capacity(names.len());
+    for name in &names {
+        nodes.push(world.file_node(name, SigningPolicy::ApprovedOnly).await?);
+    }
+    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+
+    progress.inc(1);
+    progress.set_message("approval workflow: collecting signed decisions");
+    let approvals = Approvals::new(
+        world.store.clone(),
+        Arc::new(SystemClock),
+        world.coordinator.clone(),
+    );
+    let title = "Demo review: release the payload".to_owned();
+    let workflow_id = approvals
+        .create(
+            NewWorkflow {
                 key_id,
-                signers: signers.iter().map(|n| n.id().clone()).collect(),
-                payload: SigningPayload::Message(message.to_vec()),
+                title: title.clone(),
+                payload: message.to_vec(),
                 ttl: SESSION_TTL,
             },
             CommandMeta::new(),
         )
         .await?;
+    let payload_hash = MessageHash::from_bytes(Sha256::digest(message).into());
+    // Approver 2 rejects (when n − t allows one rejection); then the first t others
+    // approve.
+    let t = usize::from(threshold.t());
+    let rejecter = (nodes.len() > t).then_some(1);
+    let approvers: Vec<usize> = (0..nodes.len())
+        .filter(|i| Some(*i) != rejecter)
+        .take(t)
+        .collect();
+    let decisions = rejecter
+        .map(|i| (i, Decision::Reject))
+        .into_iter()
+        .chain(approvers.iter().map(|i| (*i, Decision::Approve)));
+    let mut workflow = None;
+    for (i, decision) in decisions {
+        let node = &nodes[i];
+        let signature = node
+            .identity()
+            .sign_decision(workflow_id, &payload_hash, decision);
+        workflow = Some(
+            approvals
+                .decide(
+                    workflow_id,
+                    node.id().clone(),
+                    decision,
+                    signature,
+                    CommandMeta::new(),
+                )
+                .await?,
+        );
+    }
+    let workflow = workflow.context("no decisions were made")?;
+    ensure!(
+        workflow.status == WorkflowStatus::Approved,
+        "the workflow is {} after {t} approvals",
+        workflow.status
+    );
+
+    progress.inc(1);
+    let signers: Vec<Arc<PartyNode>> = workflow
+        .approvers
+        .iter()
+        .filter_map(|a| nodes.iter().find(|n| n.id() == a).cloned())
+        .collect();
+    progress.set_message(format!("signing with the approvers {}", joined(&signers)));
+    let created = approvals
+        .start_signing(workflow_id, SESSION_TTL, CommandMeta::new())
+        .await?;
+    let signature = sign(world, created, public_key, &signers, message).await?;
+    let workflow = approvals.workflow(workflow_id).await?;
+    let rejected_by = workflow
+        .decisions
+        .iter()
+        .filter(|d| d.decision == Decision::Reject)
+        .map(|d| d.approver.clone())
+        .collect();
+    Ok(Outcome {
+        threshold,
+        vaults: file_vaults(&names),
+        parties: names,
+        key_id,
+        public_key,
+        signatures: vec![signature],
+        workflow: Some(WorkflowReport {
+            workflow_id,
+            title,
+            status: workflow.status,
+            approved_by: workflow.approvers.clone(),
+            rejected_by,
+        }),
+        tampered_verifies: None,
+    })
+}
+
+/// A 2-of-3 data key among an application server, an HSM-backed party and a
+/// backup; the application server and the HSM party sign a document.
+async fn data(
+    world: &World,
+    threshold: Threshold,
+    hsm: Option<&Hsm>,
+    document: &[u8],
+    progress: &ProgressBar,
+) -> anyhow::Result<Outcome> {
+    progress.set_length(4);
+    let app = PartyId::parse("app-server")?;
+    let hsm_party = PartyId::parse("hsm")?;
+    let backup = PartyId::parse("backup")?;
+    let (hsm_node, hsm_vault) = match hsm {
+        Some(hsm) => (
+            world.hsm_node(&hsm_party, hsm).await?,
+            format!("pkcs11 ({})", hsm.module.display()),
+        ),
+        None => (
+            world
+                .file_node(&hsm_party, SigningPolicy::AnyRequest)
+                .await?,
+            "file (SoftHSM2 not installed)".to_owned(),
+        ),
+    };
+    let nodes = vec![
+        world.file_node(&app, SigningPolicy::AnyRequest).await?,
+        hsm_node,
+        world.file_node(&backup, SigningPolicy::AnyRequest).await?,
+    ];
+    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+
+    progress.inc(1);
+    let signers = nodes[..2].to_vec();
+    progress.set_message(format!("signing the document with {}", joined(&signers)));
+    let created = world
+        .coordinator
+        .create_signing(
+            NewSigning {
+                key_id,
+                signers: signers.iter().map(|n| n.id().clone()).collect(),
+                payload: SigningPayload::Message(document.to_vec()),
+                ttl: SESSION_TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await?;
+    let signature = sign(world, created, public_key, &signers, document).await?;
+    let mut tampered = document.to_vec();
+    tampered.push(b'!');
+    let tampered_hash = MessageHash::from_bytes(Sha256::digest(&tampered).into());
+    let tampered_verifies = verify_signature(&public_key, &tampered_hash, &signature.signature);
+    ensure!(
+        !tampered_verifies,
+        "the signature verifies over a tampered document"
+    );
+    let parties = vec![app.clone(), hsm_party.clone(), backup.clone()];
+    Ok(Outcome {
+        threshold,
+        vaults: vec![
+            (app, "file".to_owned()),
+            (hsm_party, hsm_vault),
+            (backup, "file".to_owned()),
+        ],
+        parties,
+        key_id,
+        public_key,
+        signatures: vec![signature],
+        workflow: None,
+        tampered_verifies: Some(tampered_verifies),
+    })
+}
+
+fn file_vaults(names: &[PartyId]) -> Vec<(PartyId, String)> {
+    names
+        .iter()
+        .map(|n| (n.clone(), "file".to_owned()))
+        .collect()
+}
+
+fn joined(nodes: &[Arc<PartyNode>]) -> String {
+    nodes
+        .iter()
+        .map(|n| n.id().as_str())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// Distributed key generation among `nodes`; the key once every party agrees.
+async fn keygen(
+    world: &World,
+    threshold: Threshold,
+    nodes: &[Arc<PartyNode>],
+    progress: &ProgressBar,
+) -> anyhow::Result<(KeyId, PublicKey)> {
+    progress.inc(1);
+    progress.set_message(format!("distributed key generation ({threshold})"));
+    let created = world
+        .coordinator
+        .create_keygen(
+            NewKeygen {
+                threshold,
+                participants: nodes
+                    .iter()
+                    .map(|n| mpc_events::Participant {
+                        party_id: n.id().clone(),
+                        identity: n.identity().public(),
+                    })
+                    .collect(),
+                ttl: SESSION_TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await?;
+    let keygen_id = created.session_id;
+    let tasks = nodes.iter().map(|node| {
+        let node = node.clone();
+        let token = created
+            .join_tokens
+            .get(node.id())
+            .map(|t| t.expose().to_owned());
+        async move {
+            let token = token.context("no join token for party")?;
+            tokio::spawn(async move { node.keygen(keygen_id, &token).await })
+                .await?
+                .with_context(|| "keygen failed")
+        }
+    });
+    let keys = try_join_all(tasks).await?;
+    ensure!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "parties derived different public keys"
+    );
+    let session = world
+        .coordinator
+        .wait_for(keygen_id, |s| s.status == SessionStatus::Completed)
+        .await?;
+    match (&session.status, &session.outcome) {
+        (SessionStatus::Completed, Some(PartyOutcome::PublicKey(pk))) => {
+            Ok((KeyId::of_keygen(keygen_id), *pk))
+        }
+        (status, _) => bail!("keygen session ended {status}: {:?}", session.failure),
+    }
+}
+
+/// Has `signers` sign in `created`; the signature once it is recorded and verified.
+async fn sign(
+    world: &World,
+    created: CreatedSession,
+    public_key: PublicKey,
+    signers: &[Arc<PartyNode>],
+    message: &[u8],
+) -> anyhow::Result<SignatureReport> {
     let session_id = created.session_id;
     let tasks = signers.iter().map(|node| {
         let node = node.clone();
@@ -312,7 +758,8 @@ async fn sign(
         }
     });
     let produced = try_join_all(tasks).await?;
-    let session = coordinator
+    let session = world
+        .coordinator
         .wait_for(session_id, |s| s.status == SessionStatus::Completed)
         .await?;
     let signature = match (&session.status, &session.outcome) {
@@ -352,6 +799,7 @@ fn party_names(n: u8) -> Vec<PartyId> {
 /// The `--json` form of a report.
 pub fn to_json(report: &Report) -> serde_json::Value {
     json!({
+        "scenario": report.scenario.name(),
         "threshold": {"t": report.threshold.t(), "n": report.threshold.n()},
         "parties": report.parties.iter().map(PartyId::as_str).collect::<Vec<_>>(),
         "key_id": report.key_id.to_string(),
@@ -373,6 +821,18 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "joined": r.joined,
             "reported": r.reported,
         })).collect::<Vec<_>>(),
+        "vaults": report.vaults.iter().map(|(p, v)| json!({
+            "party": p.as_str(),
+            "vault": v,
+        })).collect::<Vec<_>>(),
+        "workflow": report.workflow.as_ref().map(|w| json!({
+            "workflow_id": w.workflow_id.to_string(),
+            "title": w.title,
+            "status": w.status.to_string(),
+            "approved_by": w.approved_by.iter().map(PartyId::as_str).collect::<Vec<_>>(),
+            "rejected_by": w.rejected_by.iter().map(PartyId::as_str).collect::<Vec<_>>(),
+        })),
+        "tampered_data_verifies": report.tampered_verifies,
         "audit_records": report.audit_records,
         "audit_head": report.audit_head.map(hex::encode),
         "history": report.history.iter().map(|(session, events)| json!({
@@ -394,7 +854,15 @@ fn print_text(report: &Report) {
             .collect::<Vec<_>>()
             .join(" + ")
     };
-    println!("{} key among {}", report.threshold, names(&report.parties));
+    println!(
+        "scenario {}: {} key among {}",
+        report.scenario.name(),
+        report.threshold,
+        names(&report.parties)
+    );
+    for (party, vault) in &report.vaults {
+        println!("  {:<12} vault {vault}", party.as_str());
+    }
     println!("  key id      {}", report.key_id);
     println!(
         "  public key  {}",
@@ -415,6 +883,20 @@ fn print_text(report: &Report) {
             } else {
                 "NO"
             }
+        );
+    }
+    if let Some(w) = &report.workflow {
+        println!();
+        println!("approval workflow {} ({:?})", w.workflow_id, w.title);
+        println!("  rejected by {}", names(&w.rejected_by));
+        println!("  approved by {}", names(&w.approved_by));
+        println!("  status      {}", w.status);
+    }
+    if let Some(tampered) = report.tampered_verifies {
+        println!();
+        println!(
+            "tampered document verifies: {}",
+            if tampered { "YES (broken)" } else { "no" }
         );
     }
     println!();

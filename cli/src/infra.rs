@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use mpc_projections::ReadModels;
 use mpc_outbox::{DomainEventSink, KafkaDomainSink, KafkaSinkConfig};
+use mpc_projections::ReadModels;
 use mpc_store::{EventStore, PostgresStore, SqliteStore};
 use mpc_transport::{InProcessTransport, KafkaConfig, KafkaTransport, Transport};
 use zeroize::Zeroizing;

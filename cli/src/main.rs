@@ -1,9 +1,10 @@
 //! `mpc`: the command-line entry point of the MPC signing platform.
 //!
-//! - `mpc demo` runs distributed key generation and two threshold signings end to
-//!   end on the embedded defaults (SQLite event store, in-process transport,
-//!   encrypted file vaults), then prints the key, the signatures and the recorded
-//!   session history.
+//! - `mpc demo` runs distributed key generation and threshold signing end to end on
+//!   the embedded defaults (SQLite event store, in-process transport, encrypted
+//!   vaults), then prints the key, the signatures and the recorded session history;
+//!   `--scenario approval|data` runs the multi-person review or data signing with an
+//!   HSM-backed party.
 //! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
 //! - `mpc party …` runs a party node (server role) or takes part in one session
 //!   (client role).
@@ -55,12 +56,16 @@ enum Command {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Signers needed (t).
-    #[arg(long, short = 't', default_value_t = 2)]
-    threshold: u16,
-    /// Key holders (n), 2..=20.
-    #[arg(long, short = 'n', default_value_t = 3)]
-    parties: u16,
+    /// Which story to run: keygen and two signings, a t-of-n approval workflow, or
+    /// data signing with an HSM-backed party.
+    #[arg(long, value_enum, default_value_t = demo::Scenario::Foundation)]
+    scenario: demo::Scenario,
+    /// Signers needed (t); default 2, or 3 for the approval scenario.
+    #[arg(long, short = 't')]
+    threshold: Option<u16>,
+    /// Key holders (n), 2..=20; default 3, or 5 for the approval scenario.
+    #[arg(long, short = 'n')]
+    parties: Option<u16>,
     /// Keep the event log and vaults here (default: a temporary directory removed at exit).
     #[arg(long, env = "MPC_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -81,6 +86,29 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    // SoftHSM2 reads its configuration when first loaded: prepare it while this
+    // process still has one thread.
+    let mut hsm_dir = None;
+    let hsm = match &cli.command {
+        Command::Demo(args) if args.scenario == demo::Scenario::Data => {
+            let prepared = tempfile::tempdir()
+                .map_err(anyhow::Error::from)
+                .and_then(|dir| {
+                    // SAFETY: no thread has been started yet.
+                    let hsm = unsafe { demo::prepare_softhsm(dir.path()) }?;
+                    hsm_dir = Some(dir);
+                    Ok(hsm)
+                });
+            match prepared {
+                Ok(hsm) => hsm,
+                Err(e) => {
+                    eprintln!("error: cannot prepare SoftHSM2: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => None,
+    };
     // One TLS crypto provider for the gateway and the HTTP client.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
@@ -102,8 +130,12 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(demo::Options {
-            threshold: args.threshold,
-            parties: args.parties,
+            scenario: args.scenario,
+            hsm,
+            threshold: args
+                .threshold
+                .unwrap_or(args.scenario.default_threshold().0),
+            parties: args.parties.unwrap_or(args.scenario.default_threshold().1),
             data_dir: args.data_dir,
             message: args.message.into_bytes(),
             json: args.json,
@@ -113,6 +145,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
     };
+    drop(hsm_dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

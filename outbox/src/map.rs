@@ -2,13 +2,14 @@
 //! category.
 
 use mpc_events::{
-    FailureReason, KeyId, Participant, PartyId, PartyOutcome, SessionCreated, SessionEvent,
-    SessionSpec,
+    AccountEvent, FailureReason, KeyId, Participant, PartyId, PartyOutcome, SessionCreated,
+    SessionEvent, SessionSpec, ShareRole, WorkflowEvent,
 };
 use mpc_schemas::domain::{
-    DomainData, FailureCode, KeyGenerated, SessionFailed, SignatureProduced,
+    AccountCreated, DomainData, FailureCode, KeyGenerated, SessionFailed, SignatureProduced,
+    WorkflowDecided,
 };
-use mpc_schemas::{DomainEvent, session};
+use mpc_schemas::{DomainEvent, account, approval, session};
 use mpc_store::{EventStore, RecordedEvent};
 
 use crate::OutboxError;
@@ -25,6 +26,8 @@ pub async fn domain_event(
 ) -> Result<Option<DomainEvent>, OutboxError> {
     let data = match event.stream.category() {
         "session" => session_data(store, event).await?,
+        "account" => account_data(event)?,
+        "approval" => workflow_data(store, event).await?,
         _ => None,
     };
     Ok(data.map(|data| DomainEvent {
@@ -122,6 +125,86 @@ async fn session_data(
         }
     };
     Ok(Some(data))
+}
+
+/// `account.created`, from `AccountOpened`.
+fn account_data(event: &RecordedEvent) -> Result<Option<DomainData>, OutboxError> {
+    if event.event_type != "AccountOpened" {
+        return Ok(None);
+    }
+    let decoded = account::decode_account(&event.event_type, event.schema_version, &event.payload)
+        .map_err(|e| invalid(event, e))?;
+    let AccountEvent::AccountOpened {
+        account_id,
+        username,
+        parties,
+        keygen_session,
+        ..
+    } = decoded
+    else {
+        return Err(invalid(
+            event,
+            format!("decoded as {}", decoded.type_name()),
+        ));
+    };
+    Ok(Some(DomainData::AccountCreated(AccountCreated {
+        account_id,
+        username,
+        keygen_session,
+        shares: ShareRole::ALL
+            .iter()
+            .map(|role| (*role, parties.get(*role).party_id.clone()))
+            .collect(),
+    })))
+}
+
+/// `workflow.approved` and `workflow.rejected`, from `WorkflowApproved` and
+/// `WorkflowRejected`, with the key and payload hash of the stream's
+/// `WorkflowCreated`.
+async fn workflow_data(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+) -> Result<Option<DomainData>, OutboxError> {
+    if !matches!(
+        event.event_type.as_str(),
+        "WorkflowApproved" | "WorkflowRejected"
+    ) {
+        return Ok(None);
+    }
+    let decoded =
+        approval::decode_workflow(&event.event_type, event.schema_version, &event.payload)
+            .map_err(|e| invalid(event, e))?;
+    let (approved, deciders) = match decoded {
+        WorkflowEvent::WorkflowApproved { approvers, .. } => (true, approvers),
+        WorkflowEvent::WorkflowRejected { rejected_by, .. } => (false, rejected_by),
+        other => return Err(invalid(event, format!("decoded as {}", other.type_name()))),
+    };
+    let stream = store.read_stream(&event.stream, 1).await?;
+    let first = stream
+        .first()
+        .ok_or_else(|| invalid(event, format!("stream {} is empty", event.stream)))?;
+    let created =
+        match approval::decode_workflow(&first.event_type, first.schema_version, &first.payload) {
+            Ok(WorkflowEvent::WorkflowCreated(created)) => created,
+            Ok(other) => {
+                return Err(invalid(
+                    event,
+                    format!(
+                        "stream {} starts with {}, not WorkflowCreated",
+                        event.stream,
+                        other.type_name()
+                    ),
+                ));
+            }
+            Err(e) => return Err(invalid(event, format!("its WorkflowCreated: {e}"))),
+        };
+    Ok(Some(DomainData::WorkflowDecided(WorkflowDecided {
+        workflow_id: created.workflow_id,
+        key_id: created.key.key_id,
+        payload_hash: created.payload_hash,
+        approved,
+        deciders,
+    })))
 }
 
 /// The first event of `event`'s stream, which must be its `SessionCreated`.

@@ -17,8 +17,10 @@
 //! refuses other schemas and unknown types. Fixtures of every type live in
 //! `fixtures/domain/` and are tested byte for byte.
 
-use mpc_events::{KeyId, MessageHash, PartyId, PublicKey, SessionId, SessionKind, Signature};
-use mpc_events::{Threshold, Timestamp};
+use mpc_events::{
+    AccountId, KeyId, MessageHash, PartyId, PublicKey, SessionId, SessionKind, ShareRole,
+    Signature, Threshold, Timestamp, Username, WorkflowId,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,7 +30,14 @@ use crate::SchemaError;
 pub const SCHEMA: &str = "mpc.domain-event/v1";
 
 /// Every domain event type of [`SCHEMA`].
-pub const EVENT_TYPES: [&str; 3] = ["key.generated", "signature.produced", "session.failed"];
+pub const EVENT_TYPES: [&str; 6] = [
+    "key.generated",
+    "signature.produced",
+    "session.failed",
+    "account.created",
+    "workflow.approved",
+    "workflow.rejected",
+];
 
 /// One domain event, made from one stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +58,9 @@ impl DomainEvent {
             DomainData::KeyGenerated(_) => "key.generated",
             DomainData::SignatureProduced(_) => "signature.produced",
             DomainData::SessionFailed(_) => "session.failed",
+            DomainData::AccountCreated(_) => "account.created",
+            DomainData::WorkflowDecided(w) if w.approved => "workflow.approved",
+            DomainData::WorkflowDecided(_) => "workflow.rejected",
         }
     }
 
@@ -67,6 +79,14 @@ impl DomainEvent {
                 kind: "session",
                 id: f.session_id.to_string(),
             },
+            DomainData::AccountCreated(a) => Subject {
+                kind: "account",
+                id: a.account_id.to_string(),
+            },
+            DomainData::WorkflowDecided(w) => Subject {
+                kind: "workflow",
+                id: w.workflow_id.to_string(),
+            },
         }
     }
 }
@@ -84,6 +104,32 @@ pub enum DomainData {
     KeyGenerated(KeyGenerated),
     SignatureProduced(SignatureProduced),
     SessionFailed(SessionFailed),
+    AccountCreated(AccountCreated),
+    /// `workflow.approved` or `workflow.rejected`.
+    WorkflowDecided(WorkflowDecided),
+}
+
+/// `account.created`: an account was opened; its 2-of-3 keygen session is named.
+/// Contact details (email, phone) stay inside the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountCreated {
+    pub account_id: AccountId,
+    pub username: Username,
+    pub keygen_session: SessionId,
+    /// Which party holds which share: (role, party).
+    pub shares: Vec<(ShareRole, PartyId)>,
+}
+
+/// `workflow.approved` (t approvals are in) or `workflow.rejected` (t approvals can
+/// no longer be reached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowDecided {
+    pub workflow_id: WorkflowId,
+    pub key_id: KeyId,
+    pub payload_hash: MessageHash,
+    pub approved: bool,
+    /// The approvers whose decisions decided it: the t approvers, or the rejecters.
+    pub deciders: Vec<PartyId>,
 }
 
 /// `key.generated`: a keygen session completed; the key can sign.
@@ -137,6 +183,11 @@ pub fn encode(event: &DomainEvent) -> Result<Vec<u8>, SchemaError> {
         DomainData::KeyGenerated(k) => record(event, v1::KeyGenerated::from(k)),
         DomainData::SignatureProduced(s) => record(event, v1::SignatureProduced::from(s)),
         DomainData::SessionFailed(f) => record(event, v1::SessionFailed::from(f)),
+        DomainData::AccountCreated(a) => record(event, v1::AccountCreated::from(a)),
+        DomainData::WorkflowDecided(w) if w.approved => {
+            record(event, v1::WorkflowApproved::from(w))
+        }
+        DomainData::WorkflowDecided(w) => record(event, v1::WorkflowRejected::from(w)),
     }
 }
 
@@ -178,6 +229,18 @@ pub fn decode(bytes: &[u8]) -> Result<DomainEvent, SchemaError> {
         "session.failed" => {
             let (header, data) = from_json::<v1::Record<v1::SessionFailed>>(bytes)?.split();
             (header, DomainData::SessionFailed(data.try_into()?))
+        }
+        "account.created" => {
+            let (header, data) = from_json::<v1::Record<v1::AccountCreated>>(bytes)?.split();
+            (header, DomainData::AccountCreated(data.try_into()?))
+        }
+        "workflow.approved" => {
+            let (header, data) = from_json::<v1::Record<v1::WorkflowApproved>>(bytes)?.split();
+            (header, DomainData::WorkflowDecided(data.try_into()?))
+        }
+        "workflow.rejected" => {
+            let (header, data) = from_json::<v1::Record<v1::WorkflowRejected>>(bytes)?.split();
+            (header, DomainData::WorkflowDecided(data.try_into()?))
         }
         other => return Err(SchemaError::UnknownType(other.to_owned())),
     };
@@ -437,6 +500,136 @@ mod v1 {
                 detail: f.detail,
                 culprits: parties(f.culprits)?,
             })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Share {
+        pub role: String,
+        pub party_id: String,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct AccountCreated {
+        pub account_id: String,
+        pub username: String,
+        pub keygen_session_id: String,
+        pub shares: Vec<Share>,
+    }
+
+    impl From<&super::AccountCreated> for AccountCreated {
+        fn from(a: &super::AccountCreated) -> Self {
+            Self {
+                account_id: a.account_id.to_string(),
+                username: a.username.to_string(),
+                keygen_session_id: a.keygen_session.to_string(),
+                shares: a
+                    .shares
+                    .iter()
+                    .map(|(role, party)| Share {
+                        role: role.to_string(),
+                        party_id: party.to_string(),
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    impl TryFrom<AccountCreated> for super::AccountCreated {
+        type Error = SchemaError;
+        fn try_from(a: AccountCreated) -> Result<Self, SchemaError> {
+            Ok(Self {
+                account_id: a.account_id.parse()?,
+                username: Username::parse(&a.username)?,
+                keygen_session: a.keygen_session_id.parse()?,
+                shares: a
+                    .shares
+                    .into_iter()
+                    .map(|s| {
+                        let role = ShareRole::ALL
+                            .into_iter()
+                            .find(|r| r.to_string() == s.role)
+                            .ok_or_else(|| {
+                                SchemaError::Decode(format!("share role {:?}", s.role))
+                            })?;
+                        Ok((role, PartyId::parse(s.party_id)?))
+                    })
+                    .collect::<Result<_, SchemaError>>()?,
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct WorkflowApproved {
+        pub workflow_id: String,
+        pub key_id: String,
+        pub payload_hash: String,
+        pub approvers: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct WorkflowRejected {
+        pub workflow_id: String,
+        pub key_id: String,
+        pub payload_hash: String,
+        pub rejected_by: Vec<String>,
+    }
+
+    impl From<&super::WorkflowDecided> for WorkflowApproved {
+        fn from(w: &super::WorkflowDecided) -> Self {
+            Self {
+                workflow_id: w.workflow_id.to_string(),
+                key_id: w.key_id.to_string(),
+                payload_hash: hex::encode(w.payload_hash.as_bytes()),
+                approvers: names(&w.deciders),
+            }
+        }
+    }
+
+    impl From<&super::WorkflowDecided> for WorkflowRejected {
+        fn from(w: &super::WorkflowDecided) -> Self {
+            Self {
+                workflow_id: w.workflow_id.to_string(),
+                key_id: w.key_id.to_string(),
+                payload_hash: hex::encode(w.payload_hash.as_bytes()),
+                rejected_by: names(&w.deciders),
+            }
+        }
+    }
+
+    fn decided(
+        workflow_id: String,
+        key_id: String,
+        payload_hash: String,
+        approved: bool,
+        deciders: Vec<String>,
+    ) -> Result<super::WorkflowDecided, SchemaError> {
+        Ok(super::WorkflowDecided {
+            workflow_id: workflow_id.parse()?,
+            key_id: key_id.parse()?,
+            payload_hash: MessageHash::from_slice(&unhex("payload_hash", &payload_hash)?)?,
+            approved,
+            deciders: parties(deciders)?,
+        })
+    }
+
+    impl TryFrom<WorkflowApproved> for super::WorkflowDecided {
+        type Error = SchemaError;
+        fn try_from(w: WorkflowApproved) -> Result<Self, SchemaError> {
+            decided(w.workflow_id, w.key_id, w.payload_hash, true, w.approvers)
+        }
+    }
+
+    impl TryFrom<WorkflowRejected> for super::WorkflowDecided {
+        type Error = SchemaError;
+        fn try_from(w: WorkflowRejected) -> Result<Self, SchemaError> {
+            decided(
+                w.workflow_id,
+                w.key_id,
+                w.payload_hash,
+                false,
+                w.rejected_by,
+            )
         }
     }
 }
