@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use indicatif::ProgressBar;
-use mpc_cli::demo::{Options, execute};
+use mpc_cli::demo::{Options, Scenario, execute};
 use mpc_store::{EventStore, ExpectedVersion, NewEvent, PostgresStore, SqliteStore};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -46,6 +46,8 @@ async fn sql(db: &Path, statement: &str) {
 async fn the_demo_audit_log_verifies_replays_and_reports_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
+        scenario: Scenario::Foundation,
+        hsm: None,
         threshold: 2,
         parties: 3,
         data_dir: Some(dir.path().to_owned()),
@@ -108,6 +110,8 @@ async fn the_demo_audit_log_verifies_replays_and_reports_tampering() {
 async fn with_a_postgres_store_the_read_models_live_in_that_database() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
+        scenario: Scenario::Foundation,
+        hsm: None,
         threshold: 2,
         parties: 3,
         data_dir: Some(dir.path().join("demo")),

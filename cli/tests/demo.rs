@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use indicatif::ProgressBar;
-use mpc_cli::demo::{Options, execute};
+use mpc_cli::demo::{Options, Scenario, execute};
 use mpc_engine::verify_signature;
 use mpc_events::{MessageHash, PublicKey, Signature};
 use sha2::{Digest, Sha256};
@@ -16,6 +16,8 @@ fn names(ps: &[mpc_events::PartyId]) -> Vec<&str> {
 async fn the_default_demo_signs_with_two_signer_sets_and_records_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
+        scenario: Scenario::Foundation,
+        hsm: None,
         threshold: 2,
         parties: 3,
         data_dir: Some(dir.path().to_owned()),
@@ -118,6 +120,111 @@ fn the_binary_prints_verifiable_json_for_three_of_five() {
             &sig
         ));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approval_scenario_signs_only_after_t_signed_approvals_and_only_by_the_approvers() {
+    let options = Options {
+        scenario: Scenario::Approval,
+        hsm: None,
+        threshold: 3,
+        parties: 5,
+        data_dir: None,
+        message: b"release batch 42".to_vec(),
+        json: false,
+    };
+    let report = execute(&options, &ProgressBar::hidden()).await.unwrap();
+    let workflow = report.workflow.as_ref().expect("a workflow report");
+    assert_eq!(names(&workflow.rejected_by), ["approver-2"]);
+    assert_eq!(
+        names(&workflow.approved_by),
+        ["approver-1", "approver-3", "approver-4"]
+    );
+    assert_eq!(report.signatures.len(), 1);
+    let signature = &report.signatures[0];
+    assert_eq!(names(&signature.signers), names(&workflow.approved_by));
+    let hash = MessageHash::from_bytes(Sha256::digest(b"release batch 42").into());
+    assert!(verify_signature(
+        &report.public_key,
+        &hash,
+        &signature.signature
+    ));
+    // The signing session is recorded with the v2 SessionCreated that carries the
+    // approvals, and completed.
+    let (_, events) = &report.history[1];
+    assert_eq!(events[0].event_type, "SessionCreated");
+    assert_eq!(
+        events.last().map(|e| e.event_type.as_str()),
+        Some("SessionCompleted")
+    );
+}
+
+#[test]
+fn the_data_scenario_signs_a_document_with_the_hsm_backed_party() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+        .args([
+            "demo",
+            "--scenario",
+            "data",
+            "--json",
+            "--message",
+            "invoice 2026-117",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["scenario"], "data");
+    let vaults: Vec<(&str, &str)> = json["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["party"].as_str().unwrap(), v["vault"].as_str().unwrap()))
+        .collect();
+    assert_eq!(vaults[0], ("app-server", "file"));
+    assert_eq!(vaults[1].0, "hsm");
+    // The test command installs SoftHSM2, so the HSM party must really use it.
+    if std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so").exists() {
+        assert!(vaults[1].1.starts_with("pkcs11"), "{vaults:?}");
+    }
+    assert_eq!(json["tampered_data_verifies"], false);
+    let public_key =
+        PublicKey::from_slice(&hex::decode(json["public_key"].as_str().unwrap()).unwrap()).unwrap();
+    let s = &json["signatures"][0];
+    assert_eq!(s["signers"], serde_json::json!(["app-server", "hsm"]));
+    let sig = Signature::new(
+        &hex::decode(s["r_hex"].as_str().unwrap()).unwrap(),
+        &hex::decode(s["s_hex"].as_str().unwrap()).unwrap(),
+        u8::try_from(s["recovery_id"].as_u64().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let hash = MessageHash::from_bytes(Sha256::digest(b"invoice 2026-117").into());
+    assert!(verify_signature(&public_key, &hash, &sig));
+    let tampered = MessageHash::from_bytes(Sha256::digest(b"invoice 2026-118").into());
+    assert!(!verify_signature(&public_key, &tampered, &sig));
+}
+
+#[test]
+fn the_data_scenario_refuses_another_threshold() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+        .args([
+            "demo",
+            "--scenario",
+            "data",
+            "--threshold",
+            "3",
+            "--parties",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2-of-3"), "{stderr}");
 }
 
 #[test]

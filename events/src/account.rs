@@ -86,6 +86,10 @@ impl AccountParties {
 
 /// A request to the account aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a value passed once through decide and evolve; boxing would only add noise"
+)]
 pub enum AccountCommand {
     /// Opens the account; `keygen_session` is the session that will produce its key.
     Open {
@@ -127,6 +131,10 @@ pub enum AccountCommand {
 
 /// Facts recorded in an `account-<id>` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a value passed once through decide and evolve; boxing would only add noise"
+)]
 pub enum AccountEvent {
     AccountOpened {
         account_id: AccountId,

@@ -73,6 +73,10 @@ pub struct KeyRef {
 
 /// What kind of session to run and its kind-specific inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a value passed once through decide and evolve; boxing would only add noise"
+)]
 pub enum SessionSpec {
     Keygen {
         threshold: Threshold,

@@ -117,9 +117,7 @@ fn commands_to_an_unknown_account_are_refused() {
 
 #[test]
 fn a_new_account_is_active_and_records_each_use() {
-    let state = [opened()]
-        .iter()
-        .fold(AccountState::default(), |s, e| evolve(s, e));
+    let state = [opened()].iter().fold(AccountState::default(), evolve);
     assert_eq!(state.0.as_ref().unwrap().status, AccountStatus::Active);
     let signing = SessionId::new();
     given::<AccountAggregate>([opened()])

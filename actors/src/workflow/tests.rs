@@ -310,9 +310,7 @@ fn approved(r: &Review) -> Vec<WorkflowEvent> {
 #[test]
 fn an_approved_workflow_does_not_expire_and_names_its_signing_session() {
     let r = review(3, 5);
-    let state = approved(&r)
-        .iter()
-        .fold(WorkflowState::default(), |s, e| evolve(s, e));
+    let state = approved(&r).iter().fold(WorkflowState::default(), evolve);
     assert_eq!(WorkflowAggregate::deadline(&state), None);
     let session = SessionId::new();
     given::<WorkflowAggregate>(approved(&r))
@@ -355,9 +353,7 @@ fn fewer_than_t_approvals_never_allow_signing() {
 #[test]
 fn the_evidence_of_an_approved_workflow_verifies_for_its_approvers() {
     let r = review(3, 5);
-    let state = approved(&r)
-        .iter()
-        .fold(WorkflowState::default(), |s, e| evolve(s, e));
+    let state = approved(&r).iter().fold(WorkflowState::default(), evolve);
     let evidence = state.0.unwrap().evidence().unwrap();
     let signers = vec![r.approver(0), r.approver(1), r.approver(2)];
     assert_eq!(
