@@ -1371,6 +1371,57 @@ mod tests {
         })
     }
 
+    fn account_json() -> serde_json::Value {
+        serde_json::json!({
+            "username": "alice",
+            "email": "Alice@Example.com",
+            "device": {"party_id": "device", "identity": identity(1)},
+            "server": {"party_id": "server", "identity": identity(2)},
+            "recovery": {"party_id": "recovery", "identity": identity(3)},
+        })
+    }
+
+    #[test]
+    fn account_request_names_the_field_at_fault() {
+        let r: OpenAccountRequest = serde_json::from_value(account_json()).unwrap();
+        let opening = r.into_domain().unwrap();
+        assert_eq!(opening.email.as_str(), "alice@example.com");
+        assert_eq!(
+            opening.keygen_ttl,
+            Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS)
+        );
+
+        let mut j = account_json();
+        j["recovery"]["identity"]["signing"] = "zz".into();
+        let r: OpenAccountRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(
+            r.into_domain().unwrap_err(),
+            DtoError::Hex {
+                field: "recovery.identity"
+            }
+        );
+
+        let mut j = account_json();
+        j["server"]["party_id"] = "has space".into();
+        let r: OpenAccountRequest = serde_json::from_value(j).unwrap();
+        let e = r.into_domain().unwrap_err();
+        assert_eq!(e.code(), "invalid_party_id");
+        assert!(e.to_string().starts_with("server.party_id"), "{e}");
+    }
+
+    #[test]
+    fn verification_without_recovery_id_tries_both() {
+        let r: VerifyDataRequest = serde_json::from_value(serde_json::json!({
+            "public_key_hex": format!("02{}", hex::encode([7u8; 32])),
+            "data_hex": "00",
+            "signature": {"r_hex": hex::encode([1u8; 32]), "s_hex": hex::encode([2u8; 32])},
+        }))
+        .unwrap();
+        let v = r.into_domain().unwrap();
+        let ids: Vec<u8> = v.signatures.iter().map(Signature::recovery_id).collect();
+        assert_eq!(ids, [0, 1]);
+    }
+
     #[test]
     fn keygen_request_parses_from_its_documented_json() {
         let r: CreateSessionRequest = serde_json::from_value(keygen_json()).unwrap();
