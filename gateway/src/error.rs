@@ -1,9 +1,17 @@
 //! Every refusal as an HTTP status and a JSON [`ApiError`] with a stable code.
+//!
+//! Statuses: 400 for invalid values, 401 for missing or bad credentials (for a
+//! workflow decision, a signature that does not verify:
+//! `invalid_approval_signature`), 403 for a credential that does not entitle the
+//! caller (`not_an_approver`), 404 for unknown sessions, keys, accounts and
+//! workflows, 409 for taken values (`username_taken`, `email_taken`) and for
+//! requests the current state refuses (`invalid_transition`, `already_decided`,
+//! `workflow_not_approved`, ...). 500 only for our own faults.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use mpc_actors::CoordinatorError;
-use mpc_events::{IdError, SessionError};
+use mpc_actors::{AccountServiceError, ApprovalServiceError, CoordinatorError};
+use mpc_events::{AccountError, ClaimError, IdError, SessionError, WorkflowError};
 use mpc_schemas::http::{ApiError, DtoError};
 use mpc_transport::TransportError;
 
@@ -158,6 +166,86 @@ impl From<TransportError> for GatewayError {
             }
             TransportError::Encoding(_) => Self::bad_request("invalid_envelope", message),
             TransportError::Backend(_) => Self::internal(&message),
+        }
+    }
+}
+
+impl From<AccountError> for GatewayError {
+    fn from(e: AccountError) -> Self {
+        let message = e.to_string();
+        use AccountError as E;
+        match e {
+            E::Invalid(id) => id_error(id),
+            E::AlreadyExists => Self::conflict("already_exists", message),
+            E::UnknownAccount => Self::not_found("unknown_account", message),
+            E::UsernameTaken(_) => Self::conflict("username_taken", message),
+            E::EmailTaken(_) => Self::conflict("email_taken", message),
+            E::PartiesNotDistinct => Self::bad_request("parties_not_distinct", message),
+            E::NotActive(_) => Self::conflict("account_not_active", message),
+            E::AlreadyInStatus(_) => Self::conflict("already_in_status", message),
+            E::InvalidTransition { .. } => Self::conflict("invalid_transition", message),
+            E::InvalidReason => Self::bad_request("invalid_reason", message),
+            E::SessionAlreadyRecorded(_) => Self::conflict("session_already_recorded", message),
+        }
+    }
+}
+
+impl From<AccountServiceError> for GatewayError {
+    fn from(e: AccountServiceError) -> Self {
+        use AccountServiceError as E;
+        match e {
+            E::Account(e) => e.into(),
+            E::Claim(ClaimError::Taken) => Self::conflict("taken", e.to_string()),
+            E::Claim(ClaimError::NotOwner) => Self::conflict("not_owner", e.to_string()),
+            E::Coordinator(e) => e.into(),
+            E::KeygenNotFailed(_) => Self::conflict("keygen_not_failed", e.to_string()),
+            E::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
+            E::Store(_) | E::Schema(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<WorkflowError> for GatewayError {
+    fn from(e: WorkflowError) -> Self {
+        let message = e.to_string();
+        use WorkflowError as E;
+        match e {
+            E::Invalid(id) => id_error(id),
+            E::AlreadyExists => Self::conflict("already_exists", message),
+            E::UnknownWorkflow => Self::not_found("unknown_workflow", message),
+            E::InvalidTitle => Self::bad_request("invalid_title", message),
+            E::PayloadSize(_) => Self::bad_request("invalid_payload_size", message),
+            E::PayloadHashMismatch => Self::bad_request("payload_hash_mismatch", message),
+            E::InvalidDeadline => Self::bad_request("invalid_deadline", message),
+            E::NotAnApprover(_) => Self::forbidden("not_an_approver", message),
+            E::AlreadyDecided(_) => Self::conflict("already_decided", message),
+            E::BadApprovalSignature(_) => Self::unauthorized("invalid_approval_signature", message),
+            E::NotPending(_) => Self::conflict("workflow_not_pending", message),
+            E::NotApproved(_) => Self::conflict("workflow_not_approved", message),
+            E::SessionAlreadyRecorded(_) => Self::conflict("session_already_recorded", message),
+            E::DeadlinePassed => Self::conflict("deadline_passed", message),
+            E::NotYetExpired(_) => Self::conflict("not_yet_expired", message),
+        }
+    }
+}
+
+impl From<ApprovalServiceError> for GatewayError {
+    fn from(e: ApprovalServiceError) -> Self {
+        use ApprovalServiceError as E;
+        match e {
+            E::Workflow(e) => e.into(),
+            E::Coordinator(e) => e.into(),
+            E::SigningNotFailed(..) => Self::conflict("signing_in_progress", e.to_string()),
+            E::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
+            E::Store(_) | E::Schema(_) => Self::internal(&e),
         }
     }
 }

@@ -13,18 +13,32 @@
 //! | `POST /v1/sessions/{id}/messages` | party | publish one envelope (raw bytes) |
 //! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll) |
 //! | `GET /v1/keys/{key_id}` | admin | a completed key |
+//! | `POST /v1/accounts` | admin | open an account; its 2-of-3 keygen session and join tokens |
+//! | `GET /v1/accounts/{id}` | admin | status, share-location map (role → party id), key |
+//! | `POST /v1/accounts/{id}/status` | admin | suspend, lock, start recovery, reactivate |
+//! | `POST /v1/accounts/{id}/keygen` | admin | replace a failed or expired keygen session |
+//! | `POST /v1/accounts/{id}/signatures` | admin | signing session with the account's key (device + server) |
+//! | `POST /v1/workflows` | admin | an approval workflow over a completed key |
+//! | `GET /v1/workflows/{id}` | admin | status, payload, approvers and their decisions |
+//! | `POST /v1/workflows/{id}/decisions` | approver's signature | approve or reject (no bearer: the Ed25519 decision signature is the credential) |
+//! | `POST /v1/workflows/{id}/signing` | admin | signing session of an approved workflow, carrying its approvals |
+//! | `POST /v1/data/signatures` | admin | signing session over a document or record (`data_hex`) |
+//! | `POST /v1/data/verify` | anyone | does a signature sign the SHA-256 of `data_hex`? |
 //! | `GET /health`, `GET /ready`, `GET /openapi.json` | anyone | operations |
 //!
 //! Bodies are the DTOs of [`mpc_schemas::http`]; every refusal is an
 //! [`mpc_schemas::http::ApiError`] with a stable code, 4xx for the caller's mistakes.
-//! Credentials are described in [`auth`]. Build a [`Gateway`] (it also builds the
+//! Credentials are described in [`auth`]; a decision on a workflow carries its own
+//! credential, the approver's signature, and verifying data needs none. Build a [`Gateway`] (it also builds the
 //! coordinator, so that join tokens are the gateway's JWTs), then [`Gateway::start`]
 //! or [`Gateway::serve`] it, or mount [`Gateway::configure`] in your own `App`.
 
+pub mod accounts;
 pub mod auth;
 pub mod error;
 mod openapi;
 pub mod routes;
+pub mod workflows;
 
 use std::io;
 use std::net::SocketAddr;
@@ -35,7 +49,7 @@ use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpServer, web};
-use mpc_actors::{Clock, Coordinator};
+use mpc_actors::{Accounts, Approvals, Clock, Coordinator};
 use mpc_store::EventStore;
 use mpc_transport::Transport;
 use zeroize::Zeroizing;
@@ -93,6 +107,8 @@ impl GatewayConfig {
 #[derive(Clone)]
 pub struct GatewayState {
     pub coordinator: Arc<Coordinator>,
+    pub accounts: Arc<Accounts>,
+    pub approvals: Arc<Approvals>,
     pub transport: Arc<dyn Transport>,
     pub store: Arc<dyn EventStore>,
     pub auth: Arc<Auth>,
@@ -109,8 +125,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway and its coordinator over `store`; the coordinator issues
-    /// the gateway's JWT join tokens.
+    /// Builds the gateway and its coordinator over `store` (the coordinator issues
+    /// the gateway's JWT join tokens), and the account and approval services over
+    /// that coordinator, the same store and the same clock.
     pub fn new(
         config: GatewayConfig,
         store: Arc<dyn EventStore>,
@@ -120,14 +137,22 @@ impl Gateway {
         let auth = Arc::new(Auth::new(config.jwt, config.issuer, &config.admin_token)?);
         let coordinator = Arc::new(Coordinator::with_token_issuer(
             store.clone(),
-            clock,
+            clock.clone(),
             Arc::new(auth::JwtJoinTokens(auth.clone())),
         ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            clock.clone(),
+            coordinator.clone(),
+        ));
+        let approvals = Arc::new(Approvals::new(store.clone(), clock, coordinator.clone()));
         let openapi = serde_json::to_vec(&<ApiDoc as utoipa::OpenApi>::openapi())
             .unwrap_or_else(|e| panic!("the OpenAPI document is plain data: {e}"));
         Ok(Self {
             state: GatewayState {
                 coordinator,
+                accounts,
+                approvals,
                 transport,
                 store,
                 auth,
@@ -143,6 +168,16 @@ impl Gateway {
     /// The coordinator behind the API (for in-process callers and tests).
     pub fn coordinator(&self) -> &Arc<Coordinator> {
         &self.state.coordinator
+    }
+
+    /// The account service behind `/v1/accounts`.
+    pub fn accounts(&self) -> &Arc<Accounts> {
+        &self.state.accounts
+    }
+
+    /// The approval service behind `/v1/workflows`.
+    pub fn approvals(&self) -> &Arc<Approvals> {
+        &self.state.approvals
     }
 
     pub fn state(&self) -> &GatewayState {
@@ -209,7 +244,30 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
                     web::post().to(routes::post_message),
                 )
                 .route("/sessions/{id}/messages", web::get().to(routes::inbox))
-                .route("/keys/{key_id}", web::get().to(routes::key)),
+                .route("/keys/{key_id}", web::get().to(routes::key))
+                .route("/accounts", web::post().to(accounts::open))
+                .route("/accounts/{id}", web::get().to(accounts::get))
+                .route(
+                    "/accounts/{id}/status",
+                    web::post().to(accounts::change_status),
+                )
+                .route(
+                    "/accounts/{id}/keygen",
+                    web::post().to(accounts::restart_keygen),
+                )
+                .route("/accounts/{id}/signatures", web::post().to(accounts::sign))
+                .route("/workflows", web::post().to(workflows::create))
+                .route("/workflows/{id}", web::get().to(workflows::get))
+                .route(
+                    "/workflows/{id}/decisions",
+                    web::post().to(workflows::decide),
+                )
+                .route(
+                    "/workflows/{id}/signing",
+                    web::post().to(workflows::start_signing),
+                )
+                .route("/data/signatures", web::post().to(workflows::sign_data))
+                .route("/data/verify", web::post().to(workflows::verify_data)),
         )
         .default_service(web::to(routes::not_found));
 }

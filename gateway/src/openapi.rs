@@ -2,19 +2,24 @@
 //! and the DTOs' schemas, served at `/openapi.json`.
 
 use mpc_schemas::http::{
-    ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, FailureDto, IdentityDto,
-    InboxResponse, IndexedParticipantDto, JoinRequest, JoinResponse, KeyDto, ParticipantDto,
-    ReportRequest, SessionStatusDto, SessionViewDto, SignatureDto, ThresholdDto,
+    AccountAction, AccountDto, AccountSigningRequest, AccountStatusRequest, ApiError,
+    ApprovalEvidenceDto, ApproverDto, CloseRequest, CreateSessionRequest, CreateSessionResponse,
+    CreateWorkflowRequest, CreateWorkflowResponse, DataSigningRequest, DecisionDto,
+    DecisionRequest, FailureDto, IdentityDto, InboxResponse, IndexedParticipantDto, JoinRequest,
+    JoinResponse, KeyDto, KeyStatusDto, OpenAccountRequest, OpenAccountResponse, ParticipantDto,
+    ReportRequest, SessionStatusDto, SessionTtlRequest, SessionViewDto, SignatureDto,
+    SignedApprovalDto, ThresholdDto, VerifyDataRequest, VerifyDataResponse, VerifySignatureDto,
+    WorkflowDto,
 };
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes;
+use crate::{accounts, routes, workflows};
 
 /// The gateway's API description.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "MPC gateway", description = "Threshold-signing sessions and their message inboxes."),
+    info(title = "MPC gateway", description = "Threshold-signing sessions and their message inboxes; accounts, approval workflows and data-integrity signing."),
     paths(
         routes::create_session,
         routes::join,
@@ -24,6 +29,17 @@ use crate::routes;
         routes::post_message,
         routes::inbox,
         routes::key,
+        accounts::open,
+        accounts::get,
+        accounts::change_status,
+        accounts::restart_keygen,
+        accounts::sign,
+        workflows::create,
+        workflows::get,
+        workflows::decide,
+        workflows::start_signing,
+        workflows::sign_data,
+        workflows::verify_data,
         routes::health,
         routes::ready,
     ),
@@ -31,7 +47,11 @@ use crate::routes;
         ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, FailureDto,
         IdentityDto, IndexedParticipantDto, InboxResponse, JoinRequest, JoinResponse, KeyDto,
         ParticipantDto, ReportRequest, SessionStatusDto, SessionViewDto, SignatureDto,
-        ThresholdDto,
+        ThresholdDto, AccountAction, AccountDto, AccountSigningRequest, AccountStatusRequest,
+        ApprovalEvidenceDto, ApproverDto, CreateWorkflowRequest, CreateWorkflowResponse,
+        DataSigningRequest, DecisionDto, DecisionRequest, KeyStatusDto, OpenAccountRequest,
+        OpenAccountResponse, SessionTtlRequest, SignedApprovalDto, VerifyDataRequest,
+        VerifyDataResponse, VerifySignatureDto, WorkflowDto,
     )),
     modifiers(&BearerSchemes)
 )]

@@ -8,7 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::{FutureExt, StreamExt};
-use mpc_actors::{CommandMeta, CoordinatorError, NewKeygen, NewSigning, Session, SigningPayload};
+use mpc_actors::{
+    CommandMeta, CoordinatorError, CreatedSession, NewKeygen, NewSigning, Session, SigningPayload,
+};
 use mpc_events::{KeyId, PartyId, SessionError, SessionId};
 use mpc_schemas::http::{
     ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, InboxResponse,
@@ -36,7 +38,7 @@ pub const MAX_INBOX_BYTES: usize = 2 * MAX_ENVELOPE_BYTES;
 /// How long `/ready` waits for the event store.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Result<T> = std::result::Result<T, GatewayError>;
+pub(crate) type Result<T> = std::result::Result<T, GatewayError>;
 
 fn session_id(raw: &str) -> Result<SessionId> {
     raw.parse()
@@ -53,7 +55,7 @@ fn status_dto(s: &Session) -> SessionStatusDto {
     )
 }
 
-fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
+pub(crate) fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
     match e {
         CoordinatorError::Session(SessionError::UnknownSession) => {
             GatewayError::not_found("unknown_key", format!("no key {key_id}"))
@@ -103,14 +105,10 @@ pub async fn create_session(
             input,
             ttl,
         } => {
-            let payload = match input {
-                SigningInput::Message(m) => SigningPayload::Message(m),
-                SigningInput::Prehash(h) => SigningPayload::Prehash(h),
-            };
             let request = NewSigning {
                 key_id,
                 signers,
-                payload,
+                payload: signing_payload(input),
                 ttl,
             };
             state
@@ -120,7 +118,20 @@ pub async fn create_session(
                 .map_err(|e| unknown_key(e, key_id))?
         }
     };
-    Ok(HttpResponse::Created().json(CreateSessionResponse {
+    Ok(HttpResponse::Created().json(created_dto(&created)))
+}
+
+/// What a validated request asks to sign, as the coordinator takes it.
+pub(crate) fn signing_payload(input: SigningInput) -> SigningPayload {
+    match input {
+        SigningInput::Message(m) => SigningPayload::Message(m),
+        SigningInput::Prehash(h) => SigningPayload::Prehash(h),
+    }
+}
+
+/// The answer naming a new session and its join tokens.
+pub(crate) fn created_dto(created: &CreatedSession) -> CreateSessionResponse {
+    CreateSessionResponse {
         session_id: created.session_id.to_string(),
         join_tokens: created
             .join_tokens
@@ -128,7 +139,7 @@ pub async fn create_session(
             .map(|(p, t)| (p.to_string(), t.expose().to_owned()))
             .collect(),
         expires_at: created.expires_at.as_millis(),
-    }))
+    }
 }
 
 /// Join a session with a join token; answers with the session and an access token.

@@ -34,11 +34,26 @@ async fn openapi_document_lists_every_route() {
         ("/v1/sessions/{id}/messages", "post"),
         ("/v1/sessions/{id}/messages", "get"),
         ("/v1/keys/{key_id}", "get"),
+        ("/v1/accounts", "post"),
+        ("/v1/accounts/{id}", "get"),
+        ("/v1/accounts/{id}/status", "post"),
+        ("/v1/accounts/{id}/keygen", "post"),
+        ("/v1/accounts/{id}/signatures", "post"),
+        ("/v1/workflows", "post"),
+        ("/v1/workflows/{id}", "get"),
+        ("/v1/workflows/{id}/decisions", "post"),
+        ("/v1/workflows/{id}/signing", "post"),
+        ("/v1/data/signatures", "post"),
+        ("/v1/data/verify", "post"),
         ("/health", "get"),
         ("/ready", "get"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }
+    // Decisions authenticate by their signature, verification needs nothing.
+    assert!(paths["/v1/workflows/{id}/decisions"]["post"]["security"].is_null());
+    assert!(paths["/v1/data/verify"]["post"]["security"].is_null());
+    assert!(paths["/v1/workflows/{id}/signing"]["post"]["security"].is_array());
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "CreateSessionRequest",
@@ -46,6 +61,11 @@ async fn openapi_document_lists_every_route() {
         "SessionStatusDto",
         "ApiError",
         "InboxResponse",
+        "OpenAccountRequest",
+        "AccountDto",
+        "WorkflowDto",
+        "DecisionRequest",
+        "VerifyDataRequest",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

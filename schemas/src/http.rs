@@ -14,10 +14,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mpc_events::{
-    ApprovalEvidence, FailureReason, IdError, IdentityKey, IdentitySignature, KeyId, KeyRef,
-    MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionId, SessionKind,
-    SessionSpec, SessionStatus, SessionView, Signature, SignedApproval, Threshold, Timestamp,
-    WorkflowId,
+    AccountParties, ApprovalEvidence, Decision, Email, FailureReason, IdError, IdentityKey,
+    IdentitySignature, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, Phone,
+    PublicKey, SessionId, SessionKind, SessionSpec, SessionStatus, SessionView, ShareRole,
+    Signature, SignedApproval, Threshold, Timestamp, Username, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,12 @@ pub enum DtoError {
     TooLong { field: &'static str },
     #[error("{0} is missing")]
     Missing(&'static str),
+    #[error("{0} is not allowed here")]
+    Unexpected(&'static str),
+    #[error("ttl_seconds must be between 1 and {MAX_WORKFLOW_TTL_SECONDS}, got {0}")]
+    WorkflowTtl(u64),
+    #[error("give exactly one of public_key_hex and key_id")]
+    KeySource,
 }
 
 impl DtoError {
@@ -97,6 +103,9 @@ impl DtoError {
             Self::Ttl(_) => "invalid_ttl",
             Self::TooLong { .. } => "text_too_long",
             Self::Missing(_) => "missing_field",
+            Self::Unexpected(_) => "unexpected_field",
+            Self::WorkflowTtl(_) => "invalid_ttl",
+            Self::KeySource => "invalid_key_source",
         }
     }
 
@@ -357,14 +366,7 @@ impl TryFrom<CreateSessionRequest> for NewSession {
                 message_hash_hex,
                 ttl_seconds,
             } => {
-                let input = match (message_hex, message_hash_hex) {
-                    (Some(m), None) => SigningInput::Message(unhex("message_hex", &m)?),
-                    (None, Some(h)) => SigningInput::Prehash(
-                        MessageHash::from_slice(&unhex("message_hash_hex", &h)?)
-                            .map_err(invalid("message_hash_hex"))?,
-                    ),
-                    _ => return Err(DtoError::Payload),
-                };
+                let input = signing_input(message_hex, message_hash_hex)?;
                 Ok(Self::Signing {
                     key_id: KeyId::from_str(&key_id).map_err(invalid("key_id"))?,
                     signers: signers
@@ -851,6 +853,500 @@ pub struct InboxResponse {
     pub cursor: u64,
 }
 
+/// Default lifetime of the sessions the account, workflow and data routes start
+/// when `ttl_seconds` is not given (ten minutes).
+pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
+/// Default time approvers have to decide on a workflow (one day).
+pub const DEFAULT_WORKFLOW_TTL_SECONDS: u64 = 86_400;
+/// Longest time approvers may be given (thirty days).
+pub const MAX_WORKFLOW_TTL_SECONDS: u64 = 30 * 86_400;
+
+fn session_ttl(seconds: Option<u64>) -> Result<Duration, DtoError> {
+    ttl(seconds.unwrap_or(DEFAULT_SESSION_TTL_SECONDS))
+}
+
+fn workflow_ttl(seconds: Option<u64>) -> Result<Duration, DtoError> {
+    match seconds.unwrap_or(DEFAULT_WORKFLOW_TTL_SECONDS) {
+        s @ 1..=MAX_WORKFLOW_TTL_SECONDS => Ok(Duration::from_secs(s)),
+        s => Err(DtoError::WorkflowTtl(s)),
+    }
+}
+
+fn key_id(field: &'static str, s: &str) -> Result<KeyId, DtoError> {
+    KeyId::from_str(s).map_err(invalid(field))
+}
+
+/// Exactly one of a message (signers see it and sign its SHA-256) and a 32-byte
+/// pre-hash.
+fn signing_input(
+    message_hex: Option<String>,
+    message_hash_hex: Option<String>,
+) -> Result<SigningInput, DtoError> {
+    match (message_hex, message_hash_hex) {
+        (Some(m), None) => Ok(SigningInput::Message(unhex("message_hex", &m)?)),
+        (None, Some(h)) => Ok(SigningInput::Prehash(
+            MessageHash::from_slice(&unhex("message_hash_hex", &h)?)
+                .map_err(invalid("message_hash_hex"))?,
+        )),
+        _ => Err(DtoError::Payload),
+    }
+}
+
+/// `POST /v1/accounts`: a user's account and the three parties of its 2-of-3 key
+/// (each given like a session participant: party id and identity keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenAccountRequest {
+    pub username: String,
+    /// Compared case-insensitively for uniqueness.
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    pub device: ParticipantDto,
+    pub server: ParticipantDto,
+    pub recovery: ParticipantDto,
+    /// Lifetime of the keygen session (default 600, at most 86 400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A validated [`OpenAccountRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountOpening {
+    pub username: Username,
+    pub email: Email,
+    pub phone: Option<Phone>,
+    pub parties: AccountParties,
+    pub keygen_ttl: Duration,
+}
+
+fn role_participant(role: ShareRole, d: &ParticipantDto) -> Result<Participant, DtoError> {
+    let (party_field, identity_field) = match role {
+        ShareRole::Device => ("device.party_id", "device.identity"),
+        ShareRole::Server => ("server.party_id", "server.identity"),
+        ShareRole::Recovery => ("recovery.party_id", "recovery.identity"),
+    };
+    Ok(Participant {
+        party_id: party(party_field, &d.party_id)?,
+        identity: IdentityKey::try_from(&d.identity).map_err(|e| match e {
+            DtoError::Invalid { source, .. } => DtoError::Invalid {
+                field: identity_field,
+                source,
+            },
+            DtoError::Hex { .. } => DtoError::Hex {
+                field: identity_field,
+            },
+            other => other,
+        })?,
+    })
+}
+
+impl OpenAccountRequest {
+    /// Validates every field, naming the first one at fault.
+    pub fn into_domain(self) -> Result<AccountOpening, DtoError> {
+        Ok(AccountOpening {
+            username: Username::parse(&self.username).map_err(invalid("username"))?,
+            email: Email::parse(&self.email).map_err(invalid("email"))?,
+            phone: self
+                .phone
+                .as_deref()
+                .map(Phone::parse)
+                .transpose()
+                .map_err(invalid("phone"))?,
+            parties: AccountParties {
+                device: role_participant(ShareRole::Device, &self.device)?,
+                server: role_participant(ShareRole::Server, &self.server)?,
+                recovery: role_participant(ShareRole::Recovery, &self.recovery)?,
+            },
+            keygen_ttl: session_ttl(self.ttl_seconds)?,
+        })
+    }
+}
+
+/// `201` answer to `POST /v1/accounts`: the account and its keygen session (hand
+/// each join token only to its party).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenAccountResponse {
+    pub account_id: String,
+    pub keygen: CreateSessionResponse,
+}
+
+/// Where an account's key stands: `pending` (keygen running or not yet started),
+/// `completed` (the public key is known) or `failed` (keygen failed or expired;
+/// restart it with `POST /v1/accounts/{id}/keygen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatusDto {
+    Pending,
+    Completed,
+    Failed,
+}
+
+/// `GET /v1/accounts/{id}`: an account, where its shares are (role → party id;
+/// never share content) and its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountDto {
+    pub account_id: String,
+    pub username: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// `active`, `suspended`, `locked` or `recovering`.
+    pub status: String,
+    /// Share-location map: `device`, `server`, `recovery` → party id.
+    pub shares: BTreeMap<String, String>,
+    pub keygen_session_id: String,
+    pub key_status: KeyStatusDto,
+    /// The key's id, once keygen completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Compressed SEC1 public key, once keygen completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_hex: Option<String>,
+    pub opened_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// An operator's status change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    Suspend,
+    Lock,
+    StartRecovery,
+    Reactivate,
+}
+
+/// `POST /v1/accounts/{id}/status`. `reason` (1 to 500 characters) is required for
+/// every action but `reactivate`, which takes none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountStatusRequest {
+    pub action: AccountAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A validated [`AccountStatusRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountStatusChange {
+    Suspend(String),
+    Lock(String),
+    StartRecovery(String),
+    Reactivate,
+}
+
+impl AccountStatusRequest {
+    pub fn into_domain(self) -> Result<AccountStatusChange, DtoError> {
+        let reason = || {
+            self.reason
+                .clone()
+                .ok_or(DtoError::Missing("reason"))
+                .and_then(|r| text("reason", r))
+        };
+        Ok(match self.action {
+            AccountAction::Suspend => AccountStatusChange::Suspend(reason()?),
+            AccountAction::Lock => AccountStatusChange::Lock(reason()?),
+            AccountAction::StartRecovery => AccountStatusChange::StartRecovery(reason()?),
+            AccountAction::Reactivate => match self.reason {
+                None => AccountStatusChange::Reactivate,
+                Some(_) => return Err(DtoError::Unexpected("reason")),
+            },
+        })
+    }
+}
+
+/// Body of the routes that only start a session (`POST /v1/accounts/{id}/keygen`,
+/// `POST /v1/workflows/{id}/signing`): its lifetime (default 600, at most 86 400);
+/// send `{}` for the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionTtlRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+impl SessionTtlRequest {
+    pub fn into_ttl(self) -> Result<Duration, DtoError> {
+        session_ttl(self.ttl_seconds)
+    }
+}
+
+/// `POST /v1/accounts/{id}/signatures`: sign with the account's key (device and
+/// server sign). Exactly one of `message_hex` and `message_hash_hex`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountSigningRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_hash_hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+impl AccountSigningRequest {
+    pub fn into_domain(self) -> Result<(SigningInput, Duration), DtoError> {
+        Ok((
+            signing_input(self.message_hex, self.message_hash_hex)?,
+            session_ttl(self.ttl_seconds)?,
+        ))
+    }
+}
+
+/// `POST /v1/workflows`: ask the holders of completed key `key_id` to review
+/// `payload_hex` before it is signed. Approvers have `ttl_seconds` to decide
+/// (default 86 400, at most 2 592 000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateWorkflowRequest {
+    pub key_id: String,
+    /// 1 to 200 characters.
+    pub title: String,
+    /// 1 to 65 536 bytes.
+    pub payload_hex: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A validated [`CreateWorkflowRequest`] (title and payload size are checked by the
+/// workflow itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRequest {
+    pub key_id: KeyId,
+    pub title: String,
+    pub payload: Vec<u8>,
+    pub ttl: Duration,
+}
+
+impl CreateWorkflowRequest {
+    pub fn into_domain(self) -> Result<WorkflowRequest, DtoError> {
+        Ok(WorkflowRequest {
+            key_id: key_id("key_id", &self.key_id)?,
+            title: self.title,
+            payload: unhex("payload_hex", &self.payload_hex)?,
+            ttl: workflow_ttl(self.ttl_seconds)?,
+        })
+    }
+}
+
+/// `201` answer to `POST /v1/workflows`: what each approver signs over
+/// (`workflow_id`, `payload_hash_hex`, decision), who may approve and how many
+/// approvals are needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateWorkflowResponse {
+    pub workflow_id: String,
+    pub payload_hash_hex: String,
+    pub approvers: Vec<String>,
+    /// Approvals needed (the key's `t`).
+    pub threshold: u16,
+    pub expires_at: i64,
+}
+
+/// An approver's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionDto {
+    Approve,
+    Reject,
+}
+
+impl From<DecisionDto> for Decision {
+    fn from(d: DecisionDto) -> Self {
+        match d {
+            DecisionDto::Approve => Decision::Approve,
+            DecisionDto::Reject => Decision::Reject,
+        }
+    }
+}
+
+impl From<Decision> for DecisionDto {
+    fn from(d: Decision) -> Self {
+        match d {
+            Decision::Approve => DecisionDto::Approve,
+            Decision::Reject => DecisionDto::Reject,
+        }
+    }
+}
+
+/// One approver of a workflow and what it decided (`none` while undecided).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApproverDto {
+    pub party_id: String,
+    /// `approve`, `reject` or `none`.
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+}
+
+/// `GET /v1/workflows/{id}` and the answer to decisions: a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkflowDto {
+    pub workflow_id: String,
+    pub key_id: String,
+    pub title: String,
+    /// `pending`, `approved`, `signing`, `rejected` or `expired`.
+    pub status: String,
+    pub payload_hex: String,
+    pub payload_hash_hex: String,
+    /// Approvals needed (the key's `t`).
+    pub threshold: u16,
+    /// Every key holder, in key order.
+    pub approvers: Vec<ApproverDto>,
+    /// The approvers whose approvals made the workflow approved: the signers.
+    pub approved_by: Vec<String>,
+    /// Signing sessions started for this workflow, oldest first.
+    pub signing_sessions: Vec<String>,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `POST /v1/workflows/{id}/decisions`: an approver's decision and its Ed25519
+/// signature (64 bytes, hex) by the identity key it registered with the key, over
+/// the approval transcript of (workflow id, payload hash, decision). The signature
+/// is the credential: no bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionRequest {
+    pub approver: String,
+    pub decision: DecisionDto,
+    pub signature_hex: String,
+}
+
+impl DecisionRequest {
+    pub fn into_domain(self) -> Result<(PartyId, Decision, IdentitySignature), DtoError> {
+        Ok((
+            party("approver", &self.approver)?,
+            self.decision.into(),
+            IdentitySignature::from_slice(&unhex("signature_hex", &self.signature_hex)?)
+                .map_err(invalid("signature_hex"))?,
+        ))
+    }
+}
+
+/// `POST /v1/data/signatures`: sign a document or record with completed key
+/// `key_id` by `signers`. The data (hex) is what signers see; they sign its
+/// SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataSigningRequest {
+    pub key_id: String,
+    pub signers: Vec<String>,
+    pub data_hex: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A validated [`DataSigningRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSigning {
+    pub key_id: KeyId,
+    pub signers: Vec<PartyId>,
+    pub data: Vec<u8>,
+    pub ttl: Duration,
+}
+
+impl DataSigningRequest {
+    pub fn into_domain(self) -> Result<DataSigning, DtoError> {
+        Ok(DataSigning {
+            key_id: key_id("key_id", &self.key_id)?,
+            signers: self
+                .signers
+                .iter()
+                .map(|s| party("signers", s))
+                .collect::<Result<_, _>>()?,
+            data: unhex("data_hex", &self.data_hex)?,
+            ttl: session_ttl(self.ttl_seconds)?,
+        })
+    }
+}
+
+/// An ECDSA signature to verify: `r` and `s` as 32-byte hex, and the recovery id
+/// when known (without it, either is accepted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifySignatureDto {
+    pub r_hex: String,
+    pub s_hex: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_id: Option<u8>,
+}
+
+/// `POST /v1/data/verify`: does `signature` sign the SHA-256 of `data_hex` under
+/// a public key? Exactly one of `public_key_hex` (33-byte compressed SEC1) and
+/// `key_id` (a completed key) names the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyDataRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    pub data_hex: String,
+    pub signature: VerifySignatureDto,
+}
+
+/// Which key a verification is against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyKey {
+    PublicKey(PublicKey),
+    KeyId(KeyId),
+}
+
+/// A validated [`VerifyDataRequest`]: the key, the data and the candidate
+/// signatures (one per recovery id when none was given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataVerification {
+    pub key: VerifyKey,
+    pub data: Vec<u8>,
+    pub signatures: Vec<Signature>,
+}
+
+impl VerifyDataRequest {
+    pub fn into_domain(self) -> Result<DataVerification, DtoError> {
+        let key = match (self.public_key_hex, self.key_id) {
+            (Some(pk), None) => VerifyKey::PublicKey(
+                PublicKey::from_slice(&unhex("public_key_hex", &pk)?)
+                    .map_err(invalid("public_key_hex"))?,
+            ),
+            (None, Some(id)) => VerifyKey::KeyId(key_id("key_id", &id)?),
+            _ => return Err(DtoError::KeySource),
+        };
+        let r = unhex("signature.r_hex", &self.signature.r_hex)?;
+        let s = unhex("signature.s_hex", &self.signature.s_hex)?;
+        let recovery_ids = match self.signature.recovery_id {
+            Some(id) => vec![id],
+            None => vec![0, 1],
+        };
+        Ok(DataVerification {
+            key,
+            data: unhex("data_hex", &self.data_hex)?,
+            signatures: recovery_ids
+                .into_iter()
+                .map(|id| Signature::new(&r, &s, id).map_err(invalid("signature")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// Answer to `POST /v1/data/verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyDataResponse {
+    pub valid: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,6 +1369,57 @@ mod tests {
             ],
             "ttl_seconds": 60,
         })
+    }
+
+    fn account_json() -> serde_json::Value {
+        serde_json::json!({
+            "username": "alice",
+            "email": "Alice@Example.com",
+            "device": {"party_id": "device", "identity": identity(1)},
+            "server": {"party_id": "server", "identity": identity(2)},
+            "recovery": {"party_id": "recovery", "identity": identity(3)},
+        })
+    }
+
+    #[test]
+    fn account_request_names_the_field_at_fault() {
+        let r: OpenAccountRequest = serde_json::from_value(account_json()).unwrap();
+        let opening = r.into_domain().unwrap();
+        assert_eq!(opening.email.as_str(), "alice@example.com");
+        assert_eq!(
+            opening.keygen_ttl,
+            Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS)
+        );
+
+        let mut j = account_json();
+        j["recovery"]["identity"]["signing"] = "zz".into();
+        let r: OpenAccountRequest = serde_json::from_value(j).unwrap();
+        assert_eq!(
+            r.into_domain().unwrap_err(),
+            DtoError::Hex {
+                field: "recovery.identity"
+            }
+        );
+
+        let mut j = account_json();
+        j["server"]["party_id"] = "has space".into();
+        let r: OpenAccountRequest = serde_json::from_value(j).unwrap();
+        let e = r.into_domain().unwrap_err();
+        assert_eq!(e.code(), "invalid_party_id");
+        assert!(e.to_string().starts_with("server.party_id"), "{e}");
+    }
+
+    #[test]
+    fn verification_without_recovery_id_tries_both() {
+        let r: VerifyDataRequest = serde_json::from_value(serde_json::json!({
+            "public_key_hex": format!("02{}", hex::encode([7u8; 32])),
+            "data_hex": "00",
+            "signature": {"r_hex": hex::encode([1u8; 32]), "s_hex": hex::encode([2u8; 32])},
+        }))
+        .unwrap();
+        let v = r.into_domain().unwrap();
+        let ids: Vec<u8> = v.signatures.iter().map(Signature::recovery_id).collect();
+        assert_eq!(ids, [0, 1]);
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! Accounts: open one (and its 2-of-3 keygen among device, server and recovery),
+//! read it, change its status, restart a failed keygen and sign with its key. All
+//! routes are the operator's (admin bearer).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use mpc_actors::account::Account;
+use mpc_actors::{CommandMeta, CoordinatorError, NewAccount, StatusChange};
+use mpc_events::{AccountId, KeyId, SessionError, SessionStatus, ShareRole};
+use mpc_schemas::http::{
+    AccountDto, AccountSigningRequest, AccountStatusChange, AccountStatusRequest, ApiError,
+    CreateSessionResponse, KeyStatusDto, OpenAccountRequest, OpenAccountResponse,
+    SessionTtlRequest,
+};
+
+use crate::GatewayState;
+use crate::error::GatewayError;
+use crate::routes::{Result, created_dto, signing_payload};
+
+fn account_id(raw: &str) -> Result<AccountId> {
+    raw.parse()
+        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not an account id: {raw:?}")))
+}
+
+/// The account as the API shows it: status, share locations and where its key
+/// stands.
+async fn account_dto(state: &GatewayState, account: &Account) -> Result<AccountDto> {
+    let keygen = account.keygen_session;
+    let key_status = match state.coordinator.session(keygen).await {
+        Ok(s) if s.status == SessionStatus::Completed => KeyStatusDto::Completed,
+        Ok(s) if matches!(s.status, SessionStatus::Failed | SessionStatus::Expired) => {
+            KeyStatusDto::Failed
+        }
+        Ok(_) => KeyStatusDto::Pending,
+        Err(CoordinatorError::Session(SessionError::UnknownSession)) => KeyStatusDto::Failed,
+        Err(e) => return Err(e.into()),
+    };
+    let key = match key_status {
+        KeyStatusDto::Completed => Some(state.coordinator.key(KeyId::of_keygen(keygen)).await?),
+        KeyStatusDto::Pending | KeyStatusDto::Failed => None,
+    };
+    Ok(AccountDto {
+        account_id: account.account_id.to_string(),
+        username: account.username.as_str().to_owned(),
+        email: account.email.as_str().to_owned(),
+        phone: account.phone.as_ref().map(|p| p.as_str().to_owned()),
+        status: account.status.to_string(),
+        shares: ShareRole::ALL
+            .iter()
+            .map(|r| (r.to_string(), account.parties.get(*r).party_id.to_string()))
+            .collect(),
+        keygen_session_id: keygen.to_string(),
+        key_status,
+        key_id: key.as_ref().map(|k| k.key_id.to_string()),
+        public_key_hex: key.as_ref().map(|k| hex::encode(k.public_key.as_bytes())),
+        opened_at: account.opened_at.as_millis(),
+        last_used_at: account.last_used_at.map(|t| t.as_millis()),
+        updated_at: account.updated_at.as_millis(),
+    })
+}
+
+/// Open an account and start its 2-of-3 keygen (admin).
+#[utoipa::path(
+    post, path = "/v1/accounts", tag = "accounts",
+    request_body = OpenAccountRequest,
+    responses(
+        (status = 201, description = "opened; the keygen session's join tokens, one per party", body = OpenAccountResponse),
+        (status = 400, description = "invalid request (username, email, phone, parties, ttl)", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 409, description = "`username_taken` or `email_taken`", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn open(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    body: web::Json<OpenAccountRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let opening = body.into_inner().into_domain()?;
+    let opened = state
+        .accounts
+        .open(
+            NewAccount {
+                username: opening.username,
+                email: opening.email,
+                phone: opening.phone,
+                parties: opening.parties,
+                keygen_ttl: opening.keygen_ttl,
+            },
+            CommandMeta::new(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(OpenAccountResponse {
+        account_id: opened.account_id.to_string(),
+        keygen: created_dto(&opened.keygen),
+    }))
+}
+
+/// An account: status, share-location map (role → party id) and key (admin).
+#[utoipa::path(
+    get, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    responses(
+        (status = 200, description = "the account", body = AccountDto),
+        (status = 400, description = "not an account id", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn get(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = account_id(&path)?;
+    let account = state.accounts.account(id).await?;
+    Ok(HttpResponse::Ok().json(account_dto(&state, &account).await?))
+}
+
+/// Suspend, lock, start recovery of or reactivate an account (admin).
+#[utoipa::path(
+    post, path = "/v1/accounts/{id}/status", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    request_body = AccountStatusRequest,
+    responses(
+        (status = 200, description = "changed; the account afterwards", body = AccountDto),
+        (status = 400, description = "invalid action or reason", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+        (status = 409, description = "`invalid_transition` or `already_in_status`", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn change_status(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AccountStatusRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = account_id(&path)?;
+    let change = match body.into_inner().into_domain()? {
+        AccountStatusChange::Suspend(r) => StatusChange::Suspend(r),
+        AccountStatusChange::Lock(r) => StatusChange::Lock(r),
+        AccountStatusChange::StartRecovery(r) => StatusChange::StartRecovery(r),
+        AccountStatusChange::Reactivate => StatusChange::Reactivate,
+    };
+    let account = state
+        .accounts
+        .change_status(id, change, CommandMeta::new())
+        .await?;
+    Ok(HttpResponse::Ok().json(account_dto(&state, &account).await?))
+}
+
+/// Replace the account's failed or expired keygen session with a new one (admin).
+#[utoipa::path(
+    post, path = "/v1/accounts/{id}/keygen", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    request_body = SessionTtlRequest,
+    responses(
+        (status = 201, description = "the new keygen session", body = CreateSessionResponse),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+        (status = 409, description = "`keygen_not_failed`: the current keygen has not failed", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn restart_keygen(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SessionTtlRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = account_id(&path)?;
+    let ttl = body.into_inner().into_ttl()?;
+    let created = state
+        .accounts
+        .restart_keygen(id, ttl, CommandMeta::new())
+        .await?;
+    Ok(HttpResponse::Created().json(created_dto(&created)))
+}
+
+/// Start a signing session with the account's key between its device and server
+/// parties (admin).
+#[utoipa::path(
+    post, path = "/v1/accounts/{id}/signatures", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    request_body = AccountSigningRequest,
+    responses(
+        (status = 201, description = "the signing session; join tokens for device and server", body = CreateSessionResponse),
+        (status = 400, description = "invalid request", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+        (status = 409, description = "`account_not_active` or `key_not_ready`", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn sign(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AccountSigningRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = account_id(&path)?;
+    let (input, ttl) = body.into_inner().into_domain()?;
+    let created = state
+        .accounts
+        .sign(id, signing_payload(input), ttl, CommandMeta::new())
+        .await?;
+    Ok(HttpResponse::Created().json(created_dto(&created)))
+}
