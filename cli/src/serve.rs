@@ -1,5 +1,5 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors and the
-//! session-status and audit-log projections.
+//! session-status, audit-log, accounts and approval-workflow projections.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,10 @@ use anyhow::Context;
 use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
-use mpc_projections::{AuditLogProjection, ProjectionRunner, SessionStatusProjection};
+use mpc_projections::{
+    AccountsProjection, AuditLogProjection, ProjectionRunner, SessionStatusProjection,
+    WorkflowsProjection,
+};
 
 use crate::infra::{self, StoreArgs, TransportArgs};
 
@@ -92,7 +95,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let audit = ProjectionRunner::new(
         store.clone(),
         models.clone(),
-        AuditLogProjection::new(models),
+        AuditLogProjection::new(models.clone()),
+    )
+    .await?
+    .spawn(std::future::pending());
+    let accounts = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        AccountsProjection::new(models.clone()),
+    )
+    .await?
+    .spawn(std::future::pending());
+    let workflows = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        WorkflowsProjection::new(models),
     )
     .await?
     .spawn(std::future::pending());
@@ -109,6 +126,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         result = audit => {
             result.context("the audit-log projection task panicked")??;
+        }
+        result = accounts => {
+            result.context("the accounts projection task panicked")??;
+        }
+        result = workflows => {
+            result.context("the approval-workflows projection task panicked")??;
         }
     }
     Ok(())
