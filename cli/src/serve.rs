@@ -1,5 +1,6 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors, the
-//! session-status and audit-log projections, and, with Kafka, the domain-event outbox.
+//! session-status, audit-log, accounts and approval-workflow projections, and, with
+//! Kafka, the domain-event outbox.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,10 @@ use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
 use mpc_outbox::Outbox;
-use mpc_projections::{AuditLogProjection, ProjectionRunner, SessionStatusProjection};
+use mpc_projections::{
+    AccountsProjection, AuditLogProjection, ProjectionRunner, SessionStatusProjection,
+    WorkflowsProjection,
+};
 
 use crate::infra::{self, StoreArgs, TransportArgs};
 
@@ -105,7 +109,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let audit = ProjectionRunner::new(
         store.clone(),
         models.clone(),
-        AuditLogProjection::new(models),
+        AuditLogProjection::new(models.clone()),
+    )
+    .await?
+    .spawn(std::future::pending());
+    let accounts = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        AccountsProjection::new(models.clone()),
+    )
+    .await?
+    .spawn(std::future::pending());
+    let workflows = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        WorkflowsProjection::new(models),
     )
     .await?
     .spawn(std::future::pending());
@@ -122,6 +140,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         result = audit => {
             result.context("the audit-log projection task panicked")??;
+        }
+        result = accounts => {
+            result.context("the accounts projection task panicked")??;
+        }
+        result = workflows => {
+            result.context("the approval-workflows projection task panicked")??;
         }
     }
     Ok(())

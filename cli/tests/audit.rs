@@ -75,9 +75,11 @@ async fn the_demo_audit_log_verifies_replays_and_reports_tampering() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     let lines: Vec<_> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines[0].starts_with("session_status") && lines[0].contains(" matches (3 rows"));
     assert!(lines[1].starts_with("audit_log") && lines[1].contains(" matches ("));
+    assert!(lines[2].starts_with("accounts") && lines[2].contains(" matches ("));
+    assert!(lines[3].starts_with("approval_workflows") && lines[3].contains(" matches ("));
 
     sql(
         &dir.path().join("events.db"),

@@ -22,6 +22,14 @@
 //! - [`AuditLogProjection`]: one hash-chained record per event of every stream
 //!   (`audit_log`); [`verify_chain`] recomputes the chain and names its first broken
 //!   link (the chain is defined in the [`audit`] module).
+//! - [`AccountsProjection`]: one row per account (`accounts`) with its status and the
+//!   state of its key (pending, ready or failed, from its current keygen session), and
+//!   the share-location map (`account_shares`: which party holds the device, server
+//!   and recovery share).
+//! - [`WorkflowsProjection`]: one row per approval workflow (`approval_workflows`)
+//!   with its status, decision counts and the outcome of its latest signing session
+//!   (signed with its signature, or signing failed), and one row per approver
+//!   (`workflow_approvers`) with its decision.
 //!
 //! [`replay()`] rebuilds every read model from position 0 into a scratch database and
 //! compares it with the live one, row by row.
@@ -57,12 +65,17 @@
 //! 4. Write its tests as `async fn case(backend: TestBackend)` and list them in
 //!    `on_every_backend!` (see `tests/support/mod.rs`), so they run on both backends.
 
+mod accounts;
 pub mod audit;
 pub mod db;
 mod error;
 mod replay;
 mod runner;
 mod session_status;
+mod stream;
+mod workflows;
+
+pub use accounts::{ACCOUNT_CATEGORY, AccountRow, AccountShare, AccountsProjection, KeyStatus};
 
 pub use audit::{
     AuditLogProjection, AuditRecord, BreakReason, BrokenLink, ChainReport, GENESIS_HASH,
@@ -74,3 +87,6 @@ pub use error::ProjectionError;
 pub use replay::{ModelComparison, replay};
 pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, from_sql_int, to_sql_int};
 pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};
+pub use workflows::{
+    APPROVAL_CATEGORY, ApproverRow, WorkflowRow, WorkflowState, WorkflowsProjection,
+};

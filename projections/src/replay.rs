@@ -18,11 +18,13 @@ use mpc_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEv
 use mpc_store::{StoreError, StreamName};
 use tokio::sync::watch;
 
+use crate::accounts::{AccountsProjection, select_accounts_with_shares};
 use crate::audit::{AuditLogProjection, select_records};
 use crate::db::{Conn, ReadModels};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, ProjectionRunner, read_checkpoint};
 use crate::session_status::{SessionStatusProjection, select_all};
+use crate::workflows::{WorkflowsProjection, select_workflows_with_approvers};
 
 /// How one rebuilt read model compares with the live one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,8 @@ async fn compare_all(
     Ok(vec![
         compare::<SessionStatusProjection>(store, live, scratch).await?,
         compare::<AuditLogProjection>(store, live, scratch).await?,
+        compare::<AccountsProjection>(store, live, scratch).await?,
+        compare::<WorkflowsProjection>(store, live, scratch).await?,
     ])
 }
 
@@ -112,6 +116,42 @@ impl Snapshot for AuditLogProjection {
 
     fn key(row: &Self::Row) -> String {
         format!("position {}", row.position)
+    }
+}
+
+#[async_trait]
+impl Snapshot for AccountsProjection {
+    /// An account with its shares.
+    type Row = (crate::AccountRow, Vec<crate::AccountShare>);
+
+    fn on(models: ReadModels) -> Self {
+        Self::new(models)
+    }
+
+    async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError> {
+        select_accounts_with_shares(conn).await
+    }
+
+    fn key(row: &Self::Row) -> String {
+        format!("account {}", row.0.account_id)
+    }
+}
+
+#[async_trait]
+impl Snapshot for WorkflowsProjection {
+    /// A workflow with its approvers.
+    type Row = (crate::WorkflowRow, Vec<crate::ApproverRow>);
+
+    fn on(models: ReadModels) -> Self {
+        Self::new(models)
+    }
+
+    async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError> {
+        select_workflows_with_approvers(conn).await
+    }
+
+    fn key(row: &Self::Row) -> String {
+        format!("workflow {}", row.0.workflow_id)
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::db::{Conn, ReadModels, Row, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
+use crate::stream::{decode_failed, entity_id};
 use async_trait::async_trait;
 use mpc_events::{
     KeyId, PartyId, PartyOutcome, SessionCreated, SessionEvent, SessionId, SessionKind,
@@ -413,26 +414,9 @@ fn parse_status(text: &str) -> Option<SessionStatus> {
 pub(crate) fn decode_session_event(
     event: &RecordedEvent,
 ) -> Result<(SessionId, SessionEvent), ProjectionError> {
-    let session_id: SessionId = event
-        .stream
-        .as_str()
-        .strip_prefix(SESSION_CATEGORY)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| ProjectionError::Inconsistent {
-            position: event.position,
-            stream: event.stream.clone(),
-            detail: "the stream id is not a session id".to_owned(),
-        })?;
+    let session_id = entity_id(event, SESSION_CATEGORY)?;
     let decoded =
         mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
-            .map_err(|source| ProjectionError::Decode {
-                position: event.position,
-                stream: event.stream.clone(),
-                version: event.version,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                source,
-            })?;
+            .map_err(|source| decode_failed(event, source))?;
     Ok((session_id, decoded))
 }

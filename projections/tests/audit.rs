@@ -117,8 +117,8 @@ impl Fixture {
         )
         .await;
         self.append_raw(
-            &StreamName::new("account", "alice").unwrap(),
-            vec![new_event("AccountCreated", 1, b"{}".to_vec(), at(15))],
+            &StreamName::new("username", "alice").unwrap(),
+            vec![new_event("ValueClaimed", 1, b"{}".to_vec(), at(15))],
         )
         .await;
         let failed = SessionId::new();
@@ -291,7 +291,7 @@ async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record(
         (co, "PartyCompleted", "device", Some("in_progress")),
         (co, "PartyCompleted", "server", Some("in_progress")),
         (co, "SessionCompleted", "system", Some("completed")),
-        ("account", "AccountCreated", "system", None),
+        ("username", "ValueClaimed", "system", None),
         (co, "SessionCreated", "system", Some("created")),
         (co, "ParticipantJoined", "device", Some("created")),
         (co, "ParticipantJoined", "server", Some("created")),
@@ -320,7 +320,7 @@ async fn every_event_of_a_keygen_signing_and_failure_history_becomes_one_record(
             .all(|s| *s == Some(signing.to_string()))
     );
     assert_eq!(sessions[16], None);
-    assert_eq!(records[16].resource, "account-alice");
+    assert_eq!(records[16].resource, "username-alice");
     assert!(
         sessions[17..]
             .iter()
@@ -507,7 +507,15 @@ async fn replay_reports_matching_models_and_leaves_the_live_ones_alone(backend: 
 
     let report = replay(f.store.clone(), &f.models()).await.unwrap();
     let names: Vec<_> = report.iter().map(|m| m.model.as_str()).collect();
-    assert_eq!(names, ["session_status", "audit_log"]);
+    assert_eq!(
+        names,
+        [
+            "session_status",
+            "audit_log",
+            "accounts",
+            "approval_workflows"
+        ]
+    );
     assert!(report.iter().all(|m| m.matches()), "{report:?}");
     assert_eq!((report[0].live_rows, report[0].rebuilt_rows), (3, 3));
     assert_eq!((report[1].live_rows, report[1].rebuilt_rows), (22, 22));
