@@ -32,7 +32,8 @@ use mpc_events::{
 };
 use mpc_party::{PartyIdentity, PartyNode, SigningPolicy};
 use mpc_projections::{
-    AuditLogProjection, ProjectionRunner, ReadModels, SessionStatusProjection, SessionStatusRow,
+    AccountsProjection, AuditLogProjection, ProjectionRunner, ReadModels, SessionStatusProjection,
+    SessionStatusRow, WorkflowsProjection,
 };
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
@@ -120,6 +121,8 @@ pub struct WorkflowReport {
     pub workflow_id: WorkflowId,
     pub title: String,
     pub status: WorkflowStatus,
+    /// The workflow as the approval-workflow read model shows it (e.g. `signed`).
+    pub read_model_status: Option<String>,
     pub approved_by: Vec<PartyId>,
     pub rejected_by: Vec<PartyId>,
 }
@@ -340,7 +343,19 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     let audit = ProjectionRunner::new(
         store.clone(),
         models.clone(),
-        AuditLogProjection::new(models),
+        AuditLogProjection::new(models.clone()),
+    )
+    .await?;
+    let accounts = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        AccountsProjection::new(models.clone()),
+    )
+    .await?;
+    let workflows = ProjectionRunner::new(
+        store.clone(),
+        models.clone(),
+        WorkflowsProjection::new(models),
     )
     .await?;
     let mut projected = runner.progress();
@@ -358,7 +373,7 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         engine: Arc::new(Dkls23Engine),
     };
 
-    let outcome = match options.scenario {
+    let mut outcome = match options.scenario {
         Scenario::Foundation => foundation(&world, threshold, &options.message, progress).await?,
         Scenario::Approval => approval(&world, threshold, &options.message, progress).await?,
         Scenario::Data => {
@@ -407,6 +422,21 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         .await
         .context("the audit-log projection stopped")?;
     let (audit_records, audit_head) = audit.projection().head().await?;
+    accounts
+        .catch_up()
+        .await
+        .context("the accounts projection stopped")?;
+    workflows
+        .catch_up()
+        .await
+        .context("the approval-workflow projection stopped")?;
+    if let Some(w) = outcome.workflow.as_mut() {
+        w.read_model_status = workflows
+            .projection()
+            .get(w.workflow_id)
+            .await?
+            .map(|row| row.status.to_string());
+    }
     let mut read_model = Vec::new();
     for (session_id, _) in &history {
         read_model.push(
@@ -583,6 +613,7 @@ async fn approval(
             workflow_id,
             title,
             status: workflow.status,
+            read_model_status: None,
             approved_by: workflow.approvers.clone(),
             rejected_by,
         }),
@@ -829,6 +860,7 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "workflow_id": w.workflow_id.to_string(),
             "title": w.title,
             "status": w.status.to_string(),
+            "read_model_status": w.read_model_status,
             "approved_by": w.approved_by.iter().map(PartyId::as_str).collect::<Vec<_>>(),
             "rejected_by": w.rejected_by.iter().map(PartyId::as_str).collect::<Vec<_>>(),
         })),
@@ -891,6 +923,9 @@ fn print_text(report: &Report) {
         println!("  rejected by {}", names(&w.rejected_by));
         println!("  approved by {}", names(&w.approved_by));
         println!("  status      {}", w.status);
+        if let Some(projected) = &w.read_model_status {
+            println!("  read model  {projected}");
+        }
     }
     if let Some(tampered) = report.tampered_verifies {
         println!();
