@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_events::{
+    AccountEvent, AccountId, AccountParties, Email, ShareRole, Username, WorkflowCreated,
+    WorkflowEvent, WorkflowId,
+};
+use mpc_events::{
     FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
     PublicKey, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec, Signature,
     Threshold, Timestamp, TokenDigest,
@@ -46,7 +50,9 @@ impl Log {
             .iter()
             .map(|e| {
                 let encoded = mpc_schemas::session::encode(e).unwrap();
-                new_event(encoded.event_type, encoded.payload, e.at())
+                let mut event = new_event(encoded.event_type, encoded.payload, e.at());
+                event.schema_version = encoded.schema_version;
+                event
             })
             .collect();
         self.append(&stream, encoded).await
@@ -524,4 +530,90 @@ async fn a_selected_event_that_cannot_be_mapped_stops_the_relay() {
         "{outcome:?}"
     );
     assert_eq!(ids(&sink.published()), sources(&[first]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opened_accounts_and_decided_workflows_are_published_with_their_context() {
+    let log = Log::new().await;
+    let parties = participants();
+    let account = AccountId::new();
+    let keygen = SessionId::new();
+    let opened = AccountEvent::AccountOpened {
+        account_id: account,
+        username: Username::parse("alice").unwrap(),
+        email: Email::parse("alice@example.com").unwrap(),
+        phone: None,
+        parties: AccountParties {
+            device: parties[0].clone(),
+            server: parties[1].clone(),
+            recovery: parties[2].clone(),
+        },
+        keygen_session: keygen,
+        at: Timestamp::from_millis(1),
+    };
+    let encoded = mpc_schemas::account::encode_account(&opened).unwrap();
+    log.append(
+        &StreamName::new("account", account).unwrap(),
+        vec![new_event(encoded.event_type, encoded.payload, opened.at())],
+    )
+    .await;
+    let workflow = WorkflowId::new();
+    let key_id = KeyId::of_keygen(keygen);
+    let payload_hash = MessageHash::from_bytes([9; 32]);
+    let events = [
+        WorkflowEvent::WorkflowCreated(WorkflowCreated {
+            workflow_id: workflow,
+            title: "review".into(),
+            key: KeyRef {
+                key_id,
+                public_key: group_key(),
+                threshold: Threshold::new(2, 3).unwrap(),
+                parties: parties.clone(),
+            },
+            payload: b"x".to_vec(),
+            payload_hash,
+            expires_at: Timestamp::from_millis(10),
+            at: Timestamp::from_millis(2),
+        }),
+        WorkflowEvent::WorkflowApproved {
+            approvers: vec![party("device"), party("server")],
+            at: Timestamp::from_millis(3),
+        },
+    ];
+    let encoded = events
+        .iter()
+        .map(|e| {
+            let encoded = mpc_schemas::approval::encode_workflow(e).unwrap();
+            new_event(encoded.event_type, encoded.payload, e.at())
+        })
+        .collect();
+    log.append(&StreamName::new("approval", workflow).unwrap(), encoded)
+        .await;
+
+    let sink = InMemoryDomainSink::new();
+    let relay = Running::start(Outbox::new(log.store.clone(), Arc::new(sink.clone())));
+    let published = published_at_least(&sink, 2).await;
+    relay.stop().await.unwrap();
+    let types: Vec<_> = published.iter().map(DomainEvent::event_type).collect();
+    assert_eq!(types, ["account.created", "workflow.approved"]);
+    let DomainData::AccountCreated(created) = &published[0].data else {
+        panic!("{:?}", published[0]);
+    };
+    assert_eq!(created.account_id, account);
+    assert_eq!(created.keygen_session, keygen);
+    assert_eq!(
+        created.shares,
+        [
+            (ShareRole::Device, party("device")),
+            (ShareRole::Server, party("server")),
+            (ShareRole::Recovery, party("recovery")),
+        ]
+    );
+    let DomainData::WorkflowDecided(decided) = &published[1].data else {
+        panic!("{:?}", published[1]);
+    };
+    assert!(decided.approved);
+    assert_eq!(decided.key_id, key_id);
+    assert_eq!(decided.payload_hash, payload_hash);
+    assert_eq!(decided.deciders, [party("device"), party("server")]);
 }

@@ -729,7 +729,63 @@ mod tests {
                     }),
                 ),
             ),
+            (
+                "account.created.json",
+                event(
+                    40,
+                    DomainData::AccountCreated(AccountCreated {
+                        account_id: AccountId::from_uuid(Uuid::from_u128(
+                            0x0193_5a3c_1d00_7000_8000_0000_0000_00c1,
+                        )),
+                        username: Username::parse("alice").unwrap(),
+                        keygen_session: key_id().keygen_session(),
+                        shares: vec![
+                            (ShareRole::Device, party("alice-phone")),
+                            (ShareRole::Server, party("server")),
+                            (ShareRole::Recovery, party("recovery")),
+                        ],
+                    }),
+                ),
+            ),
+            (
+                "workflow.approved.json",
+                event(
+                    41,
+                    DomainData::WorkflowDecided(WorkflowDecided {
+                        workflow_id: workflow_id(),
+                        key_id: key_id(),
+                        payload_hash: MessageHash::from_bytes([0xab; 32]),
+                        approved: true,
+                        deciders: vec![
+                            party("approver-1"),
+                            party("approver-3"),
+                            party("approver-4"),
+                        ],
+                    }),
+                ),
+            ),
+            (
+                "workflow.rejected.json",
+                event(
+                    42,
+                    DomainData::WorkflowDecided(WorkflowDecided {
+                        workflow_id: workflow_id(),
+                        key_id: key_id(),
+                        payload_hash: MessageHash::from_bytes([0xab; 32]),
+                        approved: false,
+                        deciders: vec![
+                            party("approver-2"),
+                            party("approver-3"),
+                            party("approver-5"),
+                        ],
+                    }),
+                ),
+            ),
         ]
+    }
+
+    fn workflow_id() -> WorkflowId {
+        WorkflowId::from_uuid(Uuid::from_u128(0x0193_5a3c_1d00_7000_8000_0000_0000_00a1))
     }
 
     fn fixture(name: &str) -> Vec<u8> {
