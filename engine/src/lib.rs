@@ -36,6 +36,6 @@ pub use envelope::{
 pub use hsm_vault::{HsmError, Pkcs11Vault};
 pub use port::{
     EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams,
-    Step, ThresholdEngine, To, verify_signature,
+    Step, ThresholdEngine, To, is_on_curve, verify_signature,
 };
 pub use vault::{FileVault, ShareMeta, ShareRecord, ShareVault, VaultError};

@@ -158,6 +158,11 @@ pub enum EngineError {
 /// high-S signatures and a recovery id that does not recover `public_key`.
 /// Returns false, never panics, on malformed input (a key off the curve, `r` or `s`
 /// zero or not below the group order).
+/// Whether `public_key` is a point on secp256k1 (not only a well-formed encoding).
+pub fn is_on_curve(public_key: &PublicKey) -> bool {
+    VerifyingKey::from_sec1_bytes(public_key.as_bytes()).is_ok()
+}
+
 pub fn verify_signature(public_key: &PublicKey, hash: &MessageHash, sig: &Signature) -> bool {
     let Ok(key) = VerifyingKey::from_sec1_bytes(public_key.as_bytes()) else {
         return false;

@@ -263,6 +263,12 @@ pub async fn verify_data(
                 .public_key
         }
     };
+    if !mpc_engine::is_on_curve(&public_key) {
+        return Err(GatewayError::bad_request(
+            "invalid_public_key",
+            "public_key_hex is not a point on secp256k1",
+        ));
+    }
     let hash = MessageHash::from_bytes(Sha256::digest(&request.data).into());
     let valid = request
         .signatures

@@ -528,6 +528,14 @@ async fn data_signatures_verify_and_tampering_is_detected() {
     bad_key["public_key_hex"] = hex::encode([9u8; 33]).into();
     let resp = gw.post_json("/v1/data/verify", None, &bad_key).await;
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_public_key").await;
+    // A well-formed encoding (prefix 02) of an x with no point on the curve.
+    let mut off_curve = body.clone();
+    let mut x = [0u8; 33];
+    x[0] = 2;
+    x[32] = 5;
+    off_curve["public_key_hex"] = hex::encode(x).into();
+    let resp = gw.post_json("/v1/data/verify", None, &off_curve).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_public_key").await;
     let mut both = body.clone();
     both["key_id"] = AccountId::new().to_string().into();
     let resp = gw.post_json("/v1/data/verify", None, &both).await;
