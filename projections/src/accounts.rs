@@ -20,7 +20,7 @@ use crate::db::{Conn, ReadModels, Row, Sql, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
 use crate::session_status::{SESSION_CATEGORY, decode_session_event};
-use crate::stream::{decode_failed, entity_id};
+use crate::stream::{decode_failed, entity_id, inconsistent};
 
 /// The stream category of accounts.
 pub const ACCOUNT_CATEGORY: &str = "account";
@@ -259,11 +259,6 @@ async fn apply_account_event(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<(), ProjectionError> {
-    let inconsistent = |detail: String| ProjectionError::Inconsistent {
-        position: event.position,
-        stream: event.stream.clone(),
-        detail,
-    };
     let account_id: AccountId = entity_id(event, ACCOUNT_CATEGORY)?;
     let decoded = mpc_schemas::account::decode_account(
         &event.event_type,
@@ -287,9 +282,10 @@ async fn apply_account_event(
             at: _,
         } => {
             if *opened != account_id {
-                return Err(inconsistent(format!(
-                    "AccountOpened names account {opened}"
-                )));
+                return Err(inconsistent(
+                    event,
+                    format!("AccountOpened names account {opened}"),
+                ));
             }
             let opened = Opened {
                 account: &account,
@@ -307,6 +303,7 @@ async fn apply_account_event(
                         .is_some_and(|db| db.is_unique_violation()) =>
                 {
                     Err(inconsistent(
+                        event,
                         "the account was already opened, or its username or email is another \
                          account's"
                             .to_owned(),
@@ -345,10 +342,13 @@ async fn apply_account_event(
         .await
         .map_err(ProjectionError::database(context))?;
     if updated == 0 {
-        return Err(inconsistent(format!(
-            "{} for an account that was never opened",
-            decoded.type_name()
-        )));
+        return Err(inconsistent(
+            event,
+            format!(
+                "{} for an account that was never opened",
+                decoded.type_name()
+            ),
+        ));
     }
     Ok(())
 }

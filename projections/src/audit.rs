@@ -46,6 +46,7 @@ use crate::db::{Conn, ReadModels, Row, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
 use crate::session_status::{SESSION_CATEGORY, decode_session_event};
+use crate::stream::inconsistent;
 
 /// The first record's `prev_hash`.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -448,11 +449,6 @@ async fn session_facts(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<SessionFacts, ProjectionError> {
-    let inconsistent = |detail: String| ProjectionError::Inconsistent {
-        position: event.position,
-        stream: event.stream.clone(),
-        detail,
-    };
     let (session_id, decoded) = decode_session_event(event)?;
     let actor = match &decoded {
         SessionEvent::ParticipantJoined { party_id, .. }
@@ -484,10 +480,13 @@ async fn session_facts(
             .map(|row| column_of::<Option<String>>(&row, "status"))
             .transpose()?;
             let previous = previous.flatten().ok_or_else(|| {
-                inconsistent(format!(
-                    "{} for a session that was never created",
-                    decoded.type_name()
-                ))
+                inconsistent(
+                    event,
+                    format!(
+                        "{} for a session that was never created",
+                        decoded.type_name()
+                    ),
+                )
             })?;
             parse_status(&previous).ok_or_else(|| {
                 ProjectionError::InvalidRow(format!("audit_log.status = {previous}"))

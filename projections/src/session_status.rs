@@ -6,7 +6,7 @@ use std::fmt;
 use crate::db::{Conn, ReadModels, Row, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
-use crate::stream::{decode_failed, entity_id};
+use crate::stream::{decode_failed, entity_id, inconsistent};
 use async_trait::async_trait;
 use mpc_events::{
     KeyId, PartyId, PartyOutcome, SessionCreated, SessionEvent, SessionId, SessionKind,
@@ -140,20 +140,15 @@ impl Projection for SessionStatusProjection {
         if event.stream.category() != SESSION_CATEGORY {
             return Ok(());
         }
-        let inconsistent = |detail: String| ProjectionError::Inconsistent {
-            position: event.position,
-            stream: event.stream.clone(),
-            detail,
-        };
         let (session_id, decoded) = decode_session_event(event)?;
         let position = to_sql_int(event.position, "position")?;
         match &decoded {
             SessionEvent::SessionCreated(created) => {
                 if created.session_id != session_id {
-                    return Err(inconsistent(format!(
-                        "SessionCreated names session {}",
-                        created.session_id
-                    )));
+                    return Err(inconsistent(
+                        event,
+                        format!("SessionCreated names session {}", created.session_id),
+                    ));
                 }
                 let inserted = insert_created(conn, created, position).await;
                 match inserted {
@@ -161,7 +156,10 @@ impl Projection for SessionStatusProjection {
                         if e.as_database_error()
                             .is_some_and(|db| db.is_unique_violation()) =>
                     {
-                        Err(inconsistent("the session was already created".to_owned()))
+                        Err(inconsistent(
+                            event,
+                            "the session was already created".to_owned(),
+                        ))
                     }
                     other => other.map_err(ProjectionError::database(format!(
                         "inserting session {session_id}"
@@ -176,10 +174,10 @@ impl Projection for SessionStatusProjection {
                             "updating session {session_id}"
                         )))?;
                 if updated == 0 {
-                    return Err(inconsistent(format!(
-                        "{} for a session that was never created",
-                        other.type_name()
-                    )));
+                    return Err(inconsistent(
+                        event,
+                        format!("{} for a session that was never created", other.type_name()),
+                    ));
                 }
                 Ok(())
             }

@@ -1,5 +1,6 @@
 //! What every projection does with a recorded event before applying it: name the
-//! entity its stream belongs to, and report a payload it cannot decode.
+//! entity its stream belongs to, and report a payload it cannot decode or an event
+//! that contradicts the model.
 
 use std::str::FromStr;
 
@@ -20,11 +21,16 @@ pub(crate) fn entity_id<T: FromStr>(
         .strip_prefix(category)
         .and_then(|rest| rest.strip_prefix('-'))
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| ProjectionError::Inconsistent {
-            position: event.position,
-            stream: event.stream.clone(),
-            detail: format!("the stream id is not a valid {category} id"),
-        })
+        .ok_or_else(|| inconsistent(event, format!("the stream id is not a valid {category} id")))
+}
+
+/// [`ProjectionError::Inconsistent`] for `event`: it contradicts the read model.
+pub(crate) fn inconsistent(event: &RecordedEvent, detail: String) -> ProjectionError {
+    ProjectionError::Inconsistent {
+        position: event.position,
+        stream: event.stream.clone(),
+        detail,
+    }
 }
 
 /// [`ProjectionError::Decode`] for `event`, whose payload failed with `source`.

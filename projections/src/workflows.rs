@@ -20,7 +20,7 @@ use crate::db::{Conn, ReadModels, Row, Sql, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
 use crate::session_status::{SESSION_CATEGORY, decode_session_event};
-use crate::stream::{decode_failed, entity_id};
+use crate::stream::{decode_failed, entity_id, inconsistent};
 
 /// The stream category of approval workflows.
 pub const APPROVAL_CATEGORY: &str = "approval";
@@ -270,11 +270,6 @@ async fn apply_workflow_event(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<(), ProjectionError> {
-    let inconsistent = |detail: String| ProjectionError::Inconsistent {
-        position: event.position,
-        stream: event.stream.clone(),
-        detail,
-    };
     let workflow_id: WorkflowId = entity_id(event, APPROVAL_CATEGORY)?;
     let decoded = mpc_schemas::approval::decode_workflow(
         &event.event_type,
@@ -290,17 +285,20 @@ async fn apply_workflow_event(
     let update = match &decoded {
         WorkflowEvent::WorkflowCreated(created) => {
             if created.workflow_id != workflow_id {
-                return Err(inconsistent(format!(
-                    "WorkflowCreated names workflow {}",
-                    created.workflow_id
-                )));
+                return Err(inconsistent(
+                    event,
+                    format!("WorkflowCreated names workflow {}", created.workflow_id),
+                ));
             }
             return match insert_created(conn, created, position).await {
                 Err(e)
                     if e.as_database_error()
                         .is_some_and(|db| db.is_unique_violation()) =>
                 {
-                    Err(inconsistent("the workflow was already created".to_owned()))
+                    Err(inconsistent(
+                        event,
+                        "the workflow was already created".to_owned(),
+                    ))
                 }
                 other => other.map_err(ProjectionError::database(context)),
             };
@@ -325,9 +323,12 @@ async fn apply_workflow_event(
             .await
             .map_err(ProjectionError::database(context.clone()))?;
             if recorded == 0 {
-                return Err(inconsistent(format!(
-                    "a decision by {approver}, who is no undecided approver of the workflow"
-                )));
+                return Err(inconsistent(
+                    event,
+                    format!(
+                        "a decision by {approver}, who is no undecided approver of the workflow"
+                    ),
+                ));
             }
             let (approvals, rejections) = match decision {
                 Decision::Approve => (1_i64, 0_i64),
@@ -358,10 +359,13 @@ async fn apply_workflow_event(
         .await
         .map_err(ProjectionError::database(context))?;
     if updated == 0 {
-        return Err(inconsistent(format!(
-            "{} for a workflow that was never created",
-            decoded.type_name()
-        )));
+        return Err(inconsistent(
+            event,
+            format!(
+                "{} for a workflow that was never created",
+                decoded.type_name()
+            ),
+        ));
     }
     Ok(())
 }
