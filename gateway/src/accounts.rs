@@ -13,13 +13,7 @@ use mpc_schemas::http::{
 };
 
 use crate::GatewayState;
-use crate::error::GatewayError;
-use crate::routes::{Result, created_dto, signing_payload};
-
-fn account_id(raw: &str) -> Result<AccountId> {
-    raw.parse()
-        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not an account id: {raw:?}")))
-}
+use crate::routes::{Result, created_dto, path_id, signing_payload};
 
 /// The account as the API shows it: status, share locations and where its key
 /// stands.
@@ -114,7 +108,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = account_id(&path)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
     let account = state.accounts.account(id).await?;
     Ok(HttpResponse::Ok().json(account_dto(&state, &account).await?))
 }
@@ -140,7 +134,7 @@ pub async fn change_status(
     body: web::Json<AccountStatusRequest>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = account_id(&path)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
     let change = match body.into_inner().into_domain()? {
         AccountStatusChange::Suspend(r) => StatusChange::Suspend(r),
         AccountStatusChange::Lock(r) => StatusChange::Lock(r),
@@ -174,7 +168,7 @@ pub async fn restart_keygen(
     body: web::Json<SessionTtlRequest>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = account_id(&path)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
     let ttl = body.into_inner().into_ttl()?;
     let created = state
         .accounts
@@ -205,7 +199,7 @@ pub async fn sign(
     body: web::Json<AccountSigningRequest>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = account_id(&path)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
     let (input, ttl) = body.into_inner().into_domain()?;
     let created = state
         .accounts

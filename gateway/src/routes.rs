@@ -40,9 +40,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) type Result<T> = std::result::Result<T, GatewayError>;
 
-fn session_id(raw: &str) -> Result<SessionId> {
+/// The id in a path segment; `what` names it in the `invalid_id` error.
+pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T> {
     raw.parse()
-        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a session id: {raw:?}")))
+        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not {what}: {raw:?}")))
 }
 
 fn status_dto(s: &Session) -> SessionStatusDto {
@@ -161,7 +162,7 @@ pub async fn join(
     path: web::Path<String>,
     body: web::Json<JoinRequest>,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     let party = PartyId::parse(&body.party_id)
         .map_err(|e| GatewayError::bad_request("invalid_party_id", e.to_string()))?;
     let claims = state.auth.verify(&body.token, JOIN_AUDIENCE)?;
@@ -219,7 +220,7 @@ pub async fn status(
     path: web::Path<String>,
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     state.auth.admin_or_party(&req, session)?;
     let current = match &query.wait_until_not {
         None => state.coordinator.session(session).await?,
@@ -261,7 +262,7 @@ pub async fn report(
     path: web::Path<String>,
     body: web::Json<ReportRequest>,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     let party = state.auth.party(&req, session)?;
     match Report::try_from(body.into_inner())? {
         Report::Completion(outcome) => {
@@ -300,7 +301,7 @@ pub async fn close(
     path: web::Path<String>,
     body: web::Json<CloseRequest>,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     state.auth.admin(&req)?;
     let reason = body.into_inner().into_reason()?;
     state
@@ -365,7 +366,7 @@ pub async fn post_message(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     let party = state.auth.party(&req, session)?;
     let bytes = read_envelope(&req, payload).await?;
     let envelope = Envelope::decode(&bytes)
@@ -434,7 +435,7 @@ pub async fn inbox(
     path: web::Path<String>,
     query: web::Query<InboxQuery>,
 ) -> Result<HttpResponse> {
-    let session = session_id(&path)?;
+    let session = path_id::<SessionId>(&path, "a session id")?;
     let party = state.auth.party(&req, session)?;
     let after = query.after.unwrap_or(0);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_INBOX_WAIT);

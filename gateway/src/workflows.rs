@@ -20,12 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
-use crate::routes::{Result, created_dto, unknown_key};
-
-fn workflow_id(raw: &str) -> Result<WorkflowId> {
-    raw.parse()
-        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a workflow id: {raw:?}")))
-}
+use crate::routes::{Result, created_dto, path_id, unknown_key};
 
 fn workflow_dto(w: &Workflow) -> WorkflowDto {
     let created = &w.created;
@@ -131,7 +126,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = workflow_id(&path)?;
+    let id = path_id::<WorkflowId>(&path, "a workflow id")?;
     let w = state.approvals.workflow(id).await?;
     Ok(HttpResponse::Ok().json(workflow_dto(&w)))
 }
@@ -157,7 +152,7 @@ pub async fn decide(
     path: web::Path<String>,
     body: web::Json<DecisionRequest>,
 ) -> Result<HttpResponse> {
-    let id = workflow_id(&path)?;
+    let id = path_id::<WorkflowId>(&path, "a workflow id")?;
     let (approver, decision, signature) = body.into_inner().into_domain()?;
     let w = state
         .approvals
@@ -187,7 +182,7 @@ pub async fn start_signing(
     body: web::Json<SessionTtlRequest>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let id = workflow_id(&path)?;
+    let id = path_id::<WorkflowId>(&path, "a workflow id")?;
     let ttl = body.into_inner().into_ttl()?;
     let created = state
         .approvals
