@@ -179,10 +179,7 @@ async fn workflow_data(
         WorkflowEvent::WorkflowRejected { rejected_by, .. } => (false, rejected_by),
         other => return Err(invalid(event, format!("decoded as {}", other.type_name()))),
     };
-    let stream = store.read_stream(&event.stream, 1).await?;
-    let first = stream
-        .first()
-        .ok_or_else(|| invalid(event, format!("stream {} is empty", event.stream)))?;
+    let first = stream_start(store, event).await?;
     let created =
         match approval::decode_workflow(&first.event_type, first.schema_version, &first.payload) {
             Ok(WorkflowEvent::WorkflowCreated(created)) => created,
@@ -212,10 +209,7 @@ async fn session_created(
     store: &dyn EventStore,
     event: &RecordedEvent,
 ) -> Result<SessionCreated, OutboxError> {
-    let stream = store.read_stream(&event.stream, 1).await?;
-    let first = stream
-        .first()
-        .ok_or_else(|| invalid(event, format!("stream {} is empty", event.stream)))?;
+    let first = stream_start(store, event).await?;
     match session::decode(&first.event_type, first.schema_version, &first.payload) {
         Ok(SessionEvent::SessionCreated(created)) => Ok(created),
         Ok(other) => Err(invalid(
@@ -228,6 +222,20 @@ async fn session_created(
         )),
         Err(e) => Err(invalid(event, format!("its SessionCreated: {e}"))),
     }
+}
+
+/// The first event of `event`'s stream, which holds the context its later events
+/// are mapped with.
+async fn stream_start(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+) -> Result<RecordedEvent, OutboxError> {
+    store
+        .read_stream(&event.stream, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| invalid(event, format!("stream {} is empty", event.stream)))
 }
 
 fn party_ids(participants: &[Participant]) -> Vec<PartyId> {
