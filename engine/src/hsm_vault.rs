@@ -16,7 +16,8 @@
 //! public metadata, the nonce and ciphertext, the label of the KEK that wrapped its
 //! data key and the wrapped data key. Shares and identities are created only once
 //! (never replaced); a file edited, or moved to another party, key or version, does
-//! not decrypt ([`VaultError::Tampered`]).
+//! not decrypt ([`VaultError::Tampered`]). Retiring a share version deletes its file,
+//! and with it the only copy of its wrapped data key.
 //!
 //! [`Pkcs11Vault::rotate_kek`] generates a new KEK and re-wraps every data key inside
 //! the token (unwrap under the old KEK into a sensitive session object, wrap under the
@@ -51,7 +52,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::vault::{
     IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, Sealed, ShareMeta, ShareRecord, ShareVault,
     VaultError, create_dir, decode_hex, identity_aad, io_error, open_sealed, read_dir,
-    read_limited, seal, share_aad, share_files, share_name, sync_dir, write_new,
+    read_limited, remove_share_file, seal, share_aad, share_files, share_name, sync_dir, write_new,
 };
 
 const VAULT_FILE: &str = "vault.json";
@@ -541,6 +542,23 @@ impl ShareVault for Pkcs11Vault {
         }
         metas.sort_by(|a, b| (a.key_id, &a.party_id).cmp(&(b.key_id, &b.party_id)));
         Ok(metas)
+    }
+
+    fn get_version(
+        &self,
+        party_id: &PartyId,
+        key_id: &KeyId,
+        version: u32,
+    ) -> Result<ShareRecord, VaultError> {
+        self.read_share(&self.lock(), party_id, key_id, version)
+    }
+
+    /// The token holds no per-share object (only KEKs): a version's data key exists
+    /// only wrapped, in the version's file, and is deleted with it. Holds the token
+    /// lock so a concurrent KEK rotation in this process does not rewrite the file.
+    fn retire(&self, party_id: &PartyId, key_id: &KeyId, version: u32) -> Result<(), VaultError> {
+        let _state = self.lock();
+        remove_share_file(&self.key_dir(key_id), party_id, key_id, version)
     }
 
     fn put_identity(&self, party_id: &PartyId, secret: &[u8]) -> Result<(), VaultError> {

@@ -1,6 +1,7 @@
 //! Threshold ECDSA over secp256k1, behind a port.
 //!
-//! [`ThresholdEngine`] starts protocol runs (distributed keygen, signing). A run is a
+//! [`ThresholdEngine`] starts protocol runs (distributed keygen, signing,
+//! complete refresh, and repair of a lost share followed by a refresh). A run is a
 //! message-driven state machine ([`Protocol`]): `start` yields the first outgoing
 //! messages, each `handle(incoming)` yields more and eventually the output. The same
 //! party code therefore runs over any transport. [`Dkls23Engine`] is the first
@@ -35,7 +36,8 @@ pub use envelope::{
 };
 pub use hsm_vault::{HsmError, Pkcs11Vault};
 pub use port::{
-    EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams,
-    Step, ThresholdEngine, To, is_on_curve, verify_signature,
+    EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, RefreshParams,
+    Refreshed, RepairPlan, ShareSlot, SignParams, Step, ThresholdEngine, To, is_on_curve,
+    verify_signature,
 };
 pub use vault::{FileVault, ShareMeta, ShareRecord, ShareVault, VaultError};

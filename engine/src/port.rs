@@ -98,6 +98,58 @@ pub struct SignParams {
     pub message_hash: MessageHash,
 }
 
+/// Inputs of a complete refresh (share rotation), optionally rebuilding a lost share first.
+#[derive(Debug, Clone)]
+pub struct RefreshParams {
+    /// Fresh per run and agreed by all parties (derived from the session).
+    pub execution_id: [u8; 32],
+    /// Set when this run first rebuilds the share of `target` (lost-device recovery).
+    pub repair: Option<RepairPlan>,
+}
+
+/// Who rebuilds whose share: `helpers` (at least t, sorted or not, distinct, not the
+/// target) each send the target one masked term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairPlan {
+    /// The share holders that rebuild the target's share.
+    pub helpers: Vec<PartyIndex>,
+    /// The party whose share was lost.
+    pub target: PartyIndex,
+}
+
+/// Where a party that lost its share starts: the key's public facts and its own index.
+#[derive(Debug, Clone)]
+pub struct ShareSlot {
+    /// Engine that made the key (e.g. `dkls23`).
+    pub engine: String,
+    /// The group key the rebuilt share must belong to.
+    pub public_key: PublicKey,
+    /// This party's index in the key.
+    pub index: PartyIndex,
+    pub threshold: u8,
+    pub parties: u8,
+}
+
+/// The output of a refresh: the new share and a digest of the key's refreshed public
+/// verification data (the group key and every party's verifying share), equal at
+/// every honest party of the run — parties report it so the coordinator can check
+/// they all ended with the same view.
+pub struct Refreshed {
+    /// This party's new share; the share it refreshed no longer signs with the others'.
+    pub share: KeyShare,
+    /// SHA-256 of the refreshed public verification data; public.
+    pub digest: [u8; 32],
+}
+
+impl fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refreshed")
+            .field("share", &self.share)
+            .field("digest", &hex::encode(self.digest))
+            .finish()
+    }
+}
+
 /// A party's share of a threshold key: public metadata plus the engine's secret
 /// state, which is zeroized when dropped and never printed.
 pub struct KeyShare {
@@ -198,6 +250,30 @@ pub trait ThresholdEngine: Send + Sync {
         share: &KeyShare,
         params: SignParams,
     ) -> Result<Box<dyn Protocol<Output = Signature>>, EngineError>;
+
+    /// A complete refresh among all n holders of `share`'s key: every share
+    /// re-randomized, the group key unchanged; with `params.repair`, helpers first
+    /// send the target its repair term.
+    ///
+    /// Every party of the key takes part; shares from before the refresh do not sign
+    /// with refreshed ones, so each party must replace its old share (and erase it).
+    /// With a repair, the target runs [`ThresholdEngine::recover`] instead.
+    fn refresh(
+        &self,
+        share: &KeyShare,
+        params: RefreshParams,
+    ) -> Result<Box<dyn Protocol<Output = Refreshed>>, EngineError>;
+
+    /// The target's side of a repair-and-refresh run: it holds no share, only
+    /// `slot`. `params.repair` must be Some with `target == slot.index`.
+    ///
+    /// The target must have been authenticated out of band: helpers hand the share
+    /// of `target` to whoever runs this side.
+    fn recover(
+        &self,
+        slot: ShareSlot,
+        params: RefreshParams,
+    ) -> Result<Box<dyn Protocol<Output = Refreshed>>, EngineError>;
 }
 
 #[cfg(test)]

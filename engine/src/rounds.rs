@@ -1,7 +1,8 @@
 //! Round bookkeeping shared by engine adapters.
 //!
 //! An adapter describes its protocol as numbered communication rounds ([`Rounds`]):
-//! which rounds carry broadcasts and which carry point-to-point messages, how to
+//! which rounds carry broadcasts and which carry point-to-point messages (and, when
+//! not every peer sends in a round, from whom it expects them), how to
 //! decode a payload, and what to do once every peer's messages of a round are in.
 //! [`RoundMachine`] turns that into a [`Protocol`]: it checks the envelope (sender,
 //! round, broadcast flag), ignores exact duplicates, reports a second, different
@@ -31,6 +32,14 @@ pub(crate) trait Rounds: Send {
 
     /// Whether `round` carries messages of this kind (broadcast or point-to-point).
     fn carries(round: u16, broadcast: bool) -> bool;
+
+    /// Whether this party expects a message of this kind from `from` in `round`
+    /// (by default, from every peer in every round that carries the kind). A round
+    /// completes once every expected message is in; any other message is
+    /// [`EngineError::Unexpected`].
+    fn expects(&self, round: u16, _from: PartyIndex, broadcast: bool) -> bool {
+        Self::carries(round, broadcast)
+    }
 
     /// Decodes and checks one payload; `Err` explains why it is malformed.
     fn decode(
@@ -142,6 +151,11 @@ impl<R: Rounds> RoundMachine<R> {
             };
             return Err(unexpected(format!("round {round} has no {kind} messages")));
         }
+        if !self.rounds.expects(round, from, broadcast) {
+            return Err(unexpected(format!(
+                "party {from} sends this party no message of this kind in round {round}"
+            )));
+        }
         let slot = (round, from.get(), broadcast);
         let digest: [u8; 32] = Sha256::digest(payload.as_slice()).into();
         if let Some(previous) = self.seen.get(&slot) {
@@ -193,11 +207,10 @@ impl<R: Rounds> RoundMachine<R> {
     fn round_ready(&self, round: u16) -> bool {
         round <= R::LAST
             && [false, true].into_iter().all(|broadcast| {
-                !R::carries(round, broadcast)
-                    || self
-                        .peers
-                        .iter()
-                        .all(|peer| self.pending.contains_key(&(round, peer.get(), broadcast)))
+                self.peers.iter().all(|peer| {
+                    !self.rounds.expects(round, *peer, broadcast)
+                        || self.pending.contains_key(&(round, peer.get(), broadcast))
+                })
             })
     }
 

@@ -12,6 +12,8 @@
 //! metadata: a file edited, or moved to another party, key or version, does not
 //! decrypt. Files are written to a temporary file, synced, then linked into place
 //! (which never replaces an existing file), and the directory is synced.
+//! Retiring a version deletes its file and syncs the directory (see
+//! [`ShareVault::retire`] for what deletion can and cannot erase).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -76,6 +78,24 @@ pub trait ShareVault: Send + Sync {
     fn get(&self, party_id: &PartyId, key_id: &KeyId) -> Result<ShareRecord, VaultError>;
     /// What the vault holds, newest version per key.
     fn list(&self) -> Result<Vec<ShareMeta>, VaultError>;
+    /// One stored version of `key_id` held by `party_id`; [`VaultError::NotFound`] if
+    /// that version is not stored (never stored, or retired).
+    fn get_version(
+        &self,
+        party_id: &PartyId,
+        key_id: &KeyId,
+        version: u32,
+    ) -> Result<ShareRecord, VaultError>;
+    /// Erases one stored version (after a refresh, the share it replaced): afterwards
+    /// `get_version` is [`VaultError::NotFound`], `get` returns the newest remaining
+    /// version and `list` no longer shows it. Retiring a version that is not stored
+    /// is [`VaultError::NotFound`].
+    ///
+    /// The adapters delete the version's file and sync its directory. Deleting a file
+    /// cannot guarantee erasure on every medium (copy-on-write file systems,
+    /// journals, SSD wear levelling, snapshots and backups may keep the bytes); the
+    /// share stays encrypted there, under the vault's key.
+    fn retire(&self, party_id: &PartyId, key_id: &KeyId, version: u32) -> Result<(), VaultError>;
     /// Stores `party_id`'s identity secret (its signing and encryption keys) once;
     /// refuses to replace an existing one.
     fn put_identity(&self, party_id: &PartyId, secret: &[u8]) -> Result<(), VaultError>;
@@ -406,6 +426,19 @@ impl ShareVault for FileVault {
         metas.sort_by(|a, b| (a.key_id, &a.party_id).cmp(&(b.key_id, &b.party_id)));
         Ok(metas)
     }
+
+    fn get_version(
+        &self,
+        party_id: &PartyId,
+        key_id: &KeyId,
+        version: u32,
+    ) -> Result<ShareRecord, VaultError> {
+        self.read_share(party_id, key_id, version)
+    }
+
+    fn retire(&self, party_id: &PartyId, key_id: &KeyId, version: u32) -> Result<(), VaultError> {
+        remove_share_file(&self.key_dir(key_id), party_id, key_id, version)
+    }
 }
 
 /// The public facts bound into a share's associated data.
@@ -508,6 +541,25 @@ fn parse_share_name(name: &str) -> Option<(PartyId, u32)> {
         return None;
     }
     Some((PartyId::parse(party).ok()?, parsed))
+}
+
+/// Deletes one share version's file and syncs the key directory;
+/// [`VaultError::NotFound`] if it does not exist.
+pub(crate) fn remove_share_file(
+    key_dir: &Path,
+    party_id: &PartyId,
+    key_id: &KeyId,
+    version: u32,
+) -> Result<(), VaultError> {
+    let path = key_dir.join(share_name(party_id, version));
+    match fs::remove_file(&path) {
+        Ok(()) => sync_dir(key_dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(VaultError::NotFound {
+            party_id: party_id.clone(),
+            key_id: *key_id,
+        }),
+        Err(e) => Err(VaultError::Io(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// All `(party, version)` share files in a key directory; none if it is missing.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use mpc_engine::{
     Dkls23Engine, EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol,
-    SignParams, Step, ThresholdEngine, To,
+    RefreshParams, Refreshed, RepairPlan, ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
 use mpc_events::{MessageHash, Signature};
 use rand::rngs::StdRng;
@@ -263,4 +263,82 @@ pub fn sign(shares: &[KeyShare], signers: &[u8], hash: MessageHash) -> Signature
         "signers disagree"
     );
     signatures[0]
+}
+
+/// The public facts of `share`: where its holder starts after losing it.
+pub fn slot_of(share: &KeyShare) -> ShareSlot {
+    ShareSlot {
+        engine: share.engine.clone(),
+        public_key: share.public_key,
+        index: share.index,
+        threshold: share.threshold,
+        parties: share.parties,
+    }
+}
+
+/// Refresh machines for one run: every holder runs `refresh`; with `target`, that
+/// party runs `recover` and `helpers` (in the given order) rebuild its share first.
+pub fn refresh_machines(
+    holders: &[&KeyShare],
+    target: Option<ShareSlot>,
+    helpers: &[u8],
+    execution_id: [u8; 32],
+) -> Vec<(PartyIndex, Box<dyn Protocol<Output = Refreshed>>)> {
+    let repair = target.as_ref().map(|slot| RepairPlan {
+        helpers: helpers.iter().map(|i| idx(*i)).collect(),
+        target: slot.index,
+    });
+    let params = || RefreshParams {
+        execution_id,
+        repair: repair.clone(),
+    };
+    let mut machines: Vec<(PartyIndex, Box<dyn Protocol<Output = Refreshed>>)> = holders
+        .iter()
+        .map(|share| (share.index, Dkls23Engine.refresh(share, params()).unwrap()))
+        .collect();
+    if let Some(slot) = target {
+        machines.push((slot.index, Dkls23Engine.recover(slot, params()).unwrap()));
+    }
+    machines.sort_by_key(|(index, _)| *index);
+    machines
+}
+
+/// Runs a refresh in order and returns every party's output, by index; all must
+/// report the same digest.
+pub fn refresh(holders: &[&KeyShare], target: Option<ShareSlot>, helpers: &[u8]) -> Vec<Refreshed> {
+    let outcomes =
+        Driver::new(Order::Fifo).run(refresh_machines(holders, target, helpers, [11; 32]));
+    let refreshed: Vec<Refreshed> = outcomes.into_values().map(Outcome::done).collect();
+    assert!(
+        refreshed.windows(2).all(|w| w[0].digest == w[1].digest),
+        "parties disagree on the refreshed public key package"
+    );
+    refreshed
+}
+
+/// Signing with these shares (one per signer) must fail: some signer errs and none
+/// produces a signature.
+pub fn assert_cannot_sign(shares: &[&KeyShare], hash: MessageHash) {
+    let signers: Vec<u8> = shares.iter().map(|s| s.index.get()).collect();
+    let signer_indices: Vec<PartyIndex> = signers.iter().map(|i| idx(*i)).collect();
+    let machines = shares
+        .iter()
+        .map(|share| {
+            let params = SignParams {
+                execution_id: [13; 32],
+                signers: signer_indices.clone(),
+                message_hash: hash,
+            };
+            (share.index, Dkls23Engine.sign(share, params).unwrap())
+        })
+        .collect();
+    let outcomes = Driver::new(Order::Fifo).run(machines);
+    assert!(
+        outcomes.values().all(|outcome| !outcome.is_done()),
+        "signers {signers:?} produced a signature"
+    );
+    assert!(
+        outcomes.values().any(|outcome| outcome.error().is_some()),
+        "signers {signers:?} stalled without an error"
+    );
 }

@@ -57,6 +57,9 @@ pub fn vault_contract(make: impl Fn() -> Box<dyn ShareVault>) {
     a_missing_share_is_not_found(make());
     list_shows_the_newest_version_of_each_share(make());
     an_identity_is_stored_once_and_kept_per_party(make());
+    every_stored_version_can_be_read(make());
+    a_retired_version_is_gone(make());
+    retiring_the_newest_version_falls_back_to_the_previous(make());
 }
 
 fn a_stored_share_comes_back_unchanged(vault: Box<dyn ShareVault>) {
@@ -172,4 +175,89 @@ fn an_identity_is_stored_once_and_kept_per_party(vault: Box<dyn ShareVault>) {
         "an identity was replaced"
     );
     assert!(vault.get_identity(&party("server")).unwrap().is_none());
+}
+
+fn every_stored_version_can_be_read(vault: Box<dyn ShareVault>) {
+    let who = party("device");
+    let key = key_id();
+    let versions = [record(&who, key, 1, 1), record(&who, key, 2, 2)];
+    for stored in &versions {
+        vault.put(stored).unwrap();
+    }
+    for stored in &versions {
+        assert_same(
+            &vault.get_version(&who, &key, stored.version).unwrap(),
+            stored,
+        );
+    }
+    for (who, key, version) in [
+        (&who, key, 3),
+        (&who, key, 0),
+        (&party("server"), key, 1),
+        (&who, key_id(), 1),
+    ] {
+        assert!(
+            matches!(
+                vault.get_version(who, &key, version),
+                Err(VaultError::NotFound { .. })
+            ),
+            "{who} {key} v{version} found"
+        );
+    }
+}
+
+fn a_retired_version_is_gone(vault: Box<dyn ShareVault>) {
+    let (who, other) = (party("server"), party("device"));
+    let key = key_id();
+    let (v1, v2, others) = (
+        record(&who, key, 1, 1),
+        record(&who, key, 2, 2),
+        record(&other, key, 1, 3),
+    );
+    for stored in [&v1, &v2, &others] {
+        vault.put(stored).unwrap();
+    }
+    vault.retire(&who, &key, 1).unwrap();
+    assert!(matches!(
+        vault.get_version(&who, &key, 1),
+        Err(VaultError::NotFound { .. })
+    ));
+    assert_same(&vault.get(&who, &key).unwrap(), &v2);
+    assert_same(&vault.get_version(&who, &key, 2).unwrap(), &v2);
+    assert_same(&vault.get(&other, &key).unwrap(), &others);
+    // Retiring twice, or a version never stored, is NotFound and changes nothing.
+    for (who, key, version) in [(&who, key, 1), (&who, key, 7), (&other, key_id(), 1)] {
+        assert!(
+            matches!(
+                vault.retire(who, &key, version),
+                Err(VaultError::NotFound { .. })
+            ),
+            "retired {who} {key} v{version}"
+        );
+    }
+    assert_same(&vault.get(&who, &key).unwrap(), &v2);
+    assert_same(&vault.get(&other, &key).unwrap(), &others);
+}
+
+fn retiring_the_newest_version_falls_back_to_the_previous(vault: Box<dyn ShareVault>) {
+    let who = party("recovery");
+    let key = key_id();
+    let (v1, v2) = (record(&who, key, 1, 1), record(&who, key, 2, 2));
+    vault.put(&v1).unwrap();
+    vault.put(&v2).unwrap();
+    vault.retire(&who, &key, 2).unwrap();
+    assert_same(&vault.get(&who, &key).unwrap(), &v1);
+    let listed: Vec<(PartyId, u32)> = vault
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|meta| (meta.party_id, meta.version))
+        .collect();
+    assert_eq!(listed, vec![(who.clone(), 1)]);
+    vault.retire(&who, &key, 1).unwrap();
+    assert!(matches!(
+        vault.get(&who, &key),
+        Err(VaultError::NotFound { .. })
+    ));
+    assert!(vault.list().unwrap().is_empty());
 }
