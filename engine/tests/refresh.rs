@@ -85,16 +85,33 @@ fn a_lost_share_is_rebuilt_and_every_share_refreshed() {
 }
 
 #[test]
-fn a_plain_refresh_of_a_three_of_five_key() {
+fn a_three_of_five_key_is_refreshed_then_repaired_with_a_bystander() {
     let old = keygen(3, 5);
     let holders: Vec<&KeyShare> = old.iter().collect();
     let refreshed = refresh(&holders, None, &[]);
     assert_same_key(&refreshed, &old);
+    let first_digest = refreshed[0].digest;
     let new = into_shares(refreshed);
     assert_signs(&new, &[1, 2, 3]);
     assert_signs(&new, &[2, 4, 5]);
     assert_cannot_sign(&[&old[0], &new[1], &new[2]], hash("mixed"));
     assert_cannot_sign(&[&new[0], &old[3], &new[4]], hash("mixed"));
+
+    // A refreshed key can be repaired: party 5 is rebuilt by {1, 2, 3} while
+    // party 4, not a helper, only takes part in the refresh.
+    let repaired = refresh(
+        &[&new[0], &new[1], &new[2], &new[3]],
+        Some(slot_of(&new[4])),
+        &[1, 2, 3],
+    );
+    assert_same_key(&repaired, &new);
+    assert_ne!(
+        repaired[0].digest, first_digest,
+        "verifying shares did not change"
+    );
+    let newer = into_shares(repaired);
+    assert_signs(&newer, &[3, 4, 5]);
+    assert_cannot_sign(&[&new[2], &newer[3], &newer[4]], hash("stale"));
 }
 
 #[test]
@@ -272,5 +289,27 @@ fn a_helper_with_a_different_package_aborts_the_target() {
             assert!(detail.contains("different public key packages"), "{detail}");
         }
         other => panic!("expected an abort, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_party_shown_a_different_round_three_broadcast_makes_the_run_abort() {
+    let old = shares();
+    // Party 2 sees another proof commitment from party 1 than party 3 does.
+    let mut driver = Driver::new(Order::Fifo).intercept(|to, mut message: Incoming| {
+        if message.round == 3 && message.broadcast && message.from == idx(1) && to == idx(2) {
+            message.payload[0] ^= 1;
+        }
+        vec![message]
+    });
+    let holders: Vec<&KeyShare> = old.iter().collect();
+    let outcomes = driver.run(refresh_machines(&holders, None, &[], [50; 32]));
+    for (index, outcome) in &outcomes {
+        match outcome.error() {
+            Some(EngineError::Aborted { detail, .. }) => {
+                assert!(detail.contains("different round-3 broadcasts"), "{detail}");
+            }
+            other => panic!("party {index}: expected an abort, got {other:?}"),
+        }
     }
 }
