@@ -4,12 +4,21 @@
 //! Status: active ⇄ suspended, active ⇄ locked, active | locked → recovering →
 //! active. Only an active account signs. The key of an account is produced by the
 //! keygen session it names; a failed keygen is replaced with `RestartKeygen`.
+//!
+//! Recovery sessions (the seed's `account_recovery_sessions`) are refresh sessions
+//! of the account's key, recorded here before they are created: `device_lost`
+//! (a recovering account; server and recovery rebuild the device share for a new
+//! device identity, then every share is refreshed) and `share_rotation` (an active
+//! account; every share refreshed). Each goes requested → in_progress → completed |
+//! failed, one at a time. A completed `device_lost` binds the new device identity
+//! to the account and makes it active again.
 
 use std::collections::BTreeSet;
 
 use mpc_events::{
     AccountCommand, AccountError, AccountEvent, AccountId, AccountParties, AccountStatus,
-    ClaimCommand, ClaimError, ClaimEvent, Email, Phone, SessionId, Timestamp, Username,
+    ClaimCommand, ClaimError, ClaimEvent, Email, Phone, RecoveryKind, RecoveryStatus, SessionId,
+    Timestamp, Username,
 };
 use mpc_schemas::{Encoded, SchemaError};
 
@@ -31,6 +40,27 @@ pub struct Account {
     pub status: AccountStatus,
     pub opened_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// Every recovery session, oldest first.
+    pub recoveries: Vec<Recovery>,
+}
+
+impl Account {
+    /// The recovery session still requested or in progress, if any.
+    pub fn open_recovery(&self) -> Option<&Recovery> {
+        self.recoveries.iter().find(|r| r.status.is_open())
+    }
+}
+
+/// One recovery session of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The refresh session that carries it out.
+    pub session_id: SessionId,
+    pub kind: RecoveryKind,
+    pub status: RecoveryStatus,
+    pub failure: Option<String>,
+    pub requested_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
@@ -184,8 +214,77 @@ pub fn decide(
                 at: now,
             }
         }
+        AccountCommand::RequestRecovery {
+            session_id,
+            kind,
+            now,
+        } => {
+            if let Some(open) = a.open_recovery() {
+                return Err(AccountError::RecoveryOpen(open.session_id));
+            }
+            if session_id == a.keygen_session
+                || a.recoveries.iter().any(|r| r.session_id == session_id)
+            {
+                return Err(AccountError::SessionAlreadyRecorded(session_id));
+            }
+            match &kind {
+                RecoveryKind::DeviceLost { identity } => {
+                    if a.status != AccountStatus::Recovering {
+                        return Err(AccountError::NotRecovering(a.status));
+                    }
+                    if a.parties.in_order().iter().any(|p| p.identity == *identity) {
+                        return Err(AccountError::DeviceIdentityNotNew);
+                    }
+                }
+                RecoveryKind::ShareRotation => {
+                    if a.status != AccountStatus::Active {
+                        return Err(AccountError::NotActive(a.status));
+                    }
+                }
+            }
+            AccountEvent::RecoveryRequested {
+                session_id,
+                kind,
+                at: now,
+            }
+        }
+        AccountCommand::MarkRecoveryInProgress { session_id, now } => {
+            match open_recovery(a, session_id)?.status {
+                RecoveryStatus::Requested => AccountEvent::RecoveryInProgress {
+                    session_id,
+                    at: now,
+                },
+                _ => return Ok(vec![]),
+            }
+        }
+        AccountCommand::CompleteRecovery { session_id, now } => {
+            open_recovery(a, session_id)?;
+            AccountEvent::RecoveryCompleted {
+                session_id,
+                at: now,
+            }
+        }
+        AccountCommand::FailRecovery {
+            session_id,
+            reason,
+            now,
+        } => {
+            reason_ok(&reason)?;
+            open_recovery(a, session_id)?;
+            AccountEvent::RecoveryFailed {
+                session_id,
+                reason,
+                at: now,
+            }
+        }
     };
     Ok(vec![event])
+}
+
+fn open_recovery(a: &Account, session_id: SessionId) -> Result<&Recovery, AccountError> {
+    a.open_recovery()
+        .filter(|r| r.session_id == session_id)
+        .ok_or(AccountError::NoOpenRecovery(session_id))
 }
 
 /// Folds one event into the state. Total.
@@ -214,6 +313,7 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
             opened_at: *at,
             last_used_at: None,
             updated_at: *at,
+            recoveries: Vec::new(),
         }),
         (Some(mut a), e) => {
             a.updated_at = e.at();
@@ -229,12 +329,65 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 }
                 AccountEvent::AccountReactivated { .. } => a.status = AccountStatus::Active,
                 AccountEvent::AccountUsed { at, .. } => a.last_used_at = Some(*at),
+                AccountEvent::RecoveryRequested {
+                    session_id,
+                    kind,
+                    at,
+                } => a.recoveries.push(Recovery {
+                    session_id: *session_id,
+                    kind: kind.clone(),
+                    status: RecoveryStatus::Requested,
+                    failure: None,
+                    requested_at: *at,
+                    updated_at: *at,
+                }),
+                AccountEvent::RecoveryInProgress { session_id, at } => {
+                    settle(&mut a, *session_id, *at, RecoveryStatus::InProgress, None);
+                }
+                AccountEvent::RecoveryCompleted { session_id, at } => {
+                    let kind = settle(&mut a, *session_id, *at, RecoveryStatus::Completed, None);
+                    if let Some(RecoveryKind::DeviceLost { identity }) = kind {
+                        a.parties.device.identity = identity;
+                        a.status = AccountStatus::Active;
+                    }
+                }
+                AccountEvent::RecoveryFailed {
+                    session_id,
+                    reason,
+                    at,
+                } => {
+                    settle(
+                        &mut a,
+                        *session_id,
+                        *at,
+                        RecoveryStatus::Failed,
+                        Some(reason.clone()),
+                    );
+                }
             }
             Some(a)
         }
         (None, _) => None,
     };
     AccountState(next)
+}
+
+/// Moves recovery `session_id` to `status`; returns its kind.
+fn settle(
+    a: &mut Account,
+    session_id: SessionId,
+    at: Timestamp,
+    status: RecoveryStatus,
+    failure: Option<String>,
+) -> Option<RecoveryKind> {
+    let recovery = a
+        .recoveries
+        .iter_mut()
+        .find(|r| r.session_id == session_id)?;
+    recovery.status = status;
+    recovery.failure = failure;
+    recovery.updated_at = at;
+    Some(recovery.kind.clone())
 }
 
 /// Who holds a unique value (a username or an email), if anyone.

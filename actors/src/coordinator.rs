@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    ApprovalEvidence, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    SessionCommand, SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Threshold,
-    Timestamp,
+    ApprovalEvidence, IdentityKey, KeyCommand, KeyError, KeyId, KeyRef, MessageHash, Participant,
+    PartyId, PartyOutcome, RepairSpec, SessionCommand, SessionError, SessionId, SessionSpec,
+    SessionStatus, SessionView, Threshold, Timestamp,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::aggregate::{Clock, CommandMeta};
+use crate::key::KeyAggregate;
 use crate::registry::{ActorError, ActorRegistry};
-use crate::session::{Session, SessionAggregate, token_digest};
+use crate::session::{Session, SessionAggregate, refreshed_key, token_digest};
 
 /// How long join tokens stay valid unless the session ends sooner.
 const JOIN_WINDOW: Duration = Duration::from_secs(300);
@@ -30,12 +31,27 @@ pub enum CoordinatorError {
     Session(#[from] SessionError),
     #[error("key {0} is not ready: its keygen session has not completed")]
     KeyNotReady(KeyId),
+    #[error("key {0} is being refreshed in session {1}; wait until it ends")]
+    RefreshRunning(KeyId, SessionId),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("event store: {0}")]
     Store(#[from] StoreError),
     #[error("stored event cannot be read: {0}")]
     Schema(#[from] SchemaError),
     #[error("coordinator is shutting down")]
     Stopped,
+}
+
+impl From<ActorError<KeyError>> for CoordinatorError {
+    fn from(e: ActorError<KeyError>) -> Self {
+        match e {
+            ActorError::Domain(e) => Self::Key(e),
+            ActorError::Store(e) => Self::Store(e),
+            ActorError::Schema(e) => Self::Schema(e),
+            ActorError::Stopped => Self::Stopped,
+        }
+    }
 }
 
 impl From<ActorError<SessionError>> for CoordinatorError {
@@ -114,6 +130,33 @@ pub struct NewSigning {
     pub ttl: Duration,
 }
 
+/// A request to refresh every share of a completed key (all holders take part).
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub key_id: KeyId,
+    /// Rebuild a lost share first.
+    pub repair: Option<NewRepair>,
+    pub ttl: Duration,
+}
+
+/// The lost share of a refresh: `target`'s, rebuilt by `helpers` for the new
+/// device whose identity key is `identity`.
+#[derive(Debug, Clone)]
+pub struct NewRepair {
+    pub target: PartyId,
+    pub identity: IdentityKey,
+    pub helpers: Vec<PartyId>,
+}
+
+/// A key's current generation and its latest refresh session, if any.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub key: KeyRef,
+    /// The latest refresh session recorded for the key, with its status (`None`
+    /// when the session was recorded but never created).
+    pub last_refresh: Option<(SessionId, Option<SessionStatus>)>,
+}
+
 /// A created session and the tokens to hand to its participants.
 #[derive(Debug)]
 pub struct CreatedSession {
@@ -125,6 +168,7 @@ pub struct CreatedSession {
 /// The coordinator's application service.
 pub struct Coordinator {
     sessions: ActorRegistry<SessionAggregate>,
+    keys: ActorRegistry<KeyAggregate>,
     tokens: Arc<dyn TokenIssuer>,
 }
 
@@ -141,7 +185,8 @@ impl Coordinator {
         issuer: Arc<dyn TokenIssuer>,
     ) -> Self {
         Self {
-            sessions: ActorRegistry::new(store, clock),
+            sessions: ActorRegistry::new(store.clone(), clock.clone()),
+            keys: ActorRegistry::new(store, clock),
             tokens: issuer,
         }
     }
@@ -213,6 +258,64 @@ impl Coordinator {
             message,
             approval,
         };
+        self.create(session_id, spec, participants, request.ttl, meta)
+            .await
+    }
+
+    pub async fn create_refresh(
+        &self,
+        request: NewRefresh,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        self.create_refresh_as(SessionId::new(), request, meta)
+            .await
+    }
+
+    /// Creates refresh session `session_id`, an id the caller recorded beforehand
+    /// (e.g. as an account's recovery session). The session is first recorded in the
+    /// key's stream, after the previous refresh of the key ended, so refreshes of one
+    /// key never overlap. Its participants are every holder of the key, a repaired
+    /// one under its new device identity.
+    pub async fn create_refresh_as(
+        &self,
+        session_id: SessionId,
+        request: NewRefresh,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
+        let KeyState { key, last_refresh } = self.key_state(request.key_id).await?;
+        if let Some((running, Some(status))) = last_refresh
+            && !status.is_terminal()
+        {
+            return Err(CoordinatorError::RefreshRunning(request.key_id, running));
+        }
+        let repair = request.repair.map(|r| RepairSpec {
+            target: r.target,
+            identity: r.identity,
+            helpers: r.helpers,
+        });
+        let participants = key
+            .parties
+            .iter()
+            .map(|holder| match &repair {
+                Some(repair) if repair.target == holder.party_id => Participant {
+                    party_id: holder.party_id.clone(),
+                    identity: repair.identity.clone(),
+                },
+                _ => holder.clone(),
+            })
+            .collect();
+        self.keys
+            .execute(
+                &request.key_id.to_string(),
+                KeyCommand::ScheduleRefresh {
+                    session_id,
+                    after: last_refresh.map(|(id, _)| id),
+                    now: self.now(),
+                },
+                meta,
+            )
+            .await?;
+        let spec = SessionSpec::Refresh { key, repair };
         self.create(session_id, spec, participants, request.ttl, meta)
             .await
     }
@@ -364,21 +467,46 @@ impl Coordinator {
         }
     }
 
-    /// The completed key produced by keygen session `key_id`.
+    /// The current generation of key `key_id`: its keygen session's result, moved on
+    /// by every refresh of it that completed.
     pub async fn key(&self, key_id: KeyId) -> Result<KeyRef, CoordinatorError> {
+        Ok(self.key_state(key_id).await?.key)
+    }
+
+    /// The key's current generation and where its latest refresh stands.
+    pub async fn key_state(&self, key_id: KeyId) -> Result<KeyState, CoordinatorError> {
         let session = self.session(key_id.keygen_session()).await?;
-        match (&session.created.spec, session.status, &session.outcome) {
+        let mut key = match (&session.created.spec, session.status, &session.outcome) {
             (
                 SessionSpec::Keygen { threshold },
                 SessionStatus::Completed,
                 Some(PartyOutcome::PublicKey(pk)),
-            ) => Ok(KeyRef {
+            ) => KeyRef {
                 key_id,
                 public_key: *pk,
                 threshold: *threshold,
                 parties: session.created.participants.clone(),
-            }),
-            _ => Err(CoordinatorError::KeyNotReady(key_id)),
+                epoch: 1,
+            },
+            _ => return Err(CoordinatorError::KeyNotReady(key_id)),
+        };
+        let lineage = self.keys.state(&key_id.to_string()).await?;
+        let mut last_refresh = None;
+        for (refresh, _) in lineage.refreshes {
+            let status = match self.session(refresh).await {
+                Ok(s) => {
+                    if s.status == SessionStatus::Completed
+                        && let Some(next) = refreshed_key(&s.created.spec)
+                    {
+                        key = next;
+                    }
+                    Some(s.status)
+                }
+                Err(CoordinatorError::Session(SessionError::UnknownSession)) => None,
+                Err(e) => return Err(e),
+            };
+            last_refresh = Some((refresh, status));
         }
+        Ok(KeyState { key, last_refresh })
     }
 }

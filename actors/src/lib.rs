@@ -19,6 +19,7 @@ mod account_service;
 mod aggregate;
 mod approval_service;
 mod coordinator;
+pub mod key;
 mod registry;
 pub mod session;
 #[cfg(test)]
@@ -31,8 +32,8 @@ pub use account_service::{
 pub use aggregate::{Aggregate, Clock, CommandMeta, SystemClock};
 pub use approval_service::{ApprovalServiceError, Approvals, NewWorkflow};
 pub use coordinator::{
-    Coordinator, CoordinatorError, CreatedSession, JoinToken, NewKeygen, NewSigning, RandomTokens,
-    SigningPayload, TokenIssuer,
+    Coordinator, CoordinatorError, CreatedSession, JoinToken, KeyState, NewKeygen, NewRefresh,
+    NewRepair, NewSigning, RandomTokens, SigningPayload, TokenIssuer,
 };
 pub use registry::{ActorError, ActorRegistry};
 pub use session::{Session, SessionAggregate, SessionState};

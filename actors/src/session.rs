@@ -2,15 +2,20 @@
 //!
 //! created → (all joined) → in_progress → completed | failed | expired.
 //! A keygen session completes when every party reports the same public key; a
-//! signing session completes when a reported signature verifies against the key.
+//! signing session completes when a reported signature verifies against the key; a
+//! refresh session completes when every holder reports the key's public key and the
+//! same refresh digest. A refresh that rebuilds a lost share names the target, the
+//! new device identity that replaces the target's, and at least t other holders
+//! as helpers.
 //! A signing session started by an approval workflow carries the approvals; it is
 //! only created when they are exactly t valid approvals by its signers.
 
 use std::collections::BTreeSet;
 
 use mpc_events::{
-    FailureReason, Participant, PartyId, PartyOutcome, PublicKey, SessionCommand, SessionCreated,
-    SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView, Timestamp,
+    FailureReason, KeyRef, Participant, PartyId, PartyOutcome, PublicKey, RepairSpec,
+    SessionCommand, SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec,
+    SessionStatus, SessionView, Timestamp,
 };
 use mpc_schemas::{Encoded, SchemaError};
 use sha2::{Digest, Sha256};
@@ -58,7 +63,7 @@ impl Session {
                 .zip(1u8..)
                 .map(|(p, i)| (i, p.clone()))
                 .collect(),
-            SessionSpec::Signing { key, .. } => {
+            SessionSpec::Signing { key, .. } | SessionSpec::Refresh { key, .. } => {
                 let mut v: Vec<_> = self
                     .created
                     .participants
@@ -306,6 +311,10 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
             }
             usize::from(threshold.t())
         }
+        SessionSpec::Refresh { key, repair } => {
+            validate_refresh(key, repair.as_ref(), &c.participants)?;
+            usize::from(threshold.n())
+        }
     };
     if c.participants.len() != expected {
         return Err(SessionError::ParticipantCount {
@@ -324,6 +333,85 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
     Ok(())
 }
 
+/// A refresh session's participants are every holder of the key, each with its
+/// registered identity, except a repair's target, which presents the new device's.
+fn validate_refresh(
+    key: &KeyRef,
+    repair: Option<&RepairSpec>,
+    participants: &[Participant],
+) -> Result<(), SessionError> {
+    let threshold = key.threshold;
+    if key.parties.len() != usize::from(threshold.n()) {
+        return Err(SessionError::ParticipantCount {
+            kind: SessionKind::Keygen,
+            expected: usize::from(threshold.n()),
+            got: key.parties.len(),
+        });
+    }
+    if !is_valid_point(&key.public_key) {
+        return Err(SessionError::InvalidPublicKey);
+    }
+    if let Some(repair) = repair {
+        if !key.parties.iter().any(|k| k.party_id == repair.target) {
+            return Err(SessionError::NotAKeyHolder(repair.target.clone()));
+        }
+        if key.parties.iter().any(|k| k.identity == repair.identity) {
+            return Err(SessionError::RepairIdentityNotNew);
+        }
+        let mut helpers = BTreeSet::new();
+        for helper in &repair.helpers {
+            if *helper == repair.target {
+                return Err(SessionError::TargetIsHelper(helper.clone()));
+            }
+            if !key.parties.iter().any(|k| &k.party_id == helper) {
+                return Err(SessionError::NotAKeyHolder(helper.clone()));
+            }
+            if !helpers.insert(helper) {
+                return Err(SessionError::DuplicateParty(helper.clone()));
+            }
+        }
+        if helpers.len() < usize::from(threshold.t()) {
+            return Err(SessionError::TooFewHelpers {
+                needed: threshold.t(),
+                got: helpers.len(),
+            });
+        }
+    }
+    for p in participants {
+        let holder = key
+            .parties
+            .iter()
+            .find(|k| k.party_id == p.party_id)
+            .ok_or_else(|| SessionError::NotAKeyHolder(p.party_id.clone()))?;
+        let expected = match repair {
+            Some(repair) if repair.target == p.party_id => &repair.identity,
+            _ => &holder.identity,
+        };
+        if *expected != p.identity {
+            return Err(SessionError::IdentityMismatch(p.party_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The key after refresh session `spec` completed: the next generation of shares,
+/// held by the same parties, a repaired one under its new device identity.
+pub fn refreshed_key(spec: &SessionSpec) -> Option<KeyRef> {
+    let SessionSpec::Refresh { key, repair } = spec else {
+        return None;
+    };
+    let mut next = key.clone();
+    next.epoch = key.epoch.saturating_add(1);
+    if let Some(repair) = repair {
+        for holder in &mut next.parties {
+            if holder.party_id == repair.target {
+                holder.identity = repair.identity.clone();
+            }
+        }
+    }
+    Some(next)
+}
+
 fn report_completion(
     s: &Session,
     party_id: PartyId,
@@ -334,7 +422,8 @@ fn report_completion(
     let kind = s.kind();
     match (&outcome, kind) {
         (PartyOutcome::PublicKey(_), SessionKind::Keygen)
-        | (PartyOutcome::Signature(_), SessionKind::Signing) => {}
+        | (PartyOutcome::Signature(_), SessionKind::Signing)
+        | (PartyOutcome::Refreshed { .. }, SessionKind::Refresh) => {}
         _ => return Err(SessionError::WrongOutcome { kind }),
     }
     if s.reported(&party_id) {
@@ -373,6 +462,35 @@ fn report_completion(
             let verdict = match majority_dissent(&reports) {
                 Ok(agreed) => SessionEvent::SessionCompleted {
                     outcome: agreed.clone(),
+                    at: now,
+                },
+                Err(disagreeing) => SessionEvent::SessionFailed {
+                    reason: FailureReason::PublicKeyMismatch { disagreeing },
+                    at: now,
+                },
+            };
+            Ok(vec![completed, verdict])
+        }
+        (SessionSpec::Refresh { key, .. }, PartyOutcome::Refreshed { .. }) => {
+            let mut reports: Vec<(&PartyId, &PartyOutcome)> =
+                s.reports.iter().map(|(p, o)| (p, o)).collect();
+            reports.push((&party_id, &outcome));
+            if reports.len() < s.created.participants.len() {
+                return Ok(vec![completed]);
+            }
+            let verdict = match majority_dissent(&reports) {
+                Ok(agreed @ PartyOutcome::Refreshed { public_key, .. })
+                    if *public_key == key.public_key =>
+                {
+                    SessionEvent::SessionCompleted {
+                        outcome: agreed.clone(),
+                        at: now,
+                    }
+                }
+                Ok(_) => SessionEvent::SessionFailed {
+                    reason: FailureReason::PublicKeyMismatch {
+                        disagreeing: reports.iter().map(|(p, _)| (*p).clone()).collect(),
+                    },
                     at: now,
                 },
                 Err(disagreeing) => SessionEvent::SessionFailed {

@@ -32,6 +32,14 @@ impl CoordinatorClient for LocalCoordinator {
             .map_err(|e| e.to_string())
     }
 
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+        self.0
+            .wait_for(session, |s| s.status.is_terminal())
+            .await
+            .map(|s| s.status)
+            .map_err(|e| e.to_string())
+    }
+
     async fn report_completion(
         &self,
         session: SessionId,

@@ -324,5 +324,10 @@ fn outcome_json(session: SessionId, outcome: &PartyOutcome) -> serde_json::Value
             "s_hex": hex::encode(s.s()),
             "recovery_id": s.recovery_id(),
         }),
+        PartyOutcome::Refreshed { public_key, digest } => json!({
+            "session_id": session.to_string(),
+            "public_key": hex::encode(public_key.as_bytes()),
+            "refresh_digest": hex::encode(digest.as_bytes()),
+        }),
     }
 }

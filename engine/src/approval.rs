@@ -147,6 +147,7 @@ mod tests {
                     identity: id.public(),
                 })
                 .collect(),
+            epoch: 1,
         };
         let payload = b"pay 100 to bob".to_vec();
         let hash = MessageHash::from_bytes(Sha256::digest(&payload).into());

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::ids::{AccountId, Email, IdError, Phone, SessionId, Timestamp, Username};
+use crate::ids::{AccountId, Email, IdError, IdentityKey, Phone, SessionId, Timestamp, Username};
 use crate::session::Participant;
 
 /// The administrative status of an account (the seed's four).
@@ -84,6 +84,53 @@ impl AccountParties {
     }
 }
 
+/// What a recovery session of an account does (the seed's
+/// `account_recovery_sessions.type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryKind {
+    /// The device share is lost: server and recovery rebuild it for the new device
+    /// whose identity key is `identity`, then all three shares are refreshed. Needs a
+    /// `recovering` account; completing it makes the account active again.
+    DeviceLost { identity: IdentityKey },
+    /// All three shares are re-randomized; nothing is lost. Needs an active account.
+    ShareRotation,
+}
+
+impl RecoveryKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::DeviceLost { .. } => "device_lost",
+            Self::ShareRotation => "share_rotation",
+        }
+    }
+}
+
+/// Where a recovery session stands: requested → in_progress → completed | failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecoveryStatus {
+    Requested,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl RecoveryStatus {
+    pub fn is_open(&self) -> bool {
+        matches!(self, Self::Requested | Self::InProgress)
+    }
+}
+
+impl fmt::Display for RecoveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Requested => "requested",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        })
+    }
+}
+
 /// A request to the account aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[expect(
@@ -127,6 +174,29 @@ pub enum AccountCommand {
         signing_session: SessionId,
         now: Timestamp,
     },
+    /// Records refresh session `session_id` as a new recovery session of the
+    /// account, before the session is created.
+    RequestRecovery {
+        session_id: SessionId,
+        kind: RecoveryKind,
+        now: Timestamp,
+    },
+    /// The recovery's refresh session started (every party joined).
+    MarkRecoveryInProgress {
+        session_id: SessionId,
+        now: Timestamp,
+    },
+    /// The recovery's refresh session completed.
+    CompleteRecovery {
+        session_id: SessionId,
+        now: Timestamp,
+    },
+    /// The recovery's refresh session failed or expired (or was never created).
+    FailRecovery {
+        session_id: SessionId,
+        reason: String,
+        now: Timestamp,
+    },
 }
 
 /// Facts recorded in an `account-<id>` stream.
@@ -168,6 +238,26 @@ pub enum AccountEvent {
         signing_session: SessionId,
         at: Timestamp,
     },
+    RecoveryRequested {
+        session_id: SessionId,
+        kind: RecoveryKind,
+        at: Timestamp,
+    },
+    RecoveryInProgress {
+        session_id: SessionId,
+        at: Timestamp,
+    },
+    /// A completed `device_lost` recovery also makes the new device the account's
+    /// device holder and the account active again.
+    RecoveryCompleted {
+        session_id: SessionId,
+        at: Timestamp,
+    },
+    RecoveryFailed {
+        session_id: SessionId,
+        reason: String,
+        at: Timestamp,
+    },
 }
 
 impl AccountEvent {
@@ -180,6 +270,10 @@ impl AccountEvent {
             Self::AccountRecoveryStarted { .. } => "AccountRecoveryStarted",
             Self::AccountReactivated { .. } => "AccountReactivated",
             Self::AccountUsed { .. } => "AccountUsed",
+            Self::RecoveryRequested { .. } => "RecoveryRequested",
+            Self::RecoveryInProgress { .. } => "RecoveryInProgress",
+            Self::RecoveryCompleted { .. } => "RecoveryCompleted",
+            Self::RecoveryFailed { .. } => "RecoveryFailed",
         }
     }
     pub fn at(&self) -> Timestamp {
@@ -190,7 +284,11 @@ impl AccountEvent {
             | Self::AccountLocked { at, .. }
             | Self::AccountRecoveryStarted { at, .. }
             | Self::AccountReactivated { at }
-            | Self::AccountUsed { at, .. } => *at,
+            | Self::AccountUsed { at, .. }
+            | Self::RecoveryRequested { at, .. }
+            | Self::RecoveryInProgress { at, .. }
+            | Self::RecoveryCompleted { at, .. }
+            | Self::RecoveryFailed { at, .. } => *at,
         }
     }
 }
@@ -223,6 +321,14 @@ pub enum AccountError {
     InvalidReason,
     #[error("session {0} is already recorded for this account")]
     SessionAlreadyRecorded(SessionId),
+    #[error("account is {0}; a lost-device recovery needs a recovering account")]
+    NotRecovering(AccountStatus),
+    #[error("recovery session {0} is still open")]
+    RecoveryOpen(SessionId),
+    #[error("session {0} is not an open recovery session of this account")]
+    NoOpenRecovery(SessionId),
+    #[error("the new device must present an identity key none of the account's parties uses")]
+    DeviceIdentityNotNew,
 }
 
 /// A request to a uniqueness claim stream (`username-…`, `email-…`).

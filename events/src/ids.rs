@@ -237,6 +237,24 @@ impl fmt::Debug for TokenDigest {
     }
 }
 
+/// SHA-256 of a key's public verification data after a refresh (the group key and
+/// every party's verifying share). Every honest party of a refresh computes the
+/// same digest; the session completes only when all of them report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshDigest([u8; 32]);
+
+impl RefreshDigest {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
+        fixed("refresh digest", bytes).map(Self)
+    }
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
 /// The 32-byte hash that a signing session signs (SHA-256 of the message, or a
 /// caller-supplied pre-hash such as a transaction digest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

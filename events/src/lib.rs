@@ -9,11 +9,12 @@
 mod account;
 mod approval;
 mod ids;
+mod key;
 mod session;
 
 pub use account::{
     AccountCommand, AccountError, AccountEvent, AccountParties, AccountStatus, ClaimCommand,
-    ClaimError, ClaimEvent, ShareRole,
+    ClaimError, ClaimEvent, RecoveryKind, RecoveryStatus, ShareRole,
 };
 pub use approval::{
     ApprovalEvidence, Decision, MAX_PAYLOAD_BYTES, SignedApproval, WorkflowCommand,
@@ -21,10 +22,11 @@ pub use approval::{
 };
 pub use ids::{
     AccountId, Email, IdError, IdentityKey, IdentitySignature, KeyId, MAX_PARTIES, MessageHash,
-    PartyId, Phone, PublicKey, SessionId, Signature, Threshold, Timestamp, TokenDigest, Username,
-    WorkflowId,
+    PartyId, Phone, PublicKey, RefreshDigest, SessionId, Signature, Threshold, Timestamp,
+    TokenDigest, Username, WorkflowId,
 };
+pub use key::{KeyCommand, KeyError, KeyEvent};
 pub use session::{
-    FailureReason, KeyRef, Participant, PartyOutcome, SessionCommand, SessionCreated, SessionError,
-    SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView,
+    FailureReason, KeyRef, Participant, PartyOutcome, RepairSpec, SessionCommand, SessionCreated,
+    SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView,
 };

@@ -5,8 +5,8 @@ use std::fmt;
 
 use crate::approval::ApprovalEvidence;
 use crate::ids::{
-    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, SessionId, Signature, Threshold,
-    Timestamp, TokenDigest,
+    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, RefreshDigest, SessionId,
+    Signature, Threshold, Timestamp, TokenDigest,
 };
 
 /// What a session produces.
@@ -14,6 +14,8 @@ use crate::ids::{
 pub enum SessionKind {
     Keygen,
     Signing,
+    /// Share refresh among all holders of a key, optionally rebuilding a lost share.
+    Refresh,
 }
 
 impl fmt::Display for SessionKind {
@@ -21,6 +23,7 @@ impl fmt::Display for SessionKind {
         f.write_str(match self {
             Self::Keygen => "keygen",
             Self::Signing => "signing",
+            Self::Refresh => "refresh",
         })
     }
 }
@@ -60,15 +63,32 @@ pub struct Participant {
     pub identity: IdentityKey,
 }
 
-/// A completed key as a signing session needs it: taken from the state of the
-/// keygen session that produced it.
+/// A completed key as a session needs it: the keygen session's result, moved on
+/// by every refresh of the key that completed since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRef {
     pub key_id: KeyId,
     pub public_key: PublicKey,
     pub threshold: Threshold,
     /// The key's parties in keygen order; a party's protocol index is its position + 1.
+    /// A lost-share repair replaces the holder's identity (its new device) in place.
     pub parties: Vec<Participant>,
+    /// Which generation of shares the holders use: 1 after keygen, one more after
+    /// each completed refresh. Parties keep each generation as that vault version.
+    pub epoch: u32,
+}
+
+/// The lost-share part of a refresh: `helpers` rebuild `target`'s share for the
+/// new device whose identity key is `identity`, before all holders re-randomize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairSpec {
+    /// The holder whose share is lost; its place (protocol index) in the key stays.
+    pub target: PartyId,
+    /// The new device's identity key, bound into the session: the helpers send
+    /// their terms only to this key.
+    pub identity: IdentityKey,
+    /// The holders that rebuild the share: at least t, never the target.
+    pub helpers: Vec<PartyId>,
 }
 
 /// What kind of session to run and its kind-specific inputs.
@@ -91,6 +111,12 @@ pub enum SessionSpec {
         /// the session; the signers are then exactly the approvers.
         approval: Option<ApprovalEvidence>,
     },
+    /// Re-randomizes every share of `key` (all n holders take part); the group key
+    /// stays. With `repair`, a lost share is rebuilt first.
+    Refresh {
+        key: KeyRef,
+        repair: Option<RepairSpec>,
+    },
 }
 
 impl SessionSpec {
@@ -98,12 +124,20 @@ impl SessionSpec {
         match self {
             Self::Keygen { .. } => SessionKind::Keygen,
             Self::Signing { .. } => SessionKind::Signing,
+            Self::Refresh { .. } => SessionKind::Refresh,
         }
     }
     pub fn threshold(&self) -> Threshold {
         match self {
             Self::Keygen { threshold } => *threshold,
-            Self::Signing { key, .. } => key.threshold,
+            Self::Signing { key, .. } | Self::Refresh { key, .. } => key.threshold,
+        }
+    }
+    /// The key a signing or refresh session works on.
+    pub fn key(&self) -> Option<&KeyRef> {
+        match self {
+            Self::Keygen { .. } => None,
+            Self::Signing { key, .. } | Self::Refresh { key, .. } => Some(key),
         }
     }
 }
@@ -113,13 +147,19 @@ impl SessionSpec {
 pub enum PartyOutcome {
     PublicKey(PublicKey),
     Signature(Signature),
+    /// A refresh finished: the (unchanged) group key and the digest of the refreshed
+    /// public verification data.
+    Refreshed {
+        public_key: PublicKey,
+        digest: RefreshDigest,
+    },
 }
 
 /// Why a session failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureReason {
-    /// Keygen parties reported different public keys; `disagreeing` are the parties
-    /// outside the largest group of equal reports.
+    /// Keygen or refresh parties reported different results; `disagreeing` are the
+    /// parties outside the largest group of equal reports.
     PublicKeyMismatch { disagreeing: Vec<PartyId> },
     /// A signer reported a signature that does not verify against the key.
     InvalidSignature { reported_by: PartyId },
@@ -331,6 +371,12 @@ pub enum SessionError {
     DeadlinePassed,
     #[error("approval evidence rejected: {0}")]
     InvalidApprovalEvidence(String),
+    #[error("a repair needs at least {needed} helpers other than the target, got {got}")]
+    TooFewHelpers { needed: u8, got: usize },
+    #[error("party {0} cannot help rebuild its own share")]
+    TargetIsHelper(PartyId),
+    #[error("the new device must present an identity key that no holder of the key uses")]
+    RepairIdentityNotNew,
 }
 
 /// What a party learns about a session it joins: everything it needs to run its

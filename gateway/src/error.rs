@@ -131,6 +131,9 @@ impl From<SessionError> for GatewayError {
             E::InvalidApprovalEvidence(_) => {
                 Self::bad_request("invalid_approval_evidence", message)
             }
+            E::TooFewHelpers { .. } => Self::bad_request("too_few_helpers", message),
+            E::TargetIsHelper(_) => Self::bad_request("target_is_helper", message),
+            E::RepairIdentityNotNew => Self::bad_request("identity_not_new", message),
             E::JoinTokensMismatch | E::NotYetExpired(_) => Self::internal(&message),
         }
     }
@@ -141,6 +144,9 @@ impl From<CoordinatorError> for GatewayError {
         match e {
             CoordinatorError::Session(e) => e.into(),
             CoordinatorError::KeyNotReady(_) => Self::conflict("key_not_ready", e.to_string()),
+            CoordinatorError::RefreshRunning(..) | CoordinatorError::Key(_) => {
+                Self::conflict("refresh_running", e.to_string())
+            }
             CoordinatorError::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -186,6 +192,10 @@ impl From<AccountError> for GatewayError {
             E::InvalidTransition { .. } => Self::conflict("invalid_transition", message),
             E::InvalidReason => Self::bad_request("invalid_reason", message),
             E::SessionAlreadyRecorded(_) => Self::conflict("session_already_recorded", message),
+            E::NotRecovering(_) => Self::conflict("account_not_recovering", message),
+            E::RecoveryOpen(_) => Self::conflict("recovery_open", message),
+            E::NoOpenRecovery(_) => Self::conflict("no_open_recovery", message),
+            E::DeviceIdentityNotNew => Self::bad_request("identity_not_new", message),
         }
     }
 }

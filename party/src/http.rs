@@ -102,6 +102,37 @@ impl GatewayClient {
             .await
             .map_err(|e| TransportError::Backend(format!("inbox answer: {e}")))
     }
+
+    /// Long-polls the session's status (waiting while it is `waiting_on`) until
+    /// `done` holds for it.
+    async fn wait_until(
+        &self,
+        session: SessionId,
+        waiting_on: &str,
+        done: impl Fn(SessionStatus) -> bool + Send,
+    ) -> Result<SessionStatus, String> {
+        loop {
+            let token = self.token(session)?;
+            let status: SessionStatusDto = self
+                .send(
+                    self.http
+                        .get(self.url(session, ""))
+                        .query(&[
+                            ("wait_until_not", waiting_on.to_owned()),
+                            ("timeout_ms", LONG_POLL.as_millis().to_string()),
+                        ])
+                        .bearer_auth(token.as_str()),
+                )
+                .await?
+                .json()
+                .await
+                .map_err(|e| format!("status answer: {e}"))?;
+            let status = status.status().map_err(|e| e.to_string())?;
+            if done(status) {
+                return Ok(status);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -134,27 +165,13 @@ impl CoordinatorClient for GatewayClient {
     }
 
     async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
-        loop {
-            let token = self.token(session)?;
-            let status: SessionStatusDto = self
-                .send(
-                    self.http
-                        .get(self.url(session, ""))
-                        .query(&[
-                            ("wait_until_not", "created".to_owned()),
-                            ("timeout_ms", LONG_POLL.as_millis().to_string()),
-                        ])
-                        .bearer_auth(token.as_str()),
-                )
-                .await?
-                .json()
-                .await
-                .map_err(|e| format!("status answer: {e}"))?;
-            let status = status.status().map_err(|e| e.to_string())?;
-            if status != SessionStatus::Created {
-                return Ok(status);
-            }
-        }
+        self.wait_until(session, "created", |s| s != SessionStatus::Created)
+            .await
+    }
+
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+        self.wait_until(session, "in_progress", |s| s.is_terminal())
+            .await
     }
 
     async fn report_completion(

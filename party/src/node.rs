@@ -6,12 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mpc_engine::{
     EngineError, EnvelopeError, EvidenceError, Header, Incoming, KeygenParams, Opened, Outgoing,
-    PartyIdentity, PartyIndex, Protocol, SeenMessages, ShareRecord, ShareVault, SignParams, Step,
-    ThresholdEngine, To, VaultError, verify_evidence,
+    PartyIdentity, PartyIndex, Protocol, RefreshParams, RepairPlan, SeenMessages, ShareRecord,
+    ShareSlot, ShareVault, SignParams, Step, ThresholdEngine, To, VaultError, verify_evidence,
 };
 use mpc_events::{
-    KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionSpec, SessionStatus,
-    SessionView, Signature, Timestamp,
+    KeyId, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
+    SessionId, SessionSpec, SessionStatus, SessionView, Signature, Timestamp,
 };
 use mpc_schemas::{Envelope, Recipient};
 use mpc_transport::{Transport, TransportError};
@@ -33,6 +33,8 @@ pub trait CoordinatorClient: Send + Sync {
     /// Waits until every participant has joined; returns the status then reached
     /// (`InProgress`, or a terminal status if the session ended first).
     async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String>;
+    /// Waits until the session has ended; returns its terminal status.
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String>;
     async fn report_completion(
         &self,
         session: SessionId,
@@ -64,6 +66,12 @@ pub enum PartyError {
     },
     #[error("session {0} ended ({1}) before the protocol could start")]
     NotStarted(SessionId, SessionStatus),
+    #[error("session {0} ended ({1}) while this party was still running the protocol")]
+    Ended(SessionId, SessionStatus),
+    #[error("refresh session is malformed: {0}")]
+    BadRefresh(String),
+    #[error("repair target does not present the new device identity the session names")]
+    RepairTargetMismatch,
     #[error("the data to sign does not hash to the session's message hash")]
     MessageHashMismatch,
     #[error("vault holds a share of another key than the session's")]
@@ -85,9 +93,10 @@ pub enum PartyError {
 }
 
 /// The fresh run id every party of a session derives identically: SHA-256 over a
-/// domain tag, the session id, the kind, the threshold, for signing the key, the
-/// message hash and the approval evidence, and each participant's index, party id
-/// and identity keys, all length-prefixed. Parties shown different sessions (say,
+/// domain tag, the session id, the kind, the threshold, for signing and refresh the
+/// key and its share generation, for signing the message hash and the approval
+/// evidence, for refresh the repair (target, new identity, helpers), and each
+/// participant's index, party id and identity keys, all length-prefixed. Parties shown different sessions (say,
 /// different approvals) therefore derive different ids and their run fails.
 pub fn execution_id(view: &SessionView) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -100,15 +109,31 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
     put(view.spec.kind().to_string().as_bytes());
     let threshold = view.spec.threshold();
     put(&[threshold.t(), threshold.n()]);
+    if let Some(key) = view.spec.key() {
+        put(key.key_id.keygen_session().as_uuid().as_bytes());
+        put(key.public_key.as_bytes());
+        put(&key.epoch.to_be_bytes());
+    }
+    if let SessionSpec::Refresh { repair, .. } = &view.spec {
+        match repair {
+            None => put(b"no-repair"),
+            Some(repair) => {
+                put(b"repair");
+                put(repair.target.as_str().as_bytes());
+                put(repair.identity.signing());
+                put(repair.identity.encryption());
+                for helper in &repair.helpers {
+                    put(helper.as_str().as_bytes());
+                }
+            }
+        }
+    }
     if let SessionSpec::Signing {
-        key,
         message_hash,
         approval,
         ..
     } = &view.spec
     {
-        put(key.key_id.keygen_session().as_uuid().as_bytes());
-        put(key.public_key.as_bytes());
         put(message_hash.as_bytes());
         match approval {
             None => put(b"no-approval"),
@@ -215,6 +240,106 @@ impl PartyNode {
         match view.spec {
             SessionSpec::Keygen { .. } => self.keygen_in(&view).await.map(PartyOutcome::PublicKey),
             SessionSpec::Signing { .. } => self.sign_in(&view).await.map(PartyOutcome::Signature),
+            SessionSpec::Refresh { .. } => self.refresh_in(&view).await,
+        }
+    }
+
+    /// Joins refresh session `session`: re-randomizes this party's share (or, as a
+    /// repair's target, receives a rebuilt one), stores it as the key's next share
+    /// version, reports, and once the session has ended retires the version it no
+    /// longer needs (the old one if the refresh completed, the new one otherwise).
+    pub async fn refresh(
+        &self,
+        session: SessionId,
+        token: &str,
+    ) -> Result<RefreshDigest, PartyError> {
+        let view = self.join(session, token).await?;
+        match self.refresh_in(&view).await? {
+            PartyOutcome::Refreshed { digest, .. } => Ok(digest),
+            _ => Err(wrong_kind(&view, "refresh")),
+        }
+    }
+
+    async fn refresh_in(&self, view: &SessionView) -> Result<PartyOutcome, PartyError> {
+        let session = view.session_id;
+        let SessionSpec::Refresh { key, repair } = &view.spec else {
+            return Err(wrong_kind(view, "refresh"));
+        };
+        let me = self.my_index(view)?;
+        let plan = repair
+            .as_ref()
+            .map(|repair| repair_plan(view, key, repair))
+            .transpose()?;
+        let params = RefreshParams {
+            execution_id: execution_id(view),
+            repair: plan.clone(),
+        };
+        let protocol = match &plan {
+            Some(plan) if plan.target == me => self.engine.recover(
+                ShareSlot {
+                    engine: self.engine.name().to_owned(),
+                    public_key: key.public_key,
+                    index: me,
+                    threshold: key.threshold.t(),
+                    parties: key.threshold.n(),
+                },
+                params,
+            )?,
+            _ => {
+                let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
+                if record.share.public_key != key.public_key {
+                    return Err(PartyError::ShareKeyMismatch);
+                }
+                self.engine.refresh(&record.share, params)?
+            }
+        };
+        let refreshed = self.run(view, protocol).await?;
+        let next = key.epoch.saturating_add(1);
+        // A share of the next generation can only be left over from a refresh that
+        // never completed (the key would otherwise be at that generation): replace it.
+        match self.vault.get_version(&self.id, &key.key_id, next) {
+            Ok(_) => self.vault.retire(&self.id, &key.key_id, next)?,
+            Err(VaultError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let public_key = refreshed.share.public_key;
+        self.vault.put(&ShareRecord {
+            party_id: self.id.clone(),
+            key_id: key.key_id,
+            version: next,
+            share: refreshed.share,
+        })?;
+        let outcome = PartyOutcome::Refreshed {
+            public_key,
+            digest: RefreshDigest::from_bytes(refreshed.digest),
+        };
+        self.report(session, outcome.clone()).await?;
+        let ended = tokio::time::timeout(
+            deadline_in(view.expires_at),
+            self.coordinator.wait_finished(session),
+        )
+        .await;
+        let (retire, failed) = match ended {
+            Ok(Ok(SessionStatus::Completed)) => (Some(key.epoch), None),
+            Ok(Ok(status)) => (Some(next), Some(status)),
+            Ok(Err(error)) => {
+                tracing::warn!(party = %self.id, %session, %error, "could not learn how the refresh ended; both share versions kept");
+                (None, None)
+            }
+            Err(_) => {
+                tracing::warn!(party = %self.id, %session, "refresh did not end before its deadline; both share versions kept");
+                (None, None)
+            }
+        };
+        if let Some(version) = retire {
+            match self.vault.retire(&self.id, &key.key_id, version) {
+                Ok(()) | Err(VaultError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match failed {
+            Some(status) => Err(PartyError::Ended(session, status)),
+            None => Ok(outcome),
         }
     }
 
@@ -273,7 +398,7 @@ impl PartyNode {
             }
             None => {}
         }
-        let record = self.vault.get(&self.id, &key.key_id)?;
+        let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
         if record.share.public_key != key.public_key {
             return Err(PartyError::ShareKeyMismatch);
         }
@@ -381,7 +506,23 @@ impl PartyNode {
                 }
             }
         };
-        let result = match tokio::time::timeout(deadline, exchange).await {
+        // A session that fails meanwhile (another party aborted, an operator closed
+        // it) ends this run at once; a completed one cannot end it early, because a
+        // signing session completes with its first verified signature.
+        let failed = async {
+            match self.coordinator.wait_finished(session).await {
+                Ok(status) if status != SessionStatus::Completed => status,
+                _ => std::future::pending().await,
+            }
+        };
+        let result = match tokio::time::timeout(deadline, async {
+            tokio::select! {
+                result = exchange => result,
+                status = failed => Err(PartyError::Ended(session, status)),
+            }
+        })
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(PartyError::Timeout),
         };
@@ -500,6 +641,35 @@ where
         }
         .into()),
     }
+}
+
+/// The engine's repair plan for `repair`, after this party's own checks of the
+/// target: the target must present the new device identity the session names, an
+/// identity no holder of the key has, so helpers send terms to no one else.
+fn repair_plan(
+    view: &SessionView,
+    key: &KeyRef,
+    repair: &RepairSpec,
+) -> Result<RepairPlan, PartyError> {
+    let index = |party: &PartyId| {
+        view.index_of(party)
+            .ok_or_else(|| PartyError::BadRefresh(format!("{party} is not a participant")))
+            .and_then(|i| Ok(PartyIndex::new(i)?))
+    };
+    let target = index(&repair.target)?;
+    let presented = view
+        .party_at(target.get())
+        .map(|p| &p.identity)
+        .ok_or_else(|| PartyError::BadRefresh("no participant at the target's index".into()))?;
+    if *presented != repair.identity || key.parties.iter().any(|p| p.identity == repair.identity) {
+        return Err(PartyError::RepairTargetMismatch);
+    }
+    let helpers = repair
+        .helpers
+        .iter()
+        .map(index)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RepairPlan { helpers, target })
 }
 
 fn deadline_in(expires_at: Timestamp) -> Duration {

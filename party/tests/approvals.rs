@@ -29,6 +29,9 @@ impl CoordinatorClient for Lying {
     async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, String> {
         Err("the node went past its approval check".into())
     }
+    async fn wait_finished(&self, _: SessionId) -> Result<SessionStatus, String> {
+        Err("the node went past its approval check".into())
+    }
     async fn report_completion(
         &self,
         _: SessionId,
@@ -73,6 +76,7 @@ fn review() -> Review {
                     identity: id.public(),
                 })
                 .collect(),
+            epoch: 1,
         },
         identities,
         workflow: WorkflowId::new(),

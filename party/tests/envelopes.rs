@@ -21,7 +21,8 @@ use mpc_actors::{
 };
 use mpc_engine::{
     Dkls23Engine, EngineError, FileVault, Header, Incoming, KeyShare, KeygenParams, Outgoing,
-    PartyIdentity, Protocol, SignParams, Step, ThresholdEngine, To, verify_signature,
+    PartyIdentity, Protocol, RefreshParams, Refreshed, ShareSlot, SignParams, Step,
+    ThresholdEngine, To, verify_signature,
 };
 use mpc_events::{
     IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
@@ -66,6 +67,10 @@ impl CoordinatorClient for TestCoordinator {
 
     async fn wait_started(&self, _session: SessionId) -> Result<SessionStatus, String> {
         Ok(SessionStatus::InProgress)
+    }
+
+    async fn wait_finished(&self, _session: SessionId) -> Result<SessionStatus, String> {
+        std::future::pending().await
     }
 
     async fn report_completion(
@@ -206,6 +211,22 @@ impl ThresholdEngine for RecordingEngine {
         params: SignParams,
     ) -> Result<Box<dyn Protocol<Output = Signature>>, EngineError> {
         Dkls23Engine.sign(share, params).map(|p| self.wrap(p))
+    }
+
+    fn refresh(
+        &self,
+        share: &KeyShare,
+        params: RefreshParams,
+    ) -> Result<Box<dyn Protocol<Output = Refreshed>>, EngineError> {
+        Dkls23Engine.refresh(share, params).map(|p| self.wrap(p))
+    }
+
+    fn recover(
+        &self,
+        slot: ShareSlot,
+        params: RefreshParams,
+    ) -> Result<Box<dyn Protocol<Output = Refreshed>>, EngineError> {
+        Dkls23Engine.recover(slot, params).map(|p| self.wrap(p))
     }
 }
 
@@ -384,6 +405,7 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
             key_id: KeyId::of_keygen(keygen),
             public_key,
             threshold,
+            epoch: 1,
             parties: world.nodes.iter().map(|n| participant(n)).collect(),
         },
         message_hash,
@@ -492,6 +514,14 @@ impl CoordinatorClient for LocalCoordinator {
     async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
         self.0
             .wait_for(session, |s| s.status != SessionStatus::Created)
+            .await
+            .map(|s| s.status)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+        self.0
+            .wait_for(session, |s| s.status.is_terminal())
             .await
             .map(|s| s.status)
             .map_err(|e| e.to_string())

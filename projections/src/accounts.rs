@@ -328,6 +328,10 @@ async fn apply_account_event(
             status_change(AccountStatus::Recovering, Some(reason))
         }
         AccountEvent::AccountReactivated { .. } => status_change(AccountStatus::Active, None),
+        AccountEvent::RecoveryRequested { .. }
+        | AccountEvent::RecoveryInProgress { .. }
+        | AccountEvent::RecoveryCompleted { .. }
+        | AccountEvent::RecoveryFailed { .. } => return Ok(()),
         AccountEvent::AccountUsed { .. } => sql(
             "UPDATE accounts SET last_used_at = $1, updated_at = $2, last_position = $3 \
              WHERE account_id = $4",

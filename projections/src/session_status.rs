@@ -207,7 +207,7 @@ async fn insert_created(
         .join(",");
     let (key_id, public_key_hex) = match &created.spec {
         SessionSpec::Keygen { .. } => (None, None),
-        SessionSpec::Signing { key, .. } => (
+        SessionSpec::Signing { key, .. } | SessionSpec::Refresh { key, .. } => (
             Some(key.key_id.to_string()),
             Some(hex::encode(key.public_key.as_bytes())),
         ),
@@ -277,6 +277,10 @@ impl Change {
                         signature_r_hex: Some(hex::encode(signature.r())),
                         signature_s_hex: Some(hex::encode(signature.s())),
                         recovery_id: Some(i64::from(signature.recovery_id())),
+                        ..Self::default()
+                    },
+                    PartyOutcome::Refreshed { .. } => Self {
+                        status,
                         ..Self::default()
                     },
                 }

@@ -163,6 +163,7 @@ fn signing_created(id: SessionId, key_id: KeyId, ms: i64) -> SessionEvent {
             public_key: group_key(),
             threshold: Threshold::new(2, 3).unwrap(),
             parties: participants(),
+            epoch: 1,
         },
         message_hash: MessageHash::from_bytes([7; 32]),
         message: None,

@@ -142,6 +142,7 @@ fn key() -> KeyRef {
         public_key: group_key(),
         threshold: Threshold::new(3, 5).unwrap(),
         parties: holders(),
+        epoch: 1,
     }
 }
 

@@ -1,20 +1,23 @@
-//! Account and uniqueness-claim event payloads: JSON, version 1.
+//! Account, uniqueness-claim and key-stream event payloads: JSON, version 1.
 //!
 //! Shapes follow the session payloads (bytes as lowercase hex, times RFC 3339 UTC
 //! with milliseconds, participants as `{party_id, identity{signing, encryption}}`).
 //! Fixtures of every type live in `fixtures/account/`.
+//! A recovery's kind is `{"kind":"device_lost","identity":{…}}` or
+//! `{"kind":"share_rotation"}`.
 
 use mpc_events::{
-    AccountEvent, AccountId, AccountParties, ClaimEvent, Email, Phone, SessionId, Username,
+    AccountEvent, AccountId, AccountParties, ClaimEvent, Email, KeyEvent, Phone, RecoveryKind,
+    SessionId, Username,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::session::v1::{ParticipantV1, Time};
+use crate::session::v1::{Identity, ParticipantV1, Time};
 use crate::session::{from_json, to_json};
 use crate::{Encoded, SchemaError};
 
 /// Every account event type name, as stored.
-pub const ACCOUNT_EVENT_TYPES: [&str; 7] = [
+pub const ACCOUNT_EVENT_TYPES: [&str; 11] = [
     "AccountOpened",
     "AccountKeygenRestarted",
     "AccountSuspended",
@@ -22,7 +25,14 @@ pub const ACCOUNT_EVENT_TYPES: [&str; 7] = [
     "AccountRecoveryStarted",
     "AccountReactivated",
     "AccountUsed",
+    "RecoveryRequested",
+    "RecoveryInProgress",
+    "RecoveryCompleted",
+    "RecoveryFailed",
 ];
+
+/// Every key-stream event type name, as stored.
+pub const KEY_EVENT_TYPES: [&str; 1] = ["RefreshScheduled"];
 
 /// Every claim event type name, as stored.
 pub const CLAIM_EVENT_TYPES: [&str; 2] = ["ValueClaimed", "ValueReleased"];
@@ -71,6 +81,59 @@ struct At {
 #[serde(deny_unknown_fields)]
 struct Used {
     signing_session: String,
+    at: Time,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum Kind {
+    DeviceLost { identity: Identity },
+    ShareRotation,
+}
+
+impl From<&RecoveryKind> for Kind {
+    fn from(kind: &RecoveryKind) -> Self {
+        match kind {
+            RecoveryKind::DeviceLost { identity } => Kind::DeviceLost {
+                identity: Identity::from(identity),
+            },
+            RecoveryKind::ShareRotation => Kind::ShareRotation,
+        }
+    }
+}
+
+impl TryFrom<Kind> for RecoveryKind {
+    type Error = SchemaError;
+    fn try_from(kind: Kind) -> Result<Self, SchemaError> {
+        Ok(match kind {
+            Kind::DeviceLost { identity } => RecoveryKind::DeviceLost {
+                identity: identity.try_into()?,
+            },
+            Kind::ShareRotation => RecoveryKind::ShareRotation,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryRequested {
+    session_id: String,
+    kind: Kind,
+    at: Time,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverySession {
+    session_id: String,
+    at: Time,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryFailed {
+    session_id: String,
+    reason: String,
     at: Time,
 }
 
@@ -132,6 +195,29 @@ pub fn encode_account(event: &AccountEvent) -> Result<Encoded, SchemaError> {
             at,
         } => to_json(&Used {
             signing_session: signing_session.to_string(),
+            at: (*at).into(),
+        }),
+        AccountEvent::RecoveryRequested {
+            session_id,
+            kind,
+            at,
+        } => to_json(&RecoveryRequested {
+            session_id: session_id.to_string(),
+            kind: Kind::from(kind),
+            at: (*at).into(),
+        }),
+        AccountEvent::RecoveryInProgress { session_id, at }
+        | AccountEvent::RecoveryCompleted { session_id, at } => to_json(&RecoverySession {
+            session_id: session_id.to_string(),
+            at: (*at).into(),
+        }),
+        AccountEvent::RecoveryFailed {
+            session_id,
+            reason,
+            at,
+        } => to_json(&RecoveryFailed {
+            session_id: session_id.to_string(),
+            reason: reason.clone(),
             at: (*at).into(),
         }),
     }?;
@@ -204,8 +290,70 @@ pub fn decode_account(
                 at: e.at.into(),
             }
         }
+        "RecoveryRequested" => {
+            let e: RecoveryRequested = from_json(payload)?;
+            AccountEvent::RecoveryRequested {
+                session_id: e.session_id.parse::<SessionId>()?,
+                kind: e.kind.try_into()?,
+                at: e.at.into(),
+            }
+        }
+        "RecoveryInProgress" => {
+            let e: RecoverySession = from_json(payload)?;
+            AccountEvent::RecoveryInProgress {
+                session_id: e.session_id.parse::<SessionId>()?,
+                at: e.at.into(),
+            }
+        }
+        "RecoveryCompleted" => {
+            let e: RecoverySession = from_json(payload)?;
+            AccountEvent::RecoveryCompleted {
+                session_id: e.session_id.parse::<SessionId>()?,
+                at: e.at.into(),
+            }
+        }
+        "RecoveryFailed" => {
+            let e: RecoveryFailed = from_json(payload)?;
+            AccountEvent::RecoveryFailed {
+                session_id: e.session_id.parse::<SessionId>()?,
+                reason: e.reason,
+                at: e.at.into(),
+            }
+        }
         other => return Err(SchemaError::UnknownType(other.to_owned())),
     })
+}
+
+/// Encodes a key-stream event as its v1 JSON payload.
+pub fn encode_key(event: &KeyEvent) -> Result<Encoded, SchemaError> {
+    let KeyEvent::RefreshScheduled { session_id, at } = event;
+    Ok(Encoded {
+        event_type: event.type_name(),
+        schema_version: 1,
+        payload: to_json(&RecoverySession {
+            session_id: session_id.to_string(),
+            at: (*at).into(),
+        })?,
+    })
+}
+
+/// Decodes a stored key-stream event payload.
+pub fn decode_key(
+    event_type: &str,
+    schema_version: u16,
+    payload: &[u8],
+) -> Result<KeyEvent, SchemaError> {
+    check_version(event_type, schema_version)?;
+    match event_type {
+        "RefreshScheduled" => {
+            let e: RecoverySession = from_json(payload)?;
+            Ok(KeyEvent::RefreshScheduled {
+                session_id: e.session_id.parse::<SessionId>()?,
+                at: e.at.into(),
+            })
+        }
+        other => Err(SchemaError::UnknownType(other.to_owned())),
+    }
 }
 
 /// Encodes a claim event as its v1 JSON payload.
@@ -246,7 +394,11 @@ mod tests {
     #[test]
     fn every_account_fixture_round_trips_and_every_type_has_one() {
         let all = read_fixtures("account");
-        for ty in ACCOUNT_EVENT_TYPES.iter().chain(&CLAIM_EVENT_TYPES) {
+        for ty in ACCOUNT_EVENT_TYPES
+            .iter()
+            .chain(&CLAIM_EVENT_TYPES)
+            .chain(&KEY_EVENT_TYPES)
+        {
             assert!(
                 all.iter().any(|(t, v, _)| t == ty && *v == 1),
                 "no fixture for {ty}"
@@ -255,6 +407,8 @@ mod tests {
         for (ty, version, bytes) in all {
             let encoded = if CLAIM_EVENT_TYPES.contains(&ty.as_str()) {
                 encode_claim(&decode_claim(&ty, version, &bytes).unwrap()).unwrap()
+            } else if KEY_EVENT_TYPES.contains(&ty.as_str()) {
+                encode_key(&decode_key(&ty, version, &bytes).unwrap()).unwrap()
             } else {
                 let event = decode_account(&ty, version, &bytes)
                     .unwrap_or_else(|e| panic!("fixture {ty}.v{version}: {e}"));

@@ -461,6 +461,7 @@ mod v1 {
     pub enum Kind {
         Keygen,
         Signing,
+        Refresh,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -479,6 +480,7 @@ mod v1 {
                 kind: match f.kind {
                     SessionKind::Keygen => Kind::Keygen,
                     SessionKind::Signing => Kind::Signing,
+                    SessionKind::Refresh => Kind::Refresh,
                 },
                 reason: f.reason,
                 detail: f.detail.clone(),
@@ -495,6 +497,7 @@ mod v1 {
                 kind: match f.kind {
                     Kind::Keygen => SessionKind::Keygen,
                     Kind::Signing => SessionKind::Signing,
+                    Kind::Refresh => SessionKind::Refresh,
                 },
                 reason: f.reason,
                 detail: f.detail,

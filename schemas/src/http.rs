@@ -16,8 +16,8 @@ use std::time::Duration;
 use mpc_events::{
     AccountParties, ApprovalEvidence, Decision, Email, FailureReason, IdError, IdentityKey,
     IdentitySignature, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, Phone,
-    PublicKey, SessionId, SessionKind, SessionSpec, SessionStatus, SessionView, ShareRole,
-    Signature, SignedApproval, Threshold, Timestamp, Username, WorkflowId,
+    PublicKey, RefreshDigest, RepairSpec, SessionId, SessionKind, SessionSpec, SessionStatus,
+    SessionView, ShareRole, Signature, SignedApproval, Threshold, Timestamp, Username, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -258,6 +258,8 @@ pub struct KeyDto {
     pub public_key_hex: String,
     pub threshold: ThresholdDto,
     pub parties: Vec<IndexedParticipantDto>,
+    /// The generation of shares in use: 1 after keygen, one more per completed refresh.
+    pub epoch: u32,
 }
 
 impl From<&KeyRef> for KeyDto {
@@ -272,6 +274,7 @@ impl From<&KeyRef> for KeyDto {
                 .zip(1u8..)
                 .map(|(p, i)| IndexedParticipantDto::new(i, p))
                 .collect(),
+            epoch: k.epoch,
         }
     }
 }
@@ -291,6 +294,7 @@ impl TryFrom<&KeyDto> for KeyRef {
                 .map_err(invalid("key.public_key_hex"))?,
             threshold: d.threshold.try_into()?,
             parties: parties.into_iter().map(|(_, p)| p).collect(),
+            epoch: d.epoch,
         })
     }
 }
@@ -427,12 +431,12 @@ pub fn parse_status(s: &str) -> Result<SessionStatus, DtoError> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionViewDto {
     pub session_id: String,
-    /// `keygen` or `signing`.
+    /// `keygen`, `signing` or `refresh`.
     pub kind: String,
     pub threshold: ThresholdDto,
     /// Participants with their protocol index, in index order.
     pub participants: Vec<IndexedParticipantDto>,
-    /// The key being used (signing sessions only).
+    /// The key being used (signing and refresh sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyDto>,
     /// The 32-byte hash to sign (signing sessions only).
@@ -445,8 +449,46 @@ pub struct SessionViewDto {
     /// the session; every signer verifies them itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalEvidenceDto>,
+    /// The lost share a refresh session rebuilds first, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<RepairDto>,
     pub status: String,
     pub expires_at: i64,
+}
+
+/// The lost-share part of a refresh session: `helpers` rebuild `target`'s share for
+/// the new device whose identity is `identity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RepairDto {
+    pub target: String,
+    pub identity: IdentityDto,
+    pub helpers: Vec<String>,
+}
+
+impl From<&RepairSpec> for RepairDto {
+    fn from(r: &RepairSpec) -> Self {
+        Self {
+            target: r.target.to_string(),
+            identity: IdentityDto::from(&r.identity),
+            helpers: r.helpers.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl TryFrom<&RepairDto> for RepairSpec {
+    type Error = DtoError;
+    fn try_from(d: &RepairDto) -> Result<Self, DtoError> {
+        Ok(Self {
+            target: party("repair.target", &d.target)?,
+            identity: (&d.identity).try_into()?,
+            helpers: d
+                .helpers
+                .iter()
+                .map(|h| party("repair.helpers", h))
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 /// An approver's signed approval inside [`ApprovalEvidenceDto`].
@@ -532,6 +574,14 @@ impl From<&SessionView> for SessionViewDto {
                 message.as_ref().map(hex::encode),
                 approval.as_ref().map(ApprovalEvidenceDto::from),
             ),
+            SessionSpec::Refresh { key, .. } => (Some(KeyDto::from(key)), None, None, None),
+        };
+        let repair = match &v.spec {
+            SessionSpec::Refresh {
+                repair: Some(repair),
+                ..
+            } => Some(RepairDto::from(repair)),
+            _ => None,
         };
         Self {
             session_id: v.session_id.to_string(),
@@ -546,6 +596,7 @@ impl From<&SessionView> for SessionViewDto {
             message_hash_hex,
             message_hex,
             approval,
+            repair,
             status: v.status.to_string(),
             expires_at: v.expires_at.as_millis(),
         }
@@ -581,6 +632,10 @@ impl TryFrom<&SessionViewDto> for SessionView {
                         .transpose()?,
                 }
             }
+            "refresh" => SessionSpec::Refresh {
+                key: d.key.as_ref().ok_or(DtoError::Missing("key"))?.try_into()?,
+                repair: d.repair.as_ref().map(RepairSpec::try_from).transpose()?,
+            },
             other => {
                 return Err(DtoError::UnknownValue {
                     field: "kind",
@@ -694,6 +749,9 @@ pub struct SessionStatusDto {
     /// The signature, once a signing session has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureDto>,
+    /// The digest every holder reported, once a refresh session has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_digest_hex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureDto>,
     pub expires_at: i64,
@@ -708,14 +766,15 @@ impl SessionStatusDto {
         outcome: Option<&PartyOutcome>,
         failure: Option<&FailureReason>,
     ) -> Self {
-        let key_pk = match &view.spec {
-            SessionSpec::Signing { key, .. } => Some(key.public_key),
-            SessionSpec::Keygen { .. } => None,
-        };
+        let key_pk = view.spec.key().map(|key| key.public_key);
         let (public_key, signature) = match outcome {
             Some(PartyOutcome::PublicKey(pk)) => (Some(*pk), None),
             Some(PartyOutcome::Signature(s)) => (key_pk, Some(SignatureDto::from(s))),
-            None => (key_pk, None),
+            Some(PartyOutcome::Refreshed { .. }) | None => (key_pk, None),
+        };
+        let refresh_digest_hex = match outcome {
+            Some(PartyOutcome::Refreshed { digest, .. }) => Some(hex::encode(digest.as_bytes())),
+            _ => None,
         };
         Self {
             session_id: view.session_id.to_string(),
@@ -731,6 +790,7 @@ impl SessionStatusDto {
             reported: reported.into_iter().map(ToString::to_string).collect(),
             public_key_hex: public_key.map(|pk| hex::encode(pk.as_bytes())),
             signature,
+            refresh_digest_hex,
             failure: failure.map(FailureDto::from),
             expires_at: view.expires_at.as_millis(),
         }
@@ -755,6 +815,11 @@ pub enum ReportRequest {
         r_hex: String,
         s_hex: String,
         recovery_id: u8,
+    },
+    /// A refresh finished: the key's public key and the refresh digest (32 bytes).
+    Refreshed {
+        public_key_hex: String,
+        digest_hex: String,
     },
     /// The party's protocol run aborted, blaming `culprits`.
     Failure {
@@ -784,6 +849,10 @@ impl ReportRequest {
                 r_hex: hex::encode(s.r()),
                 s_hex: hex::encode(s.s()),
                 recovery_id: s.recovery_id(),
+            },
+            PartyOutcome::Refreshed { public_key, digest } => Self::Refreshed {
+                public_key_hex: hex::encode(public_key.as_bytes()),
+                digest_hex: hex::encode(digest.as_bytes()),
             },
         }
     }
@@ -818,6 +887,15 @@ impl TryFrom<ReportRequest> for Report {
                     recovery_id,
                 },
             )?)),
+            ReportRequest::Refreshed {
+                public_key_hex,
+                digest_hex,
+            } => Self::Completion(PartyOutcome::Refreshed {
+                public_key: PublicKey::from_slice(&unhex("public_key_hex", &public_key_hex)?)
+                    .map_err(invalid("public_key_hex"))?,
+                digest: RefreshDigest::from_slice(&unhex("digest_hex", &digest_hex)?)
+                    .map_err(invalid("digest_hex"))?,
+            }),
             ReportRequest::Failure { culprits, detail } => Self::Failure {
                 culprits: culprits
                     .iter()
@@ -1535,7 +1613,34 @@ mod tests {
             public_key: PublicKey::from_slice(&pk).unwrap(),
             threshold: Threshold::new(2, 3).unwrap(),
             parties: participants.clone(),
+            epoch: 2,
         };
+        let refresh = SessionView {
+            session_id: SessionId::new(),
+            spec: SessionSpec::Refresh {
+                key: key.clone(),
+                repair: Some(RepairSpec {
+                    target: participants[0].party_id.clone(),
+                    identity: IdentityKey::new(&[77; 32], &[78; 32]).unwrap(),
+                    helpers: vec![
+                        participants[1].party_id.clone(),
+                        participants[2].party_id.clone(),
+                    ],
+                }),
+            },
+            participants: participants
+                .iter()
+                .cloned()
+                .zip(1..)
+                .map(|(p, i)| (i, p))
+                .collect(),
+            status: SessionStatus::Created,
+            expires_at: Timestamp::from_millis(1_700_000_000_000),
+        };
+        let json = serde_json::to_string(&SessionViewDto::from(&refresh)).unwrap();
+        let back: SessionViewDto = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind, "refresh");
+        assert_eq!(SessionView::try_from(&back).unwrap(), refresh);
         let view = SessionView {
             session_id: SessionId::new(),
             spec: SessionSpec::Signing {

@@ -8,15 +8,18 @@
 //! to the older fixtures, which stay forever.
 //!
 //! Versions: `SessionCreated` v2 added the approval evidence of signing sessions
-//! started by an approval workflow (v1 payloads decode with none); every other type
-//! is at v1.
+//! started by an approval workflow (v1 payloads decode with none); v3 added the
+//! key's share generation (`epoch`; older payloads decode with 1) and refresh
+//! sessions. `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
+//! outcome. Every other type is at v1.
 
 use std::collections::BTreeMap;
 
 use mpc_events::{
     ApprovalEvidence, FailureReason, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash,
-    Participant, PartyId, PartyOutcome, PublicKey, SessionEvent, SessionId, SessionSpec, Signature,
-    SignedApproval, Threshold, Timestamp, TokenDigest, WorkflowId,
+    Participant, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionEvent,
+    SessionId, SessionSpec, Signature, SignedApproval, Threshold, Timestamp, TokenDigest,
+    WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +27,11 @@ use crate::{Encoded, SchemaError};
 
 /// The schema version [`encode`] writes for `event_type`.
 pub fn current_version(event_type: &str) -> u16 {
-    if event_type == "SessionCreated" { 2 } else { 1 }
+    match event_type {
+        "SessionCreated" => 3,
+        "PartyCompleted" | "SessionCompleted" => 2,
+        _ => 1,
+    }
 }
 
 /// Every session event type name, as stored.
@@ -41,7 +48,7 @@ pub const EVENT_TYPES: [&str; 7] = [
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
-        SessionEvent::SessionCreated(c) => to_json(&v2::SessionCreated::from(c)),
+        SessionEvent::SessionCreated(c) => to_json(&v3::SessionCreated::from(c)),
         SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
             party_id: party_id.to_string(),
             at: v1::Time::from(*at),
@@ -53,13 +60,13 @@ pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
             party_id,
             outcome,
             at,
-        } => to_json(&v1::PartyCompleted {
+        } => to_json(&outcome_v2::PartyCompleted {
             party_id: party_id.to_string(),
-            outcome: v1::Outcome::from(outcome),
+            outcome: outcome_v2::Outcome::from(outcome),
             at: v1::Time::from(*at),
         }),
-        SessionEvent::SessionCompleted { outcome, at } => to_json(&v1::SessionCompleted {
-            outcome: v1::Outcome::from(outcome),
+        SessionEvent::SessionCompleted { outcome, at } => to_json(&outcome_v2::SessionCompleted {
+            outcome: outcome_v2::Outcome::from(outcome),
             at: v1::Time::from(*at),
         }),
         SessionEvent::SessionFailed { reason, at } => to_json(&v1::SessionFailed {
@@ -83,10 +90,7 @@ pub fn decode(
     schema_version: u16,
     payload: &[u8],
 ) -> Result<SessionEvent, SchemaError> {
-    let known = match event_type {
-        "SessionCreated" => (1..=2).contains(&schema_version),
-        _ => schema_version == 1,
-    };
+    let known = (1..=current_version(event_type)).contains(&schema_version);
     if !known {
         return Err(SchemaError::UnknownVersion {
             what: format!("{event_type} event"),
@@ -97,8 +101,26 @@ pub fn decode(
         "SessionCreated" if schema_version == 1 => {
             SessionEvent::SessionCreated(from_json::<v1::SessionCreated>(payload)?.try_into()?)
         }
-        "SessionCreated" => {
+        "SessionCreated" if schema_version == 2 => {
             SessionEvent::SessionCreated(from_json::<v2::SessionCreated>(payload)?.try_into()?)
+        }
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v3::SessionCreated>(payload)?.try_into()?)
+        }
+        "PartyCompleted" if schema_version == 2 => {
+            let e: outcome_v2::PartyCompleted = from_json(payload)?;
+            SessionEvent::PartyCompleted {
+                party_id: PartyId::parse(e.party_id)?,
+                outcome: e.outcome.try_into()?,
+                at: e.at.into(),
+            }
+        }
+        "SessionCompleted" if schema_version == 2 => {
+            let e: outcome_v2::SessionCompleted = from_json(payload)?;
+            SessionEvent::SessionCompleted {
+                outcome: e.outcome.try_into()?,
+                at: e.at.into(),
+            }
         }
         "ParticipantJoined" => {
             let e: v1::ParticipantJoined = from_json(payload)?;
@@ -228,14 +250,30 @@ pub(crate) mod v1 {
         pub identity: Identity,
     }
 
+    impl From<&IdentityKey> for Identity {
+        fn from(identity: &IdentityKey) -> Self {
+            Self {
+                signing: hex::encode(identity.signing()),
+                encryption: hex::encode(identity.encryption()),
+            }
+        }
+    }
+
+    impl TryFrom<Identity> for IdentityKey {
+        type Error = SchemaError;
+        fn try_from(identity: Identity) -> Result<Self, SchemaError> {
+            Ok(IdentityKey::new(
+                &unhex("identity.signing", &identity.signing)?,
+                &unhex("identity.encryption", &identity.encryption)?,
+            )?)
+        }
+    }
+
     impl From<&Participant> for ParticipantV1 {
         fn from(p: &Participant) -> Self {
             Self {
                 party_id: p.party_id.to_string(),
-                identity: Identity {
-                    signing: hex::encode(p.identity.signing()),
-                    encryption: hex::encode(p.identity.encryption()),
-                },
+                identity: Identity::from(&p.identity),
             }
         }
     }
@@ -245,10 +283,7 @@ pub(crate) mod v1 {
         fn try_from(p: ParticipantV1) -> Result<Self, SchemaError> {
             Ok(Participant {
                 party_id: PartyId::parse(p.party_id)?,
-                identity: IdentityKey::new(
-                    &unhex("identity.signing", &p.identity.signing)?,
-                    &unhex("identity.encryption", &p.identity.encryption)?,
-                )?,
+                identity: p.identity.try_into()?,
             })
         }
     }
@@ -294,6 +329,8 @@ pub(crate) mod v1 {
         }
     }
 
+    /// The v1 key shape, still written in workflow payloads, which name a key and
+    /// its holders but not a share generation.
     pub fn key_v1(key: &KeyRef) -> Key {
         Key {
             key_id: key.key_id.to_string(),
@@ -303,6 +340,7 @@ pub(crate) mod v1 {
         }
     }
 
+    /// A v1 key; its share generation reads as the first.
     pub fn key_from_v1(key: Key) -> Result<KeyRef, SchemaError> {
         Ok(KeyRef {
             key_id: key.key_id.parse::<KeyId>()?,
@@ -313,6 +351,7 @@ pub(crate) mod v1 {
                 .into_iter()
                 .map(Participant::try_from)
                 .collect::<Result<_, _>>()?,
+            epoch: 1,
         })
     }
 
@@ -387,21 +426,6 @@ pub(crate) mod v1 {
             s: String,
             recovery_id: u8,
         },
-    }
-
-    impl From<&PartyOutcome> for Outcome {
-        fn from(o: &PartyOutcome) -> Self {
-            match o {
-                PartyOutcome::PublicKey(pk) => Outcome::PublicKey {
-                    public_key: hex::encode(pk.as_bytes()),
-                },
-                PartyOutcome::Signature(sig) => Outcome::Signature {
-                    r: hex::encode(sig.r()),
-                    s: hex::encode(sig.s()),
-                    recovery_id: sig.recovery_id(),
-                },
-            }
-        }
     }
 
     impl TryFrom<Outcome> for PartyOutcome {
@@ -521,10 +545,9 @@ pub(crate) mod v1 {
 
 /// Version 2 of `SessionCreated`: signing specs carry the approval evidence of a
 /// workflow (`null` when there is none). Everything else is as in v1.
-mod v2 {
+pub(crate) mod v2 {
     use super::v1::{
-        Key, ParticipantV1, ThresholdV1, Time, key_from_v1, key_v1, participants_from_v1,
-        threshold_v1, tokens_from_v1,
+        Key, ParticipantV1, ThresholdV1, Time, key_from_v1, participants_from_v1, tokens_from_v1,
     };
     use super::*;
 
@@ -612,6 +635,142 @@ mod v2 {
         }
     }
 
+    impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
+        type Error = SchemaError;
+        fn try_from(c: SessionCreated) -> Result<Self, SchemaError> {
+            let spec = match c.spec {
+                Spec::Keygen { threshold } => SessionSpec::Keygen {
+                    threshold: Threshold::new(threshold.t, threshold.n)?,
+                },
+                Spec::Signing {
+                    key,
+                    message_hash,
+                    message,
+                    approval,
+                } => SessionSpec::Signing {
+                    key: key_from_v1(key)?,
+                    message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
+                    message: message.map(|m| unhex("message", &m)).transpose()?,
+                    approval: approval.map(ApprovalEvidence::try_from).transpose()?,
+                },
+            };
+            Ok(Self {
+                session_id: c.session_id.parse::<SessionId>()?,
+                spec,
+                participants: participants_from_v1(c.participants)?,
+                join_tokens: tokens_from_v1(c.join_tokens)?,
+                join_expires_at: c.join_expires_at.into(),
+                expires_at: c.expires_at.into(),
+                at: c.at.into(),
+            })
+        }
+    }
+}
+
+/// Version 3 of `SessionCreated`: keys carry their share generation (`epoch`) and
+/// a `refresh` spec exists (with an optional `repair`). Everything else is as in v2.
+mod v3 {
+    use super::v1::{
+        Identity, ParticipantV1, ThresholdV1, Time, participants_from_v1, threshold_v1,
+        tokens_from_v1,
+    };
+    use super::v2::Approval;
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Key {
+        pub key_id: String,
+        pub public_key: String,
+        pub threshold: ThresholdV1,
+        pub parties: Vec<ParticipantV1>,
+        pub epoch: u32,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Repair {
+        pub target: String,
+        pub identity: Identity,
+        pub helpers: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Spec {
+        Keygen {
+            threshold: ThresholdV1,
+        },
+        Signing {
+            key: Key,
+            message_hash: String,
+            message: Option<String>,
+            approval: Option<Approval>,
+        },
+        Refresh {
+            key: Key,
+            repair: Option<Repair>,
+        },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionCreated {
+        pub session_id: String,
+        pub spec: Spec,
+        pub participants: Vec<ParticipantV1>,
+        pub join_tokens: BTreeMap<String, String>,
+        pub join_expires_at: Time,
+        pub expires_at: Time,
+        pub at: Time,
+    }
+
+    impl From<&KeyRef> for Key {
+        fn from(key: &KeyRef) -> Self {
+            Self {
+                key_id: key.key_id.to_string(),
+                public_key: hex::encode(key.public_key.as_bytes()),
+                threshold: threshold_v1(&key.threshold),
+                parties: key.parties.iter().map(ParticipantV1::from).collect(),
+                epoch: key.epoch,
+            }
+        }
+    }
+
+    impl TryFrom<Key> for KeyRef {
+        type Error = SchemaError;
+        fn try_from(key: Key) -> Result<Self, SchemaError> {
+            Ok(KeyRef {
+                key_id: key.key_id.parse::<KeyId>()?,
+                public_key: PublicKey::from_slice(&unhex("key.public_key", &key.public_key)?)?,
+                threshold: Threshold::new(key.threshold.t, key.threshold.n)?,
+                parties: participants_from_v1(key.parties)?,
+                epoch: key.epoch,
+            })
+        }
+    }
+
+    impl From<&RepairSpec> for Repair {
+        fn from(r: &RepairSpec) -> Self {
+            Self {
+                target: r.target.to_string(),
+                identity: Identity::from(&r.identity),
+                helpers: v1::names(&r.helpers),
+            }
+        }
+    }
+
+    impl TryFrom<Repair> for RepairSpec {
+        type Error = SchemaError;
+        fn try_from(r: Repair) -> Result<Self, SchemaError> {
+            Ok(Self {
+                target: PartyId::parse(r.target)?,
+                identity: r.identity.try_into()?,
+                helpers: v1::parse_names(r.helpers)?,
+            })
+        }
+    }
+
     impl From<&mpc_events::SessionCreated> for SessionCreated {
         fn from(c: &mpc_events::SessionCreated) -> Self {
             let spec = match &c.spec {
@@ -624,10 +783,14 @@ mod v2 {
                     message,
                     approval,
                 } => Spec::Signing {
-                    key: key_v1(key),
+                    key: Key::from(key),
                     message_hash: hex::encode(message_hash.as_bytes()),
                     message: message.as_ref().map(hex::encode),
                     approval: approval.as_ref().map(Approval::from),
+                },
+                SessionSpec::Refresh { key, repair } => Spec::Refresh {
+                    key: Key::from(key),
+                    repair: repair.as_ref().map(Repair::from),
                 },
             };
             Self {
@@ -659,10 +822,14 @@ mod v2 {
                     message,
                     approval,
                 } => SessionSpec::Signing {
-                    key: key_from_v1(key)?,
+                    key: key.try_into()?,
                     message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
                     message: message.map(|m| unhex("message", &m)).transpose()?,
                     approval: approval.map(ApprovalEvidence::try_from).transpose()?,
+                },
+                Spec::Refresh { key, repair } => SessionSpec::Refresh {
+                    key: key.try_into()?,
+                    repair: repair.map(RepairSpec::try_from).transpose()?,
                 },
             };
             Ok(Self {
@@ -675,6 +842,82 @@ mod v2 {
                 at: c.at.into(),
             })
         }
+    }
+}
+
+/// Version 2 of `PartyCompleted` and `SessionCompleted`: the outcome may also be
+/// `refreshed` (group key and refresh digest). Everything else is as in v1.
+mod outcome_v2 {
+    use super::v1::Time;
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum Outcome {
+        PublicKey {
+            public_key: String,
+        },
+        Signature {
+            r: String,
+            s: String,
+            recovery_id: u8,
+        },
+        Refreshed {
+            public_key: String,
+            digest: String,
+        },
+    }
+
+    impl From<&PartyOutcome> for Outcome {
+        fn from(o: &PartyOutcome) -> Self {
+            match o {
+                PartyOutcome::PublicKey(pk) => Outcome::PublicKey {
+                    public_key: hex::encode(pk.as_bytes()),
+                },
+                PartyOutcome::Signature(sig) => Outcome::Signature {
+                    r: hex::encode(sig.r()),
+                    s: hex::encode(sig.s()),
+                    recovery_id: sig.recovery_id(),
+                },
+                PartyOutcome::Refreshed { public_key, digest } => Outcome::Refreshed {
+                    public_key: hex::encode(public_key.as_bytes()),
+                    digest: hex::encode(digest.as_bytes()),
+                },
+            }
+        }
+    }
+
+    impl TryFrom<Outcome> for PartyOutcome {
+        type Error = SchemaError;
+        fn try_from(o: Outcome) -> Result<Self, SchemaError> {
+            Ok(match o {
+                Outcome::PublicKey { public_key } => {
+                    v1::Outcome::PublicKey { public_key }.try_into()?
+                }
+                Outcome::Signature { r, s, recovery_id } => {
+                    v1::Outcome::Signature { r, s, recovery_id }.try_into()?
+                }
+                Outcome::Refreshed { public_key, digest } => PartyOutcome::Refreshed {
+                    public_key: PublicKey::from_slice(&unhex("public_key", &public_key)?)?,
+                    digest: RefreshDigest::from_slice(&unhex("digest", &digest)?)?,
+                },
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PartyCompleted {
+        pub party_id: String,
+        pub outcome: Outcome,
+        pub at: Time,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionCompleted {
+        pub outcome: Outcome,
+        pub at: Time,
     }
 }
 

@@ -291,3 +291,184 @@ fn only_the_owner_releases_a_value_and_it_can_then_be_claimed_again() {
             at: at(2),
         }]);
 }
+
+// --- recovery sessions ---
+
+fn recovery_session(n: u128) -> SessionId {
+    SessionId::from_uuid(uuid::Uuid::from_u128(100 + n))
+}
+
+fn recovering() -> Vec<AccountEvent> {
+    vec![
+        opened(),
+        AccountEvent::AccountRecoveryStarted {
+            reason: "phone lost".into(),
+            at: at(1),
+        },
+    ]
+}
+
+fn new_device() -> mpc_events::IdentityKey {
+    PartyIdentity::generate().public()
+}
+
+fn parties_of(history: &[AccountEvent]) -> AccountParties {
+    match &history[0] {
+        AccountEvent::AccountOpened { parties, .. } => parties.clone(),
+        other => panic!("not an opening: {other:?}"),
+    }
+}
+
+fn device_lost(identity: mpc_events::IdentityKey) -> RecoveryKind {
+    RecoveryKind::DeviceLost { identity }
+}
+
+fn requested(n: u128, kind: RecoveryKind) -> AccountEvent {
+    AccountEvent::RecoveryRequested {
+        session_id: recovery_session(n),
+        kind,
+        at: at(2),
+    }
+}
+
+#[test]
+fn a_lost_device_recovery_needs_a_recovering_account() {
+    let kind = device_lost(new_device());
+    given::<AccountAggregate>([opened()])
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(1),
+            kind: kind.clone(),
+            now: at(2),
+        })
+        .then_err(AccountError::NotRecovering(AccountStatus::Active));
+    given::<AccountAggregate>(recovering())
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(1),
+            kind: kind.clone(),
+            now: at(2),
+        })
+        .then([requested(1, kind)]);
+}
+
+#[test]
+fn a_share_rotation_needs_an_active_account() {
+    given::<AccountAggregate>(recovering())
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(1),
+            kind: RecoveryKind::ShareRotation,
+            now: at(2),
+        })
+        .then_err(AccountError::NotActive(AccountStatus::Recovering));
+    given::<AccountAggregate>([opened()])
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(1),
+            kind: RecoveryKind::ShareRotation,
+            now: at(2),
+        })
+        .then([requested(1, RecoveryKind::ShareRotation)]);
+}
+
+#[test]
+fn the_new_device_must_not_reuse_a_party_identity() {
+    let history = recovering();
+    let server = parties_of(&history).server.identity;
+    given::<AccountAggregate>(history)
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(1),
+            kind: device_lost(server),
+            now: at(2),
+        })
+        .then_err(AccountError::DeviceIdentityNotNew);
+}
+
+#[test]
+fn one_recovery_at_a_time() {
+    let mut history = recovering();
+    history.push(requested(1, device_lost(new_device())));
+    given::<AccountAggregate>(history)
+        .when(AccountCommand::RequestRecovery {
+            session_id: recovery_session(2),
+            kind: device_lost(new_device()),
+            now: at(3),
+        })
+        .then_err(AccountError::RecoveryOpen(recovery_session(1)));
+}
+
+#[test]
+fn a_recovery_goes_requested_in_progress_completed_and_binds_the_new_device() {
+    let device = new_device();
+    let mut history = recovering();
+    history.push(requested(1, device_lost(device.clone())));
+    given::<AccountAggregate>(history.clone())
+        .when(AccountCommand::MarkRecoveryInProgress {
+            session_id: recovery_session(1),
+            now: at(3),
+        })
+        .then([AccountEvent::RecoveryInProgress {
+            session_id: recovery_session(1),
+            at: at(3),
+        }]);
+    history.push(AccountEvent::RecoveryInProgress {
+        session_id: recovery_session(1),
+        at: at(3),
+    });
+    given::<AccountAggregate>(history.clone())
+        .when(AccountCommand::MarkRecoveryInProgress {
+            session_id: recovery_session(1),
+            now: at(4),
+        })
+        .then([]);
+    let completed = AccountEvent::RecoveryCompleted {
+        session_id: recovery_session(1),
+        at: at(5),
+    };
+    given::<AccountAggregate>(history.clone())
+        .when(AccountCommand::CompleteRecovery {
+            session_id: recovery_session(1),
+            now: at(5),
+        })
+        .then([completed.clone()]);
+    history.push(completed);
+    let account = history
+        .iter()
+        .fold(AccountState::default(), evolve)
+        .0
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::Active);
+    assert_eq!(account.parties.device.identity, device);
+    assert_eq!(account.parties.server, parties_of(&history).server);
+    assert_eq!(account.recoveries[0].status, RecoveryStatus::Completed);
+    assert!(account.open_recovery().is_none());
+}
+
+#[test]
+fn a_failed_recovery_keeps_the_account_recovering_and_allows_another() {
+    let mut history = recovering();
+    history.push(requested(1, device_lost(new_device())));
+    let failed = AccountEvent::RecoveryFailed {
+        session_id: recovery_session(1),
+        reason: "helper sent a wrong term".into(),
+        at: at(4),
+    };
+    given::<AccountAggregate>(history.clone())
+        .when(AccountCommand::FailRecovery {
+            session_id: recovery_session(1),
+            reason: "helper sent a wrong term".into(),
+            now: at(4),
+        })
+        .then([failed.clone()]);
+    history.push(failed);
+    let account = history
+        .iter()
+        .fold(AccountState::default(), evolve)
+        .0
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::Recovering);
+    assert_eq!(account.parties, parties_of(&history));
+    given::<AccountAggregate>(history)
+        .when(AccountCommand::CompleteRecovery {
+            session_id: recovery_session(1),
+            now: at(5),
+        })
+        .then_err(AccountError::NoOpenRecovery(recovery_session(1)));
+}

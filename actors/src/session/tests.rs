@@ -3,8 +3,9 @@ use std::collections::BTreeMap;
 use k256::ecdsa::SigningKey;
 use mpc_events::{
     FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
-    PartyOutcome, PublicKey, SessionCommand, SessionCreated, SessionError, SessionEvent, SessionId,
-    SessionKind, SessionSpec, SessionStatus, Signature, Threshold, Timestamp,
+    PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionCommand, SessionCreated,
+    SessionError, SessionEvent, SessionId, SessionKind, SessionSpec, SessionStatus, Signature,
+    Threshold, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -157,6 +158,7 @@ fn key_ref() -> KeyRef {
         public_key: group_key(),
         threshold: Threshold::new(2, 3).unwrap(),
         parties: trio(),
+        epoch: 1,
     }
 }
 
@@ -665,4 +667,206 @@ fn a_signing_view_numbers_signers_by_their_place_in_the_key() {
         indices,
         vec![(2, "server".to_string()), (3, "recovery".to_string())]
     );
+}
+
+// --- refresh ---
+
+fn new_device() -> IdentityKey {
+    IdentityKey::new(&[44; 32], &[45; 32]).unwrap()
+}
+
+fn repair(helpers: &[&str]) -> RepairSpec {
+    RepairSpec {
+        target: pid("device"),
+        identity: new_device(),
+        helpers: helpers.iter().map(|h| pid(h)).collect(),
+    }
+}
+
+fn refresh_created(repair: Option<RepairSpec>) -> SessionCreated {
+    let mut participants = trio();
+    if let Some(r) = &repair {
+        participants[0].identity = r.identity.clone();
+    }
+    SessionCreated {
+        session_id: SessionId::from_uuid(uuid::Uuid::from_u128(3)),
+        spec: SessionSpec::Refresh {
+            key: key_ref(),
+            repair,
+        },
+        join_tokens: tokens(&participants),
+        participants,
+        join_expires_at: at(60_000),
+        expires_at: at(120_000),
+        at: at(0),
+    }
+}
+
+fn started_refresh(repair: Option<RepairSpec>) -> Vec<SessionEvent> {
+    vec![
+        SessionEvent::SessionCreated(refresh_created(repair)),
+        joined("device", 1),
+        joined("server", 2),
+        joined("recovery", 3),
+        SessionEvent::SessionStarted { at: at(3) },
+    ]
+}
+
+fn refreshed(pk: PublicKey, digest: u8) -> PartyOutcome {
+    PartyOutcome::Refreshed {
+        public_key: pk,
+        digest: RefreshDigest::from_bytes([digest; 32]),
+    }
+}
+
+fn refresh_report(name: &str, outcome: PartyOutcome, ms: i64) -> SessionCommand {
+    SessionCommand::ReportCompletion {
+        party_id: pid(name),
+        outcome,
+        now: at(ms),
+    }
+}
+
+fn refresh_reported(name: &str, outcome: PartyOutcome, ms: i64) -> SessionEvent {
+    SessionEvent::PartyCompleted {
+        party_id: pid(name),
+        outcome,
+        at: at(ms),
+    }
+}
+
+#[test]
+fn a_plain_refresh_and_a_repair_with_t_helpers_are_created() {
+    for repair in [None, Some(repair(&["server", "recovery"]))] {
+        let created = refresh_created(repair);
+        given::<SessionAggregate>([])
+            .when(create_from(created.clone()))
+            .then([SessionEvent::SessionCreated(created)]);
+    }
+}
+
+#[test]
+fn a_refresh_needs_every_holder() {
+    let mut c = refresh_created(None);
+    c.participants.pop();
+    c.join_tokens = tokens(&c.participants);
+    given::<SessionAggregate>([])
+        .when(create_from(c))
+        .then_err(SessionError::ParticipantCount {
+            kind: SessionKind::Refresh,
+            expected: 3,
+            got: 2,
+        });
+}
+
+#[test]
+fn a_repair_with_fewer_than_t_helpers_is_refused() {
+    given::<SessionAggregate>([])
+        .when(create_from(refresh_created(Some(repair(&["server"])))))
+        .then_err(SessionError::TooFewHelpers { needed: 2, got: 1 });
+}
+
+#[test]
+fn the_target_cannot_help_rebuild_its_own_share() {
+    given::<SessionAggregate>([])
+        .when(create_from(refresh_created(Some(repair(&[
+            "server", "device",
+        ])))))
+        .then_err(SessionError::TargetIsHelper(pid("device")));
+}
+
+#[test]
+fn the_target_must_present_the_new_device_identity_and_helpers_their_own() {
+    let mut impostor = refresh_created(Some(repair(&["server", "recovery"])));
+    impostor.participants[0].identity = IdentityKey::new(&[66; 32], &[67; 32]).unwrap();
+    given::<SessionAggregate>([])
+        .when(create_from(impostor))
+        .then_err(SessionError::IdentityMismatch(pid("device")));
+    let mut swapped = refresh_created(Some(repair(&["server", "recovery"])));
+    swapped.participants[1].identity = new_device();
+    given::<SessionAggregate>([])
+        .when(create_from(swapped))
+        .then_err(SessionError::IdentityMismatch(pid("server")));
+}
+
+#[test]
+fn the_new_device_identity_must_be_new() {
+    let mut r = repair(&["server", "recovery"]);
+    r.identity = trio()[1].identity.clone();
+    given::<SessionAggregate>([])
+        .when(create_from(refresh_created(Some(r))))
+        .then_err(SessionError::RepairIdentityNotNew);
+}
+
+#[test]
+fn a_refresh_completes_when_every_holder_reports_the_same_digest() {
+    let mut history = started_refresh(None);
+    history.push(refresh_reported("device", refreshed(group_key(), 1), 10));
+    history.push(refresh_reported("server", refreshed(group_key(), 1), 11));
+    given::<SessionAggregate>(history)
+        .when(refresh_report("recovery", refreshed(group_key(), 1), 12))
+        .then([
+            refresh_reported("recovery", refreshed(group_key(), 1), 12),
+            SessionEvent::SessionCompleted {
+                outcome: refreshed(group_key(), 1),
+                at: at(12),
+            },
+        ]);
+}
+
+#[test]
+fn a_refresh_with_a_dissenting_digest_fails_naming_the_dissenter() {
+    let mut history = started_refresh(None);
+    history.push(refresh_reported("device", refreshed(group_key(), 1), 10));
+    history.push(refresh_reported("server", refreshed(group_key(), 2), 11));
+    given::<SessionAggregate>(history)
+        .when(refresh_report("recovery", refreshed(group_key(), 1), 12))
+        .then([
+            refresh_reported("recovery", refreshed(group_key(), 1), 12),
+            SessionEvent::SessionFailed {
+                reason: FailureReason::PublicKeyMismatch {
+                    disagreeing: vec![pid("server")],
+                },
+                at: at(12),
+            },
+        ]);
+}
+
+#[test]
+fn a_refresh_that_changes_the_group_key_fails() {
+    let mut history = started_refresh(None);
+    history.push(refresh_reported("device", refreshed(other_key(), 1), 10));
+    history.push(refresh_reported("server", refreshed(other_key(), 1), 11));
+    given::<SessionAggregate>(history)
+        .when(refresh_report("recovery", refreshed(other_key(), 1), 12))
+        .then([
+            refresh_reported("recovery", refreshed(other_key(), 1), 12),
+            SessionEvent::SessionFailed {
+                reason: FailureReason::PublicKeyMismatch {
+                    disagreeing: vec![pid("device"), pid("server"), pid("recovery")],
+                },
+                at: at(12),
+            },
+        ]);
+}
+
+#[test]
+fn a_refresh_accepts_only_refresh_results() {
+    given::<SessionAggregate>(started_refresh(None))
+        .when(pk_report("device", group_key(), 10))
+        .then_err(SessionError::WrongOutcome {
+            kind: SessionKind::Refresh,
+        });
+}
+
+#[test]
+fn a_completed_repair_moves_the_key_to_the_next_generation_under_the_new_device() {
+    let spec = refresh_created(Some(repair(&["server", "recovery"]))).spec;
+    let next = super::refreshed_key(&spec).unwrap();
+    assert_eq!(next.epoch, 2);
+    assert_eq!(next.public_key, group_key());
+    assert_eq!(next.parties[0].identity, new_device());
+    assert_eq!(next.parties[1..], trio()[1..]);
+    let keygen = keygen_created().spec;
+    assert!(super::refreshed_key(&keygen).is_none());
 }

@@ -37,6 +37,7 @@ fn review(t: u16, n: u16) -> Review {
                 identity: id.public(),
             })
             .collect(),
+        epoch: 1,
     };
     Review {
         identities,
