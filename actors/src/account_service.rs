@@ -1,13 +1,17 @@
 //! The account service: opens accounts (claiming username and email, then
 //! starting the 2-of-3 keygen among device, server and recovery), changes their
-//! status, and starts signing sessions with an account's key (device + server).
+//! status, starts signing sessions with an account's key (device + server), and
+//! runs recovery sessions: a lost device's share rebuilt by server and recovery for
+//! a new device, or a rotation of all three shares, each as a refresh session of
+//! the account's key.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
     AccountCommand, AccountError, AccountId, AccountParties, ClaimCommand, ClaimError, Email,
-    KeyId, KeyRef, Phone, SessionError, SessionId, SessionStatus, Threshold, Username,
+    KeyId, KeyRef, Phone, RecoveryKind, RecoveryStatus, SessionError, SessionId, SessionStatus,
+    Threshold, Username,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -16,7 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::account::{Account, AccountAggregate, EmailClaims, UsernameClaims};
 use crate::aggregate::{Clock, CommandMeta};
 use crate::coordinator::{
-    Coordinator, CoordinatorError, CreatedSession, NewKeygen, NewSigning, SigningPayload,
+    Coordinator, CoordinatorError, CreatedSession, NewKeygen, NewRefresh, NewRepair, NewSigning,
+    SigningPayload,
 };
 use crate::registry::{ActorError, ActorRegistry};
 
@@ -308,6 +313,151 @@ impl Accounts {
             .coordinator
             .create_signing_as(session_id, request, None, meta)
             .await?)
+    }
+
+    /// Starts a recovery session of the account: records it in the account, then
+    /// creates its refresh session of the account's key. A `device_lost` recovery
+    /// rebuilds the device share (server and recovery help) for the new device
+    /// identity; a `share_rotation` refreshes all three shares. The returned join
+    /// tokens go to device (the new one, for `device_lost`), server and recovery.
+    /// If the session cannot be created, the recovery is recorded as failed.
+    pub async fn recover(
+        &self,
+        account_id: AccountId,
+        kind: RecoveryKind,
+        ttl: Duration,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, AccountServiceError> {
+        let account = self.account(account_id).await?;
+        let key = self.key(account_id).await?;
+        let session_id = SessionId::new();
+        let repair = match &kind {
+            RecoveryKind::DeviceLost { identity } => Some(NewRepair {
+                target: account.parties.device.party_id.clone(),
+                identity: identity.clone(),
+                helpers: vec![
+                    account.parties.server.party_id.clone(),
+                    account.parties.recovery.party_id.clone(),
+                ],
+            }),
+            RecoveryKind::ShareRotation => None,
+        };
+        self.accounts
+            .execute(
+                &account_id.to_string(),
+                AccountCommand::RequestRecovery {
+                    session_id,
+                    kind,
+                    now: self.now(),
+                },
+                meta,
+            )
+            .await?;
+        let request = NewRefresh {
+            key_id: key.key_id,
+            repair,
+            ttl,
+        };
+        match self
+            .coordinator
+            .create_refresh_as(session_id, request, meta)
+            .await
+        {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let failed = AccountCommand::FailRecovery {
+                    session_id,
+                    reason: format!("the refresh session could not be created: {e}"),
+                    now: self.now(),
+                };
+                if let Err(record) = self
+                    .accounts
+                    .execute(&account_id.to_string(), failed, meta)
+                    .await
+                {
+                    tracing::warn!(%account_id, %session_id, error = %record, "could not record a failed recovery");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Brings the account's open recovery up to date with its refresh session:
+    /// in progress once every party joined, completed or failed once it ended.
+    /// Idempotent; returns the account afterwards.
+    pub async fn settle_recovery(
+        &self,
+        account_id: AccountId,
+        meta: CommandMeta,
+    ) -> Result<Account, AccountServiceError> {
+        let account = self.account(account_id).await?;
+        let Some(open) = account.open_recovery() else {
+            return Ok(account);
+        };
+        let session_id = open.session_id;
+        let (status, failure) = match self.coordinator.session(session_id).await {
+            Ok(s) => (Some(s.status), s.failure.map(|f| f.to_string())),
+            Err(CoordinatorError::Session(SessionError::UnknownSession)) => (None, None),
+            Err(e) => return Err(e.into()),
+        };
+        let now = self.now();
+        let mut commands = Vec::new();
+        if matches!(
+            status,
+            Some(SessionStatus::InProgress | SessionStatus::Completed)
+        ) && open.status == RecoveryStatus::Requested
+        {
+            commands.push(AccountCommand::MarkRecoveryInProgress { session_id, now });
+        }
+        match status {
+            Some(SessionStatus::Completed) => {
+                commands.push(AccountCommand::CompleteRecovery { session_id, now });
+            }
+            Some(SessionStatus::Failed) => commands.push(AccountCommand::FailRecovery {
+                session_id,
+                reason: failure.unwrap_or_else(|| "the refresh session failed".into()),
+                now,
+            }),
+            Some(SessionStatus::Expired) => commands.push(AccountCommand::FailRecovery {
+                session_id,
+                reason: "the refresh session expired".into(),
+                now,
+            }),
+            None => commands.push(AccountCommand::FailRecovery {
+                session_id,
+                reason: "the refresh session was never created".into(),
+                now,
+            }),
+            Some(SessionStatus::Created | SessionStatus::InProgress) => {}
+        }
+        for command in commands {
+            self.accounts
+                .execute(&account_id.to_string(), command, meta)
+                .await?;
+        }
+        self.account(account_id).await
+    }
+
+    /// Follows the account's open recovery until its refresh session ends,
+    /// recording each step (see [`Accounts::settle_recovery`]).
+    pub async fn follow_recovery(
+        &self,
+        account_id: AccountId,
+        meta: CommandMeta,
+    ) -> Result<Account, AccountServiceError> {
+        let account = self.settle_recovery(account_id, meta).await?;
+        let Some(open) = account.open_recovery() else {
+            return Ok(account);
+        };
+        let session_id = open.session_id;
+        self.coordinator
+            .wait_for(session_id, |s| s.status != SessionStatus::Created)
+            .await?;
+        self.settle_recovery(account_id, meta).await?;
+        self.coordinator
+            .wait_for(session_id, |s| s.status.is_terminal())
+            .await?;
+        self.settle_recovery(account_id, meta).await
     }
 
     /// Applies a status change (suspend, lock, start recovery, reactivate).

@@ -152,6 +152,9 @@ pub struct NewRepair {
 #[derive(Debug, Clone)]
 pub struct KeyState {
     pub key: KeyRef,
+    /// When the current generation of shares came to be: the keygen session's or
+    /// the latest completed refresh session's last event.
+    pub generation_at: Timestamp,
     /// The latest refresh session recorded for the key, with its status (`None`
     /// when the session was recorded but never created).
     pub last_refresh: Option<(SessionId, Option<SessionStatus>)>,
@@ -282,7 +285,9 @@ impl Coordinator {
         request: NewRefresh,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
-        let KeyState { key, last_refresh } = self.key_state(request.key_id).await?;
+        let KeyState {
+            key, last_refresh, ..
+        } = self.key_state(request.key_id).await?;
         if let Some((running, Some(status))) = last_refresh
             && !status.is_terminal()
         {
@@ -491,6 +496,7 @@ impl Coordinator {
             _ => return Err(CoordinatorError::KeyNotReady(key_id)),
         };
         let lineage = self.keys.state(&key_id.to_string()).await?;
+        let mut generation_at = session.updated_at;
         let mut last_refresh = None;
         for (refresh, _) in lineage.refreshes {
             let status = match self.session(refresh).await {
@@ -499,6 +505,7 @@ impl Coordinator {
                         && let Some(next) = refreshed_key(&s.created.spec)
                     {
                         key = next;
+                        generation_at = s.updated_at;
                     }
                     Some(s.status)
                 }
@@ -507,6 +514,10 @@ impl Coordinator {
             };
             last_refresh = Some((refresh, status));
         }
-        Ok(KeyState { key, last_refresh })
+        Ok(KeyState {
+            key,
+            generation_at,
+            last_refresh,
+        })
     }
 }

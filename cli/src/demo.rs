@@ -11,6 +11,11 @@
 //!   server, an HSM-backed party (SoftHSM2 through PKCS#11 when it is installed, the
 //!   file vault otherwise) and a backup party; the signature is verified over the
 //!   document, and a tampered copy is shown not to verify.
+//! - `recovery`: a 2-of-3 account (device, server, recovery) loses its device. The
+//!   account goes to `recovering`; server and recovery rebuild the device share for
+//!   a newly enrolled device (its identity key bound into the session), every share
+//!   is refreshed, then all three are rotated once more. The group key is unchanged
+//!   (`public_key_before`), and the new device signs with the server.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,15 +25,16 @@ use anyhow::{Context, bail, ensure};
 use futures::future::try_join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use mpc_actors::{
-    Approvals, CommandMeta, Coordinator, CreatedSession, NewKeygen, NewSigning, NewWorkflow,
-    SigningPayload, SystemClock,
+    Accounts, Approvals, CommandMeta, Coordinator, CreatedSession, NewAccount, NewKeygen,
+    NewSigning, NewWorkflow, SigningPayload, StatusChange, SystemClock,
 };
 use mpc_engine::{
     Dkls23Engine, FileVault, Pkcs11Vault, ShareVault, ThresholdEngine, verify_signature,
 };
 use mpc_events::{
-    Decision, KeyId, MessageHash, PartyId, PartyOutcome, PublicKey, SessionId, SessionStatus,
-    Signature, Threshold, WorkflowId, WorkflowStatus,
+    AccountParties, Decision, Email, KeyId, MessageHash, Participant, PartyId, PartyOutcome,
+    PublicKey, RecoveryKind, RecoveryStatus, SessionId, SessionStatus, Signature, Threshold,
+    Username, WorkflowId, WorkflowStatus,
 };
 use mpc_party::{PartyIdentity, PartyNode, SigningPolicy};
 use mpc_projections::{
@@ -54,6 +60,8 @@ pub enum Scenario {
     Approval,
     /// Data-integrity signing with an HSM-backed party.
     Data,
+    /// Lost-device recovery and a share rotation of a 2-of-3 account.
+    Recovery,
 }
 
 impl Scenario {
@@ -62,13 +70,14 @@ impl Scenario {
             Self::Foundation => "foundation",
             Self::Approval => "approval",
             Self::Data => "data",
+            Self::Recovery => "recovery",
         }
     }
 
     /// t and n when the caller gave none.
     pub fn default_threshold(self) -> (u16, u16) {
         match self {
-            Self::Foundation | Self::Data => (2, 3),
+            Self::Foundation | Self::Data | Self::Recovery => (2, 3),
             Self::Approval => (3, 5),
         }
     }
@@ -127,6 +136,17 @@ pub struct WorkflowReport {
     pub rejected_by: Vec<PartyId>,
 }
 
+/// One recovery session of the recovery scenario's account.
+#[derive(Debug, Clone)]
+pub struct RecoveryReport {
+    pub session_id: SessionId,
+    /// `device_lost` or `share_rotation`.
+    pub kind: String,
+    pub status: RecoveryStatus,
+    /// The key's share generation after the session.
+    pub epoch: u32,
+}
+
 /// Everything the demo did.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -150,6 +170,10 @@ pub struct Report {
     /// Data scenario: whether the signature also verifies over a tampered copy of
     /// the document (it must not).
     pub tampered_verifies: Option<bool>,
+    /// Recovery scenario: the group key before the device was lost.
+    pub public_key_before: Option<PublicKey>,
+    /// Recovery scenario: the account's recovery sessions.
+    pub recoveries: Vec<RecoveryReport>,
 }
 
 /// Prepares SoftHSM2 for the data scenario before the process starts threads: when
@@ -308,6 +332,10 @@ struct Outcome {
     signatures: Vec<SignatureReport>,
     workflow: Option<WorkflowReport>,
     tampered_verifies: Option<bool>,
+    public_key_before: Option<PublicKey>,
+    recoveries: Vec<RecoveryReport>,
+    /// Sessions beyond the keygen and signing sessions whose history is shown.
+    more_sessions: Vec<SessionId>,
 }
 
 /// Runs the demo: a fresh store, coordinator, transport and one node per party.
@@ -318,6 +346,12 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         ensure!(
             (t, n) == (2, 3),
             "the data scenario runs a 2-of-3 key (application server, HSM-backed party, backup)"
+        );
+    }
+    if options.scenario == Scenario::Recovery {
+        ensure!(
+            (t, n) == (2, 3),
+            "the recovery scenario runs an account's 2-of-3 key (device, server, recovery)"
         );
     }
     let temp;
@@ -386,15 +420,17 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
             )
             .await?
         }
+        Scenario::Recovery => recovery(&world, &options.message, progress).await?,
     };
 
     progress.inc(1);
     progress.set_message("reading the session history back from the log");
     let mut history = Vec::new();
     let keygen_id = outcome.key_id.keygen_session();
-    for session_id in
-        std::iter::once(keygen_id).chain(outcome.signatures.iter().map(|s| s.session_id))
-    {
+    let sessions = std::iter::once(keygen_id)
+        .chain(outcome.more_sessions.iter().copied())
+        .chain(outcome.signatures.iter().map(|s| s.session_id));
+    for session_id in sessions {
         let stream = StreamName::new("session", session_id)?;
         let events = store
             .read_stream(&stream, 1)
@@ -461,6 +497,8 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         vaults: outcome.vaults,
         workflow: outcome.workflow,
         tampered_verifies: outcome.tampered_verifies,
+        public_key_before: outcome.public_key_before,
+        recoveries: outcome.recoveries,
     })
 }
 
@@ -507,6 +545,9 @@ async fn foundation(
         signatures,
         workflow: None,
         tampered_verifies: None,
+        public_key_before: None,
+        recoveries: Vec::new(),
+        more_sessions: Vec::new(),
     })
 }
 
@@ -618,6 +659,9 @@ async fn approval(
             rejected_by,
         }),
         tampered_verifies: None,
+        public_key_before: None,
+        recoveries: Vec::new(),
+        more_sessions: Vec::new(),
     })
 }
 
@@ -691,7 +735,171 @@ async fn data(
         signatures: vec![signature],
         workflow: None,
         tampered_verifies: Some(tampered_verifies),
+        public_key_before: None,
+        recoveries: Vec::new(),
+        more_sessions: Vec::new(),
     })
+}
+
+/// A 2-of-3 account loses its device: the account goes to recovery, server and
+/// recovery rebuild the device share for a new device and every share is refreshed;
+/// then a share rotation; then the new device signs with the server.
+async fn recovery(
+    world: &World,
+    message: &[u8],
+    progress: &ProgressBar,
+) -> anyhow::Result<Outcome> {
+    progress.set_length(6);
+    let accounts = Accounts::new(
+        world.store.clone(),
+        Arc::new(SystemClock),
+        world.coordinator.clone(),
+    );
+    let names = party_names(3);
+    let mut nodes = Vec::with_capacity(3);
+    for name in &names {
+        nodes.push(world.file_node(name, SigningPolicy::AnyRequest).await?);
+    }
+    let holder = |node: &Arc<PartyNode>| Participant {
+        party_id: node.id().clone(),
+        identity: node.identity().public(),
+    };
+    progress.inc(1);
+    progress.set_message("opening account alice and its 2-of-3 keygen");
+    let opened = accounts
+        .open(
+            NewAccount {
+                username: Username::parse("alice")?,
+                email: Email::parse("alice@example.com")?,
+                phone: None,
+                parties: AccountParties {
+                    device: holder(&nodes[0]),
+                    server: holder(&nodes[1]),
+                    recovery: holder(&nodes[2]),
+                },
+                keygen_ttl: SESSION_TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await?;
+    let account_id = opened.account_id;
+    let keygen_id = opened.keygen.session_id;
+    run_all(&nodes, &opened.keygen).await?;
+    let session = world
+        .coordinator
+        .wait_for(keygen_id, |s| s.status.is_terminal())
+        .await?;
+    let public_key_before = match (&session.status, &session.outcome) {
+        (SessionStatus::Completed, Some(PartyOutcome::PublicKey(pk))) => *pk,
+        (status, _) => bail!("keygen session ended {status}: {:?}", session.failure),
+    };
+
+    progress.inc(1);
+    progress.set_message("device lost: the account goes to recovery");
+    accounts
+        .change_status(
+            account_id,
+            StatusChange::StartRecovery("the user's phone was lost".into()),
+            CommandMeta::new(),
+        )
+        .await?;
+    let new_device = world
+        .file_node(&names[0], SigningPolicy::AnyRequest)
+        .await?;
+    let after_loss = vec![new_device.clone(), nodes[1].clone(), nodes[2].clone()];
+
+    progress.inc(1);
+    progress.set_message("server and recovery rebuild the device share; all shares refreshed");
+    let kind = RecoveryKind::DeviceLost {
+        identity: new_device.identity().public(),
+    };
+    let mut recoveries = Vec::new();
+    let mut more_sessions = Vec::new();
+    for kind in [kind, RecoveryKind::ShareRotation] {
+        if kind == RecoveryKind::ShareRotation {
+            progress.inc(1);
+            progress.set_message("share rotation: all three shares refreshed again");
+        }
+        let created = accounts
+            .recover(account_id, kind, SESSION_TTL, CommandMeta::new())
+            .await?;
+        let (ran, account) = tokio::join!(
+            run_all(&after_loss, &created),
+            accounts.follow_recovery(account_id, CommandMeta::new())
+        );
+        ran?;
+        let account = account?;
+        let recovery = account
+            .recoveries
+            .iter()
+            .find(|r| r.session_id == created.session_id)
+            .context("the recovery session is not recorded")?;
+        ensure!(
+            recovery.status == RecoveryStatus::Completed,
+            "{} recovery ended {}: {:?}",
+            recovery.kind.name(),
+            recovery.status,
+            recovery.failure
+        );
+        let key = accounts.key(account_id).await?;
+        ensure!(
+            key.public_key == public_key_before,
+            "the group key changed in a refresh"
+        );
+        recoveries.push(RecoveryReport {
+            session_id: created.session_id,
+            kind: recovery.kind.name().to_owned(),
+            status: recovery.status,
+            epoch: key.epoch,
+        });
+        more_sessions.push(created.session_id);
+    }
+
+    progress.inc(1);
+    progress.set_message("the new device signs with the server");
+    let created = accounts
+        .sign(
+            account_id,
+            SigningPayload::Message(message.to_vec()),
+            SESSION_TTL,
+            CommandMeta::new(),
+        )
+        .await?;
+    let signature = sign(world, created, public_key_before, &after_loss[..2], message).await?;
+    Ok(Outcome {
+        threshold: Threshold::new(2, 3)?,
+        vaults: file_vaults(&names),
+        parties: names,
+        key_id: KeyId::of_keygen(keygen_id),
+        public_key: accounts.key(account_id).await?.public_key,
+        signatures: vec![signature],
+        workflow: None,
+        tampered_verifies: None,
+        public_key_before: Some(public_key_before),
+        recoveries,
+        more_sessions,
+    })
+}
+
+/// Has every node take part in `created` (whatever its kind) with its join token.
+async fn run_all(nodes: &[Arc<PartyNode>], created: &CreatedSession) -> anyhow::Result<()> {
+    let session_id = created.session_id;
+    let tasks = nodes.iter().map(|node| {
+        let node = node.clone();
+        let token = created
+            .join_tokens
+            .get(node.id())
+            .map(|t| t.expose().to_owned());
+        async move {
+            let token = token.with_context(|| format!("no join token for {}", node.id()))?;
+            let id = node.id().clone();
+            tokio::spawn(async move { node.participate(session_id, &token).await })
+                .await?
+                .with_context(|| format!("{id} failed in session {session_id}"))
+        }
+    });
+    try_join_all(tasks).await?;
+    Ok(())
 }
 
 fn file_vaults(names: &[PartyId]) -> Vec<(PartyId, String)> {
@@ -865,6 +1073,13 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "rejected_by": w.rejected_by.iter().map(PartyId::as_str).collect::<Vec<_>>(),
         })),
         "tampered_data_verifies": report.tampered_verifies,
+        "public_key_before": report.public_key_before.map(|pk| hex::encode(pk.as_bytes())),
+        "recovery_sessions": report.recoveries.iter().map(|r| json!({
+            "session_id": r.session_id.to_string(),
+            "type": r.kind,
+            "status": r.status.to_string(),
+            "epoch": r.epoch,
+        })).collect::<Vec<_>>(),
         "audit_records": report.audit_records,
         "audit_head": report.audit_head.map(hex::encode),
         "history": report.history.iter().map(|(session, events)| json!({
@@ -925,6 +1140,19 @@ fn print_text(report: &Report) {
         println!("  status      {}", w.status);
         if let Some(projected) = &w.read_model_status {
             println!("  read model  {projected}");
+        }
+    }
+    if let Some(before) = &report.public_key_before {
+        println!();
+        println!(
+            "public key before recovery {}",
+            hex::encode(before.as_bytes())
+        );
+        for r in &report.recoveries {
+            println!(
+                "  recovery {} {:<14} {:<10} share generation {}",
+                r.session_id, r.kind, r.status, r.epoch
+            );
         }
     }
     if let Some(tampered) = report.tampered_verifies {

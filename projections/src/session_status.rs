@@ -393,9 +393,13 @@ fn column_of<T: Value>(row: &Row, column: &str) -> Result<T, ProjectionError> {
 
 /// The inverse of [`SessionKind`]'s `Display`.
 fn parse_kind(text: &str) -> Option<SessionKind> {
-    [SessionKind::Keygen, SessionKind::Signing]
-        .into_iter()
-        .find(|kind| kind.to_string() == text)
+    [
+        SessionKind::Keygen,
+        SessionKind::Signing,
+        SessionKind::Refresh,
+    ]
+    .into_iter()
+    .find(|kind| kind.to_string() == text)
 }
 
 /// The inverse of [`SessionStatus`]'s `Display`.
