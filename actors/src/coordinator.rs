@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::aggregate::{Clock, CommandMeta};
 use crate::key::KeyAggregate;
 use crate::registry::{ActorError, ActorRegistry};
-use crate::session::{Session, SessionAggregate, refreshed_key, token_digest};
+use crate::session::{Session, SessionAggregate, SessionState, refreshed_key, token_digest};
 
 /// How long join tokens stay valid unless the session ends sooner.
 const JOIN_WINDOW: Duration = Duration::from_secs(300);
@@ -168,6 +168,13 @@ pub struct CreatedSession {
     pub expires_at: Timestamp,
 }
 
+/// A session's creating command with the tokens it records the digests of.
+struct Prepared {
+    command: SessionCommand,
+    join_tokens: BTreeMap<PartyId, JoinToken>,
+    expires_at: Timestamp,
+}
+
 /// The coordinator's application service.
 pub struct Coordinator {
     sessions: ActorRegistry<SessionAggregate>,
@@ -309,6 +316,11 @@ impl Coordinator {
                 _ => holder.clone(),
             })
             .collect();
+        let spec = SessionSpec::Refresh { key, repair };
+        let prepared = self.prepare(session_id, spec, participants, request.ttl);
+        // Refused before anything is recorded: a refresh the session would refuse
+        // (too few helpers, say) must not enter the key's lineage either.
+        crate::session::decide(&SessionState::default(), prepared.command.clone())?;
         self.keys
             .execute(
                 &request.key_id.to_string(),
@@ -320,9 +332,7 @@ impl Coordinator {
                 meta,
             )
             .await?;
-        let spec = SessionSpec::Refresh { key, repair };
-        self.create(session_id, spec, participants, request.ttl, meta)
-            .await
+        self.execute_create(session_id, prepared, meta).await
     }
 
     async fn create(
@@ -333,6 +343,19 @@ impl Coordinator {
         ttl: Duration,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
+        let prepared = self.prepare(session_id, spec, participants, ttl);
+        self.execute_create(session_id, prepared, meta).await
+    }
+
+    /// The command creating session `session_id`, with the join tokens whose
+    /// digests it records.
+    fn prepare(
+        &self,
+        session_id: SessionId,
+        spec: SessionSpec,
+        participants: Vec<Participant>,
+        ttl: Duration,
+    ) -> Prepared {
         let now = self.now();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at = now.plus_millis(ttl_ms);
@@ -357,13 +380,26 @@ impl Coordinator {
             expires_at,
             now,
         };
+        Prepared {
+            command,
+            join_tokens: tokens,
+            expires_at,
+        }
+    }
+
+    async fn execute_create(
+        &self,
+        session_id: SessionId,
+        prepared: Prepared,
+        meta: CommandMeta,
+    ) -> Result<CreatedSession, CoordinatorError> {
         self.sessions
-            .execute(&session_id.to_string(), command, meta)
+            .execute(&session_id.to_string(), prepared.command, meta)
             .await?;
         Ok(CreatedSession {
             session_id,
-            join_tokens: tokens,
-            expires_at,
+            join_tokens: prepared.join_tokens,
+            expires_at: prepared.expires_at,
         })
     }
 

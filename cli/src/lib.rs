@@ -7,11 +7,11 @@
 //! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors; the in-process
-//! coordinator client that connects party nodes to the coordinator lives in `local`.
+//! coordinator client that connects party nodes to the coordinator is [`local`].
 
 pub mod audit;
 pub mod demo;
 pub mod infra;
-mod local;
+pub mod local;
 pub mod party;
 pub mod serve;

@@ -156,6 +156,54 @@ async fn the_approval_scenario_signs_only_after_t_signed_approvals_and_only_by_t
     assert!(events.iter().any(|e| e.event_type == "SessionCompleted"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_scenario_keeps_the_key_and_the_new_device_signs() {
+    let options = Options {
+        scenario: Scenario::Recovery,
+        hsm: None,
+        threshold: 2,
+        parties: 3,
+        data_dir: None,
+        message: b"after recovery".to_vec(),
+        json: true,
+    };
+    let report = execute(&options, &ProgressBar::hidden()).await.unwrap();
+    assert_eq!(report.public_key_before, Some(report.public_key));
+    let recoveries: Vec<_> = report
+        .recoveries
+        .iter()
+        .map(|r| (r.kind.as_str(), r.status.to_string(), r.epoch))
+        .collect();
+    assert_eq!(
+        recoveries,
+        [
+            ("device_lost", "completed".to_owned(), 2),
+            ("share_rotation", "completed".to_owned(), 3)
+        ]
+    );
+    let kinds: Vec<_> = report
+        .read_model
+        .iter()
+        .map(|r| r.kind.to_string())
+        .collect();
+    assert_eq!(kinds, ["keygen", "refresh", "refresh", "signing"]);
+    assert_eq!(report.signatures.len(), 1);
+    let signature = &report.signatures[0];
+    assert_eq!(names(&signature.signers), ["device", "server"]);
+    let hash = MessageHash::from_bytes(Sha256::digest(b"after recovery").into());
+    assert!(verify_signature(
+        &report.public_key,
+        &hash,
+        &signature.signature
+    ));
+
+    let json = mpc_cli::demo::to_json(&report);
+    assert_eq!(json["scenario"], "recovery");
+    assert_eq!(json["public_key_before"], json["public_key"]);
+    assert_eq!(json["recovery_sessions"][0]["type"], "device_lost");
+    assert_eq!(json["signatures"][0]["verified"], true);
+}
+
 #[test]
 fn the_data_scenario_signs_a_document_with_the_hsm_backed_party() {
     let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
