@@ -126,16 +126,16 @@ impl World {
         let outcomes = run(signers, &created).await;
         let key = self.coordinator.key(key_id).await.unwrap();
         let hash = MessageHash::from_bytes(Sha256::digest(&message).into());
-        for outcome in outcomes {
-            match outcome {
-                Ok(PartyOutcome::Signature(signature)) => {
-                    assert!(verify_signature(&key.public_key, &hash, &signature));
-                    return signature;
-                }
+        let signatures: Vec<Signature> = outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(PartyOutcome::Signature(signature)) => signature,
                 other => panic!("signing failed: {other:?}"),
-            }
-        }
-        panic!("no signer")
+            })
+            .collect();
+        assert!(signatures.windows(2).all(|w| w[0] == w[1]));
+        assert!(verify_signature(&key.public_key, &hash, &signatures[0]));
+        signatures[0]
     }
 }
 
