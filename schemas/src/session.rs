@@ -1010,6 +1010,47 @@ mod tests {
     }
 
     #[test]
+    fn keys_before_v3_are_their_first_share_generation_and_refresh_specs_need_v3() {
+        for version in [1, 2] {
+            let bytes = std::fs::read(
+                fixture_dir().join(format!("SessionCreated.v{version}.signing.json")),
+            )
+            .unwrap();
+            let SessionEvent::SessionCreated(c) =
+                decode("SessionCreated", version, &bytes).unwrap()
+            else {
+                panic!("not a SessionCreated");
+            };
+            assert_eq!(c.spec.key().map(|k| k.epoch), Some(1));
+        }
+        let v3 =
+            std::fs::read(fixture_dir().join("SessionCreated.v3.refresh_repair.json")).unwrap();
+        let SessionEvent::SessionCreated(c) = decode("SessionCreated", 3, &v3).unwrap() else {
+            panic!("not a SessionCreated");
+        };
+        let SessionSpec::Refresh {
+            repair: Some(repair),
+            ..
+        } = &c.spec
+        else {
+            panic!("repair lost");
+        };
+        assert_eq!(repair.helpers.len(), 2);
+        assert_eq!(c.participants[0].identity, repair.identity);
+        assert!(decode("SessionCreated", 2, &v3).is_err());
+        let refreshed =
+            std::fs::read(fixture_dir().join("PartyCompleted.v2.refreshed.json")).unwrap();
+        assert!(decode("PartyCompleted", 1, &refreshed).is_err());
+        assert!(matches!(
+            decode("PartyCompleted", 2, &refreshed).unwrap(),
+            SessionEvent::PartyCompleted {
+                outcome: PartyOutcome::Refreshed { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn unknown_types_versions_and_bad_payloads_are_errors() {
         let ok = br#"{"at":"2026-11-23T10:00:00Z"}"#;
         assert!(decode("SessionStarted", 1, ok).is_ok());
