@@ -394,22 +394,12 @@ fn validate_refresh(
     Ok(())
 }
 
-/// The key after refresh session `spec` completed: the next generation of shares,
-/// held by the same parties, a repaired one under its new device identity.
+/// The key after refresh session `spec` completed (see [`KeyRef::refreshed`]).
 pub fn refreshed_key(spec: &SessionSpec) -> Option<KeyRef> {
-    let SessionSpec::Refresh { key, repair } = spec else {
-        return None;
-    };
-    let mut next = key.clone();
-    next.epoch = key.epoch.saturating_add(1);
-    if let Some(repair) = repair {
-        for holder in &mut next.parties {
-            if holder.party_id == repair.target {
-                holder.identity = repair.identity;
-            }
-        }
+    match spec {
+        SessionSpec::Refresh { key, repair } => Some(key.refreshed(repair.as_ref())),
+        _ => None,
     }
-    Some(next)
 }
 
 fn report_completion(

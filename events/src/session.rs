@@ -78,6 +78,23 @@ pub struct KeyRef {
     pub epoch: u32,
 }
 
+impl KeyRef {
+    /// The key once a refresh with `repair` completed: the next generation of
+    /// shares, held by the same parties, a repaired one under its new identity.
+    pub fn refreshed(&self, repair: Option<&RepairSpec>) -> KeyRef {
+        let mut next = self.clone();
+        next.epoch = self.epoch.saturating_add(1);
+        if let Some(repair) = repair {
+            for holder in &mut next.parties {
+                if holder.party_id == repair.target {
+                    holder.identity = repair.identity;
+                }
+            }
+        }
+        next
+    }
+}
+
 /// The lost-share part of a refresh: `helpers` rebuild `target`'s share for the
 /// new device whose identity key is `identity`, before all holders re-randomize.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use mpc_events::{
     SessionEvent, SessionSpec, ShareRole, WorkflowEvent,
 };
 use mpc_schemas::domain::{
-    AccountCreated, DomainData, FailureCode, KeyGenerated, SessionFailed, SignatureProduced,
-    WorkflowDecided,
+    AccountCreated, DomainData, FailureCode, KeyGenerated, KeyRefreshed, SessionFailed,
+    SignatureProduced, WorkflowDecided,
 };
 use mpc_schemas::{DomainEvent, account, approval, session};
 use mpc_store::{EventStore, RecordedEvent};
@@ -39,8 +39,8 @@ pub async fn domain_event(
     }))
 }
 
-/// `key.generated`, `signature.produced` and `session.failed`, from a session's
-/// `SessionCompleted`, `SessionFailed` and `SessionExpired`.
+/// `key.generated`, `key.refreshed`, `signature.produced` and `session.failed`, from
+/// a session's `SessionCompleted`, `SessionFailed` and `SessionExpired`.
 async fn session_data(
     store: &dyn EventStore,
     event: &RecordedEvent,
@@ -82,6 +82,19 @@ async fn session_data(
             message_hash: *message_hash,
             signature,
             signers: party_ids(&created.participants),
+        }),
+        (
+            SessionEvent::SessionCompleted {
+                outcome: PartyOutcome::Refreshed { public_key, .. },
+                ..
+            },
+            SessionSpec::Refresh { key, repair },
+        ) => DomainData::KeyRefreshed(KeyRefreshed {
+            key_id: key.key_id,
+            session_id: created.session_id,
+            public_key,
+            epoch: key.refreshed(repair.as_ref()).epoch,
+            repaired: repair.as_ref().map(|r| r.target.clone()),
         }),
         (SessionEvent::SessionCompleted { .. }, spec) => {
             return Err(invalid(

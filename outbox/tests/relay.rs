@@ -12,8 +12,8 @@ use mpc_events::{
 };
 use mpc_events::{
     FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec, Signature,
-    Threshold, Timestamp, TokenDigest,
+    PublicKey, RefreshDigest, RepairSpec, SessionCreated, SessionEvent, SessionId, SessionKind,
+    SessionSpec, Signature, Threshold, Timestamp, TokenDigest,
 };
 use mpc_outbox::{DomainEventSink, InMemoryDomainSink, Outbox, OutboxError};
 use mpc_schemas::DomainEvent;
@@ -618,4 +618,60 @@ async fn opened_accounts_and_decided_workflows_are_published_with_their_context(
     assert_eq!(decided.key_id, key_id);
     assert_eq!(decided.payload_hash, payload_hash);
     assert_eq!(decided.deciders, [party("device"), party("server")]);
+}
+
+#[tokio::test]
+async fn a_completed_repair_is_published_as_a_refreshed_key_of_the_next_generation() {
+    let log = Log::new().await;
+    let key_id = KeyId::of_keygen(SessionId::new());
+    let id = SessionId::new();
+    let new_device = IdentityKey::new(&[0x77; 32], &[0x78; 32]).unwrap();
+    let mut holders = participants();
+    holders[0].identity = new_device;
+    let spec = SessionSpec::Refresh {
+        key: KeyRef {
+            key_id,
+            public_key: group_key(),
+            threshold: Threshold::new(2, 3).unwrap(),
+            parties: participants(),
+            epoch: 1,
+        },
+        repair: Some(RepairSpec {
+            target: party("device"),
+            identity: new_device,
+            helpers: vec![party("server"), party("recovery")],
+        }),
+    };
+    let outcome = PartyOutcome::Refreshed {
+        public_key: group_key(),
+        digest: RefreshDigest::from_bytes([9; 32]),
+    };
+    let terminal = log
+        .record(
+            id,
+            &[
+                created(id, spec, holders),
+                started(),
+                reported("device", outcome.clone()),
+                SessionEvent::SessionCompleted { outcome, at: at(5) },
+            ],
+        )
+        .await
+        .pop()
+        .unwrap();
+    let sink = InMemoryDomainSink::new();
+    let relay = Running::start(Outbox::new(log.store.clone(), Arc::new(sink.clone())));
+    let published = published_at_least(&sink, 1).await;
+    relay.stop().await.unwrap();
+    assert_eq!(ids(&published), sources(&[terminal]));
+    assert_eq!(published[0].event_type(), "key.refreshed");
+    let DomainData::KeyRefreshed(refreshed) = &published[0].data else {
+        panic!("{:?}", published[0]);
+    };
+    assert_eq!(
+        (refreshed.key_id, refreshed.session_id, refreshed.public_key),
+        (key_id, id, group_key())
+    );
+    assert_eq!(refreshed.epoch, 2);
+    assert_eq!(refreshed.repaired, Some(party("device")));
 }

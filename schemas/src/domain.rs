@@ -30,8 +30,9 @@ use crate::SchemaError;
 pub const SCHEMA: &str = "mpc.domain-event/v1";
 
 /// Every domain event type of [`SCHEMA`].
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 7] = [
     "key.generated",
+    "key.refreshed",
     "signature.produced",
     "session.failed",
     "account.created",
@@ -56,6 +57,7 @@ impl DomainEvent {
     pub fn event_type(&self) -> &'static str {
         match &self.data {
             DomainData::KeyGenerated(_) => "key.generated",
+            DomainData::KeyRefreshed(_) => "key.refreshed",
             DomainData::SignatureProduced(_) => "signature.produced",
             DomainData::SessionFailed(_) => "session.failed",
             DomainData::AccountCreated(_) => "account.created",
@@ -68,6 +70,10 @@ impl DomainEvent {
     pub fn subject(&self) -> Subject {
         match &self.data {
             DomainData::KeyGenerated(k) => Subject {
+                kind: "key",
+                id: k.key_id.to_string(),
+            },
+            DomainData::KeyRefreshed(k) => Subject {
                 kind: "key",
                 id: k.key_id.to_string(),
             },
@@ -102,6 +108,7 @@ pub struct Subject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainData {
     KeyGenerated(KeyGenerated),
+    KeyRefreshed(KeyRefreshed),
     SignatureProduced(SignatureProduced),
     SessionFailed(SessionFailed),
     AccountCreated(AccountCreated),
@@ -140,6 +147,21 @@ pub struct KeyGenerated {
     pub threshold: Threshold,
     /// The key's parties in keygen order.
     pub parties: Vec<PartyId>,
+}
+
+/// `key.refreshed`: a refresh session completed; every share of the key was
+/// re-randomized (and a lost one rebuilt, when `repaired` names its holder). The
+/// public key is unchanged; shares of earlier generations no longer sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRefreshed {
+    pub key_id: KeyId,
+    /// The refresh session.
+    pub session_id: SessionId,
+    pub public_key: PublicKey,
+    /// The share generation now in use (1 after keygen, one more per refresh).
+    pub epoch: u32,
+    /// The holder whose lost share was rebuilt for a new device, if any.
+    pub repaired: Option<PartyId>,
 }
 
 /// `signature.produced`: a signing session completed with a verified signature.
@@ -181,6 +203,7 @@ pub enum FailureCode {
 pub fn encode(event: &DomainEvent) -> Result<Vec<u8>, SchemaError> {
     match &event.data {
         DomainData::KeyGenerated(k) => record(event, v1::KeyGenerated::from(k)),
+        DomainData::KeyRefreshed(k) => record(event, v1::KeyRefreshed::from(k)),
         DomainData::SignatureProduced(s) => record(event, v1::SignatureProduced::from(s)),
         DomainData::SessionFailed(f) => record(event, v1::SessionFailed::from(f)),
         DomainData::AccountCreated(a) => record(event, v1::AccountCreated::from(a)),
@@ -221,6 +244,10 @@ pub fn decode(bytes: &[u8]) -> Result<DomainEvent, SchemaError> {
         "key.generated" => {
             let (header, data) = from_json::<v1::Record<v1::KeyGenerated>>(bytes)?.split();
             (header, DomainData::KeyGenerated(data.try_into()?))
+        }
+        "key.refreshed" => {
+            let (header, data) = from_json::<v1::Record<v1::KeyRefreshed>>(bytes)?.split();
+            (header, DomainData::KeyRefreshed(data.try_into()?))
         }
         "signature.produced" => {
             let (header, data) = from_json::<v1::Record<v1::SignatureProduced>>(bytes)?.split();
@@ -411,6 +438,40 @@ mod v1 {
                 public_key: PublicKey::from_slice(&unhex("public_key", &k.public_key)?)?,
                 threshold: Threshold::new(k.threshold.t, k.threshold.n)?,
                 parties: parties(k.parties)?,
+            })
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct KeyRefreshed {
+        pub key_id: String,
+        pub session_id: String,
+        pub public_key: String,
+        pub epoch: u32,
+        pub repaired: Option<String>,
+    }
+
+    impl From<&super::KeyRefreshed> for KeyRefreshed {
+        fn from(k: &super::KeyRefreshed) -> Self {
+            Self {
+                key_id: k.key_id.to_string(),
+                session_id: k.session_id.to_string(),
+                public_key: hex::encode(k.public_key.as_bytes()),
+                epoch: k.epoch,
+                repaired: k.repaired.as_ref().map(ToString::to_string),
+            }
+        }
+    }
+
+    impl TryFrom<KeyRefreshed> for super::KeyRefreshed {
+        type Error = SchemaError;
+        fn try_from(k: KeyRefreshed) -> Result<Self, SchemaError> {
+            Ok(Self {
+                key_id: k.key_id.parse()?,
+                session_id: k.session_id.parse()?,
+                public_key: PublicKey::from_slice(&unhex("public_key", &k.public_key)?)?,
+                epoch: k.epoch,
+                repaired: k.repaired.map(PartyId::parse).transpose()?,
             })
         }
     }
@@ -689,6 +750,21 @@ mod tests {
                         public_key: public_key(),
                         threshold: Threshold::new(2, 3).unwrap(),
                         parties: vec![party("device"), party("server"), party("recovery")],
+                    }),
+                ),
+            ),
+            (
+                "key.refreshed.json",
+                event(
+                    12,
+                    DomainData::KeyRefreshed(KeyRefreshed {
+                        key_id: key_id(),
+                        session_id: SessionId::from_uuid(Uuid::from_u128(
+                            0x0193_5a3c_1d00_7000_8000_0000_0000_0051,
+                        )),
+                        public_key: public_key(),
+                        epoch: 2,
+                        repaired: Some(party("device")),
                     }),
                 ),
             ),
