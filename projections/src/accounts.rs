@@ -1,18 +1,25 @@
 //! The accounts read model: one row per account with its administrative status and
-//! the state of its key, and the share-location map (which party holds which of the
-//! account's three shares).
+//! the state of its key, the share-location map (which party holds which of the
+//! account's three shares), and the account's recovery sessions (the seed's
+//! `account_recovery_sessions`).
 //!
 //! Reads `account-<id>` streams, and `session-<id>` streams for the outcome of each
 //! account's current keygen session (the one named by `AccountOpened` or the latest
 //! `AccountKeygenRestarted`): a session event changes an account only when its
 //! session is that account's current keygen session.
+//!
+//! A recovery session is recorded by `RecoveryRequested` (kind `device_lost`, with the
+//! new device's identity, or `share_rotation`) and moved on by `RecoveryInProgress`,
+//! `RecoveryCompleted` and `RecoveryFailed`, as the account aggregate folds them: a
+//! completed `device_lost` recovery makes the new identity the device share's holder
+//! identity and the account active again (without a status reason).
 
 use std::fmt;
 
 use async_trait::async_trait;
 use mpc_events::{
     AccountEvent, AccountId, AccountParties, AccountStatus, Email, KeyId, PartyId, PartyOutcome,
-    Phone, SessionEvent, SessionId, ShareRole, Timestamp, Username,
+    Phone, RecoveryKind, RecoveryStatus, SessionEvent, SessionId, ShareRole, Timestamp, Username,
 };
 use mpc_store::RecordedEvent;
 
@@ -97,8 +104,37 @@ pub struct AccountShare {
     pub identity_signing_hex: String,
 }
 
-/// Keeps the `accounts` and `account_shares` tables from `account-<id>` and
-/// `session-<id>` streams, and queries them.
+macro_rules! select_recoveries {
+    ($tail:literal) => {
+        concat!(
+            "SELECT session_id, account_id, kind, status, new_device_identity_signing_hex, ",
+            "failure, requested_at, updated_at, last_position FROM account_recovery_sessions ",
+            $tail
+        )
+    };
+}
+
+/// One recovery session of an account (the seed's `account_recovery_sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverySessionRow {
+    /// The refresh session that carries the recovery out.
+    pub session_id: SessionId,
+    pub account_id: AccountId,
+    /// `device_lost` or `share_rotation` ([`RecoveryKind::name`]).
+    pub kind: String,
+    pub status: RecoveryStatus,
+    /// For `device_lost`: the new device's identity signing key, lowercase hex.
+    pub new_device_identity_signing_hex: Option<String>,
+    /// Why the recovery failed, once it did.
+    pub failure: Option<String>,
+    pub requested_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Global position of the last event applied to this row.
+    pub last_position: u64,
+}
+
+/// Keeps the `accounts`, `account_shares` and `account_recovery_sessions` tables from
+/// `account-<id>` and `session-<id>` streams, and queries them.
 ///
 /// Its tables exist once [`ReadModels::migrate`] has run (a
 /// [`crate::ProjectionRunner`] runs it when created).
@@ -173,6 +209,27 @@ impl AccountsProjection {
         Ok(shares)
     }
 
+    /// The recovery sessions of one account, oldest first (by request time, then
+    /// session id); empty for an unknown account.
+    pub async fn recoveries(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<RecoverySessionRow>, ProjectionError> {
+        let rows = self
+            .models
+            .fetch_all(
+                sql(select_recoveries!(
+                    "WHERE account_id = $1 ORDER BY requested_at, session_id"
+                ))
+                .bind(account_id.to_string()),
+            )
+            .await
+            .map_err(ProjectionError::database(format!(
+                "reading the recovery sessions of account {account_id}"
+            )))?;
+        rows.iter().map(decode_recovery_row).collect()
+    }
+
     /// Up to `limit` accounts, newest first (by creation time, then id).
     pub async fn list(&self, limit: u32) -> Result<Vec<AccountRow>, ProjectionError> {
         let rows = self
@@ -189,11 +246,15 @@ impl AccountsProjection {
     }
 }
 
-/// Every account with its shares, ordered by account id (shares in keygen order): the
-/// whole read model, for comparing it with a rebuilt one.
-pub(crate) async fn select_accounts_with_shares(
+/// An account with its shares and its recovery sessions.
+pub(crate) type AccountWithDetails = (AccountRow, Vec<AccountShare>, Vec<RecoverySessionRow>);
+
+/// Every account with its shares and recovery sessions, ordered by account id (shares
+/// in keygen order, recovery sessions oldest first): the whole read model, for
+/// comparing it with a rebuilt one.
+pub(crate) async fn select_accounts_with_details(
     conn: &mut Conn<'_>,
-) -> Result<Vec<(AccountRow, Vec<AccountShare>)>, ProjectionError> {
+) -> Result<Vec<AccountWithDetails>, ProjectionError> {
     let accounts = sql(select_accounts!("ORDER BY account_id"))
         .fetch_all(conn)
         .await
@@ -208,15 +269,31 @@ pub(crate) async fn select_accounts_with_shares(
         .collect::<Result<Vec<_>, _>>()?;
     shares.sort_by_key(|share| (share.account_id, share.role));
     let mut shares = shares.into_iter().peekable();
+    let recoveries = sql(select_recoveries!(
+        "ORDER BY account_id, requested_at, session_id"
+    ))
+    .fetch_all(conn)
+    .await
+    .map_err(ProjectionError::database("reading every recovery session"))?;
+    let mut recoveries = recoveries
+        .iter()
+        .map(decode_recovery_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .peekable();
     accounts
         .iter()
         .map(|row| {
             let account = decode_account_row(row)?;
-            let mut own = Vec::new();
+            let mut own_shares = Vec::new();
             while let Some(share) = shares.next_if(|s| s.account_id == account.account_id) {
-                own.push(share);
+                own_shares.push(share);
             }
-            Ok((account, own))
+            let mut own_recoveries = Vec::new();
+            while let Some(recovery) = recoveries.next_if(|r| r.account_id == account.account_id) {
+                own_recoveries.push(recovery);
+            }
+            Ok((account, own_shares, own_recoveries))
         })
         .collect()
 }
@@ -243,6 +320,12 @@ impl Projection for AccountsProjection {
     }
 
     async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError> {
+        sql("DELETE FROM account_recovery_sessions")
+            .execute(conn)
+            .await
+            .map_err(ProjectionError::database(
+                "emptying account_recovery_sessions",
+            ))?;
         sql("DELETE FROM account_shares")
             .execute(conn)
             .await
@@ -270,6 +353,13 @@ async fn apply_account_event(
     let context = format!("applying {} to account {account_id}", decoded.type_name());
     let at = decoded.at().as_millis();
     let account = account_id.to_string();
+    let applying = Applying {
+        event,
+        account: &account,
+        context: &context,
+        at,
+        position,
+    };
 
     let update = match &decoded {
         AccountEvent::AccountOpened {
@@ -328,10 +418,53 @@ async fn apply_account_event(
             status_change(AccountStatus::Recovering, Some(reason))
         }
         AccountEvent::AccountReactivated { .. } => status_change(AccountStatus::Active, None),
-        AccountEvent::RecoveryRequested { .. }
-        | AccountEvent::RecoveryInProgress { .. }
-        | AccountEvent::RecoveryCompleted { .. }
-        | AccountEvent::RecoveryFailed { .. } => return Ok(()),
+        AccountEvent::RecoveryRequested {
+            session_id, kind, ..
+        } => {
+            request_recovery(conn, &applying, *session_id, kind).await?;
+            touch()
+        }
+        AccountEvent::RecoveryInProgress { session_id, .. } => {
+            settle_recovery(
+                conn,
+                &applying,
+                *session_id,
+                RecoveryStatus::InProgress,
+                None,
+            )
+            .await?;
+            touch()
+        }
+        AccountEvent::RecoveryCompleted { session_id, .. } => {
+            let new_device = settle_recovery(
+                conn,
+                &applying,
+                *session_id,
+                RecoveryStatus::Completed,
+                None,
+            )
+            .await?;
+            match new_device {
+                Some(identity_hex) => {
+                    replace_device_identity(conn, &applying, identity_hex).await?;
+                    status_change(AccountStatus::Active, None)
+                }
+                None => touch(),
+            }
+        }
+        AccountEvent::RecoveryFailed {
+            session_id, reason, ..
+        } => {
+            settle_recovery(
+                conn,
+                &applying,
+                *session_id,
+                RecoveryStatus::Failed,
+                Some(reason),
+            )
+            .await?;
+            touch()
+        }
         AccountEvent::AccountUsed { .. } => sql(
             "UPDATE accounts SET last_used_at = $1, updated_at = $2, last_position = $3 \
              WHERE account_id = $4",
@@ -366,6 +499,128 @@ fn status_change(status: AccountStatus, reason: Option<&String>) -> Sql {
     )
     .bind(status.to_string())
     .bind(reason.map(String::as_str))
+}
+
+/// The update recording only that an event changed the account; binds nothing (its
+/// `updated_at`, `last_position` and account id are bound by the caller).
+fn touch() -> Sql {
+    sql("UPDATE accounts SET updated_at = $1, last_position = $2 WHERE account_id = $3")
+}
+
+/// The account event being applied, as its recovery-session writes need it.
+struct Applying<'a> {
+    event: &'a RecordedEvent,
+    account: &'a str,
+    /// What is being done, for database errors.
+    context: &'a str,
+    at: i64,
+    position: i64,
+}
+
+/// Inserts the row of a requested recovery session; a session already recorded, or
+/// an account never opened, is inconsistent.
+async fn request_recovery(
+    conn: &mut Conn<'_>,
+    applying: &Applying<'_>,
+    session_id: SessionId,
+    kind: &RecoveryKind,
+) -> Result<(), ProjectionError> {
+    let new_device = match kind {
+        RecoveryKind::DeviceLost { identity } => Some(hex::encode(identity.signing())),
+        RecoveryKind::ShareRotation => None,
+    };
+    // Inserts nothing unless the account exists.
+    let inserted = sql(
+        "INSERT INTO account_recovery_sessions (session_id, account_id, kind, status,          new_device_identity_signing_hex, requested_at, updated_at, last_position)          SELECT $1, account_id, $2, $3, $4, $5, $6, $7 FROM accounts WHERE account_id = $8",
+    )
+    .bind(session_id.to_string())
+    .bind(kind.name())
+    .bind(RecoveryStatus::Requested.to_string())
+    .bind(new_device)
+    .bind(applying.at)
+    .bind(applying.at)
+    .bind(applying.position)
+    .bind(applying.account)
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if e.as_database_error()
+            .is_some_and(|db| db.is_unique_violation())
+        {
+            inconsistent(
+                applying.event,
+                format!("recovery session {session_id} was already requested"),
+            )
+        } else {
+            ProjectionError::database(applying.context)(e)
+        }
+    })?;
+    if inserted == 0 {
+        return Err(inconsistent(
+            applying.event,
+            "RecoveryRequested for an account that was never opened".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves recovery session `session_id` of the account to `status` (recording
+/// `failure`); a session the account never requested is inconsistent. Returns the
+/// new device identity (signing key hex) when it is a `device_lost` recovery.
+async fn settle_recovery(
+    conn: &mut Conn<'_>,
+    applying: &Applying<'_>,
+    session_id: SessionId,
+    status: RecoveryStatus,
+    failure: Option<&String>,
+) -> Result<Option<String>, ProjectionError> {
+    let rows = sql(
+        "UPDATE account_recovery_sessions SET status = $1, failure = $2, updated_at = $3,          last_position = $4 WHERE session_id = $5 AND account_id = $6          RETURNING new_device_identity_signing_hex",
+    )
+    .bind(status.to_string())
+    .bind(failure.map(String::as_str))
+    .bind(applying.at)
+    .bind(applying.position)
+    .bind(session_id.to_string())
+    .bind(applying.account)
+    .fetch_all(conn)
+    .await
+    .map_err(ProjectionError::database(applying.context))?;
+    let row = rows.first().ok_or_else(|| {
+        inconsistent(
+            applying.event,
+            format!("recovery session {session_id} was never requested for this account"),
+        )
+    })?;
+    column_of(
+        row,
+        "account_recovery_sessions",
+        "new_device_identity_signing_hex",
+    )
+}
+
+/// Makes `identity_hex` the identity of the account's device share holder.
+async fn replace_device_identity(
+    conn: &mut Conn<'_>,
+    applying: &Applying<'_>,
+    identity_hex: String,
+) -> Result<(), ProjectionError> {
+    let updated = sql(
+        "UPDATE account_shares SET identity_signing_hex = $1          WHERE account_id = $2 AND role = $3",
+    )
+    .bind(identity_hex)
+    .bind(applying.account)
+    .bind(ShareRole::Device.to_string())
+    .execute(conn)
+    .await
+    .map_err(ProjectionError::database(applying.context))?;
+    if updated == 0 {
+        return Err(inconsistent(
+            applying.event,
+            "RecoveryCompleted for an account without a device share".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// An `AccountOpened` event, as its rows are written.
@@ -525,6 +780,32 @@ fn decode_share_row(row: &Row) -> Result<AccountShare, ProjectionError> {
     })
 }
 
+fn decode_recovery_row(row: &Row) -> Result<RecoverySessionRow, ProjectionError> {
+    const TABLE: &str = "account_recovery_sessions";
+    let text = |column: &str| -> Result<String, ProjectionError> { column_of(row, TABLE, column) };
+    let invalid = |column: &str, value: &str| {
+        ProjectionError::InvalidRow(format!("{TABLE}.{column} = {value}"))
+    };
+    let session_id = text("session_id")?;
+    let account_id = text("account_id")?;
+    let status = text("status")?;
+    Ok(RecoverySessionRow {
+        session_id: session_id
+            .parse()
+            .map_err(|_| invalid("session_id", &session_id))?,
+        account_id: account_id
+            .parse()
+            .map_err(|_| invalid("account_id", &account_id))?,
+        kind: text("kind")?,
+        status: parse_recovery_status(&status).ok_or_else(|| invalid("status", &status))?,
+        new_device_identity_signing_hex: column_of(row, TABLE, "new_device_identity_signing_hex")?,
+        failure: column_of(row, TABLE, "failure")?,
+        requested_at: Timestamp::from_millis(column_of(row, TABLE, "requested_at")?),
+        updated_at: Timestamp::from_millis(column_of(row, TABLE, "updated_at")?),
+        last_position: from_sql_int(column_of(row, TABLE, "last_position")?, "last_position")?,
+    })
+}
+
 fn column_of<T: Value>(row: &Row, table: &str, column: &str) -> Result<T, ProjectionError> {
     row.get(column).map_err(ProjectionError::database(format!(
         "decoding {table}.{column}"
@@ -538,6 +819,18 @@ fn parse_account_status(text: &str) -> Option<AccountStatus> {
         AccountStatus::Suspended,
         AccountStatus::Locked,
         AccountStatus::Recovering,
+    ]
+    .into_iter()
+    .find(|status| status.to_string() == text)
+}
+
+/// The inverse of [`RecoveryStatus`]'s `Display`.
+fn parse_recovery_status(text: &str) -> Option<RecoveryStatus> {
+    [
+        RecoveryStatus::Requested,
+        RecoveryStatus::InProgress,
+        RecoveryStatus::Completed,
+        RecoveryStatus::Failed,
     ]
     .into_iter()
     .find(|status| status.to_string() == text)

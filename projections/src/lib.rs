@@ -25,7 +25,8 @@
 //! - [`AccountsProjection`]: one row per account (`accounts`) with its status and the
 //!   state of its key (pending, ready or failed, from its current keygen session), and
 //!   the share-location map (`account_shares`: which party holds the device, server
-//!   and recovery share).
+//!   and recovery share), and one row per recovery session of an account
+//!   (`account_recovery_sessions`: its kind, status, new device identity and failure).
 //! - [`WorkflowsProjection`]: one row per approval workflow (`approval_workflows`)
 //!   with its status, decision counts and the outcome of its latest signing session
 //!   (signed with its signature, or signing failed), and one row per approver
@@ -75,7 +76,9 @@ mod session_status;
 mod stream;
 mod workflows;
 
-pub use accounts::{ACCOUNT_CATEGORY, AccountRow, AccountShare, AccountsProjection, KeyStatus};
+pub use accounts::{
+    ACCOUNT_CATEGORY, AccountRow, AccountShare, AccountsProjection, KeyStatus, RecoverySessionRow,
+};
 
 pub use audit::{
     AuditLogProjection, AuditRecord, BreakReason, BrokenLink, ChainReport, GENESIS_HASH,

@@ -18,7 +18,7 @@ use mpc_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEv
 use mpc_store::{StoreError, StreamName};
 use tokio::sync::watch;
 
-use crate::accounts::{AccountsProjection, select_accounts_with_shares};
+use crate::accounts::{AccountWithDetails, AccountsProjection, select_accounts_with_details};
 use crate::audit::{AuditLogProjection, select_records};
 use crate::db::{Conn, ReadModels};
 use crate::error::ProjectionError;
@@ -121,15 +121,15 @@ impl Snapshot for AuditLogProjection {
 
 #[async_trait]
 impl Snapshot for AccountsProjection {
-    /// An account with its shares.
-    type Row = (crate::AccountRow, Vec<crate::AccountShare>);
+    /// An account with its shares and recovery sessions.
+    type Row = AccountWithDetails;
 
     fn on(models: ReadModels) -> Self {
         Self::new(models)
     }
 
     async fn rows(conn: &mut Conn<'_>) -> Result<Vec<Self::Row>, ProjectionError> {
-        select_accounts_with_shares(conn).await
+        select_accounts_with_details(conn).await
     }
 
     fn key(row: &Self::Row) -> String {

@@ -42,10 +42,10 @@ pub struct SessionStatusRow {
     pub joined: u32,
     /// How many participants have reported a result.
     pub reported: u32,
-    /// Signing sessions: the key they sign with.
+    /// Signing and refresh sessions: the key they sign with or refresh.
     pub key_id: Option<KeyId>,
-    /// Keygen: the group public key once completed. Signing: the signing key's public
-    /// key. Compressed SEC1, lowercase hex.
+    /// Keygen: the group public key once completed. Signing and refresh: that key's
+    /// public key. Compressed SEC1, lowercase hex.
     pub public_key_hex: Option<String>,
     pub signature_r_hex: Option<String>,
     pub signature_s_hex: Option<String>,

@@ -1,16 +1,18 @@
 //! The accounts projection against a real event store, fed with encoded account and
-//! session events.
+//! session events, including account recovery sessions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mpc_events::{
     AccountEvent, AccountId, AccountParties, AccountStatus, Email, FailureReason, IdentityKey,
-    KeyId, Participant, PartyId, PartyOutcome, Phone, PublicKey, SessionCreated, SessionEvent,
-    SessionId, SessionSpec, ShareRole, Signature, Threshold, Timestamp, TokenDigest, Username,
+    KeyId, Participant, PartyId, PartyOutcome, Phone, PublicKey, RecoveryKind, RecoveryStatus,
+    SessionCreated, SessionEvent, SessionId, SessionSpec, ShareRole, Signature, Threshold,
+    Timestamp, TokenDigest, Username,
 };
 use mpc_projections::{
-    AccountRow, AccountsProjection, KeyStatus, ProjectionError, ProjectionRunner, replay,
+    AccountRow, AccountsProjection, KeyStatus, ProjectionError, ProjectionRunner,
+    RecoverySessionRow, replay,
 };
 use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
 use uuid::Uuid;
@@ -513,6 +515,416 @@ async fn a_corrupt_account_payload_stops_catch_up_before_it(backend: TestBackend
     assert_eq!(f.row(id).await.status, AccountStatus::Active);
 }
 
+/// The new device of a `device_lost` recovery: identity signing key `07…07`.
+fn device_lost() -> RecoveryKind {
+    RecoveryKind::DeviceLost {
+        identity: IdentityKey::new(&[7; 32], &[8; 32]).unwrap(),
+    }
+}
+
+fn recovery_started(ms: i64) -> AccountEvent {
+    AccountEvent::AccountRecoveryStarted {
+        reason: "phone lost".to_owned(),
+        at: at(ms),
+    }
+}
+
+fn requested(session_id: SessionId, kind: RecoveryKind, ms: i64) -> AccountEvent {
+    AccountEvent::RecoveryRequested {
+        session_id,
+        kind,
+        at: at(ms),
+    }
+}
+
+fn in_progress(session_id: SessionId, ms: i64) -> AccountEvent {
+    AccountEvent::RecoveryInProgress {
+        session_id,
+        at: at(ms),
+    }
+}
+
+fn recovered(session_id: SessionId, ms: i64) -> AccountEvent {
+    AccountEvent::RecoveryCompleted {
+        session_id,
+        at: at(ms),
+    }
+}
+
+fn recovery_failed(session_id: SessionId, ms: i64) -> AccountEvent {
+    AccountEvent::RecoveryFailed {
+        session_id,
+        reason: "the refresh session expired".to_owned(),
+        at: at(ms),
+    }
+}
+
+/// (role, identity signing key hex) of each of an account's shares.
+async fn share_identities(f: &Fixture, id: AccountId) -> Vec<(ShareRole, String)> {
+    f.accounts()
+        .shares(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.role, s.identity_signing_hex))
+        .collect()
+}
+
+fn identities(device: u8) -> Vec<(ShareRole, String)> {
+    vec![
+        (ShareRole::Device, format!("{device:02x}").repeat(32)),
+        (ShareRole::Server, "03".repeat(32)),
+        (ShareRole::Recovery, "05".repeat(32)),
+    ]
+}
+
+async fn a_device_lost_recovery_rebinds_the_device_share_and_reactivates_the_account(
+    backend: TestBackend,
+) {
+    let f = Fixture::new(backend).await;
+    let id = AccountId::new();
+    let recovery = SessionId::new();
+    f.account(
+        id,
+        &[
+            opened(id, "alice", SessionId::new(), 0),
+            recovery_started(1),
+        ],
+    )
+    .await;
+    let requested_at = f
+        .account(id, &[requested(recovery, device_lost(), 2)])
+        .await;
+    f.runner.catch_up().await.unwrap();
+    let expected = RecoverySessionRow {
+        session_id: recovery,
+        account_id: id,
+        kind: "device_lost".to_owned(),
+        status: RecoveryStatus::Requested,
+        new_device_identity_signing_hex: Some("07".repeat(32)),
+        failure: None,
+        requested_at: at(2),
+        updated_at: at(2),
+        last_position: requested_at,
+    };
+    assert_eq!(
+        f.accounts().recoveries(id).await.unwrap(),
+        std::slice::from_ref(&expected)
+    );
+    let row = f.row(id).await;
+    assert_eq!(
+        (row.status, row.status_reason.as_deref()),
+        (AccountStatus::Recovering, Some("phone lost"))
+    );
+    assert_eq!((row.updated_at, row.last_position), (at(2), requested_at));
+
+    let started_at = f.account(id, &[in_progress(recovery, 3)]).await;
+    f.runner.catch_up().await.unwrap();
+    assert_eq!(
+        f.accounts().recoveries(id).await.unwrap(),
+        [RecoverySessionRow {
+            status: RecoveryStatus::InProgress,
+            updated_at: at(3),
+            last_position: started_at,
+            ..expected.clone()
+        }]
+    );
+    assert_eq!(f.row(id).await.status, AccountStatus::Recovering);
+    assert_eq!(share_identities(&f, id).await, identities(1));
+
+    let completed_at = f.account(id, &[recovered(recovery, 4)]).await;
+    f.runner.catch_up().await.unwrap();
+    assert_eq!(
+        f.accounts().recoveries(id).await.unwrap(),
+        [RecoverySessionRow {
+            status: RecoveryStatus::Completed,
+            updated_at: at(4),
+            last_position: completed_at,
+            ..expected
+        }]
+    );
+    let row = f.row(id).await;
+    assert_eq!(
+        (row.status, row.status_reason),
+        (AccountStatus::Active, None)
+    );
+    assert_eq!((row.updated_at, row.last_position), (at(4), completed_at));
+    // Same party, new identity.
+    let device = f.accounts().shares(id).await.unwrap().remove(0);
+    assert_eq!(
+        (device.role, device.party_id.as_str()),
+        (ShareRole::Device, "alice-device")
+    );
+    assert_eq!(share_identities(&f, id).await, identities(7));
+}
+
+async fn a_failed_recovery_keeps_the_account_recovering_and_the_old_device(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    let id = AccountId::new();
+    let recovery = SessionId::new();
+    let failed_at = f
+        .account(
+            id,
+            &[
+                opened(id, "alice", SessionId::new(), 0),
+                recovery_started(1),
+                requested(recovery, device_lost(), 2),
+                in_progress(recovery, 3),
+                recovery_failed(recovery, 4),
+            ],
+        )
+        .await;
+    f.runner.catch_up().await.unwrap();
+    let recoveries = f.accounts().recoveries(id).await.unwrap();
+    assert_eq!(recoveries.len(), 1);
+    assert_eq!(recoveries[0].status, RecoveryStatus::Failed);
+    assert_eq!(
+        recoveries[0].failure.as_deref(),
+        Some("the refresh session expired")
+    );
+    assert_eq!(
+        (
+            recoveries[0].requested_at,
+            recoveries[0].updated_at,
+            recoveries[0].last_position
+        ),
+        (at(2), at(4), failed_at)
+    );
+    let row = f.row(id).await;
+    assert_eq!(
+        (row.status, row.status_reason.as_deref()),
+        (AccountStatus::Recovering, Some("phone lost"))
+    );
+    assert_eq!((row.updated_at, row.last_position), (at(4), failed_at));
+    assert_eq!(share_identities(&f, id).await, identities(1));
+}
+
+async fn a_share_rotation_changes_neither_status_nor_shares_and_recoveries_are_per_account(
+    backend: TestBackend,
+) {
+    let f = Fixture::new(backend).await;
+    let (alice, bob) = (AccountId::new(), AccountId::new());
+    let (first, second, bobs) = (SessionId::new(), SessionId::new(), SessionId::new());
+    f.account(alice, &[opened(alice, "alice", SessionId::new(), 0)])
+        .await;
+    f.account(
+        bob,
+        &[
+            opened(bob, "bob", SessionId::new(), 1),
+            requested(bobs, RecoveryKind::ShareRotation, 2),
+        ],
+    )
+    .await;
+    let last = f
+        .account(
+            alice,
+            &[
+                requested(first, RecoveryKind::ShareRotation, 3),
+                in_progress(first, 4),
+                recovered(first, 5),
+                requested(second, RecoveryKind::ShareRotation, 6),
+            ],
+        )
+        .await;
+    f.runner.catch_up().await.unwrap();
+    let recoveries = f.accounts().recoveries(alice).await.unwrap();
+    let summary: Vec<_> = recoveries
+        .iter()
+        .map(|r| {
+            (
+                r.session_id,
+                r.account_id,
+                r.kind.as_str(),
+                r.status,
+                r.new_device_identity_signing_hex.as_deref(),
+                r.requested_at,
+                r.updated_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                first,
+                alice,
+                "share_rotation",
+                RecoveryStatus::Completed,
+                None,
+                at(3),
+                at(5)
+            ),
+            (
+                second,
+                alice,
+                "share_rotation",
+                RecoveryStatus::Requested,
+                None,
+                at(6),
+                at(6)
+            ),
+        ],
+        "oldest first, only alice's"
+    );
+    assert_eq!(recoveries[1].last_position, last);
+    let row = f.row(alice).await;
+    assert_eq!(
+        (row.status, row.status_reason),
+        (AccountStatus::Active, None)
+    );
+    assert_eq!((row.updated_at, row.last_position), (at(6), last));
+    assert_eq!(share_identities(&f, alice).await, identities(1));
+    let bob_recoveries = f.accounts().recoveries(bob).await.unwrap();
+    assert_eq!(
+        bob_recoveries
+            .iter()
+            .map(|r| (r.session_id, r.status))
+            .collect::<Vec<_>>(),
+        [(bobs, RecoveryStatus::Requested)]
+    );
+    assert!(
+        f.accounts()
+            .recoveries(AccountId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn replay_and_rebuild_include_recovery_sessions(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    let (alice, bob) = (AccountId::new(), AccountId::new());
+    let (lost, rotation, failed) = (SessionId::new(), SessionId::new(), SessionId::new());
+    f.account(
+        alice,
+        &[
+            opened(alice, "alice", SessionId::new(), 0),
+            recovery_started(1),
+            requested(failed, device_lost(), 2),
+            recovery_failed(failed, 3),
+            requested(lost, device_lost(), 4),
+            in_progress(lost, 5),
+            recovered(lost, 6),
+        ],
+    )
+    .await;
+    let head = f
+        .account(
+            bob,
+            &[
+                opened(bob, "bob", SessionId::new(), 10),
+                requested(rotation, RecoveryKind::ShareRotation, 11),
+                in_progress(rotation, 12),
+            ],
+        )
+        .await;
+    assert_eq!(f.runner.catch_up().await.unwrap(), head);
+    let alice_recoveries = f.accounts().recoveries(alice).await.unwrap();
+    assert_eq!(
+        alice_recoveries
+            .iter()
+            .map(|r| (r.session_id, r.status))
+            .collect::<Vec<_>>(),
+        [
+            (failed, RecoveryStatus::Failed),
+            (lost, RecoveryStatus::Completed)
+        ]
+    );
+    let bob_recoveries = f.accounts().recoveries(bob).await.unwrap();
+
+    let compared = replay(f.store.clone(), &f.db.models()).await.unwrap();
+    let model = compared
+        .iter()
+        .find(|c| c.model == AccountsProjection::NAME)
+        .expect("replay compares the accounts");
+    assert!(model.matches(), "{model:?}");
+    assert_eq!((model.live_rows, model.checkpoint), (2, head));
+
+    // A damaged recovery session is a difference replay reports.
+    f.db.exec(format!(
+        "UPDATE account_recovery_sessions SET status = 'requested', failure = NULL          WHERE session_id = '{failed}'"
+    ))
+    .await;
+    let compared = replay(f.store.clone(), &f.db.models()).await.unwrap();
+    let model = compared
+        .iter()
+        .find(|c| c.model == AccountsProjection::NAME)
+        .expect("replay compares the accounts");
+    let difference = model.first_difference.as_deref().expect("a difference");
+    assert!(
+        difference.starts_with(&format!("account {alice}:")),
+        "{difference}"
+    );
+
+    // A rebuild resets the recovery sessions and replays them.
+    f.db.exec("DELETE FROM account_recovery_sessions WHERE kind = 'share_rotation'")
+        .await;
+    assert_eq!(f.runner.rebuild().await.unwrap(), head);
+    assert_eq!(
+        f.accounts().recoveries(alice).await.unwrap(),
+        alice_recoveries
+    );
+    assert_eq!(f.accounts().recoveries(bob).await.unwrap(), bob_recoveries);
+    assert_eq!(share_identities(&f, alice).await, identities(7));
+    let compared = replay(f.store.clone(), &f.db.models()).await.unwrap();
+    assert!(compared.iter().all(|c| c.matches()), "{compared:?}");
+}
+
+/// The error catching up `events` of one fresh account (opened first when `open`),
+/// after checking the checkpoint stays just before the offending last event.
+async fn error_applying(backend: TestBackend, open: bool, events: &[AccountEvent]) -> String {
+    let f = Fixture::new(backend).await;
+    let id = AccountId::new();
+    let mut history = Vec::new();
+    if open {
+        history.push(opened(id, "alice", SessionId::new(), 0));
+    }
+    history.extend_from_slice(events);
+    let (last, rest) = history.split_last().unwrap();
+    let before = if rest.is_empty() {
+        0
+    } else {
+        f.account(id, rest).await
+    };
+    f.account(id, std::slice::from_ref(last)).await;
+    let error = f.runner.catch_up().await.unwrap_err();
+    assert_eq!(f.runner.checkpoint().await.unwrap(), before);
+    match error {
+        ProjectionError::Inconsistent { detail, .. } => detail,
+        other => panic!("expected an inconsistency, got {other:?}"),
+    }
+}
+
+async fn recovery_events_that_contradict_the_model_are_errors(backend: TestBackend) {
+    let unknown = SessionId::new();
+    let detail = error_applying(backend, true, &[in_progress(unknown, 1)]).await;
+    assert!(detail.contains("never requested"), "{detail}");
+    assert!(detail.contains(&unknown.to_string()), "{detail}");
+
+    let detail = error_applying(backend, true, &[recovery_failed(unknown, 1)]).await;
+    assert!(detail.contains("never requested"), "{detail}");
+
+    let detail = error_applying(
+        backend,
+        false,
+        &[requested(SessionId::new(), RecoveryKind::ShareRotation, 1)],
+    )
+    .await;
+    assert!(detail.contains("never opened"), "{detail}");
+
+    let twice = SessionId::new();
+    let detail = error_applying(
+        backend,
+        true,
+        &[
+            requested(twice, RecoveryKind::ShareRotation, 1),
+            requested(twice, RecoveryKind::ShareRotation, 2),
+        ],
+    )
+    .await;
+    assert!(detail.contains("already requested"), "{detail}");
+}
+
 on_every_backend!(
     an_opened_account_is_active_with_its_shares_and_a_pending_key,
     the_keygen_session_completing_makes_the_key_ready_and_others_change_nothing,
@@ -520,4 +932,9 @@ on_every_backend!(
     a_failed_keygen_restarted_is_pending_again_on_the_new_session,
     redelivery_is_idempotent_and_a_rebuild_equals_the_live_model,
     a_corrupt_account_payload_stops_catch_up_before_it,
+    a_device_lost_recovery_rebinds_the_device_share_and_reactivates_the_account,
+    a_failed_recovery_keeps_the_account_recovering_and_the_old_device,
+    a_share_rotation_changes_neither_status_nor_shares_and_recoveries_are_per_account,
+    replay_and_rebuild_include_recovery_sessions,
+    recovery_events_that_contradict_the_model_are_errors,
 );

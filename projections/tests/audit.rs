@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mpc_events::{
-    FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
-    Timestamp, TokenDigest,
+    AccountEvent, AccountId, FailureReason, IdentityKey, KeyEvent, KeyId, KeyRef, MessageHash,
+    Participant, PartyId, PartyOutcome, PublicKey, RecoveryKind, RefreshDigest, RepairSpec,
+    SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold, Timestamp,
+    TokenDigest,
 };
 use mpc_projections::db::sql;
 use mpc_projections::{
@@ -477,6 +478,133 @@ async fn events_of_unknown_categories_are_recorded_with_generic_fields(backend: 
     assert_eq!(records[1].schema_version, 1);
 }
 
+async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    let account = AccountId::new();
+    let (refresh, failed) = (SessionId::new(), SessionId::new());
+    let account_events = [
+        AccountEvent::RecoveryRequested {
+            session_id: refresh,
+            kind: RecoveryKind::DeviceLost {
+                identity: IdentityKey::new(&[7; 32], &[8; 32]).unwrap(),
+            },
+            at: at(1),
+        },
+        AccountEvent::RecoveryInProgress {
+            session_id: refresh,
+            at: at(3),
+        },
+        AccountEvent::RecoveryCompleted {
+            session_id: refresh,
+            at: at(9),
+        },
+        AccountEvent::RecoveryFailed {
+            session_id: failed,
+            reason: "expired".into(),
+            at: at(10),
+        },
+    ];
+    let key_id = KeyId::of_keygen(SessionId::new());
+    let scheduled = mpc_schemas::account::encode_key(&KeyEvent::RefreshScheduled {
+        session_id: refresh,
+        at: at(2),
+    })
+    .unwrap();
+    let account_stream = StreamName::new("account", account).unwrap();
+    let encoded = |e: &AccountEvent| {
+        let encoded = mpc_schemas::account::encode_account(e).unwrap();
+        new_event(
+            encoded.event_type,
+            encoded.schema_version,
+            encoded.payload,
+            e.at(),
+        )
+    };
+    f.append_raw(&account_stream, vec![encoded(&account_events[0])])
+        .await;
+    f.append_raw(
+        &StreamName::new("key", key_id).unwrap(),
+        vec![new_event(
+            scheduled.event_type,
+            scheduled.schema_version,
+            scheduled.payload,
+            at(2),
+        )],
+    )
+    .await;
+    let outcome = PartyOutcome::Refreshed {
+        public_key: group_key(),
+        digest: RefreshDigest::from_bytes([4; 32]),
+    };
+    let spec = SessionSpec::Refresh {
+        key: KeyRef {
+            key_id,
+            public_key: group_key(),
+            threshold: Threshold::new(2, 3).unwrap(),
+            parties: participants(),
+            epoch: 1,
+        },
+        repair: Some(RepairSpec {
+            target: party("device"),
+            identity: IdentityKey::new(&[7; 32], &[8; 32]).unwrap(),
+            helpers: vec![party("server"), party("recovery")],
+        }),
+    };
+    f.record(
+        refresh,
+        &[
+            created(refresh, spec, participants(), 3),
+            joined("device", 4),
+            joined("server", 5),
+            joined("recovery", 6),
+            started(6),
+            reported("device", outcome.clone(), 7),
+            reported("server", outcome.clone(), 8),
+            reported("recovery", outcome.clone(), 8),
+            completed(outcome, 9),
+        ],
+    )
+    .await;
+    f.append_raw(
+        &account_stream,
+        account_events[1..].iter().map(encoded).collect(),
+    )
+    .await;
+    f.runner.catch_up().await.unwrap();
+
+    let records = f.records().await;
+    let co = "coordinator";
+    assert_eq!(
+        summary(&records),
+        [
+            ("account", "RecoveryRequested", "system", None),
+            ("key", "RefreshScheduled", "system", None),
+            (co, "SessionCreated", "system", Some("created")),
+            (co, "ParticipantJoined", "device", Some("created")),
+            (co, "ParticipantJoined", "server", Some("created")),
+            (co, "ParticipantJoined", "recovery", Some("created")),
+            (co, "SessionStarted", "system", Some("in_progress")),
+            (co, "PartyCompleted", "device", Some("in_progress")),
+            (co, "PartyCompleted", "server", Some("in_progress")),
+            (co, "PartyCompleted", "recovery", Some("in_progress")),
+            (co, "SessionCompleted", "system", Some("completed")),
+            ("account", "RecoveryInProgress", "system", None),
+            ("account", "RecoveryCompleted", "system", None),
+            ("account", "RecoveryFailed", "system", None),
+        ]
+    );
+    assert_eq!(records[0].resource, account_stream.as_str());
+    assert_eq!(records[1].resource, format!("key-{key_id}"));
+    assert!(
+        records[2..11]
+            .iter()
+            .all(|r| r.session == Some(refresh.to_string()))
+    );
+    assert!(records[11..].iter().all(|r| r.session.is_none()));
+    assert_eq!(records[13].occurred_at, at(10));
+    assert!(f.audit().verify().await.unwrap().is_intact());
+}
+
 async fn an_undecodable_session_payload_stops_the_projection_before_it(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
@@ -664,6 +792,7 @@ on_every_backend!(
     a_rebuild_yields_identical_records_and_hashes,
     catching_up_twice_adds_nothing_and_new_events_extend_the_chain,
     events_of_unknown_categories_are_recorded_with_generic_fields,
+    recovery_key_refresh_and_refresh_session_events_are_recorded,
     an_undecodable_session_payload_stops_the_projection_before_it,
     replay_reports_matching_models_and_leaves_the_live_ones_alone,
 );

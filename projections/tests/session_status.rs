@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mpc_events::{
     FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec, SessionStatus,
-    Signature, Threshold, Timestamp, TokenDigest,
+    PublicKey, RefreshDigest, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec,
+    SessionStatus, Signature, Threshold, Timestamp, TokenDigest,
 };
 use mpc_projections::db::sql;
 use mpc_projections::{
@@ -323,6 +323,73 @@ async fn a_signing_session_shows_its_key_and_completes_with_the_signature(backen
     assert_eq!(row.signature_s_hex, Some("cd".repeat(32)));
     assert_eq!(row.recovery_id, Some(1));
     assert_eq!(row.failure, None);
+}
+
+async fn a_refresh_session_shows_its_key_and_completes_refreshed(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    let key_id = KeyId::of_keygen(SessionId::new());
+    let id = SessionId::new();
+    let spec = SessionSpec::Refresh {
+        key: KeyRef {
+            key_id,
+            public_key: group_key(),
+            threshold: Threshold::new(2, 3).unwrap(),
+            parties: participants(),
+            epoch: 2,
+        },
+        repair: None,
+    };
+    let outcome = PartyOutcome::Refreshed {
+        public_key: group_key(),
+        digest: RefreshDigest::from_bytes([4; 32]),
+    };
+    f.record(
+        id,
+        &[
+            created(id, spec, participants(), 20),
+            joined("device", 21),
+            joined("server", 22),
+            joined("recovery", 23),
+            started(23),
+            reported("device", outcome.clone(), 24),
+        ],
+    )
+    .await;
+    f.runner.catch_up().await.unwrap();
+    let row = f.row(id).await;
+    assert_eq!(row.kind, SessionKind::Refresh);
+    assert_eq!(
+        (row.status, row.joined, row.reported),
+        (SessionStatus::InProgress, 3, 1)
+    );
+    assert_eq!(
+        row.participants,
+        vec![party("device"), party("server"), party("recovery")]
+    );
+    assert_eq!(row.key_id, Some(key_id));
+
+    let position = f
+        .record(
+            id,
+            &[
+                reported("server", outcome.clone(), 25),
+                reported("recovery", outcome.clone(), 26),
+                completed(outcome, 26),
+            ],
+        )
+        .await;
+    f.runner.catch_up().await.unwrap();
+    let row = f.row(id).await;
+    assert_eq!((row.status, row.reported), (SessionStatus::Completed, 3));
+    assert_eq!(
+        row.public_key_hex,
+        Some(hex::encode(group_key().as_bytes()))
+    );
+    assert_eq!(
+        (row.signature_r_hex, row.recovery_id, row.failure),
+        (None, None, None)
+    );
+    assert_eq!((row.updated_at, row.last_position), (at(26), position));
 }
 
 async fn a_failed_session_records_the_reason_as_text(backend: TestBackend) {
@@ -777,6 +844,7 @@ async fn session_events_that_contradict_the_model_are_errors(backend: TestBacken
 on_every_backend!(
     a_keygen_session_goes_from_created_through_joined_and_started_to_completed,
     a_signing_session_shows_its_key_and_completes_with_the_signature,
+    a_refresh_session_shows_its_key_and_completes_refreshed,
     a_failed_session_records_the_reason_as_text,
     an_expired_session_shows_expired,
     the_checkpoint_advances_and_catching_up_again_applies_nothing_twice,
