@@ -334,7 +334,7 @@ impl Accounts {
         let repair = match &kind {
             RecoveryKind::DeviceLost { identity } => Some(NewRepair {
                 target: account.parties.device.party_id.clone(),
-                identity: identity.clone(),
+                identity: *identity,
                 helpers: vec![
                     account.parties.server.party_id.clone(),
                     account.parties.recovery.party_id.clone(),

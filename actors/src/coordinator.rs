@@ -304,7 +304,7 @@ impl Coordinator {
             .map(|holder| match &repair {
                 Some(repair) if repair.target == holder.party_id => Participant {
                     party_id: holder.party_id.clone(),
-                    identity: repair.identity.clone(),
+                    identity: repair.identity,
                 },
                 _ => holder.clone(),
             })

@@ -405,7 +405,7 @@ pub fn refreshed_key(spec: &SessionSpec) -> Option<KeyRef> {
     if let Some(repair) = repair {
         for holder in &mut next.parties {
             if holder.party_id == repair.target {
-                holder.identity = repair.identity.clone();
+                holder.identity = repair.identity;
             }
         }
     }

@@ -93,10 +93,6 @@ pub struct RepairSpec {
 
 /// What kind of session to run and its kind-specific inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a value passed once through decide and evolve; boxing would only add noise"
-)]
 pub enum SessionSpec {
     Keygen {
         threshold: Threshold,

@@ -398,7 +398,7 @@ fn one_recovery_at_a_time() {
 fn a_recovery_goes_requested_in_progress_completed_and_binds_the_new_device() {
     let device = new_device();
     let mut history = recovering();
-    history.push(requested(1, device_lost(device.clone())));
+    history.push(requested(1, device_lost(device)));
     given::<AccountAggregate>(history.clone())
         .when(AccountCommand::MarkRecoveryInProgress {
             session_id: recovery_session(1),

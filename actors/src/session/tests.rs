@@ -686,7 +686,7 @@ fn repair(helpers: &[&str]) -> RepairSpec {
 fn refresh_created(repair: Option<RepairSpec>) -> SessionCreated {
     let mut participants = trio();
     if let Some(r) = &repair {
-        participants[0].identity = r.identity.clone();
+        participants[0].identity = r.identity;
     }
     SessionCreated {
         session_id: SessionId::from_uuid(uuid::Uuid::from_u128(3)),
@@ -792,7 +792,7 @@ fn the_target_must_present_the_new_device_identity_and_helpers_their_own() {
 #[test]
 fn the_new_device_identity_must_be_new() {
     let mut r = repair(&["server", "recovery"]);
-    r.identity = trio()[1].identity.clone();
+    r.identity = trio()[1].identity;
     given::<SessionAggregate>([])
         .when(create_from(refresh_created(Some(r))))
         .then_err(SessionError::RepairIdentityNotNew);
