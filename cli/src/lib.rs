@@ -5,6 +5,8 @@
 //! - [`party`]: the party node process (server role) and one-shot client role.
 //! - [`infra`]: adapters chosen by configuration.
 //! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
+//! - [`operator`]: `mpc recovery start|list` and `mpc refresh`, the operator's
+//!   recovery and share-rotation commands over the gateway's admin API.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors; the in-process
 //! coordinator client that connects party nodes to the coordinator is [`local`].
@@ -13,5 +15,6 @@ pub mod audit;
 pub mod demo;
 pub mod infra;
 pub mod local;
+pub mod operator;
 pub mod party;
 pub mod serve;

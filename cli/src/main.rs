@@ -8,6 +8,15 @@
 //! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
 //! - `mpc party …` runs a party node (server role) or takes part in one session
 //!   (client role).
+//! - `mpc recovery start --account ID --type device_lost|share_rotation` starts an
+//!   account's recovery session (a refresh of its key; `device_lost` takes the new
+//!   device's identity with `--device-identity-json FILE|-`) and `mpc recovery list
+//!   --account ID` prints its recovery sessions; `mpc refresh --key KEY_ID` rotates
+//!   every share of any completed key, once or, with `--every 24h`, whenever the
+//!   current shares are that old. Each `--invite PARTY=URL` hands the party's join
+//!   token to its `mpc party run` listener; the other tokens are printed as JSON.
+//!   They call the gateway at `--coordinator` with the admin token from
+//!   `--admin-token-file` or `MPC_ADMIN_TOKEN`.
 //! - `mpc audit verify` recomputes the audit log's hash chain; `mpc replay` rebuilds
 //!   every read model from position 0 and compares it with the live one.
 //!
@@ -20,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::{audit, demo, infra, party, serve};
+use mpc_cli::{audit, demo, infra, operator, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +56,11 @@ enum Command {
     /// Run a party node or take part in one session.
     #[command(subcommand)]
     Party(party::PartyCommand),
+    /// Start or list an account's recovery sessions.
+    #[command(subcommand)]
+    Recovery(operator::RecoveryCommand),
+    /// Rotate every share of a completed key, once or on a schedule.
+    Refresh(operator::RefreshArgs),
     /// Check the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -142,6 +156,8 @@ fn main() -> ExitCode {
         })),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Party(command) => runtime.block_on(party::run(command)),
+        Command::Recovery(command) => runtime.block_on(operator::recovery(command)),
+        Command::Refresh(args) => runtime.block_on(operator::refresh(args)),
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
     };

@@ -213,7 +213,11 @@ async fn invite(
 }
 
 /// A secret from `file` (trailing newline dropped), else from the variable `var`.
-fn secret(file: Option<&Path>, var: &str, flag: &str) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn secret(
+    file: Option<&Path>,
+    var: &str,
+    flag: &str,
+) -> anyhow::Result<Zeroizing<String>> {
     match file {
         Some(path) => Ok(Zeroizing::new(
             std::fs::read_to_string(path)

@@ -1,15 +1,18 @@
 //! Accounts: open one (and its 2-of-3 keygen among device, server and recovery),
-//! read it, change its status, restart a failed keygen and sign with its key. All
-//! routes are the operator's (admin bearer).
+//! read it, change its status, restart a failed keygen, sign with its key, and
+//! start and list its recovery sessions. All routes are the operator's (admin
+//! bearer).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use mpc_actors::account::Account;
-use mpc_actors::{CommandMeta, CoordinatorError, NewAccount, StatusChange};
-use mpc_events::{AccountId, KeyId, SessionError, SessionStatus, ShareRole};
+use mpc_actors::account::{Account, Recovery};
+use mpc_actors::{AccountServiceError, CommandMeta, CoordinatorError, NewAccount, StatusChange};
+use mpc_events::{
+    AccountError, AccountId, KeyId, RecoveryKind, SessionError, SessionStatus, ShareRole,
+};
 use mpc_schemas::http::{
     AccountDto, AccountSigningRequest, AccountStatusChange, AccountStatusRequest, ApiError,
-    CreateSessionResponse, KeyStatusDto, OpenAccountRequest, OpenAccountResponse,
-    SessionTtlRequest,
+    CreateSessionResponse, KeyStatusDto, OpenAccountRequest, OpenAccountResponse, RecoveriesDto,
+    RecoveryDto, RecoveryRequest, SessionTtlRequest,
 };
 
 use crate::GatewayState;
@@ -46,10 +49,28 @@ async fn account_dto(state: &GatewayState, account: &Account) -> Result<AccountD
         key_status,
         key_id: key.as_ref().map(|k| k.key_id.to_string()),
         public_key_hex: key.as_ref().map(|k| hex::encode(k.public_key.as_bytes())),
+        key_epoch: key.as_ref().map(|k| k.epoch),
+        open_recovery: account.open_recovery().map(recovery_dto),
         opened_at: account.opened_at.as_millis(),
         last_used_at: account.last_used_at.map(|t| t.as_millis()),
         updated_at: account.updated_at.as_millis(),
     })
+}
+
+/// One recovery session as the API shows it.
+fn recovery_dto(r: &Recovery) -> RecoveryDto {
+    RecoveryDto {
+        session_id: r.session_id.to_string(),
+        kind: r.kind.name().to_owned(),
+        status: r.status.to_string(),
+        failure: r.failure.clone(),
+        new_device_identity: match &r.kind {
+            RecoveryKind::DeviceLost { identity } => Some(identity.into()),
+            RecoveryKind::ShareRotation => None,
+        },
+        requested_at: r.requested_at.as_millis(),
+        updated_at: r.updated_at.as_millis(),
+    }
 }
 
 /// Open an account and start its 2-of-3 keygen (admin).
@@ -206,4 +227,84 @@ pub async fn sign(
         .sign(id, signing_payload(input), ttl, CommandMeta::new())
         .await?;
     Ok(HttpResponse::Created().json(created_dto(&created)))
+}
+
+/// The account with its open recovery brought up to date with its refresh session
+/// (a recovery whose follower stopped, e.g. with a restarted gateway, still ends).
+async fn settled(state: &GatewayState, id: AccountId) -> Result<Account> {
+    match state.accounts.settle_recovery(id, CommandMeta::new()).await {
+        // A concurrent settle (the recovery's follower) got there first.
+        Err(AccountServiceError::Account(AccountError::NoOpenRecovery(_))) => {
+            Ok(state.accounts.account(id).await?)
+        }
+        settled => Ok(settled?),
+    }
+}
+
+/// Start a recovery session of the account: `device_lost` rebuilds the device share
+/// for a new device (the account must be recovering), `share_rotation` refreshes
+/// every share (the account must be active). Answers with the refresh session and
+/// its join tokens (device, server, recovery); the account then follows the
+/// session (in progress, completed or failed) on its own (admin).
+#[utoipa::path(
+    post, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    request_body = RecoveryRequest,
+    responses(
+        (status = 201, description = "the recovery's refresh session; join tokens for device, server and recovery", body = CreateSessionResponse),
+        (status = 400, description = "invalid request (kind, identity, ttl) or `identity_not_new`", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+        (status = 409, description = "`account_not_recovering`, `account_not_active`, `recovery_open`, `key_not_ready` or `refresh_running`", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn recover(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RecoveryRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
+    let (kind, ttl) = body.into_inner().into_domain()?;
+    settled(&state, id).await?;
+    let created = state
+        .accounts
+        .recover(id, kind, ttl, CommandMeta::new())
+        .await?;
+    let accounts = state.accounts.clone();
+    tokio::spawn(async move {
+        match accounts.follow_recovery(id, CommandMeta::new()).await {
+            Ok(_) | Err(AccountServiceError::Account(AccountError::NoOpenRecovery(_))) => {}
+            Err(e) => tracing::warn!(account = %id, error = %e, "could not follow a recovery"),
+        }
+    });
+    Ok(HttpResponse::Created().json(created_dto(&created)))
+}
+
+/// The account's recovery sessions, oldest first, brought up to date with their
+/// refresh sessions first (admin).
+#[utoipa::path(
+    get, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
+    params(("id" = String, Path, description = "account id")),
+    responses(
+        (status = 200, description = "the recovery sessions", body = RecoveriesDto),
+        (status = 400, description = "not an account id", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown account", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn recoveries(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let id = path_id::<AccountId>(&path, "an account id")?;
+    let account = settled(&state, id).await?;
+    Ok(HttpResponse::Ok().json(RecoveriesDto {
+        recoveries: account.recoveries.iter().map(recovery_dto).collect(),
+    }))
 }

@@ -12,12 +12,15 @@
 //! | `POST /v1/sessions/{id}/close` | admin | end the session as failed |
 //! | `POST /v1/sessions/{id}/messages` | party | publish one envelope (raw bytes) |
 //! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll) |
-//! | `GET /v1/keys/{key_id}` | admin | a completed key |
+//! | `GET /v1/keys/{key_id}` | admin | a completed key, its share generation and latest refresh |
+//! | `POST /v1/keys/{key_id}/refresh` | admin | rotate every share of a completed key (refresh session); join tokens |
 //! | `POST /v1/accounts` | admin | open an account; its 2-of-3 keygen session and join tokens |
 //! | `GET /v1/accounts/{id}` | admin | status, share-location map (role → party id), key |
 //! | `POST /v1/accounts/{id}/status` | admin | suspend, lock, start recovery, reactivate |
 //! | `POST /v1/accounts/{id}/keygen` | admin | replace a failed or expired keygen session |
 //! | `POST /v1/accounts/{id}/signatures` | admin | signing session with the account's key (device + server) |
+//! | `POST /v1/accounts/{id}/recoveries` | admin | recovery session (`device_lost` or `share_rotation`): a refresh session of the account's key; join tokens |
+//! | `GET /v1/accounts/{id}/recoveries` | admin | the account's recovery sessions, oldest first |
 //! | `POST /v1/workflows` | admin | an approval workflow over a completed key |
 //! | `GET /v1/workflows/{id}` | admin | status, payload, approvers and their decisions |
 //! | `POST /v1/workflows/{id}/decisions` | approver's signature | approve or reject (no bearer: the Ed25519 decision signature is the credential) |
@@ -245,6 +248,10 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
                 )
                 .route("/sessions/{id}/messages", web::get().to(routes::inbox))
                 .route("/keys/{key_id}", web::get().to(routes::key))
+                .route(
+                    "/keys/{key_id}/refresh",
+                    web::post().to(routes::refresh_key),
+                )
                 .route("/accounts", web::post().to(accounts::open))
                 .route("/accounts/{id}", web::get().to(accounts::get))
                 .route(
@@ -256,6 +263,14 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
                     web::post().to(accounts::restart_keygen),
                 )
                 .route("/accounts/{id}/signatures", web::post().to(accounts::sign))
+                .route(
+                    "/accounts/{id}/recoveries",
+                    web::post().to(accounts::recover),
+                )
+                .route(
+                    "/accounts/{id}/recoveries",
+                    web::get().to(accounts::recoveries),
+                )
                 .route("/workflows", web::post().to(workflows::create))
                 .route("/workflows/{id}", web::get().to(workflows::get))
                 .route(

@@ -9,13 +9,14 @@ use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::{FutureExt, StreamExt};
 use mpc_actors::{
-    CommandMeta, CoordinatorError, CreatedSession, NewKeygen, NewSigning, Session, SigningPayload,
+    CommandMeta, CoordinatorError, CreatedSession, KeyState, NewKeygen, NewRefresh, NewSigning,
+    Session, SigningPayload,
 };
 use mpc_events::{KeyId, PartyId, SessionError, SessionId};
 use mpc_schemas::http::{
     ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, InboxResponse,
-    JoinRequest, JoinResponse, KeyDto, NewSession, Report, ReportRequest, SessionStatusDto,
-    SigningInput, parse_status,
+    JoinRequest, JoinResponse, KeyDto, KeyStateDto, LastRefreshDto, NewSession, Report,
+    ReportRequest, SessionStatusDto, SessionTtlRequest, SigningInput, parse_status,
 };
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 use serde::Deserialize;
@@ -481,12 +482,32 @@ pub async fn inbox(
     Ok(HttpResponse::Ok().json(InboxResponse { messages, cursor }))
 }
 
-/// A completed key (admin).
+/// A key id in a path segment.
+fn path_key_id(raw: &str) -> Result<KeyId> {
+    raw.parse()
+        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a key id: {raw:?}")))
+}
+
+fn key_state_dto(state: &KeyState) -> KeyStateDto {
+    KeyStateDto {
+        key: KeyDto::from(&state.key),
+        generation_at: state.generation_at.as_millis(),
+        last_refresh: state
+            .last_refresh
+            .map(|(session_id, status)| LastRefreshDto {
+                session_id: session_id.to_string(),
+                status: status.map(|s| s.to_string()),
+            }),
+    }
+}
+
+/// A completed key, when its current share generation came to be and its latest
+/// refresh session (admin).
 #[utoipa::path(
     get, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = String, Path, description = "key id (its keygen session's id)")),
     responses(
-        (status = 200, description = "the key", body = KeyDto),
+        (status = 200, description = "the key", body = KeyStateDto),
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "keygen has not completed", body = ApiError),
@@ -499,15 +520,51 @@ pub async fn key(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
-    let key_id: KeyId = path
-        .parse()
-        .map_err(|_| GatewayError::bad_request("invalid_id", format!("not a key id: {path:?}")))?;
+    let key_id = path_key_id(&path)?;
     let key = state
         .coordinator
-        .key(key_id)
+        .key_state(key_id)
         .await
         .map_err(|e| unknown_key(e, key_id))?;
-    Ok(HttpResponse::Ok().json(KeyDto::from(&key)))
+    Ok(HttpResponse::Ok().json(key_state_dto(&key)))
+}
+
+/// Rotate every share of a completed key (a refresh session among all its
+/// holders; the group key stays). Answers with the session and one join token per
+/// holder (admin).
+#[utoipa::path(
+    post, path = "/v1/keys/{key_id}/refresh", tag = "keys",
+    params(("key_id" = String, Path, description = "key id (its keygen session's id)")),
+    request_body = SessionTtlRequest,
+    responses(
+        (status = 201, description = "the refresh session; one join token per key holder", body = CreateSessionResponse),
+        (status = 400, description = "invalid key id or ttl", body = ApiError),
+        (status = 401, description = "no or bad credentials", body = ApiError),
+        (status = 404, description = "unknown key", body = ApiError),
+        (status = 409, description = "`key_not_ready` or `refresh_running`", body = ApiError),
+    ),
+    security(("admin" = []))
+)]
+pub async fn refresh_key(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SessionTtlRequest>,
+) -> Result<HttpResponse> {
+    state.auth.admin(&req)?;
+    let key_id = path_key_id(&path)?;
+    let ttl = body.into_inner().into_ttl()?;
+    let request = NewRefresh {
+        key_id,
+        repair: None,
+        ttl,
+    };
+    let created = state
+        .coordinator
+        .create_refresh(request, CommandMeta::new())
+        .await
+        .map_err(|e| unknown_key(e, key_id))?;
+    Ok(HttpResponse::Created().json(created_dto(&created)))
 }
 
 /// Liveness: the process answers.

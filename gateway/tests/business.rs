@@ -2,51 +2,20 @@
 
 mod common;
 
-use common::{ADMIN, PARTIES, TestGateway, expect_error, identity, start};
+use common::{
+    ADMIN, GENERATOR, PARTIES, TestGateway, account_body, complete_keygen, expect_error,
+    get_account, set_status, start,
+};
 use k256::ecdsa::SigningKey;
 use mpc_engine::PartyIdentity;
-use mpc_events::{AccountId, Decision, MessageHash, PartyOutcome, PublicKey, WorkflowId};
+use mpc_events::{AccountId, Decision, MessageHash, WorkflowId};
 use mpc_schemas::http::{
     AccountDto, CreateSessionResponse, CreateWorkflowResponse, IdentityDto, JoinResponse,
-    KeyStatusDto, OpenAccountResponse, ParticipantDto, ReportRequest, ThresholdDto, WorkflowDto,
+    KeyStatusDto, OpenAccountResponse, ParticipantDto, ThresholdDto, WorkflowDto,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-/// The secp256k1 generator: a valid curve point every party reports as the key.
-const GENERATOR: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
-
-fn account_body(username: &str, email: &str) -> Value {
-    json!({
-        "username": username,
-        "email": email,
-        "phone": "+15551234567",
-        "device": {"party_id": "device", "identity": identity(1)},
-        "server": {"party_id": "server", "identity": identity(2)},
-        "recovery": {"party_id": "recovery", "identity": identity(3)},
-        "ttl_seconds": 120,
-    })
-}
-
-/// Every party joins `created` and reports the generator as the group key.
-async fn complete_keygen(gw: &TestGateway, created: &CreateSessionResponse) {
-    let tokens = gw.join_all(created, &PARTIES).await;
-    let report = serde_json::to_value(ReportRequest::completion(&PartyOutcome::PublicKey(
-        PublicKey::from_slice(&hex::decode(GENERATOR).unwrap()).unwrap(),
-    )))
-    .unwrap();
-    for token in &tokens {
-        let resp = gw
-            .post_json(
-                &format!("/v1/sessions/{}/report", created.session_id),
-                Some(token),
-                &report,
-            )
-            .await;
-        assert_eq!(resp.status(), StatusCode::OK);
-    }
-}
 
 /// A completed 2-of-3 key held by `device`, `server`, `recovery` with these
 /// identities; returns its key id.
@@ -69,17 +38,6 @@ async fn completed_key(gw: &TestGateway, identities: &[PartyIdentity; 3]) -> Str
         .await;
     complete_keygen(gw, &created).await;
     created.session_id
-}
-
-async fn get_account(gw: &TestGateway, id: &str) -> AccountDto {
-    let resp = gw.get(&format!("/v1/accounts/{id}"), Some(ADMIN)).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
-}
-
-async fn set_status(gw: &TestGateway, id: &str, body: &Value) -> reqwest::Response {
-    gw.post_json(&format!("/v1/accounts/{id}/status"), Some(ADMIN), body)
-        .await
 }
 
 #[actix_web::test]

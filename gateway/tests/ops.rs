@@ -34,11 +34,14 @@ async fn openapi_document_lists_every_route() {
         ("/v1/sessions/{id}/messages", "post"),
         ("/v1/sessions/{id}/messages", "get"),
         ("/v1/keys/{key_id}", "get"),
+        ("/v1/keys/{key_id}/refresh", "post"),
         ("/v1/accounts", "post"),
         ("/v1/accounts/{id}", "get"),
         ("/v1/accounts/{id}/status", "post"),
         ("/v1/accounts/{id}/keygen", "post"),
         ("/v1/accounts/{id}/signatures", "post"),
+        ("/v1/accounts/{id}/recoveries", "post"),
+        ("/v1/accounts/{id}/recoveries", "get"),
         ("/v1/workflows", "post"),
         ("/v1/workflows/{id}", "get"),
         ("/v1/workflows/{id}/decisions", "post"),
@@ -66,6 +69,9 @@ async fn openapi_document_lists_every_route() {
         "WorkflowDto",
         "DecisionRequest",
         "VerifyDataRequest",
+        "RecoveryRequest",
+        "RecoveriesDto",
+        "KeyStateDto",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

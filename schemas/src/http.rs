@@ -16,8 +16,9 @@ use std::time::Duration;
 use mpc_events::{
     AccountParties, ApprovalEvidence, Decision, Email, FailureReason, IdError, IdentityKey,
     IdentitySignature, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, Phone,
-    PublicKey, RefreshDigest, RepairSpec, SessionId, SessionKind, SessionSpec, SessionStatus,
-    SessionView, ShareRole, Signature, SignedApproval, Threshold, Timestamp, Username, WorkflowId,
+    PublicKey, RecoveryKind, RefreshDigest, RepairSpec, SessionId, SessionKind, SessionSpec,
+    SessionStatus, SessionView, ShareRole, Signature, SignedApproval, Threshold, Timestamp,
+    Username, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -1084,10 +1085,122 @@ pub struct AccountDto {
     /// Compressed SEC1 public key, once keygen completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_hex: Option<String>,
+    /// The key's share generation in use (1 after keygen, one more per completed
+    /// refresh), once keygen completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_epoch: Option<u32>,
+    /// The recovery session still requested or in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_recovery: Option<RecoveryDto>,
     pub opened_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<i64>,
     pub updated_at: i64,
+}
+
+/// `POST /v1/accounts/{id}/recoveries`: start a recovery session of the account, a
+/// refresh session of its key. `device_lost` (the account must be `recovering`):
+/// server and recovery rebuild the device share for the new device whose public
+/// identity is `device_identity` (what `mpc party identity` prints), then every
+/// share is refreshed. `share_rotation` (the account must be `active`): every share
+/// is refreshed. `ttl_seconds` is the session's lifetime (default 600, at most
+/// 86 400).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RecoveryRequest {
+    DeviceLost {
+        device_identity: IdentityDto,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+    ShareRotation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+}
+
+impl RecoveryRequest {
+    /// The recovery asked for and its session's lifetime.
+    pub fn into_domain(self) -> Result<(RecoveryKind, Duration), DtoError> {
+        Ok(match self {
+            Self::DeviceLost {
+                device_identity,
+                ttl_seconds,
+            } => (
+                RecoveryKind::DeviceLost {
+                    identity: (&device_identity).try_into()?,
+                },
+                session_ttl(ttl_seconds)?,
+            ),
+            Self::ShareRotation { ttl_seconds } => {
+                (RecoveryKind::ShareRotation, session_ttl(ttl_seconds)?)
+            }
+        })
+    }
+}
+
+/// One recovery session of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryDto {
+    /// The refresh session that carries it out.
+    pub session_id: String,
+    /// `device_lost` or `share_rotation`.
+    pub kind: String,
+    /// `requested`, `in_progress`, `completed` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The new device's public identity, for `device_lost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_device_identity: Option<IdentityDto>,
+    pub requested_at: i64,
+    pub updated_at: i64,
+}
+
+/// `GET /v1/accounts/{id}/recoveries`: every recovery session of the account,
+/// oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveriesDto {
+    pub recoveries: Vec<RecoveryDto>,
+}
+
+/// The latest refresh session of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LastRefreshDto {
+    pub session_id: String,
+    /// The session's status (`created`, `in_progress`, `completed`, `failed`,
+    /// `expired`); absent when the session was recorded but never created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl LastRefreshDto {
+    /// Whether the refresh may still run: its session exists and has not ended.
+    pub fn is_running(&self) -> Result<bool, DtoError> {
+        match &self.status {
+            Some(status) => Ok(!parse_status(status)?.is_terminal()),
+            None => Ok(false),
+        }
+    }
+}
+
+/// `GET /v1/keys/{key_id}`: a completed key, when its current share generation
+/// came to be and its latest refresh session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyStateDto {
+    #[serde(flatten)]
+    pub key: KeyDto,
+    /// When the current generation of shares came to be (keygen or the latest
+    /// completed refresh), in milliseconds.
+    pub generation_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<LastRefreshDto>,
 }
 
 /// An operator's status change.
@@ -1666,5 +1779,64 @@ mod tests {
         assert_eq!(SessionView::try_from(&back).unwrap(), view);
         assert_eq!(dto.status, "in_progress");
         assert_eq!(dto.message_hex.as_deref(), Some("706179"));
+    }
+
+    #[test]
+    fn recovery_requests_convert_or_name_the_field_at_fault() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<RecoveryRequest>(v);
+        let (kind, ttl) = parse(serde_json::json!({"kind": "share_rotation"}))
+            .unwrap()
+            .into_domain()
+            .unwrap();
+        assert_eq!(kind, RecoveryKind::ShareRotation);
+        assert_eq!(ttl, Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS));
+        let (kind, ttl) = parse(serde_json::json!({
+            "kind": "device_lost",
+            "device_identity": identity(9),
+            "ttl_seconds": 60,
+        }))
+        .unwrap()
+        .into_domain()
+        .unwrap();
+        assert_eq!(
+            kind,
+            RecoveryKind::DeviceLost {
+                identity: (&identity(9)).try_into().unwrap()
+            }
+        );
+        assert_eq!(ttl, Duration::from_secs(60));
+        assert!(parse(serde_json::json!({"kind": "explode"})).is_err());
+        assert!(parse(serde_json::json!({"kind": "device_lost"})).is_err());
+        assert!(
+            parse(serde_json::json!({"kind": "share_rotation", "device_identity": identity(9)}))
+                .is_err()
+        );
+        let bad_hex = parse(serde_json::json!({
+            "kind": "device_lost",
+            "device_identity": {"signing": "zz", "encryption": "00"},
+        }))
+        .unwrap()
+        .into_domain()
+        .unwrap_err();
+        assert_eq!(bad_hex.code(), "invalid_hex");
+        let ttl = parse(serde_json::json!({"kind": "share_rotation", "ttl_seconds": 0}))
+            .unwrap()
+            .into_domain()
+            .unwrap_err();
+        assert_eq!(ttl.code(), "invalid_ttl");
+    }
+
+    #[test]
+    fn a_last_refresh_runs_until_its_session_ends() {
+        let last = |status: Option<&str>| LastRefreshDto {
+            session_id: SessionId::new().to_string(),
+            status: status.map(str::to_owned),
+        };
+        assert!(last(Some("created")).is_running().unwrap());
+        assert!(last(Some("in_progress")).is_running().unwrap());
+        assert!(!last(Some("completed")).is_running().unwrap());
+        assert!(!last(Some("expired")).is_running().unwrap());
+        assert!(!last(None).is_running().unwrap());
+        assert!(last(Some("exploded")).is_running().is_err());
     }
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use k256::ecdsa::SigningKey;
 use mpc_actors::SystemClock;
-use mpc_events::{MessageHash, PublicKey, Signature};
+use mpc_events::{MessageHash, PartyOutcome, PublicKey, Signature};
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys};
 use mpc_schemas::http::{
-    CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ThresholdDto,
+    AccountDto, CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ReportRequest,
+    ThresholdDto,
 };
 use mpc_store::{EventStore, SqliteStore};
 use mpc_transport::InProcessTransport;
@@ -170,6 +171,54 @@ impl TestGateway {
         }
         tokens
     }
+}
+
+/// The secp256k1 generator: a valid curve point every party reports as the key.
+pub const GENERATOR: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+
+/// An account of `device`, `server` and `recovery` with identities 1, 2 and 3.
+pub fn account_body(username: &str, email: &str) -> Value {
+    json!({
+        "username": username,
+        "email": email,
+        "phone": "+15551234567",
+        "device": {"party_id": "device", "identity": identity(1)},
+        "server": {"party_id": "server", "identity": identity(2)},
+        "recovery": {"party_id": "recovery", "identity": identity(3)},
+        "ttl_seconds": 120,
+    })
+}
+
+/// Every party joins `created` and reports the generator as the group key.
+pub async fn complete_keygen(gw: &TestGateway, created: &CreateSessionResponse) {
+    let tokens = gw.join_all(created, &PARTIES).await;
+    let report = serde_json::to_value(ReportRequest::completion(&PartyOutcome::PublicKey(
+        PublicKey::from_slice(&hex::decode(GENERATOR).unwrap()).unwrap(),
+    )))
+    .unwrap();
+    for token in &tokens {
+        let resp = gw
+            .post_json(
+                &format!("/v1/sessions/{}/report", created.session_id),
+                Some(token),
+                &report,
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+}
+
+/// The account as `GET /v1/accounts/{id}` answers it.
+pub async fn get_account(gw: &TestGateway, id: &str) -> AccountDto {
+    let resp = gw.get(&format!("/v1/accounts/{id}"), Some(ADMIN)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+/// `POST /v1/accounts/{id}/status` as the operator.
+pub async fn set_status(gw: &TestGateway, id: &str, body: &Value) -> reqwest::Response {
+    gw.post_json(&format!("/v1/accounts/{id}/status"), Some(ADMIN), body)
+        .await
 }
 
 /// Asserts the status and the error code of a refusal; returns the message.
