@@ -5,11 +5,14 @@
 //! - [`party`]: the party node process (server role) and one-shot client role.
 //! - [`infra`]: adapters chosen by configuration.
 //! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
+//! - [`bench`]: `mpc bench`, the benchmark harness (engine floor, full stack, throughput,
+//!   bytes, replay) behind `docs/performance.md`.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors; the in-process
 //! coordinator client that connects party nodes to the coordinator is [`local`].
 
 pub mod audit;
+pub mod bench;
 pub mod demo;
 pub mod infra;
 pub mod local;
