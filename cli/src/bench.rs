@@ -146,7 +146,8 @@ pub struct BenchArgs {
     /// Kafka bootstrap brokers (`host:port,…`) for the PostgreSQL + Kafka stack.
     #[arg(long, env = "MPC_BENCH_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
-    /// Measure only this part (`engine`: the in-process engine floor, for profiling).
+    /// Measure only this part (`engine`: one 2-of-3 engine-floor keygen, then the
+    /// engine-floor signings; for profiling the signing hot path).
     #[arg(long, value_parser = ["engine"])]
     pub only: Option<String>,
 }
@@ -160,7 +161,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     options.postgres_url = args.postgres_url;
     options.kafka_brokers = args.kafka_brokers;
-    options.engine_only = args.only.as_deref() == Some("engine");
+    if args.only.as_deref() == Some("engine") {
+        // For profiling: one 2-of-3 key, then the signings.
+        options.engine_only = true;
+        options.engine_keygen_iterations = vec![((2, 3), 1)];
+    }
     options.progress = std::io::stdout().is_terminal();
     let mut report = execute(&options).await?;
     report["mode"] = json!(if args.quick { "quick" } else { "full" });
@@ -497,7 +502,9 @@ fn engine_keygen(t: u8, n: u8) -> anyhow::Result<Run<KeyShare>> {
     drive(machines)
 }
 
-/// Signs a random hash with the first `t` shares; checks the signature.
+/// Signs a random hash with the first `t` shares; checks the signature. Never
+/// inlined, so a profiler can collect just this (`--toggle-collect=*engine_sign*`).
+#[inline(never)]
 fn engine_sign(shares: &[KeyShare], t: u8) -> anyhow::Result<RunStats> {
     let hash = MessageHash::from_bytes(rand::random());
     let signers: Vec<PartyIndex> = shares.iter().take(t.into()).map(|s| s.index).collect();
