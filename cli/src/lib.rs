@@ -5,6 +5,8 @@
 //! - [`party`]: the party node process (server role) and one-shot client role.
 //! - [`infra`]: adapters chosen by configuration.
 //! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
+//! - [`bench`]: `mpc bench`, the benchmark harness (engine floor, full stack, throughput,
+//!   bytes, replay) behind `docs/performance.md`.
 //! - [`operator`]: `mpc recovery start|list` and `mpc refresh`, the operator's
 //!   recovery and share-rotation commands over the gateway's admin API.
 //!
@@ -12,6 +14,7 @@
 //! coordinator client that connects party nodes to the coordinator is [`local`].
 
 pub mod audit;
+pub mod bench;
 pub mod demo;
 pub mod infra;
 pub mod local;

@@ -19,6 +19,8 @@
 //!   `--admin-token-file` or `MPC_ADMIN_TOKEN`.
 //! - `mpc audit verify` recomputes the audit log's hash chain; `mpc replay` rebuilds
 //!   every read model from position 0 and compares it with the live one.
+//! - `mpc bench` measures the engine floor, the full stack, throughput, bytes and
+//!   replay speed (`docs/performance.md`).
 //!
 //! Every flag can also be set by an `MPC_…` environment variable or a TOML file
 //! given with `--config` (flags win over the environment, the environment over the
@@ -29,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::{audit, demo, infra, operator, party, serve};
+use mpc_cli::{audit, bench, demo, infra, operator, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +68,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Rebuild every read model from position 0 and compare it with the live one.
     Replay(audit::DataArgs),
+    /// Measure latency, throughput, bytes and replay speed against their floors.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
         Command::Refresh(args) => runtime.block_on(operator::refresh(args)),
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     };
     drop(hsm_dir);
     match result {
