@@ -384,7 +384,8 @@ impl Accounts {
 
     /// Brings the account's open recovery up to date with its refresh session:
     /// in progress once every party joined, completed or failed once it ended.
-    /// Idempotent; returns the account afterwards.
+    /// Idempotent, also when another caller settles the same recovery at the same
+    /// time; returns the account afterwards.
     pub async fn settle_recovery(
         &self,
         account_id: AccountId,
@@ -431,9 +432,16 @@ impl Accounts {
             Some(SessionStatus::Created | SessionStatus::InProgress) => {}
         }
         for command in commands {
-            self.accounts
+            match self
+                .accounts
                 .execute(&account_id.to_string(), command, meta)
-                .await?;
+                .await
+            {
+                Ok(_) => {}
+                // Another caller (the recovery's follower, say) settled it meanwhile.
+                Err(ActorError::Domain(AccountError::NoOpenRecovery(_))) => break,
+                Err(e) => return Err(e.into()),
+            }
         }
         self.account(account_id).await
     }

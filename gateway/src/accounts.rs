@@ -5,10 +5,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use mpc_actors::account::{Account, Recovery};
-use mpc_actors::{AccountServiceError, CommandMeta, CoordinatorError, NewAccount, StatusChange};
-use mpc_events::{
-    AccountError, AccountId, KeyId, RecoveryKind, SessionError, SessionStatus, ShareRole,
-};
+use mpc_actors::{CommandMeta, CoordinatorError, NewAccount, StatusChange};
+use mpc_events::{AccountId, KeyId, RecoveryKind, SessionError, SessionStatus, ShareRole};
 use mpc_schemas::http::{
     AccountDto, AccountSigningRequest, AccountStatusChange, AccountStatusRequest, ApiError,
     CreateSessionResponse, KeyStatusDto, OpenAccountRequest, OpenAccountResponse, RecoveriesDto,
@@ -229,18 +227,6 @@ pub async fn sign(
     Ok(HttpResponse::Created().json(created_dto(&created)))
 }
 
-/// The account with its open recovery brought up to date with its refresh session
-/// (a recovery whose follower stopped, e.g. with a restarted gateway, still ends).
-async fn settled(state: &GatewayState, id: AccountId) -> Result<Account> {
-    match state.accounts.settle_recovery(id, CommandMeta::new()).await {
-        // A concurrent settle (the recovery's follower) got there first.
-        Err(AccountServiceError::Account(AccountError::NoOpenRecovery(_))) => {
-            Ok(state.accounts.account(id).await?)
-        }
-        settled => Ok(settled?),
-    }
-}
-
 /// Start a recovery session of the account: `device_lost` rebuilds the device share
 /// for a new device (the account must be recovering), `share_rotation` refreshes
 /// every share (the account must be active). Answers with the refresh session and
@@ -268,16 +254,19 @@ pub async fn recover(
     state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let (kind, ttl) = body.into_inner().into_domain()?;
-    settled(&state, id).await?;
+    // A recovery whose follower stopped (a restarted gateway, say) ends here.
+    state
+        .accounts
+        .settle_recovery(id, CommandMeta::new())
+        .await?;
     let created = state
         .accounts
         .recover(id, kind, ttl, CommandMeta::new())
         .await?;
     let accounts = state.accounts.clone();
     tokio::spawn(async move {
-        match accounts.follow_recovery(id, CommandMeta::new()).await {
-            Ok(_) | Err(AccountServiceError::Account(AccountError::NoOpenRecovery(_))) => {}
-            Err(e) => tracing::warn!(account = %id, error = %e, "could not follow a recovery"),
+        if let Err(e) = accounts.follow_recovery(id, CommandMeta::new()).await {
+            tracing::warn!(account = %id, error = %e, "could not follow a recovery");
         }
     });
     Ok(HttpResponse::Created().json(created_dto(&created)))
@@ -303,7 +292,10 @@ pub async fn recoveries(
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
-    let account = settled(&state, id).await?;
+    let account = state
+        .accounts
+        .settle_recovery(id, CommandMeta::new())
+        .await?;
     Ok(HttpResponse::Ok().json(RecoveriesDto {
         recoveries: account.recoveries.iter().map(recovery_dto).collect(),
     }))
