@@ -4,37 +4,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, PARTIES, TestGateway, expect_error, keygen_body, start};
-use mpc_events::{PartyId, SessionId};
-use mpc_schemas::envelope::SIGNATURE_BYTES;
+use common::{ADMIN, PARTIES, TestGateway, envelope, expect_error, keygen_body, post, start};
+use mpc_events::SessionId;
 use mpc_schemas::http::InboxResponse;
-use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
+use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
 use reqwest::StatusCode;
-
-fn envelope(session: &str, from: &str, to: Option<&str>, payload: &[u8]) -> Envelope {
-    Envelope {
-        message_id: uuid::Uuid::new_v4(),
-        session_id: session.parse().unwrap(),
-        round: 1,
-        sender: PartyId::parse(from).unwrap(),
-        recipient: to.map_or(Recipient::Broadcast, |p| {
-            Recipient::Party(PartyId::parse(p).unwrap())
-        }),
-        payload: payload.to_vec(),
-        signature: [7; SIGNATURE_BYTES],
-    }
-}
-
-async fn post(gw: &TestGateway, session: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
-    gw.http
-        .post(gw.url(&format!("/v1/sessions/{session}/messages")))
-        .bearer_auth(token)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn read(gw: &TestGateway, session: &str, token: &str, query: &str) -> InboxResponse {
     let resp = gw

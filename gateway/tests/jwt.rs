@@ -55,24 +55,63 @@ fn unsigned(claims: &Claims) -> String {
     format!("{header}.{body}.")
 }
 
-async fn refused(
-    gw: &TestGateway,
-    session: &str,
-    party: &str,
-    token: &str,
+/// One refused join: what is presented, and the expected status and error code.
+struct Attack {
+    name: &'static str,
+    session: String,
+    party: &'static str,
+    token: String,
     status: StatusCode,
-    code: &str,
-) {
-    let head = gw.head().await;
-    let resp = gw.join(session, party, token).await;
-    expect_error(resp, status, code).await;
-    assert_eq!(
-        gw.head().await,
-        head,
-        "a refused join ({code}) appended events"
-    );
+    code: &'static str,
 }
 
+impl Attack {
+    fn new(
+        name: &'static str,
+        session: &str,
+        party: &'static str,
+        token: impl Into<String>,
+        status: StatusCode,
+        code: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            session: session.to_owned(),
+            party,
+            token: token.into(),
+            status,
+            code,
+        }
+    }
+}
+
+/// Presents every attack in order; each must be refused with its status and code
+/// and leave the event store as it was. Prints the matrix and returns how many
+/// were tried.
+async fn refuse_all(gw: &TestGateway, title: &str, attacks: &[Attack]) -> usize {
+    println!("\n{title}\n| attack | expected | refused |\n|---|---|---|");
+    for attack in attacks {
+        let head = gw.head().await;
+        let resp = gw.join(&attack.session, attack.party, &attack.token).await;
+        expect_error(resp, attack.status, attack.code).await;
+        assert_eq!(
+            gw.head().await,
+            head,
+            "a refused join ({}) appended events",
+            attack.name
+        );
+        println!(
+            "| {} | {} {} | yes |",
+            attack.name,
+            attack.status.as_u16(),
+            attack.code
+        );
+    }
+    println!("tried {0}, rejected {0}", attacks.len());
+    attacks.len()
+}
+
+/// The JWT attack matrix against an HS256 gateway (issue 7, item 4).
 #[actix_web::test]
 async fn forged_misdirected_and_stale_join_tokens_are_refused() {
     let gw = start().await;
@@ -82,157 +121,188 @@ async fn forged_misdirected_and_stale_join_tokens_are_refused() {
     let good = claims(sid, "device");
     let unauthorized = StatusCode::UNAUTHORIZED;
     let forbidden = StatusCode::FORBIDDEN;
-
-    refused(
-        &gw,
-        sid,
-        "device",
-        &unsigned(&good),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS512, SECRET, &good),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS384, SECRET, &good),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(
-            Algorithm::HS256,
-            b"another-secret-of-thirty-two-bytes!!",
-            &good,
-        ),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        "not.a.jwt",
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-
-    let mut wrong_aud = good.clone();
-    wrong_aud.aud = "mpc-party".into();
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &wrong_aud),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    let mut wrong_iss = good.clone();
-    wrong_iss.iss = "someone-else".into();
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &wrong_iss),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-    let mut expired = good.clone();
-    expired.iat = now() - 900;
-    expired.nbf = now() - 900;
-    expired.exp = now() - 600;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &expired),
-        unauthorized,
-        "token_expired",
-    )
-    .await;
-    let mut early = good.clone();
-    early.nbf = now() + 600;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &early),
-        unauthorized,
-        "token_not_yet_valid",
-    )
-    .await;
-
-    // Correctly signed, right party and session, but not the token the session
-    // recorded: the coordinator's digest check refuses it.
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &good),
-        unauthorized,
-        "invalid_token",
-    )
-    .await;
-
-    // Real tokens, presented for the wrong party or session.
-    refused(
-        &gw,
-        sid,
-        "server",
-        &s.join_tokens["device"],
-        forbidden,
-        "token_mismatch",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &other.join_tokens["device"],
-        forbidden,
-        "token_mismatch",
-    )
-    .await;
-
+    let hs256 = |claims: &Claims| forge(Algorithm::HS256, SECRET, claims);
+    let with = |change: &dyn Fn(&mut Claims)| {
+        let mut claims = good.clone();
+        change(&mut claims);
+        hs256(&claims)
+    };
     // An access token is not a join token.
     let access = gw.join_all(&other, &["device"]).await.remove(0);
-    refused(&gw, sid, "device", &access, unauthorized, "invalid_token").await;
+    let real = s.join_tokens["device"].clone();
 
-    // The real token works once.
-    let resp = gw.join(sid, "device", &s.join_tokens["device"]).await;
+    let attacks = [
+        Attack::new(
+            "alg=none",
+            sid,
+            "device",
+            unsigned(&good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "HS512 with the right secret (algorithm not allowed)",
+            sid,
+            "device",
+            forge(Algorithm::HS512, SECRET, &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "HS384 with the right secret (algorithm not allowed)",
+            sid,
+            "device",
+            forge(Algorithm::HS384, SECRET, &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "wrong key (HS256, another secret)",
+            sid,
+            "device",
+            forge(
+                Algorithm::HS256,
+                b"another-secret-of-thirty-two-bytes!!",
+                &good,
+            ),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "not a JWT",
+            sid,
+            "device",
+            "not.a.jwt",
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "wrong audience",
+            sid,
+            "device",
+            with(&|c| c.aud = "mpc-party".into()),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "wrong issuer",
+            sid,
+            "device",
+            with(&|c| c.iss = "someone-else".into()),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "expired",
+            sid,
+            "device",
+            with(&|c| {
+                c.iat = now() - 900;
+                c.nbf = now() - 900;
+                c.exp = now() - 600;
+            }),
+            unauthorized,
+            "token_expired",
+        ),
+        Attack::new(
+            "not yet valid",
+            sid,
+            "device",
+            with(&|c| c.nbf = now() + 600),
+            unauthorized,
+            "token_not_yet_valid",
+        ),
+        // Correctly signed, right party and session, but not the token the session
+        // recorded: the coordinator's digest check refuses it.
+        Attack::new(
+            "validly signed, unknown jti (not the token the session issued)",
+            sid,
+            "device",
+            hs256(&good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "real token for another party",
+            sid,
+            "server",
+            real.clone(),
+            forbidden,
+            "token_mismatch",
+        ),
+        Attack::new(
+            "real token of another session",
+            sid,
+            "device",
+            other.join_tokens["device"].clone(),
+            forbidden,
+            "token_mismatch",
+        ),
+        Attack::new(
+            "access token presented as a join token",
+            sid,
+            "device",
+            access,
+            unauthorized,
+            "invalid_token",
+        ),
+    ];
+    let mut tried = refuse_all(&gw, "JWT attacks, HS256 gateway", &attacks).await;
+
+    // The real token works once; its jti cannot be used again.
+    let resp = gw.join(sid, "device", &real).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    refused(
-        &gw,
+    let reuse = [Attack::new(
+        "reused jti (the real token, second join)",
         sid,
         "device",
-        &s.join_tokens["device"],
+        real,
         forbidden,
         "already_joined",
-    )
-    .await;
+    )];
+    tried += refuse_all(&gw, "JWT single use", &reuse).await;
+    assert_eq!(tried, 14);
 }
 
+/// Standard base64 with padding, for PEM.
+fn b64(bytes: &[u8]) -> String {
+    let mut out = b64url(bytes).replace('-', "+").replace('_', "/");
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
+}
+
+/// An Ed25519 key pair as the gateway loads it (PKCS#8 and SubjectPublicKeyInfo
+/// PEM), with its raw public key.
+fn ed25519_pems() -> (String, String, Vec<u8>) {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let raw = pair.public_key().as_ref().to_vec();
+    // SubjectPublicKeyInfo of an Ed25519 key: a fixed prefix, then the 32 bytes.
+    let mut spki = hex::decode("302a300506032b6570032100").unwrap();
+    spki.extend_from_slice(&raw);
+    let pem = |label: &str, der: &[u8]| {
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            b64(der)
+        )
+    };
+    (
+        pem("PRIVATE KEY", pkcs8.as_ref()),
+        pem("PUBLIC KEY", &spki),
+        raw,
+    )
+}
+
+/// Algorithm confusion and foreign keys against an EdDSA gateway: HMAC tokens keyed
+/// with its own public key (PEM, DER or raw) are refused like any other.
 #[actix_web::test]
 async fn an_eddsa_gateway_accepts_only_its_own_eddsa_tokens() {
-    let gw = start_with(JwtKeys::generate_ed25519().unwrap()).await;
+    let (private_pem, public_pem, raw_public) = ed25519_pems();
+    let keys = JwtKeys::ed25519_pem(private_pem.as_bytes(), public_pem.as_bytes()).unwrap();
+    let gw = start_with(keys).await;
     let s = gw.create(&keygen_body()).await;
     let sid = s.session_id.as_str();
     let token = &s.join_tokens["device"];
@@ -242,17 +312,9 @@ async fn an_eddsa_gateway_accepts_only_its_own_eddsa_tokens() {
     };
     assert_eq!(header["alg"], "EdDSA");
 
-    // HMAC tokens (whatever the secret), tokens of another Ed25519 key, and alg=none.
     let good = claims(sid, "device");
-    refused(
-        &gw,
-        sid,
-        "device",
-        &forge(Algorithm::HS256, SECRET, &good),
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
+    let mut spki = hex::decode("302a300506032b6570032100").unwrap();
+    spki.extend_from_slice(&raw_public);
     let stranger = mpc_gateway::JwtKeys::generate_ed25519().unwrap();
     let stranger_auth =
         mpc_gateway::Auth::new(stranger, ISSUER.into(), "a-long-enough-admin-token").unwrap();
@@ -262,24 +324,59 @@ async fn an_eddsa_gateway_accepts_only_its_own_eddsa_tokens() {
         &mpc_events::PartyId::parse("device").unwrap(),
         mpc_events::Timestamp::from_millis((now() + 300) * 1000),
     );
-    refused(
-        &gw,
-        sid,
-        "device",
-        &foreign,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    refused(
-        &gw,
-        sid,
-        "device",
-        &unsigned(&good),
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    let attacks = [
+        Attack::new(
+            "algorithm confusion: HS256 keyed with the public key PEM",
+            sid,
+            "device",
+            forge(Algorithm::HS256, public_pem.as_bytes(), &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "algorithm confusion: HS256 keyed with the public key DER",
+            sid,
+            "device",
+            forge(Algorithm::HS256, &spki, &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "algorithm confusion: HS256 keyed with the raw public key",
+            sid,
+            "device",
+            forge(Algorithm::HS256, &raw_public, &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "HS256 with the test secret",
+            sid,
+            "device",
+            forge(Algorithm::HS256, SECRET, &good),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "EdDSA, another key (wrong key)",
+            sid,
+            "device",
+            foreign.as_str(),
+            unauthorized,
+            "invalid_token",
+        ),
+        Attack::new(
+            "alg=none",
+            sid,
+            "device",
+            unsigned(&good),
+            unauthorized,
+            "invalid_token",
+        ),
+    ];
+    let tried = refuse_all(&gw, "JWT attacks, EdDSA gateway", &attacks).await;
+    assert_eq!(tried, 6);
 
     gw.join_all(&s, &PARTIES).await;
 }

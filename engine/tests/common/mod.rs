@@ -57,9 +57,14 @@ impl<O> Outcome<O> {
 /// Rewrites one message on its way to `to`: returns what is actually delivered.
 pub type Intercept<'a> = Box<dyn FnMut(PartyIndex, Incoming) -> Vec<Incoming> + 'a>;
 
+/// Picks messages (by recipient and content) to hold back until nothing else can
+/// be delivered.
+pub type Hold<'a> = Box<dyn FnMut(PartyIndex, &Incoming) -> bool + 'a>;
+
 pub struct Driver<'a> {
     order: Order,
     intercept: Option<Intercept<'a>>,
+    hold: Option<Hold<'a>>,
     /// Started only once nothing else can be delivered: its peers' messages
     /// reach it before its `start`.
     late: Option<PartyIndex>,
@@ -75,6 +80,7 @@ impl<'a> Driver<'a> {
         Self {
             order,
             intercept: None,
+            hold: None,
             late: None,
             early_deliveries: 0,
             done_with_outgoing: 0,
@@ -91,6 +97,13 @@ impl<'a> Driver<'a> {
         self
     }
 
+    /// Messages for which `f` returns true are delivered only once the queue is
+    /// otherwise empty (after every message that does not depend on them).
+    pub fn hold(mut self, f: impl FnMut(PartyIndex, &Incoming) -> bool + 'a) -> Self {
+        self.hold = Some(Box::new(f));
+        self
+    }
+
     pub fn run<O>(
         &mut self,
         parties: Vec<(PartyIndex, Box<dyn Protocol<Output = O>>)>,
@@ -101,6 +114,7 @@ impl<'a> Driver<'a> {
         let mut outcomes: BTreeMap<u8, Outcome<O>> = BTreeMap::new();
         let mut sent_round: BTreeMap<u8, u16> = BTreeMap::new();
         let mut queue: Vec<(PartyIndex, Incoming)> = Vec::new();
+        let mut held: Vec<(PartyIndex, Incoming)> = Vec::new();
         let mut rng = StdRng::seed_from_u64(match self.order {
             Order::Random(seed) => seed,
             _ => 0,
@@ -131,18 +145,30 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
-            if queue.is_empty() {
+            if queue.is_empty() && held.is_empty() {
                 break;
             }
-            let next = match self.order {
-                Order::Fifo => 0,
-                Order::Random(_) => rng.random_range(0..queue.len()),
-                Order::LatestRoundFirst => {
-                    let top = queue.iter().map(|(_, m)| m.round).max().unwrap();
-                    queue.iter().position(|(_, m)| m.round == top).unwrap()
+            // A held message, once released, is not held again.
+            let (to, message) = if queue.is_empty() {
+                held.remove(0)
+            } else {
+                let next = match self.order {
+                    Order::Fifo => 0,
+                    Order::Random(_) => rng.random_range(0..queue.len()),
+                    Order::LatestRoundFirst => {
+                        let top = queue.iter().map(|(_, m)| m.round).max().unwrap();
+                        queue.iter().position(|(_, m)| m.round == top).unwrap()
+                    }
+                };
+                let (to, message) = queue.remove(next);
+                if let Some(hold) = self.hold.as_mut()
+                    && hold(to, &message)
+                {
+                    held.push((to, message));
+                    continue;
                 }
+                (to, message)
             };
-            let (to, message) = queue.remove(next);
             if outcomes.contains_key(&to.get()) {
                 continue;
             }

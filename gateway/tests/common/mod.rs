@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use k256::ecdsa::SigningKey;
 use mpc_actors::SystemClock;
-use mpc_events::{MessageHash, PartyOutcome, PublicKey, Signature};
+use mpc_events::{MessageHash, PartyId, PartyOutcome, PublicKey, Signature};
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys};
+use mpc_schemas::envelope::SIGNATURE_BYTES;
 use mpc_schemas::http::{
     AccountDto, CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ReportRequest,
     ThresholdDto,
 };
+use mpc_schemas::{Envelope, Recipient};
 use mpc_store::{EventStore, SqliteStore};
 use mpc_transport::InProcessTransport;
 use reqwest::{Response, StatusCode};
@@ -227,4 +229,37 @@ pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> Str
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], code, "body: {body}");
     body["message"].as_str().unwrap().to_owned()
+}
+
+/// An envelope with a dummy signature (the gateway does not verify signatures:
+/// parties do).
+pub fn envelope(session: &str, from: &str, to: Option<&str>, payload: &[u8]) -> Envelope {
+    Envelope {
+        message_id: uuid::Uuid::new_v4(),
+        session_id: session.parse().unwrap(),
+        round: 1,
+        sender: PartyId::parse(from).unwrap(),
+        recipient: to.map_or(Recipient::Broadcast, |p| {
+            Recipient::Party(PartyId::parse(p).unwrap())
+        }),
+        payload: payload.to_vec(),
+        signature: [7; SIGNATURE_BYTES],
+    }
+}
+
+/// Posts an encoded envelope to the session's inbox endpoint as `token`.
+pub async fn post(
+    gw: &TestGateway,
+    session: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    gw.http
+        .post(gw.url(&format!("/v1/sessions/{session}/messages")))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
