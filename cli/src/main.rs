@@ -3,8 +3,8 @@
 //! - `mpc demo` runs distributed key generation and threshold signing end to end on
 //!   the embedded defaults (SQLite event store, in-process transport, encrypted
 //!   vaults), then prints the key, the signatures and the recorded session history;
-//!   `--scenario approval|data` runs the multi-person review or data signing with an
-//!   HSM-backed party.
+//!   `--scenario approval|data|recovery` runs the multi-person review, data signing
+//!   with an HSM-backed party, or lost-device recovery and share rotation.
 //! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
 //! - `mpc party …` runs a party node (server role) or takes part in one session
 //!   (client role).
@@ -74,8 +74,8 @@ enum Command {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Which story to run: keygen and two signings, a t-of-n approval workflow, or
-    /// data signing with an HSM-backed party.
+    /// Which story to run: keygen and two signings, a t-of-n approval workflow, data
+    /// signing with an HSM-backed party, or lost-device recovery and share rotation.
     #[arg(long, value_enum, default_value_t = demo::Scenario::Foundation)]
     scenario: demo::Scenario,
     /// Signers needed (t); default 2, or 3 for the approval scenario.
