@@ -1,10 +1,12 @@
 //! Domain vocabulary of the MPC signing platform.
 //!
 //! Everything here is plain data: identifiers parsed at the edge into newtypes
-//! ([`PartyId`], [`SessionId`], [`Threshold`], …), the commands that sessions,
-//! accounts and approval workflows accept, the events they record and the errors
-//! they return. No IO, no async, no serialization format: wire and storage formats
-//! live in `mpc-schemas`, behaviour in `mpc-actors`.
+//! ([`PartyId`], [`SessionId`], [`Threshold`], …), the commands that sessions
+//! (keygen, signing, refresh with lost-share repair), key streams (the order of a
+//! key's refreshes), accounts (with their recovery sessions) and approval workflows
+//! accept, the events they record and the errors they return. No IO, no async, no
+//! serialization format: wire and storage formats live in `mpc-schemas`, behaviour in
+//! `mpc-actors`.
 
 mod account;
 mod approval;
