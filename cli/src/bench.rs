@@ -60,6 +60,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::demo::run_all;
 use crate::local::LocalCoordinator;
 
 const SESSION_TTL: Duration = Duration::from_secs(300);
@@ -684,20 +685,7 @@ impl Stack {
             )
             .await?;
         let session_id = created.session_id;
-        let tasks = self.nodes.iter().map(|node| {
-            let node = node.clone();
-            let token = created
-                .join_tokens
-                .get(node.id())
-                .map(|t| t.expose().to_owned());
-            async move {
-                let token = token.context("no join token for party")?;
-                tokio::spawn(async move { node.keygen(session_id, &token).await })
-                    .await?
-                    .context("keygen failed")
-            }
-        });
-        try_join_all(tasks).await?;
+        run_all(&self.nodes, &created).await?;
         let session = self
             .coordinator
             .wait_for(session_id, |s| s.status == SessionStatus::Completed)
@@ -869,20 +857,7 @@ impl StackRef {
             )
             .await?;
         let session_id = created.session_id;
-        let tasks = signers.iter().map(|node| {
-            let node = node.clone();
-            let token = created
-                .join_tokens
-                .get(node.id())
-                .map(|t| t.expose().to_owned());
-            async move {
-                let token = token.context("no join token for signer")?;
-                tokio::spawn(async move { node.sign(session_id, &token).await })
-                    .await?
-                    .context("signing failed")
-            }
-        });
-        try_join_all(tasks).await?;
+        run_all(&signers, &created).await?;
         let session = self
             .coordinator
             .wait_for(session_id, |s| s.status == SessionStatus::Completed)

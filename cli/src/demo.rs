@@ -882,7 +882,10 @@ async fn recovery(
 }
 
 /// Has every node take part in `created` (whatever its kind) with its join token.
-async fn run_all(nodes: &[Arc<PartyNode>], created: &CreatedSession) -> anyhow::Result<()> {
+pub(crate) async fn run_all(
+    nodes: &[Arc<PartyNode>],
+    created: &CreatedSession,
+) -> anyhow::Result<()> {
     let session_id = created.session_id;
     let tasks = nodes.iter().map(|node| {
         let node = node.clone();

@@ -540,21 +540,7 @@ impl Keygen {
             zero3.push(zero_share);
             multiplication.push(mul);
         }
-        let proofs_commitments = proofs
-            .into_iter()
-            .map(|(index, proof)| {
-                let commitment = self
-                    .commitments
-                    .get(&index)
-                    .copied()
-                    .ok_or_else(|| internal("proof commitment missing"))?;
-                Ok(ProofCommitment {
-                    index,
-                    proof,
-                    commitment,
-                })
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
+        let proofs_commitments = pair_proofs(proofs, &self.commitments)?;
 
         let session = self
             .session
@@ -1251,21 +1237,7 @@ impl Refresh {
             zero3.push(zero_share);
             multiplication.push(mul);
         }
-        let proofs_commitments = proofs
-            .into_iter()
-            .map(|(index, proof)| {
-                let commitment = self
-                    .commitments
-                    .get(&index)
-                    .copied()
-                    .ok_or_else(|| internal("proof commitment missing"))?;
-                Ok(ProofCommitment {
-                    index,
-                    proof,
-                    commitment,
-                })
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
+        let proofs_commitments = pair_proofs(proofs, &self.commitments)?;
         let correction = self
             .correction
             .take()
@@ -1404,6 +1376,27 @@ impl Rounds for Refresh {
             _ => Err(internal("no such round")),
         }
     }
+}
+
+/// Each revealed proof with the commitment its sender broadcast before.
+fn pair_proofs(
+    proofs: BTreeMap<DklsIndex, DLogProof<Curve>>,
+    commitments: &BTreeMap<DklsIndex, HashOutput>,
+) -> Result<Vec<ProofCommitment<Curve>>, EngineError> {
+    proofs
+        .into_iter()
+        .map(|(index, proof)| {
+            let commitment = commitments
+                .get(&index)
+                .copied()
+                .ok_or_else(|| internal("proof commitment missing"))?;
+            Ok(ProofCommitment {
+                index,
+                proof,
+                commitment,
+            })
+        })
+        .collect()
 }
 
 /// Checks a repair plan against the key's threshold and party count.
