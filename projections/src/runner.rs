@@ -11,7 +11,7 @@ use mpc_store::{EventStore, RecordedEvent, subscribe};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::db::{Backend, Conn, ReadModels, Row, sql};
+use crate::db::{Backend, Conn, ReadModels, Row, Tx, sql};
 use crate::error::ProjectionError;
 
 /// Events applied per transaction (and read per [`EventStore::read_all`] call while
@@ -287,7 +287,58 @@ impl<P: Projection> ProjectionRunner<P> {
     /// Applies `events` (in position order) in one transaction together with the
     /// checkpoint, skipping those at or below the stored checkpoint. `expected` is the
     /// checkpoint the caller believes is stored.
+    ///
+    /// The batch is first applied as a whole, without savepoints (a savepoint costs
+    /// two more statements per event). Only if an event fails is the transaction
+    /// rolled back and the batch applied again event by event, each in a savepoint,
+    /// so that everything before the offending event is kept and the checkpoint stops
+    /// just before it.
     async fn apply_batch(
+        &self,
+        events: &[RecordedEvent],
+        expected: u64,
+    ) -> Result<Batch, ProjectionError> {
+        match self.apply_in_one_go(events, expected).await? {
+            Some(batch) => Ok(batch),
+            None => self.apply_one_by_one(events, expected).await,
+        }
+    }
+
+    /// The fast path of [`Self::apply_batch`]: `None` when an event failed (and
+    /// nothing was committed).
+    async fn apply_in_one_go(
+        &self,
+        events: &[RecordedEvent],
+        expected: u64,
+    ) -> Result<Option<Batch>, ProjectionError> {
+        let name = self.projection.name();
+        let mut tx = self.models.begin_write().await?;
+        let stored = lock_checkpoint(&mut tx.conn(), name).await?;
+        if stored < expected {
+            tracing::info!(projection = name, stored, expected, "checkpoint was reset");
+            tx.rollback()
+                .await
+                .map_err(ProjectionError::database("rolling back a stale batch"))?;
+            return Ok(Some(Batch::Rewound(stored)));
+        }
+        let mut checkpoint = stored;
+        for event in events.iter().filter(|e| e.position > stored) {
+            if let Err(error) = self.projection.apply(&mut tx.conn(), event).await {
+                tracing::debug!(projection = name, position = event.position, %error,
+                    "a batch failed; applying it again event by event");
+                tx.rollback()
+                    .await
+                    .map_err(ProjectionError::database("rolling back a failed batch"))?;
+                return Ok(None);
+            }
+            checkpoint = event.position;
+        }
+        self.commit_batch(tx, stored, checkpoint).await?;
+        Ok(Some(Batch::Applied(checkpoint)))
+    }
+
+    /// The careful path of [`Self::apply_batch`]: each event in a savepoint.
+    async fn apply_one_by_one(
         &self,
         events: &[RecordedEvent],
         expected: u64,
@@ -296,7 +347,6 @@ impl<P: Projection> ProjectionRunner<P> {
         let mut tx = self.models.begin_write().await?;
         let stored = lock_checkpoint(&mut tx.conn(), name).await?;
         if stored < expected {
-            tracing::info!(projection = name, stored, expected, "checkpoint was reset");
             tx.rollback()
                 .await
                 .map_err(ProjectionError::database("rolling back a stale batch"))?;
@@ -324,6 +374,21 @@ impl<P: Projection> ProjectionRunner<P> {
                 }
             }
         }
+        self.commit_batch(tx, stored, checkpoint).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Batch::Applied(checkpoint)),
+        }
+    }
+
+    /// Stores the new checkpoint (if it moved), commits and announces it.
+    async fn commit_batch(
+        &self,
+        mut tx: Tx<'static>,
+        stored: u64,
+        checkpoint: u64,
+    ) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
         if checkpoint > stored {
             write_checkpoint(&mut tx.conn(), name, checkpoint).await?;
         }
@@ -338,10 +403,7 @@ impl<P: Projection> ProjectionRunner<P> {
             moved
         });
         tracing::debug!(projection = name, checkpoint, "applied a batch");
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(Batch::Applied(checkpoint)),
-        }
+        Ok(())
     }
 }
 

@@ -302,7 +302,7 @@ impl Transport for KafkaTransport {
     ) -> Result<Inbox, TransportError> {
         self.refuse_if_closed(session)?;
         let reader = Reader {
-            consumer: self.consumer_for(session).await?,
+            consumer: OwnedConsumer(Some(self.consumer_for(session).await?)),
             key: *session.as_uuid().as_bytes(),
         };
         Ok(Inbox::new(
@@ -456,9 +456,28 @@ fn start_offset(
 
 /// An inbox's reading position in its session's partition.
 struct Reader {
-    consumer: StreamConsumer,
+    consumer: OwnedConsumer,
     /// The session's record key.
     key: [u8; 16],
+}
+
+/// An inbox's consumer, destroyed off the async workers when the inbox is dropped.
+///
+/// Destroying a librdkafka client blocks until its internal threads have noticed and
+/// ended, which takes about 100 ms. Done in place, that would stall the task dropping
+/// the inbox (a party that just finished its run and is about to report) and the
+/// runtime worker under it; so the consumer goes to tokio's blocking pool instead.
+struct OwnedConsumer(Option<StreamConsumer>);
+
+impl Drop for OwnedConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || drop(consumer));
+        }
+    }
 }
 
 /// What one record means to an inbox.
@@ -472,7 +491,8 @@ enum Record {
 impl Reader {
     async fn next(self) -> Option<(Result<Envelope, TransportError>, Self)> {
         loop {
-            let record = match self.consumer.recv().await {
+            // The consumer is only taken out when the reader is dropped.
+            let record = match self.consumer.0.as_ref()?.recv().await {
                 Ok(message) => self.classify(&message),
                 Err(error) => Record::Envelope(Err(backend(error))),
             };
