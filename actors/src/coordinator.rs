@@ -15,6 +15,7 @@ use mpc_events::{
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::aggregate::{Clock, CommandMeta};
@@ -488,6 +489,26 @@ impl Coordinator {
             .ok_or(CoordinatorError::Session(SessionError::UnknownSession))
     }
 
+    /// Loads session `session_id` into a live actor and returns its status. A
+    /// session's deadline is armed only while its actor is live, so a restarted
+    /// coordinator resumes every session that has not ended (see
+    /// `SessionStatusProjection::open_sessions`): one whose deadline passed while no
+    /// coordinator ran expires at once, the others when they are due, even if no party
+    /// ever comes back.
+    pub async fn resume(&self, session_id: SessionId) -> Result<SessionStatus, CoordinatorError> {
+        Ok(self.session(session_id).await?.status)
+    }
+
+    /// The session's state now and every change to it, as its actor publishes them
+    /// (`None` until the session is created). The receiver keeps the last state the
+    /// actor published after the actor stops.
+    pub async fn watch(
+        &self,
+        session_id: SessionId,
+    ) -> Result<watch::Receiver<SessionState>, CoordinatorError> {
+        Ok(self.sessions.watch(&session_id.to_string()).await?)
+    }
+
     /// Waits until `done` holds for the session (or it reaches a terminal status,
     /// which is returned as it is).
     pub async fn wait_for(
@@ -495,7 +516,7 @@ impl Coordinator {
         session_id: SessionId,
         done: impl Fn(&Session) -> bool,
     ) -> Result<Session, CoordinatorError> {
-        let mut rx = self.sessions.watch(&session_id.to_string()).await?;
+        let mut rx = self.watch(session_id).await?;
         loop {
             if let Some(s) = rx.borrow_and_update().0.as_ref() {
                 if done(s) || s.status.is_terminal() {

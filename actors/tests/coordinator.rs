@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
 use mpc_actors::{
-    CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning, SigningPayload, SystemClock,
+    Clock, CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning, SigningPayload,
+    SystemClock,
 };
 use mpc_events::{
     IdentityKey, KeyId, Participant, PartyId, PartyOutcome, PublicKey, SessionError, SessionId,
     SessionStatus, Threshold,
 };
-use mpc_store::{EventStore, SqliteStore};
+use mpc_store::{EventStore, SqliteStore, StreamName};
 
 fn pid(s: &str) -> PartyId {
     PartyId::parse(s).unwrap()
@@ -243,6 +244,69 @@ async fn an_unfinished_session_expires_by_itself_at_its_deadline() {
             SessionStatus::Expired
         )))
     ));
+}
+
+/// A coordinator process that dies stops its session actors with it; the next one
+/// loads nothing by itself, so the session expires only once it is resumed.
+#[test]
+fn a_session_left_open_by_a_stopped_coordinator_expires_once_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let runtime = || tokio::runtime::Runtime::new().unwrap();
+
+    let first = runtime();
+    let (session_id, expires_at) = first.block_on(async {
+        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let coordinator = Coordinator::new(store, Arc::new(SystemClock));
+        let created = coordinator
+            .create_keygen(
+                keygen_request(Duration::from_millis(200)),
+                CommandMeta::new(),
+            )
+            .await
+            .unwrap();
+        (created.session_id, created.expires_at)
+    });
+    // The process is gone: its runtime, and every actor task on it, dropped.
+    drop(first);
+
+    runtime().block_on(async {
+        while SystemClock.now() <= expires_at {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let coordinator = Coordinator::new(store.clone(), Arc::new(SystemClock));
+        let stream = StreamName::new("session", session_id).unwrap();
+        assert_eq!(
+            store.read_stream(&stream, 1).await.unwrap().len(),
+            1,
+            "only SessionCreated: nobody expired the session while no coordinator ran"
+        );
+        assert_eq!(
+            coordinator.resume(session_id).await.unwrap(),
+            SessionStatus::Created
+        );
+        let session = tokio::time::timeout(
+            Duration::from_secs(10),
+            coordinator.wait_for(session_id, |s| s.status.is_terminal()),
+        )
+        .await
+        .expect("the resumed session did not expire")
+        .unwrap();
+        assert_eq!(session.status, SessionStatus::Expired);
+        let types: Vec<String> = store
+            .read_stream(&stream, 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(types, ["SessionCreated", "SessionExpired"]);
+        assert!(matches!(
+            coordinator.resume(SessionId::new()).await,
+            Err(CoordinatorError::Session(SessionError::UnknownSession))
+        ));
+    });
 }
 
 #[tokio::test]

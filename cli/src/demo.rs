@@ -392,12 +392,16 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
         WorkflowsProjection::new(models),
     )
     .await?;
+    // A --data-dir may hold sessions a killed earlier run left open: caught up and
+    // resumed, their deadlines fire.
+    runner.catch_up().await?;
     let mut projected = runner.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let follower = runner.spawn(async {
         let _ = stopped.await;
     });
     let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
+    crate::serve::resume_open_sessions(&coordinator, &statuses).await?;
     let world = World {
         dir: dir.to_path_buf(),
         store: store.clone(),

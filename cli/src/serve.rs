@@ -1,6 +1,7 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors, the
 //! session-status, audit-log, accounts and approval-workflow projections, and, with
-//! Kafka, the domain-event outbox.
+//! Kafka, the domain-event outbox. On start-up it resumes every open session, so
+//! deadlines fire after a restart.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use mpc_actors::SystemClock;
+use mpc_actors::{Coordinator, SystemClock};
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
 use mpc_outbox::Outbox;
 use mpc_projections::{
-    AccountsProjection, AuditLogProjection, ProjectionRunner, SessionStatusProjection,
-    WorkflowsProjection,
+    AccountsProjection, AuditLogProjection, ProjectionError, ProjectionRunner,
+    SessionStatusProjection, WorkflowsProjection,
 };
 
 use crate::infra::{self, StoreArgs, TransportArgs};
@@ -105,6 +106,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         SessionStatusProjection::new(models.clone()),
     )
     .await?;
+    // Caught up before serving, so every session in the log is in the read model and
+    // the open ones can be resumed below.
+    projection.catch_up().await?;
+    let sessions = projection.projection().clone();
     let projection = projection.spawn(std::future::pending());
     let audit = ProjectionRunner::new(
         store.clone(),
@@ -130,6 +135,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let gateway = Gateway::new(config, store, std::sync::Arc::new(SystemClock), transport)
         .context("cannot configure the gateway")?;
+    let resumed = resume_open_sessions(gateway.coordinator(), &sessions).await?;
+    tracing::info!(resumed, "resumed the open sessions");
     let served = gateway.serve(|addr| {
         println!("listening on {scheme}://{addr}");
     });
@@ -149,6 +156,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Loads every session the session-status read model shows open (`created` or
+/// `in_progress`) into `coordinator`, so that each one's deadline is armed again: a
+/// session whose parties never come back after a restart still ends, expiring at
+/// once if its deadline passed while no coordinator ran. Catch the read model's
+/// runner up first. A session that cannot be loaded is logged and skipped (the
+/// others are still resumed); returns how many were resumed.
+pub async fn resume_open_sessions(
+    coordinator: &Coordinator,
+    sessions: &SessionStatusProjection,
+) -> Result<usize, ProjectionError> {
+    let mut resumed = 0;
+    for session_id in sessions.open_sessions().await? {
+        match coordinator.resume(session_id).await {
+            Ok(_) => resumed += 1,
+            Err(error) => {
+                tracing::warn!(%session_id, %error, "could not resume an open session");
+            }
+        }
+    }
+    Ok(resumed)
 }
 
 /// Runs the outbox for the life of the process. After a failure (Kafka unreachable, an

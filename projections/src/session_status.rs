@@ -107,6 +107,32 @@ impl SessionStatusProjection {
         rows.iter().map(decode_row).collect()
     }
 
+    /// The sessions that have not ended (`created` or `in_progress`), ordered by id:
+    /// what a restarted coordinator must load so their deadlines fire. Complete up to
+    /// the projection's checkpoint, so catch the runner up first.
+    pub async fn open_sessions(&self) -> Result<Vec<SessionId>, ProjectionError> {
+        let rows = self
+            .models
+            .fetch_all(
+                sql(
+                    "SELECT session_id FROM session_status WHERE status IN ($1, $2) \
+                     ORDER BY session_id",
+                )
+                .bind(SessionStatus::Created.to_string())
+                .bind(SessionStatus::InProgress.to_string()),
+            )
+            .await
+            .map_err(ProjectionError::database("listing open sessions"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = column_of(row, "session_id")?;
+                id.parse().map_err(|_| {
+                    ProjectionError::InvalidRow(format!("session_status.session_id = {id}"))
+                })
+            })
+            .collect()
+    }
+
     /// Every session, ordered by id: the whole read model, for comparing it with a
     /// rebuilt one.
     pub async fn snapshot(&self) -> Result<Vec<SessionStatusRow>, ProjectionError> {

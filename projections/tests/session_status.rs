@@ -441,6 +441,62 @@ async fn an_expired_session_shows_expired(backend: TestBackend) {
     assert_eq!(f.sessions().get(SessionId::new()).await.unwrap(), None);
 }
 
+async fn open_sessions_are_the_created_and_in_progress_ones(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    let [created, running, done, failed, expired] = [(); 5].map(|()| SessionId::new());
+    f.record(created, &[keygen_created(created, 0), joined("device", 1)])
+        .await;
+    f.record(
+        running,
+        &[
+            keygen_created(running, 0),
+            joined("device", 1),
+            joined("server", 2),
+            joined("recovery", 3),
+            started(3),
+        ],
+    )
+    .await;
+    f.record(
+        done,
+        &[
+            keygen_created(done, 0),
+            completed(PartyOutcome::PublicKey(group_key()), 1),
+        ],
+    )
+    .await;
+    f.record(
+        failed,
+        &[
+            keygen_created(failed, 0),
+            SessionEvent::SessionFailed {
+                reason: FailureReason::Closed {
+                    reason: "operator".into(),
+                },
+                at: at(1),
+            },
+        ],
+    )
+    .await;
+    f.record(
+        expired,
+        &[
+            keygen_created(expired, 0),
+            SessionEvent::SessionExpired { at: at(600_000) },
+        ],
+    )
+    .await;
+    assert_eq!(
+        f.sessions().open_sessions().await.unwrap(),
+        Vec::<SessionId>::new(),
+        "nothing is projected before the runner catches up"
+    );
+    f.runner.catch_up().await.unwrap();
+    let mut open = vec![created, running];
+    open.sort();
+    assert_eq!(f.sessions().open_sessions().await.unwrap(), open);
+}
+
 async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     assert_eq!(f.runner.checkpoint().await.unwrap(), 0);
@@ -847,6 +903,7 @@ on_every_backend!(
     a_refresh_session_shows_its_key_and_completes_refreshed,
     a_failed_session_records_the_reason_as_text,
     an_expired_session_shows_expired,
+    open_sessions_are_the_created_and_in_progress_ones,
     the_checkpoint_advances_and_catching_up_again_applies_nothing_twice,
     a_rebuild_from_position_0_yields_exactly_the_live_rows,
     follow_mode_applies_events_appended_after_it_started,
