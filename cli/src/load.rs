@@ -62,7 +62,7 @@ use uuid::Uuid;
 
 use crate::demo::run_all;
 use crate::operator::parse_every;
-use crate::stack::{Stack, StackRef, TempDatabase, kafka_transport, machine};
+use crate::stack::{CountingTransport, Stack, StackRef, TempDatabase, kafka_transport, machine};
 
 /// Default bound on resident-memory growth after the warm-up. What may legitimately
 /// grow during a run: the generator's own ledger (one entry per session and per
@@ -673,32 +673,16 @@ async fn load(
     });
 
     let end = started + options.duration;
-    let shared = stack.shared();
     let mut workers: Vec<_> = (0..options.concurrency)
         .map(|w| {
-            let (stack, ledger, transport) =
-                (shared.clone(), ledger.clone(), stack.transport.clone());
-            let ttl = options.session_ttl;
-            tokio::spawn(async move {
-                let mut i = w;
-                while Instant::now() < end {
-                    let signers = [[0, 1], [1, 2], [0, 2]][i % 3];
-                    i += 1;
-                    let Some(session) = one_session(&stack, &ledger, (key_id, public_key), signers, ttl).await
-                    else {
-                        tokio::time::sleep(CREATE_BACKOFF).await;
-                        continue;
-                    };
-                    // In the background: with a broker away, this waits for the
-                    // delivery timeout, and the next session need not.
-                    let transport = transport.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = transport.close_session(session).await {
-                            tracing::warn!(%session, error = %e, "cannot free the session's transport log");
-                        }
-                    });
-                }
-            })
+            tokio::spawn(worker(
+                w,
+                stack.shared(),
+                ledger.clone(),
+                stack.transport.clone(),
+                (key_id, public_key),
+                (options.session_ttl, end),
+            ))
         })
         .collect();
     if let Some(underway) = underway {
@@ -808,6 +792,35 @@ async fn load(
     report.audit_records = chain.records;
     report.audit_chain_intact = chain.is_intact();
     Ok(report)
+}
+
+/// One of the `concurrency` workers: sessions one after the other until `end`,
+/// rotating the signer pairs; each finished session's transport log is freed.
+async fn worker(
+    first: usize,
+    stack: Arc<StackRef>,
+    ledger: Arc<Ledger>,
+    transport: Arc<CountingTransport>,
+    key: (KeyId, PublicKey),
+    (ttl, end): (Duration, Instant),
+) {
+    let mut i = first;
+    while Instant::now() < end {
+        let signers = [[0, 1], [1, 2], [0, 2]][i % 3];
+        i += 1;
+        let Some(session) = one_session(&stack, &ledger, key, signers, ttl).await else {
+            tokio::time::sleep(CREATE_BACKOFF).await;
+            continue;
+        };
+        // In the background: with a broker away this waits for the delivery
+        // timeout, and the next session need not.
+        let transport = transport.clone();
+        tokio::spawn(async move {
+            if let Err(error) = transport.close_session(session).await {
+                tracing::warn!(%session, %error, "cannot free a session's transport log");
+            }
+        });
+    }
 }
 
 /// Creates one signing session, has its two signers run it and waits for it to end.
