@@ -206,6 +206,13 @@ impl Coordinator {
         self.sessions.clock().now()
     }
 
+    /// How many session and key actors are in memory now. A finished session's actor
+    /// stops after [`DEFAULT_IDLE_TIMEOUT`](crate::DEFAULT_IDLE_TIMEOUT) without
+    /// commands, so this stays bounded by the sessions active in that window.
+    pub fn live_actors(&self) -> usize {
+        self.sessions.live_actors() + self.keys.live_actors()
+    }
+
     pub async fn create_keygen(
         &self,
         request: NewKeygen,

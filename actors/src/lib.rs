@@ -35,5 +35,5 @@ pub use coordinator::{
     Coordinator, CoordinatorError, CreatedSession, JoinToken, KeyState, NewKeygen, NewRefresh,
     NewRepair, NewSigning, RandomTokens, SigningPayload, TokenIssuer,
 };
-pub use registry::{ActorError, ActorRegistry};
+pub use registry::{ActorError, ActorRegistry, DEFAULT_IDLE_TIMEOUT};
 pub use session::{Session, SessionAggregate, SessionState};

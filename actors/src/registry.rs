@@ -22,7 +22,7 @@ use crate::aggregate::{Aggregate, Clock, CommandMeta};
 /// How many times a command is re-decided after losing an append race.
 const MAX_CONFLICT_RETRIES: usize = 5;
 /// How long an actor with nothing scheduled stays in memory without commands.
-const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActorError<E: std::error::Error + 'static> {

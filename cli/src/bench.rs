@@ -34,36 +34,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use async_trait::async_trait;
 use futures::future::try_join_all;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mpc_actors::{CommandMeta, Coordinator, NewKeygen, NewSigning, SigningPayload, SystemClock};
+use mpc_actors::{CommandMeta, NewSigning, SigningPayload};
 use mpc_engine::{
-    Dkls23Engine, FileVault, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams,
-    Step, ThresholdEngine, To, verify_signature,
+    Dkls23Engine, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, SignParams, Step,
+    ThresholdEngine, To, verify_signature,
 };
-use mpc_events::{
-    KeyId, MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionId, SessionStatus,
-    Signature, Threshold,
-};
-use mpc_party::{PartyIdentity, PartyNode};
+use mpc_events::{KeyId, MessageHash, PublicKey, SessionId, Signature};
 use mpc_projections::{
     AccountsProjection, AuditLogProjection, ProjectionRunner, ReadModels, SessionStatusProjection,
     WorkflowsProjection,
 };
-use mpc_schemas::Envelope;
 use mpc_store::{EventStore, PostgresStore, SqliteStore, StreamName};
-use mpc_transport::{
-    InProcessTransport, Inbox, KafkaConfig, KafkaTransport, Transport, TransportError,
-};
+use mpc_transport::{InProcessTransport, Transport};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
-use crate::demo::run_all;
-use crate::local::LocalCoordinator;
+use crate::stack::{SESSION_TTL, Stack, TempDatabase, kafka_transport, machine};
 
-const SESSION_TTL: Duration = Duration::from_secs(300);
 const MESSAGE: &[u8] = b"mpc bench";
 
 /// What to measure and how much.
@@ -373,16 +361,7 @@ async fn postgres_runs(
         .await
         .context("cannot connect to the PostgreSQL read models")?;
     let transport: Arc<dyn Transport> = match &options.kafka_brokers {
-        Some(brokers) => {
-            let mut config = KafkaConfig::new(brokers.clone());
-            config.topic = format!("mpc.bench.{}", hex::encode(rand::random::<[u8; 6]>()));
-            config.partitions = 4;
-            Arc::new(
-                KafkaTransport::connect(config)
-                    .await
-                    .context("cannot connect to Kafka")?,
-            )
-        }
+        Some(brokers) => kafka_transport(brokers, "mpc.bench").await?,
         None => Arc::new(InProcessTransport::new()),
     };
     let stack = Stack::new("postgres", &dir.join("pg"), store, transport).await?;
@@ -562,52 +541,6 @@ async fn engine_ceiling(
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-// ---------------------------------------------------------------------------------
-// Full stack.
-
-/// A transport that counts the encoded size of every envelope it publishes.
-struct CountingTransport {
-    inner: Arc<dyn Transport>,
-    bytes: AtomicU64,
-    envelopes: AtomicU64,
-}
-
-#[async_trait]
-impl Transport for CountingTransport {
-    async fn publish(&self, envelope: &Envelope) -> Result<(), TransportError> {
-        let size = envelope
-            .encode()
-            .map_err(|e| TransportError::Encoding(e.to_string()))?
-            .len();
-        self.inner.publish(envelope).await?;
-        self.bytes.fetch_add(size as u64, Ordering::Relaxed);
-        self.envelopes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn subscribe(
-        &self,
-        session: SessionId,
-        party: &PartyId,
-    ) -> Result<Inbox, TransportError> {
-        self.inner.subscribe(session, party).await
-    }
-
-    async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
-        self.inner.close_session(session).await
-    }
-}
-
-/// A coordinator, three party nodes with file vaults and a transport, on one store.
-struct Stack {
-    name: &'static str,
-    store: Arc<dyn EventStore>,
-    coordinator: Arc<Coordinator>,
-    transport: Arc<CountingTransport>,
-    nodes: Vec<Arc<PartyNode>>,
-    threshold: Threshold,
-}
-
 /// Latencies of one stack and the bytes of its signings.
 struct StackMeasured {
     json: Value,
@@ -621,83 +554,6 @@ struct StackMeasured {
 }
 
 impl Stack {
-    async fn new(
-        name: &'static str,
-        dir: &Path,
-        store: Arc<dyn EventStore>,
-        transport: Arc<dyn Transport>,
-    ) -> anyhow::Result<Self> {
-        let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
-        let client = Arc::new(LocalCoordinator(coordinator.clone()));
-        let transport = Arc::new(CountingTransport {
-            inner: transport,
-            bytes: AtomicU64::new(0),
-            envelopes: AtomicU64::new(0),
-        });
-        let engine: Arc<dyn ThresholdEngine> = Arc::new(Dkls23Engine);
-        let mut nodes = Vec::new();
-        for name in ["device", "server", "recovery"] {
-            let id = PartyId::parse(name)?;
-            let passphrase = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
-            let vault_dir = dir.join("parties").join(name);
-            let vault = tokio::task::spawn_blocking(move || {
-                FileVault::create(&vault_dir, passphrase.as_bytes())
-            })
-            .await?
-            .with_context(|| format!("cannot create the vault of {name}"))?;
-            nodes.push(Arc::new(PartyNode::new(
-                id,
-                PartyIdentity::generate(),
-                engine.clone(),
-                Arc::new(vault),
-                transport.clone(),
-                client.clone(),
-            )));
-        }
-        Ok(Self {
-            name,
-            store,
-            coordinator,
-            transport,
-            nodes,
-            threshold: Threshold::new(2, 3)?,
-        })
-    }
-
-    /// API request → all three parties' keygen → `Completed` recorded.
-    async fn keygen(&self) -> anyhow::Result<(KeyId, PublicKey)> {
-        let created = self
-            .coordinator
-            .create_keygen(
-                NewKeygen {
-                    threshold: self.threshold,
-                    participants: self
-                        .nodes
-                        .iter()
-                        .map(|n| Participant {
-                            party_id: n.id().clone(),
-                            identity: n.identity().public(),
-                        })
-                        .collect(),
-                    ttl: SESSION_TTL,
-                },
-                CommandMeta::new(),
-            )
-            .await?;
-        let session_id = created.session_id;
-        run_all(&self.nodes, &created).await?;
-        let session = self
-            .coordinator
-            .wait_for(session_id, |s| s.status == SessionStatus::Completed)
-            .await?;
-        match (&session.status, &session.outcome) {
-            (SessionStatus::Completed, Some(PartyOutcome::PublicKey(pk))) => {
-                Ok((KeyId::of_keygen(session_id), *pk))
-            }
-            (status, _) => bail!("keygen session ended {status}: {:?}", session.failure),
-        }
-    }
-
     /// API request → two signers sign → `Completed` recorded → signature verified.
     async fn sign(
         &self,
@@ -706,13 +562,6 @@ impl Stack {
         signers: [usize; 2],
     ) -> anyhow::Result<(SessionId, Signature)> {
         self.shared().sign(key_id, public_key, signers).await
-    }
-
-    fn shared(&self) -> Arc<StackRef> {
-        Arc::new(StackRef {
-            coordinator: self.coordinator.clone(),
-            nodes: self.nodes.clone(),
-        })
     }
 
     /// Keygen and signing latencies, with the bytes the signings moved and stored.
@@ -826,52 +675,6 @@ impl Stack {
             worker?;
         }
         Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
-    }
-}
-
-/// What a throughput worker needs of a [`Stack`] (shared across tasks).
-struct StackRef {
-    coordinator: Arc<Coordinator>,
-    nodes: Vec<Arc<PartyNode>>,
-}
-
-impl StackRef {
-    async fn sign(
-        &self,
-        key_id: KeyId,
-        public_key: PublicKey,
-        signers: [usize; 2],
-    ) -> anyhow::Result<(SessionId, Signature)> {
-        let message = [MESSAGE, &rand::random::<[u8; 16]>()].concat();
-        let signers: Vec<Arc<PartyNode>> = signers.iter().map(|i| self.nodes[*i].clone()).collect();
-        let created = self
-            .coordinator
-            .create_signing(
-                NewSigning {
-                    key_id,
-                    signers: signers.iter().map(|n| n.id().clone()).collect(),
-                    payload: SigningPayload::Message(message.clone()),
-                    ttl: SESSION_TTL,
-                },
-                CommandMeta::new(),
-            )
-            .await?;
-        let session_id = created.session_id;
-        run_all(&signers, &created).await?;
-        let session = self
-            .coordinator
-            .wait_for(session_id, |s| s.status == SessionStatus::Completed)
-            .await?;
-        let signature = match (&session.status, &session.outcome) {
-            (SessionStatus::Completed, Some(PartyOutcome::Signature(sig))) => *sig,
-            (status, _) => bail!("signing session ended {status}: {:?}", session.failure),
-        };
-        let hash = MessageHash::from_bytes(Sha256::digest(&message).into());
-        ensure!(
-            verify_signature(&public_key, &hash, &signature),
-            "the recorded signature does not verify"
-        );
-        Ok((session_id, signature))
     }
 }
 
@@ -1010,48 +813,6 @@ async fn replay_speed(
 }
 
 // ---------------------------------------------------------------------------------
-// PostgreSQL scratch database.
-
-struct TempDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl TempDatabase {
-    async fn create(server: &str) -> anyhow::Result<Self> {
-        use sqlx::Connection;
-        let server = server.trim_end_matches('/').to_owned();
-        let name = format!("mpc_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
-        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .with_context(|| format!("cannot connect to PostgreSQL at {server}"))?;
-        // The name is ours: a fixed prefix and hex.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("cannot create database {name}"))?;
-        let url = format!("{server}/{name}");
-        Ok(Self { server, name, url })
-    }
-
-    async fn drop_it(self) {
-        use sqlx::Connection;
-        if let Ok(mut admin) =
-            sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await
-            && let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut admin)
-            .await
-        {
-            tracing::warn!(database = %self.name, "cannot drop the bench database: {e}");
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
 // Statistics and output.
 
 /// Latency statistics in milliseconds.
@@ -1094,30 +855,6 @@ fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     let started = Instant::now();
     let out = f();
     (started.elapsed(), out)
-}
-
-/// nproc, RAM and CPU model.
-fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_owned());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kb = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok());
-    json!({
-        "cpus": std::thread::available_parallelism().map_or(0, usize::from),
-        "cpu_model": model,
-        "memory_gib": mem_kb.map(|kb| (kb as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0),
-        "os": std::env::consts::OS,
-        "arch": std::env::consts::ARCH,
-        "debug_build": cfg!(debug_assertions),
-    })
 }
 
 fn f(value: &Value) -> f64 {

@@ -7,6 +7,8 @@
 //! - [`audit`]: `mpc audit verify` and `mpc replay`, checking read models against the log.
 //! - [`bench`]: `mpc bench`, the benchmark harness (engine floor, full stack, throughput,
 //!   bytes, replay) behind `docs/performance.md`.
+//! - [`load`]: `mpc load`, the bounded load generator that accounts for every session
+//!   and bounds memory growth (`docs/reliability.md`).
 //! - [`operator`]: `mpc recovery start|list` and `mpc refresh`, the operator's
 //!   recovery and share-rotation commands over the gateway's admin API.
 //!
@@ -17,7 +19,9 @@ pub mod audit;
 pub mod bench;
 pub mod demo;
 pub mod infra;
+pub mod load;
 pub mod local;
 pub mod operator;
 pub mod party;
 pub mod serve;
+mod stack;

@@ -21,6 +21,10 @@
 //!   every read model from position 0 and compares it with the live one.
 //! - `mpc bench` measures the engine floor, the full stack, throughput, bytes and
 //!   replay speed (`docs/performance.md`).
+//! - `mpc load` keeps K signing sessions in flight for a fixed time, then checks that
+//!   every session is accounted for in the event store, every acknowledged append is
+//!   in the log, the read models equal their replay and memory stayed bounded
+//!   (`docs/reliability.md`).
 //!
 //! Every flag can also be set by an `MPC_…` environment variable or a TOML file
 //! given with `--config` (flags win over the environment, the environment over the
@@ -31,7 +35,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::{audit, bench, demo, infra, operator, party, serve};
+use mpc_cli::{audit, bench, demo, infra, load, operator, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +74,8 @@ enum Command {
     Replay(audit::DataArgs),
     /// Measure latency, throughput, bytes and replay speed against their floors.
     Bench(bench::BenchArgs),
+    /// Keep K signing sessions in flight for a fixed time; account for every one.
+    Load(load::LoadArgs),
 }
 
 #[derive(Args)]
@@ -165,6 +171,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Load(args) => runtime.block_on(load::run(args)),
     };
     drop(hsm_dir);
     match result {

@@ -55,6 +55,7 @@ macro_rules! event_store_contract {
             two_concurrent_appenders_at_one_version_exactly_one_wins,
             eight_concurrent_appenders_at_one_version_exactly_one_wins,
             concurrent_any_appends_get_consecutive_versions,
+            thirty_two_appenders_race_for_twenty_versions_on_one_and_many_streams,
             a_duplicate_event_id_is_rejected,
             a_batch_with_a_duplicate_event_id_appends_nothing,
         );
@@ -538,6 +539,83 @@ pub async fn concurrent_any_appends_get_consecutive_versions(store: Arc<dyn Even
         writer.await.expect("writer task");
     }
     assert_gapless(&store, &s, 80).await;
+}
+
+/// The heavier race: 32 appenders at the same expected version, 20 rounds on one
+/// stream; then 16 streams raced at once, 8 appenders each for 10 rounds. Every round
+/// has exactly one winner, every stream's versions are 1..=rounds, and the global
+/// positions of everything stored are 1..=events (no gap, no duplicate).
+pub async fn thirty_two_appenders_race_for_twenty_versions_on_one_and_many_streams(
+    store: Arc<dyn EventStore>,
+) {
+    const ONE_STREAM: (u8, u64) = (32, 20);
+    const STREAMS: usize = 16;
+    const MANY: (u8, u64) = (8, 10);
+    let mut tried = 0usize;
+    let mut winners = 0usize;
+    let one = stream("session-race32");
+    for version in 0..ONE_STREAM.1 {
+        let wins = race_at_version(&store, &one, version, ONE_STREAM.0).await;
+        assert_eq!(wins, 1, "round {version} of 32 appenders");
+        tried += usize::from(ONE_STREAM.0);
+        winners += wins;
+    }
+    let streams: Vec<_> = (0..STREAMS)
+        .map(|i| {
+            let (store, s) = (Arc::clone(&store), stream(&format!("session-many{i}")));
+            tokio::spawn(async move {
+                let mut wins = Vec::new();
+                for version in 0..MANY.1 {
+                    wins.push(race_at_version(&store, &s, version, MANY.0).await);
+                }
+                (s, wins)
+            })
+        })
+        .collect();
+    let mut names = vec![one.clone()];
+    for task in streams {
+        let (s, wins) = task.await.expect("stream task");
+        for (round, won) in wins.iter().enumerate() {
+            assert_eq!(*won, 1, "{s} round {round}");
+        }
+        tried += usize::from(MANY.0) * wins.len();
+        winners += wins.iter().sum::<usize>();
+        names.push(s);
+    }
+    let mut version_gaps = 0;
+    for s in &names {
+        let read = store.read_stream(s, 1).await.expect("read");
+        let expected = if *s == one { ONE_STREAM.1 } else { MANY.1 };
+        if versions(&read) != (1..=expected).collect::<Vec<_>>() {
+            version_gaps += 1;
+        }
+    }
+    let all = read_everything(&*store).await;
+    let events = all.len() as u64;
+    let position_gaps = positions(&all)
+        .iter()
+        .zip(1..)
+        .filter(|(position, expected)| **position != *expected)
+        .count();
+    let ids: HashSet<_> = all.iter().map(|e| e.event_id).collect();
+    eprintln!(
+        "\nconcurrent appends at one expected version:\n\
+         | figure | value |\n|---|---:|\n\
+         | appends tried | {tried} |\n\
+         | winners | {winners} |\n\
+         | losers (wrong expected version) | {} |\n\
+         | rounds with other than one winner | 0 |\n\
+         | streams with a version gap | {version_gaps} |\n\
+         | events stored | {events} |\n\
+         | global position gaps | {position_gaps} |",
+        tried - winners
+    );
+    let rounds = ONE_STREAM.1 + STREAMS as u64 * MANY.1;
+    assert_eq!(winners as u64, rounds);
+    assert_eq!(events, rounds);
+    assert_eq!(ids.len() as u64, events, "no duplicate events");
+    assert_eq!(version_gaps, 0);
+    assert_eq!(positions(&all), (1..=events).collect::<Vec<_>>());
 }
 
 pub async fn a_duplicate_event_id_is_rejected(store: Arc<dyn EventStore>) {

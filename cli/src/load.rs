@@ -1,0 +1,1272 @@
+//! `mpc load`: a bounded load generator that accounts for every session.
+//!
+//! It wires the same stack as `mpc bench` (a coordinator, three party nodes with file
+//! vaults, the four read-model projections) on the embedded defaults (SQLite file,
+//! in-process transport) or on PostgreSQL and/or Kafka, makes one 2-of-3 key with a
+//! real DKLs23 keygen, then keeps `concurrency` signing sessions in flight for a fixed
+//! time. Afterwards it drains (waits for every started session to end, bounded by the
+//! session deadline) and checks, against the event store rather than its own memory:
+//!
+//! - every started session is accounted for: `started == completed + failed`, none
+//!   still open in memory or in the log (each session's stream is read back and
+//!   folded), the log agrees with what the generator saw, and no session stream
+//!   exists that the generator did not start;
+//! - every append the store acknowledged is in the log, at the stream and version it
+//!   was acknowledged at (the store is wrapped to record them);
+//! - every completed session's recorded signature verifies;
+//! - every read model, caught up, equals a rebuild from position 0
+//!   ([`mpc_projections::replay`]) and the audit log holds one record per event with an
+//!   intact hash chain;
+//! - the process's resident memory (`VmRSS`, sampled every second) grows by at most
+//!   [`DEFAULT_MAX_RSS_GROWTH_MIB`] after the warm-up;
+//! - the live actors left are at most those of sessions that ended (or could not be
+//!   created) within the actors' idle timeout, plus the key's two.
+//!
+//! Finished sessions' transport logs are freed (`Transport::close_session`) once the
+//! session ended, as an operator's close does in the gateway: the in-process
+//! transport otherwise keeps every envelope of every session.
+//!
+//! [`run`] is the command; [`execute`] the library entry the fault tests call while
+//! they restart PostgreSQL or the broker underneath it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use futures::future::join_all;
+use mpc_actors::{
+    Aggregate, CommandMeta, DEFAULT_IDLE_TIMEOUT, NewSigning, SessionAggregate, SigningPayload,
+};
+use mpc_engine::verify_signature;
+use mpc_events::{
+    KeyId, MessageHash, PartyOutcome, PublicKey, SessionId, SessionStatus, Signature,
+};
+use mpc_projections::{
+    AccountsProjection, AuditLogProjection, Projection, ProjectionRunner, ReadModels,
+    SessionStatusProjection, WorkflowsProjection, replay, verify_chain,
+};
+use mpc_store::{
+    AppendOutcome, EventStore, ExpectedVersion, NewEvent, PostgresStore, RecordedEvent,
+    SqliteStore, StoreError, StreamName,
+};
+use mpc_transport::{InProcessTransport, Transport};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::demo::run_all;
+use crate::operator::parse_every;
+use crate::stack::{CountingTransport, Stack, StackRef, TempDatabase, kafka_transport, machine};
+
+/// Default bound on resident-memory growth after the warm-up. What may legitimately
+/// grow during a run: the generator's own ledger (one entry per session and per
+/// acknowledged event, ~1 KiB per session), the actors of sessions that ended within
+/// the idle timeout (60 s of sessions), SQLite's page cache (2 MiB per pooled
+/// connection once the file is large enough) and the allocator's per-thread arenas.
+/// Together that is well under 64 MiB for runs of minutes at this machine's rate; a
+/// leak of one envelope log (~10 KiB) per session exceeds it within ~6 500 sessions.
+pub const DEFAULT_MAX_RSS_GROWTH_MIB: f64 = 64.0;
+/// Actors that every signing session keeps alive: the key's stream and its keygen
+/// session (read for the key's current generation).
+const KEY_ACTORS: u64 = 2;
+/// The message every session signs (a random suffix follows).
+const MESSAGE: &[u8] = b"mpc load";
+/// Pause after a session could not even be created (e.g. the store is down).
+const CREATE_BACKOFF: Duration = Duration::from_millis(250);
+/// Pause before a failed projection runner starts again.
+const PROJECTION_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Signing sessions kept in flight.
+    pub concurrency: usize,
+    /// How long new sessions are started.
+    pub duration: Duration,
+    /// Memory samples before this are the warm-up; growth is measured from its end.
+    pub warmup: Duration,
+    /// Each signing session's deadline: a session that cannot finish (its store or
+    /// broker went away) expires then.
+    pub session_ttl: Duration,
+    /// How long the drain waits for the sessions still running when `duration` ends.
+    pub drain_timeout: Duration,
+    /// PostgreSQL server URL (no database name); a fresh database per run, dropped
+    /// afterwards. `None`: an SQLite file in a temporary directory.
+    pub postgres_url: Option<String>,
+    /// Kafka bootstrap brokers; a fresh topic per run. `None`: in-process transport.
+    pub kafka_brokers: Option<String>,
+    /// The resident-memory growth bound checked by [`LoadReport::problems`]; `None`
+    /// reports growth without checking it.
+    pub max_rss_growth_mib: Option<f64>,
+    /// How often resident memory is sampled.
+    pub sample_interval: Duration,
+    /// Print a progress line to stderr this often (`None`: quiet).
+    pub progress_every: Option<Duration>,
+}
+
+impl Options {
+    /// `concurrency` sessions for `duration` on the embedded stack, with defaults for
+    /// the rest (warm-up a fifth of the run, at most 30 s; 60 s session deadline).
+    pub fn new(concurrency: usize, duration: Duration) -> Self {
+        let session_ttl = Duration::from_secs(60);
+        Self {
+            concurrency,
+            duration,
+            warmup: (duration / 5).min(Duration::from_secs(30)),
+            session_ttl,
+            drain_timeout: session_ttl + Duration::from_secs(30),
+            postgres_url: None,
+            kafka_brokers: None,
+            max_rss_growth_mib: Some(DEFAULT_MAX_RSS_GROWTH_MIB),
+            sample_interval: Duration::from_secs(1),
+            progress_every: None,
+        }
+    }
+}
+
+/// `mpc load` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Signing sessions kept in flight.
+    #[arg(long, short = 'c', default_value_t = 8)]
+    pub concurrency: usize,
+    /// How long new sessions are started (`<n>s`, `<n>m`, `<n>h`).
+    #[arg(long, default_value = "60s", value_parser = parse_every)]
+    pub duration: Duration,
+    /// Warm-up before memory growth is measured (default: a fifth of the run, at
+    /// most 30 s).
+    #[arg(long, value_parser = parse_every)]
+    pub warmup: Option<Duration>,
+    /// Deadline of each signing session.
+    #[arg(long, default_value = "60s", value_parser = parse_every)]
+    pub session_ttl: Duration,
+    /// Fail the run if resident memory grows by more than this after the warm-up.
+    #[arg(long, default_value_t = DEFAULT_MAX_RSS_GROWTH_MIB)]
+    pub max_rss_growth_mib: f64,
+    /// PostgreSQL server URL without a database name (a fresh database is created and
+    /// dropped); default: an SQLite file in a temporary directory.
+    #[arg(long, env = "MPC_LOAD_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+    /// Kafka bootstrap brokers (`host:port,…`; a fresh topic); default: in-process.
+    #[arg(long, env = "MPC_LOAD_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs `mpc load`: prints progress and the report; fails if any check fails.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let mut options = Options::new(args.concurrency, args.duration);
+    if let Some(warmup) = args.warmup {
+        options.warmup = warmup;
+    }
+    options.session_ttl = args.session_ttl;
+    options.drain_timeout = args.session_ttl + Duration::from_secs(30);
+    options.postgres_url = args.postgres_url;
+    options.kafka_brokers = args.kafka_brokers;
+    options.max_rss_growth_mib = Some(args.max_rss_growth_mib);
+    options.progress_every = Some(Duration::from_secs(10));
+    let report = execute(&options).await?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("JSON report: {}", path.display());
+    }
+    let problems = report.problems(true);
+    if !problems.is_empty() {
+        bail!(
+            "the load run failed {} check(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    println!("every check passed");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// The report.
+
+/// How one session ended, as the generator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still running (the drain timed out before it ended).
+    Open,
+    /// Completed with a signature that verifies.
+    Completed,
+    /// Failed or expired, or completed with a signature that does not verify: why.
+    Failed(String),
+}
+
+/// One started session.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub session_id: SessionId,
+    pub started_at: Instant,
+    pub ended_at: Option<Instant>,
+    pub outcome: Outcome,
+    /// The status its stream folds to in the event store after the run.
+    pub in_store: Option<SessionStatus>,
+}
+
+/// Resident memory over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// `(seconds since start, VmRSS MiB)`.
+    pub samples: Vec<(f64, f64)>,
+    pub warmup_s: f64,
+    pub warmup_rss_mib: f64,
+    pub peak_rss_mib: f64,
+    pub final_rss_mib: f64,
+    /// Highest sample after the warm-up minus the last warm-up sample.
+    pub growth_after_warmup_mib: f64,
+    pub max_growth_mib: Option<f64>,
+}
+
+/// Everything a run measured and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub machine: serde_json::Value,
+    pub stack: String,
+    pub concurrency: usize,
+    pub duration_s: f64,
+    pub session_ttl_s: f64,
+    pub elapsed_s: f64,
+    pub drain_s: f64,
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Why sessions failed, with counts.
+    pub failed_reasons: BTreeMap<String, u64>,
+    /// Started but not ended when the drain gave up.
+    pub open_in_memory: u64,
+    /// `started - completed - failed - open_in_memory`: must be 0.
+    pub unaccounted: u64,
+    /// Sessions that could not be created, by error.
+    pub create_errors: BTreeMap<String, u64>,
+    /// Party runs that returned an error, by error (their session's outcome is
+    /// counted above).
+    pub party_errors: BTreeMap<String, u64>,
+    pub signatures_verified: u64,
+    /// Started sessions whose stream folds to a terminal status.
+    pub terminal_in_store: u64,
+    /// Started sessions whose stream is missing or not terminal.
+    pub open_in_store: u64,
+    /// Sessions whose stored status is not what the generator saw.
+    pub store_disagrees: u64,
+    /// Session streams in the log that no acknowledged create started (excluding the
+    /// keygen session), and how many of them are not terminal.
+    pub untracked_sessions: u64,
+    pub untracked_open: u64,
+    pub events_in_log: u64,
+    pub acknowledged_appends: u64,
+    pub acknowledged_events: u64,
+    /// Acknowledged events not in the log at the stream and version acknowledged.
+    pub acknowledged_missing: u64,
+    /// Events in the log whose append was not acknowledged: the commit went through
+    /// but its reply was lost (the connection broke), so the writer saw an error. Not
+    /// a loss; the writer's next append finds the stream moved on and reloads.
+    pub unacknowledged_in_log: u64,
+    pub read_models_compared: usize,
+    pub read_models_matching: usize,
+    pub read_model_differences: Vec<String>,
+    pub projection_restarts: u64,
+    pub audit_records: u64,
+    pub audit_chain_intact: bool,
+    pub memory: Memory,
+    pub live_actors_at_end: usize,
+    /// Sessions that ended within the actors' idle timeout before the end.
+    pub recently_ended: u64,
+    #[serde(skip)]
+    pub sessions: Vec<SessionRecord>,
+}
+
+impl LoadReport {
+    /// The checks that failed, each as a sentence; empty when all pass. `strict`
+    /// also counts failed sessions and errors (a plain run has none; a run with a
+    /// restarted store or broker expects some while it is down).
+    pub fn problems(&self, strict: bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, text: String| {
+            if !ok {
+                problems.push(text);
+            }
+        };
+        check(self.started > 0, "no session started".into());
+        check(
+            self.unaccounted == 0,
+            format!("{} started sessions are unaccounted for", self.unaccounted),
+        );
+        check(
+            self.open_in_memory == 0,
+            format!(
+                "{} sessions were still open after the drain",
+                self.open_in_memory
+            ),
+        );
+        check(
+            self.open_in_store == 0,
+            format!(
+                "{} sessions are not terminal in the event store",
+                self.open_in_store
+            ),
+        );
+        check(
+            self.store_disagrees == 0,
+            format!(
+                "{} sessions ended differently in the event store",
+                self.store_disagrees
+            ),
+        );
+        check(
+            self.untracked_open == 0,
+            format!(
+                "{} unacknowledged sessions stay open in the log",
+                self.untracked_open
+            ),
+        );
+        check(
+            self.acknowledged_missing == 0,
+            format!(
+                "{} acknowledged events are missing from the log",
+                self.acknowledged_missing
+            ),
+        );
+        check(
+            self.signatures_verified == self.completed,
+            format!(
+                "{} of {} completed sessions have a verified signature",
+                self.signatures_verified, self.completed
+            ),
+        );
+        check(
+            self.read_models_matching == self.read_models_compared && self.read_models_compared > 0,
+            format!(
+                "{} of {} read models equal their replay: {:?}",
+                self.read_models_matching, self.read_models_compared, self.read_model_differences
+            ),
+        );
+        check(
+            self.audit_chain_intact && self.audit_records == self.events_in_log,
+            format!(
+                "audit log: {} records for {} events, chain intact: {}",
+                self.audit_records, self.events_in_log, self.audit_chain_intact
+            ),
+        );
+        let refused: u64 = self.create_errors.values().sum();
+        check(
+            self.live_actors_at_end as u64 <= self.recently_ended + refused + KEY_ACTORS,
+            format!(
+                "{} actors live at the end, but only {} sessions ended within the idle \
+                 timeout and {refused} could not be created",
+                self.live_actors_at_end, self.recently_ended
+            ),
+        );
+        if let Some(bound) = self.memory.max_growth_mib {
+            check(
+                self.memory.growth_after_warmup_mib <= bound,
+                format!(
+                    "resident memory grew {:.1} MiB after the warm-up (bound {bound:.1} MiB)",
+                    self.memory.growth_after_warmup_mib
+                ),
+            );
+        }
+        if strict {
+            check(
+                self.failed == 0,
+                format!("{} sessions failed: {:?}", self.failed, self.failed_reasons),
+            );
+            let errors: u64 = self
+                .create_errors
+                .values()
+                .chain(self.party_errors.values())
+                .sum();
+            check(
+                errors == 0,
+                format!(
+                    "{errors} errors: create {:?}, party {:?}",
+                    self.create_errors, self.party_errors
+                ),
+            );
+        }
+        problems
+    }
+
+    /// Errors of every kind.
+    pub fn errors(&self) -> u64 {
+        self.create_errors
+            .values()
+            .chain(self.party_errors.values())
+            .sum()
+    }
+
+    /// The human report.
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "mpc load: {} concurrent 2-of-3 signing sessions for {:.0} s on {} ({} CPUs, {}{})",
+            self.concurrency,
+            self.duration_s,
+            self.stack,
+            m["cpus"],
+            m["cpu_model"].as_str().unwrap_or("unknown CPU"),
+            if m["debug_build"].as_bool() == Some(true) {
+                ", debug build"
+            } else {
+                ""
+            }
+        );
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(out, "  {name:<42} {value}");
+        };
+        row("sessions started", self.started.to_string());
+        row(
+            "  completed (signature verified)",
+            format!("{} ({})", self.completed, self.signatures_verified),
+        );
+        row(
+            "  failed",
+            format!("{} {:?}", self.failed, self.failed_reasons),
+        );
+        row("  open after the drain", self.open_in_memory.to_string());
+        row("  unaccounted", self.unaccounted.to_string());
+        row(
+            "sessions that could not be created",
+            format!(
+                "{} {:?}",
+                self.create_errors.values().sum::<u64>(),
+                self.create_errors
+            ),
+        );
+        row(
+            "party runs that returned an error",
+            format!(
+                "{} {:?}",
+                self.party_errors.values().sum::<u64>(),
+                self.party_errors
+            ),
+        );
+        row(
+            "terminal in the event store",
+            format!("{} of {}", self.terminal_in_store, self.started),
+        );
+        row("open in the event store", self.open_in_store.to_string());
+        row(
+            "store disagrees with the generator",
+            self.store_disagrees.to_string(),
+        );
+        row(
+            "untracked session streams (open)",
+            format!("{} ({})", self.untracked_sessions, self.untracked_open),
+        );
+        row("events in the log", self.events_in_log.to_string());
+        row(
+            "acknowledged appends / events",
+            format!(
+                "{} / {}",
+                self.acknowledged_appends, self.acknowledged_events
+            ),
+        );
+        row(
+            "acknowledged but missing",
+            self.acknowledged_missing.to_string(),
+        );
+        row(
+            "in the log but not acknowledged",
+            self.unacknowledged_in_log.to_string(),
+        );
+        row(
+            "read models equal to their replay",
+            format!(
+                "{} of {}",
+                self.read_models_matching, self.read_models_compared
+            ),
+        );
+        row(
+            "projection runner restarts",
+            self.projection_restarts.to_string(),
+        );
+        row(
+            "audit records / chain intact",
+            format!("{} / {}", self.audit_records, self.audit_chain_intact),
+        );
+        let mem = &self.memory;
+        row(
+            "RSS after warm-up",
+            format!("{:.1} MiB (at {:.0} s)", mem.warmup_rss_mib, mem.warmup_s),
+        );
+        row(
+            "RSS peak / final",
+            format!("{:.1} / {:.1} MiB", mem.peak_rss_mib, mem.final_rss_mib),
+        );
+        row(
+            "RSS growth after warm-up",
+            match mem.max_growth_mib {
+                Some(bound) => format!(
+                    "{:.1} MiB (bound {bound:.1} MiB)",
+                    mem.growth_after_warmup_mib
+                ),
+                None => format!("{:.1} MiB (not checked)", mem.growth_after_warmup_mib),
+            },
+        );
+        row(
+            "live actors at the end",
+            format!(
+                "{} ({} sessions ended within the {} s idle timeout)",
+                self.live_actors_at_end,
+                self.recently_ended,
+                DEFAULT_IDLE_TIMEOUT.as_secs()
+            ),
+        );
+        row(
+            "throughput",
+            format!(
+                "{:.2} signatures/s",
+                self.completed as f64 / self.duration_s.max(1e-9)
+            ),
+        );
+        row(
+            "elapsed (drain)",
+            format!("{:.1} s ({:.1} s)", self.elapsed_s, self.drain_s),
+        );
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The run.
+
+/// Runs the load described by `options` and checks the outcome (see the module
+/// docs). Setup failures (no database, no broker, a failed keygen) are errors; what
+/// happens during the load is in the report.
+pub async fn execute(options: &Options) -> anyhow::Result<LoadReport> {
+    execute_signalling(options, None).await
+}
+
+/// [`execute`], telling `underway` when the keygen is done and the first sessions
+/// start (so a fault test can wait for that before restarting a component).
+pub async fn execute_signalling(
+    options: &Options,
+    underway: Option<oneshot::Sender<Instant>>,
+) -> anyhow::Result<LoadReport> {
+    if options.concurrency == 0 {
+        bail!("the load needs at least one concurrent session");
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let database = match &options.postgres_url {
+        Some(server) => Some(TempDatabase::create(server).await?),
+        None => None,
+    };
+    let result = load(
+        options,
+        dir.path(),
+        database.as_ref().map(|d| d.url.as_str()),
+        underway,
+    )
+    .await;
+    if let Some(database) = database {
+        database.drop_it().await;
+    }
+    result
+}
+
+async fn load(
+    options: &Options,
+    dir: &std::path::Path,
+    postgres: Option<&str>,
+    underway: Option<oneshot::Sender<Instant>>,
+) -> anyhow::Result<LoadReport> {
+    let (store, models, store_name): (Arc<dyn EventStore>, ReadModels, &str) = match postgres {
+        Some(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .context("cannot connect to the PostgreSQL event store")?;
+            let models = ReadModels::from(store.pool().clone());
+            (Arc::new(store), models, "PostgreSQL")
+        }
+        None => {
+            let store = SqliteStore::open(&dir.join("events.db"))
+                .await
+                .context("cannot open the SQLite event store")?;
+            let models = ReadModels::from(store.pool().clone());
+            (Arc::new(store), models, "SQLite")
+        }
+    };
+    let (transport, transport_name): (Arc<dyn Transport>, &str) = match &options.kafka_brokers {
+        Some(brokers) => (kafka_transport(brokers, "mpc.load").await?, "Kafka"),
+        None => (Arc::new(InProcessTransport::new()), "in-process"),
+    };
+    let acknowledged = Arc::new(Acknowledged::new(store.clone()));
+    let stack = Stack::new("load", dir, acknowledged.clone(), transport).await?;
+
+    // Once, before the runners start: each runner migrates too, and four migrations
+    // racing on one SQLite file fail ("table … already exists").
+    models
+        .migrate()
+        .await
+        .context("cannot migrate the read models")?;
+    let (stop_projections, projections_stopped) = watch::channel(false);
+    let restarts = Arc::new(AtomicU64::new(0));
+    let projections = vec![
+        tokio::spawn(keep_projecting(
+            store.clone(),
+            models.clone(),
+            SessionStatusProjection::new,
+            projections_stopped.clone(),
+            restarts.clone(),
+        )),
+        tokio::spawn(keep_projecting(
+            store.clone(),
+            models.clone(),
+            AuditLogProjection::new,
+            projections_stopped.clone(),
+            restarts.clone(),
+        )),
+        tokio::spawn(keep_projecting(
+            store.clone(),
+            models.clone(),
+            AccountsProjection::new,
+            projections_stopped.clone(),
+            restarts.clone(),
+        )),
+        tokio::spawn(keep_projecting(
+            store.clone(),
+            models.clone(),
+            WorkflowsProjection::new,
+            projections_stopped,
+            restarts.clone(),
+        )),
+    ];
+
+    let (key_id, public_key) = stack.keygen().await.context("the load's keygen failed")?;
+    let keygen_session = key_id.keygen_session();
+
+    let started = Instant::now();
+    let ledger = Arc::new(Ledger::default());
+    let (stop_sampling, sampling_stopped) = watch::channel(false);
+    let sampler = tokio::spawn(sample_rss(
+        options.sample_interval,
+        started,
+        sampling_stopped,
+    ));
+    let reporter = options.progress_every.map(|every| {
+        tokio::spawn(print_progress(
+            every,
+            started,
+            ledger.clone(),
+            stack.shared(),
+        ))
+    });
+
+    let end = started + options.duration;
+    let mut workers: Vec<_> = (0..options.concurrency)
+        .map(|w| {
+            tokio::spawn(worker(
+                w,
+                stack.shared(),
+                ledger.clone(),
+                stack.transport.clone(),
+                (key_id, public_key),
+                (options.session_ttl, end),
+            ))
+        })
+        .collect();
+    if let Some(underway) = underway {
+        let _ = underway.send(started);
+    }
+    let drain_started = Instant::now();
+    let drained = tokio::time::timeout(
+        options.duration + options.drain_timeout,
+        join_all(workers.iter_mut()),
+    )
+    .await;
+    if drained.is_err() {
+        for worker in &workers {
+            worker.abort();
+        }
+    }
+    let drain_s = drain_started.elapsed().as_secs_f64() - options.duration.as_secs_f64();
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let live_actors_at_end = stack.coordinator.live_actors();
+    let _ = stop_sampling.send(true);
+    let samples = sampler.await.context("the memory sampler panicked")?;
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
+
+    let mut report = LoadReport {
+        machine: machine(),
+        stack: format!("{store_name} + {transport_name}"),
+        concurrency: options.concurrency,
+        duration_s: options.duration.as_secs_f64(),
+        session_ttl_s: options.session_ttl.as_secs_f64(),
+        elapsed_s,
+        drain_s: drain_s.max(0.0),
+        started: 0,
+        completed: 0,
+        failed: 0,
+        failed_reasons: BTreeMap::new(),
+        open_in_memory: 0,
+        unaccounted: 0,
+        create_errors: ledger.create_errors(),
+        party_errors: ledger.party_errors(),
+        signatures_verified: ledger.verified.load(Ordering::Relaxed),
+        terminal_in_store: 0,
+        open_in_store: 0,
+        store_disagrees: 0,
+        untracked_sessions: 0,
+        untracked_open: 0,
+        events_in_log: 0,
+        acknowledged_appends: acknowledged.appends.load(Ordering::Relaxed),
+        acknowledged_events: 0,
+        acknowledged_missing: 0,
+        unacknowledged_in_log: 0,
+        read_models_compared: 0,
+        read_models_matching: 0,
+        read_model_differences: Vec::new(),
+        projection_restarts: 0,
+        audit_records: 0,
+        audit_chain_intact: false,
+        memory: memory(&samples, options),
+        live_actors_at_end,
+        recently_ended: 0,
+        sessions: ledger.sessions(),
+    };
+    let now = Instant::now();
+    for session in &report.sessions {
+        report.started += 1;
+        match &session.outcome {
+            Outcome::Open => report.open_in_memory += 1,
+            Outcome::Completed => report.completed += 1,
+            Outcome::Failed(reason) => {
+                report.failed += 1;
+                *report.failed_reasons.entry(reason.clone()).or_default() += 1;
+            }
+        }
+        if session
+            .ended_at
+            .is_some_and(|at| now.duration_since(at) <= DEFAULT_IDLE_TIMEOUT)
+        {
+            report.recently_ended += 1;
+        }
+    }
+    report.unaccounted = report.started - report.completed - report.failed - report.open_in_memory;
+
+    check_the_log(&store, &acknowledged, keygen_session, &mut report).await?;
+
+    let _ = stop_projections.send(true);
+    for projection in join_all(projections).await {
+        projection.context("a projection task panicked")?;
+    }
+    report.projection_restarts = restarts.load(Ordering::Relaxed);
+    let compared = replay(store.clone(), &models)
+        .await
+        .context("cannot replay the read models")?;
+    report.read_models_compared = compared.len();
+    report.read_models_matching = compared.iter().filter(|c| c.matches()).count();
+    report.read_model_differences = compared
+        .iter()
+        .filter_map(|c| {
+            c.first_difference
+                .as_ref()
+                .map(|d| format!("{}: {d}", c.model))
+        })
+        .collect();
+    let chain = verify_chain(&models)
+        .await
+        .context("cannot verify the audit chain")?;
+    report.audit_records = chain.records;
+    report.audit_chain_intact = chain.is_intact();
+    Ok(report)
+}
+
+/// One of the `concurrency` workers: sessions one after the other until `end`,
+/// rotating the signer pairs; each finished session's transport log is freed.
+async fn worker(
+    first: usize,
+    stack: Arc<StackRef>,
+    ledger: Arc<Ledger>,
+    transport: Arc<CountingTransport>,
+    key: (KeyId, PublicKey),
+    (ttl, end): (Duration, Instant),
+) {
+    let mut i = first;
+    while Instant::now() < end {
+        let signers = [[0, 1], [1, 2], [0, 2]][i % 3];
+        i += 1;
+        let Some(session) = one_session(&stack, &ledger, key, signers, ttl).await else {
+            tokio::time::sleep(CREATE_BACKOFF).await;
+            continue;
+        };
+        // In the background: with a broker away this waits for the delivery
+        // timeout, and the next session need not.
+        let transport = transport.clone();
+        tokio::spawn(async move {
+            if let Err(error) = transport.close_session(session).await {
+                tracing::warn!(%session, %error, "cannot free a session's transport log");
+            }
+        });
+    }
+}
+
+/// Creates one signing session, has its two signers run it and waits for it to end.
+/// `None` if it could not be created (recorded as a create error); else its id, once
+/// it ended or its deadline and a grace period passed.
+async fn one_session(
+    stack: &StackRef,
+    ledger: &Ledger,
+    (key_id, public_key): (KeyId, PublicKey),
+    signers: [usize; 2],
+    ttl: Duration,
+) -> Option<SessionId> {
+    let message = [MESSAGE, &rand::random::<[u8; 16]>()].concat();
+    let nodes: Vec<_> = signers.iter().map(|i| stack.nodes[*i].clone()).collect();
+    let created = stack
+        .coordinator
+        .create_signing(
+            NewSigning {
+                key_id,
+                signers: nodes.iter().map(|n| n.id().clone()).collect(),
+                payload: SigningPayload::Message(message.clone()),
+                ttl,
+            },
+            CommandMeta::new(),
+        )
+        .await;
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => {
+            ledger.count(&ledger.create_errors, e.to_string());
+            return None;
+        }
+    };
+    let session_id = created.session_id;
+    ledger.start(session_id);
+    if let Err(e) = run_all(&nodes, &created).await {
+        ledger.count(&ledger.party_errors, format!("{e:#}"));
+    }
+    // The session ends by its deadline at the latest (the actor expires it, retrying
+    // while the store is away); the grace period covers an outage at that moment.
+    let ended = tokio::time::timeout(
+        ttl + Duration::from_secs(30),
+        stack
+            .coordinator
+            .wait_for(session_id, |s| s.status.is_terminal()),
+    )
+    .await;
+    let outcome = match ended {
+        Err(_) => Outcome::Open,
+        Ok(Err(e)) => Outcome::Failed(format!("cannot follow the session: {e}")),
+        Ok(Ok(session)) => match (&session.status, &session.outcome) {
+            (SessionStatus::Completed, Some(PartyOutcome::Signature(signature))) => {
+                if verifies(&public_key, &message, signature) {
+                    ledger.verified.fetch_add(1, Ordering::Relaxed);
+                    Outcome::Completed
+                } else {
+                    Outcome::Failed("recorded signature does not verify".into())
+                }
+            }
+            (SessionStatus::Expired, _) => Outcome::Failed("expired".into()),
+            (status, _) => Outcome::Failed(match &session.failure {
+                Some(failure) => short(&failure.to_string()),
+                None => format!("ended {status}"),
+            }),
+        },
+    };
+    ledger.end(session_id, outcome);
+    Some(session_id)
+}
+
+fn verifies(public_key: &PublicKey, message: &[u8], signature: &Signature) -> bool {
+    let hash = MessageHash::from_bytes(Sha256::digest(message).into());
+    verify_signature(public_key, &hash, signature)
+}
+
+/// An error message cut to a length that groups well in a table.
+fn short(text: &str) -> String {
+    const MAX: usize = 120;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Reads the whole log back: every tracked session's stream folded to its status,
+/// every acknowledged event at its acknowledged place, no stray open sessions.
+async fn check_the_log(
+    store: &Arc<dyn EventStore>,
+    acknowledged: &Acknowledged,
+    keygen_session: SessionId,
+    report: &mut LoadReport,
+) -> anyhow::Result<()> {
+    let mut in_log: HashMap<Uuid, (StreamName, u64)> = HashMap::new();
+    let mut session_streams: HashSet<StreamName> = HashSet::new();
+    let mut after = 0;
+    loop {
+        let batch = store
+            .read_all(after, 1_000)
+            .await
+            .context("cannot read the event log back")?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        for event in batch {
+            if event.stream.category() == SessionAggregate::CATEGORY {
+                session_streams.insert(event.stream.clone());
+            }
+            in_log.insert(event.event_id, (event.stream, event.version));
+        }
+    }
+    report.events_in_log = in_log.len() as u64;
+    let acked = acknowledged.events();
+    report.acknowledged_events = acked.len() as u64;
+    report.acknowledged_missing = acked
+        .iter()
+        .filter(|(id, place)| in_log.get(id) != Some(place))
+        .count() as u64;
+    report.unacknowledged_in_log =
+        in_log.keys().filter(|id| !acked.contains_key(id)).count() as u64;
+
+    let mut tracked = HashSet::new();
+    for session in &mut report.sessions {
+        let stream = StreamName::new(SessionAggregate::CATEGORY, session.session_id)?;
+        tracked.insert(stream.clone());
+        let status = stored_status(store, &stream).await?;
+        session.in_store = status;
+        match status {
+            Some(status) if status.is_terminal() => report.terminal_in_store += 1,
+            _ => report.open_in_store += 1,
+        }
+        let agrees = match (&session.outcome, status) {
+            (Outcome::Completed, Some(SessionStatus::Completed)) => true,
+            (Outcome::Failed(_), Some(s)) => s.is_terminal(),
+            (Outcome::Open, _) => true,
+            _ => false,
+        };
+        if !agrees {
+            report.store_disagrees += 1;
+        }
+    }
+    tracked.insert(StreamName::new(SessionAggregate::CATEGORY, keygen_session)?);
+    for stream in session_streams.difference(&tracked) {
+        report.untracked_sessions += 1;
+        if !stored_status(store, stream)
+            .await?
+            .is_some_and(|s| s.is_terminal())
+        {
+            report.untracked_open += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The status a session stream folds to, straight from the log (no actor, so
+/// nothing is decided or expired while checking).
+async fn stored_status(
+    store: &Arc<dyn EventStore>,
+    stream: &StreamName,
+) -> anyhow::Result<Option<SessionStatus>> {
+    let mut state = <SessionAggregate as Aggregate>::State::default();
+    for recorded in store.read_stream(stream, 1).await? {
+        let event = SessionAggregate::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            &recorded.payload,
+        )
+        .with_context(|| format!("cannot decode {stream} version {}", recorded.version))?;
+        state = SessionAggregate::evolve(state, &event);
+    }
+    Ok(state.0.map(|s| s.status))
+}
+
+// ---------------------------------------------------------------------------------
+// Bookkeeping.
+
+/// Every started session and every error, shared by the workers.
+#[derive(Default)]
+struct Ledger {
+    sessions: Mutex<HashMap<SessionId, SessionRecord>>,
+    create_errors: Mutex<BTreeMap<String, u64>>,
+    party_errors: Mutex<BTreeMap<String, u64>>,
+    verified: AtomicU64,
+}
+
+impl Ledger {
+    fn start(&self, session_id: SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                session_id,
+                SessionRecord {
+                    session_id,
+                    started_at: Instant::now(),
+                    ended_at: None,
+                    outcome: Outcome::Open,
+                    in_store: None,
+                },
+            );
+    }
+
+    fn end(&self, session_id: SessionId, outcome: Outcome) {
+        if let Some(record) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&session_id)
+        {
+            if outcome != Outcome::Open {
+                record.ended_at = Some(Instant::now());
+            }
+            record.outcome = outcome;
+        }
+    }
+
+    fn count(&self, counter: &Mutex<BTreeMap<String, u64>>, error: String) {
+        *counter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(short(&error))
+            .or_default() += 1;
+    }
+
+    fn sessions(&self) -> Vec<SessionRecord> {
+        let mut sessions: Vec<_> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| s.started_at);
+        sessions
+    }
+
+    /// `(started, completed, failed, open)` now.
+    fn tally(&self) -> (u64, u64, u64, u64) {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tally = (sessions.len() as u64, 0, 0, 0);
+        for session in sessions.values() {
+            match session.outcome {
+                Outcome::Completed => tally.1 += 1,
+                Outcome::Failed(_) => tally.2 += 1,
+                Outcome::Open => tally.3 += 1,
+            }
+        }
+        tally
+    }
+
+    fn create_errors(&self) -> BTreeMap<String, u64> {
+        self.create_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn party_errors(&self) -> BTreeMap<String, u64> {
+        self.party_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The event store, recording every event whose append it acknowledged and where.
+struct Acknowledged {
+    inner: Arc<dyn EventStore>,
+    events: Mutex<HashMap<Uuid, (StreamName, u64)>>,
+    appends: AtomicU64,
+}
+
+impl Acknowledged {
+    fn new(inner: Arc<dyn EventStore>) -> Self {
+        Self {
+            inner,
+            events: Mutex::new(HashMap::new()),
+            appends: AtomicU64::new(0),
+        }
+    }
+
+    fn events(&self) -> HashMap<Uuid, (StreamName, u64)> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl EventStore for Acknowledged {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let outcome = self.inner.append(stream, expected, events).await?;
+        let first = outcome.stream_version + 1 - ids.len() as u64;
+        let mut acked = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, id) in ids.into_iter().enumerate() {
+            acked.insert(id, (stream.clone(), first + i as u64));
+        }
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, from_version).await
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        self.inner.head().await
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.inner.watch_head()
+    }
+}
+
+/// Runs one projection until `stopped`, starting it again after every failure (a
+/// store that went away): the checkpoint makes a restart resume where it stopped.
+async fn keep_projecting<P: Projection + 'static>(
+    store: Arc<dyn EventStore>,
+    models: ReadModels,
+    projection: fn(ReadModels) -> P,
+    mut stopped: watch::Receiver<bool>,
+    restarts: Arc<AtomicU64>,
+) {
+    loop {
+        let shutdown = {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let result =
+            match ProjectionRunner::new(store.clone(), models.clone(), projection(models.clone()))
+                .await
+            {
+                Ok(runner) => runner.run(shutdown).await,
+                Err(e) => Err(e),
+            };
+        match result {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, "a projection runner stopped; starting it again");
+                restarts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(PROJECTION_BACKOFF) => {}
+        }
+    }
+}
+
+/// This process's resident set size in MiB (`VmRSS` of `/proc/self/status`).
+pub fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn sample_rss(
+    every: Duration,
+    started: Instant,
+    mut stopped: watch::Receiver<bool>,
+) -> Vec<(f64, f64)> {
+    let mut samples = Vec::new();
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+        if let Some(rss) = rss_mib() {
+            samples.push((started.elapsed().as_secs_f64(), rss));
+        }
+    }
+    if let Some(rss) = rss_mib() {
+        samples.push((started.elapsed().as_secs_f64(), rss));
+    }
+    samples
+}
+
+fn memory(samples: &[(f64, f64)], options: &Options) -> Memory {
+    let warmup_s = options.warmup.as_secs_f64();
+    let warmup_rss = samples
+        .iter()
+        .take_while(|(t, _)| *t <= warmup_s)
+        .last()
+        .or(samples.first())
+        .map_or(0.0, |(_, rss)| *rss);
+    let peak = samples.iter().map(|(_, rss)| *rss).fold(0.0, f64::max);
+    let after = samples
+        .iter()
+        .filter(|(t, _)| *t > warmup_s)
+        .map(|(_, rss)| *rss)
+        .fold(warmup_rss, f64::max);
+    Memory {
+        samples: samples.to_vec(),
+        warmup_s,
+        warmup_rss_mib: warmup_rss,
+        peak_rss_mib: peak,
+        final_rss_mib: samples.last().map_or(0.0, |(_, rss)| *rss),
+        growth_after_warmup_mib: after - warmup_rss,
+        max_growth_mib: options.max_rss_growth_mib,
+    }
+}
+
+async fn print_progress(
+    every: Duration,
+    started: Instant,
+    ledger: Arc<Ledger>,
+    stack: Arc<StackRef>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let (begun, completed, failed, open) = ledger.tally();
+        let errors: u64 = ledger
+            .create_errors()
+            .values()
+            .chain(ledger.party_errors().values())
+            .sum();
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{:>5.0} s] started {begun}, completed {completed}, failed {failed}, in flight {open}, errors {errors}, RSS {:.1} MiB, live actors {}",
+            started.elapsed().as_secs_f64(),
+            rss_mib().unwrap_or(f64::NAN),
+            stack.coordinator.live_actors(),
+        );
+    }
+}
