@@ -34,6 +34,7 @@
 //! followed by the field. The first record's `prev_hash` is 32 zero bytes; every
 //! other record's is the previous record's `hash`. [`verify_chain`] recomputes it all.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -42,7 +43,7 @@ use mpc_store::RecordedEvent;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::{Conn, ReadModels, Row, Value, sql};
+use crate::db::{Conn, ReadModels, Row, Value, dynamic_sql, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
 use crate::session_status::{SESSION_CATEGORY, decode_session_event};
@@ -377,56 +378,52 @@ impl Projection for AuditLogProjection {
         conn: &mut Conn<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let category = event.stream.category();
-        let (service, actor, session, status) = if category == SESSION_CATEGORY {
-            let facts = session_facts(conn, event).await?;
-            (
-                COORDINATOR_SERVICE.to_owned(),
-                facts.actor,
-                Some(facts.session_id.to_string()),
-                Some(facts.status.to_string()),
-            )
-        } else {
-            (category.to_owned(), SYSTEM_ACTOR.to_owned(), None, None)
-        };
         let prev_hash = last_hash(conn).await?.unwrap_or(GENESIS_HASH);
-        let mut record = AuditRecord {
-            position: event.position,
-            occurred_at: event.occurred_at,
-            service,
-            action: event.event_type.clone(),
-            actor,
-            resource: event.stream.as_str().to_owned(),
-            session,
-            status,
-            event_id: event.event_id,
-            correlation_id: event.correlation_id,
-            stream_version: event.version,
-            schema_version: event.schema_version,
-            payload_sha256: Sha256::digest(&event.payload).into(),
-            prev_hash,
-            hash: [0; 32],
-        };
-        record.hash = record.compute_hash();
-        let position = to_sql_int(record.position, "position")?;
-        let version = to_sql_int(record.stream_version, "stream version")?;
-        insert_record(conn, &record, position, version)
-            .await
-            .map_err(|e| {
-                if e.as_database_error()
-                    .is_some_and(|db| db.is_unique_violation())
-                {
-                    ProjectionError::Inconsistent {
-                        position: event.position,
-                        stream: event.stream.clone(),
-                        detail: "an audit record already exists at this position".to_owned(),
-                    }
-                } else {
-                    ProjectionError::database(format!("inserting audit record {}", event.position))(
-                        e,
-                    )
+        let record = record_for(conn, event, prev_hash, &HashMap::new()).await?;
+        insert_records(conn, std::slice::from_ref(&record), |e| {
+            if e.as_database_error()
+                .is_some_and(|db| db.is_unique_violation())
+            {
+                ProjectionError::Inconsistent {
+                    position: event.position,
+                    stream: event.stream.clone(),
+                    detail: "an audit record already exists at this position".to_owned(),
                 }
-            })
+            } else {
+                ProjectionError::database(format!("inserting audit record {}", event.position))(e)
+            }
+        })
+        .await
+    }
+
+    /// The batch form: the chain head is read once, each record's hash is chained
+    /// to the one before it in memory, sessions' statuses come from earlier events of
+    /// the batch where they can, and the records are written with multi-row inserts.
+    async fn apply_all(
+        &self,
+        conn: &mut Conn<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut prev_hash = last_hash(conn).await?.unwrap_or(GENESIS_HASH);
+        let mut statuses = HashMap::new();
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            let record = record_for(conn, event, prev_hash, &statuses).await?;
+            if let (Some(session), Some(status)) = (&record.session, &record.status) {
+                statuses.insert(session.clone(), status.clone());
+            }
+            prev_hash = record.hash;
+            records.push(record);
+        }
+        for chunk in records.chunks(INSERT_ROWS) {
+            insert_records(
+                conn,
+                chunk,
+                ProjectionError::database("inserting a batch of audit records"),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError> {
@@ -436,6 +433,47 @@ impl Projection for AuditLogProjection {
             .map_err(ProjectionError::database("emptying audit_log"))?;
         Ok(())
     }
+}
+
+/// The audit record of `event`, chained to `prev_hash`. `known` holds the latest
+/// status of sessions whose events precede `event` but are not stored yet.
+async fn record_for(
+    conn: &mut Conn<'_>,
+    event: &RecordedEvent,
+    prev_hash: [u8; 32],
+    known: &HashMap<String, String>,
+) -> Result<AuditRecord, ProjectionError> {
+    let category = event.stream.category();
+    let (service, actor, session, status) = if category == SESSION_CATEGORY {
+        let facts = session_facts(conn, event, known).await?;
+        (
+            COORDINATOR_SERVICE.to_owned(),
+            facts.actor,
+            Some(facts.session_id.to_string()),
+            Some(facts.status.to_string()),
+        )
+    } else {
+        (category.to_owned(), SYSTEM_ACTOR.to_owned(), None, None)
+    };
+    let mut record = AuditRecord {
+        position: event.position,
+        occurred_at: event.occurred_at,
+        service,
+        action: event.event_type.clone(),
+        actor,
+        resource: event.stream.as_str().to_owned(),
+        session,
+        status,
+        event_id: event.event_id,
+        correlation_id: event.correlation_id,
+        stream_version: event.version,
+        schema_version: event.schema_version,
+        payload_sha256: Sha256::digest(&event.payload).into(),
+        prev_hash,
+        hash: [0; 32],
+    };
+    record.hash = record.compute_hash();
+    Ok(record)
 }
 
 /// What a session event tells the audit log.
@@ -448,6 +486,7 @@ struct SessionFacts {
 async fn session_facts(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
+    known: &HashMap<String, String>,
 ) -> Result<SessionFacts, ProjectionError> {
     let (session_id, decoded) = decode_session_event(event)?;
     let actor = match &decoded {
@@ -468,18 +507,11 @@ async fn session_facts(
         SessionEvent::SessionFailed { .. } => SessionStatus::Failed,
         SessionEvent::SessionExpired { .. } => SessionStatus::Expired,
         SessionEvent::ParticipantJoined { .. } | SessionEvent::PartyCompleted { .. } => {
-            let previous = sql(
-                "SELECT status FROM audit_log WHERE session = $1 ORDER BY position DESC LIMIT 1",
-            )
-            .bind(session_id.to_string())
-            .fetch_optional(conn)
-            .await
-            .map_err(ProjectionError::database(format!(
-                "reading the status of session {session_id}"
-            )))?
-            .map(|row| column_of::<Option<String>>(&row, "status"))
-            .transpose()?;
-            let previous = previous.flatten().ok_or_else(|| {
+            let previous = match known.get(&session_id.to_string()) {
+                Some(status) => Some(status.clone()),
+                None => stored_status(conn, session_id).await?,
+            };
+            let previous = previous.ok_or_else(|| {
                 inconsistent(
                     event,
                     format!(
@@ -500,36 +532,69 @@ async fn session_facts(
     })
 }
 
-async fn insert_record(
+/// The status the latest stored record of `session_id` names, if any.
+async fn stored_status(
     conn: &mut Conn<'_>,
-    r: &AuditRecord,
-    position: i64,
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    sql(
+    session_id: SessionId,
+) -> Result<Option<String>, ProjectionError> {
+    let row = sql("SELECT status FROM audit_log WHERE session = $1 ORDER BY position DESC LIMIT 1")
+        .bind(session_id.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(ProjectionError::database(format!(
+            "reading the status of session {session_id}"
+        )))?;
+    Ok(row
+        .map(|row| column_of::<Option<String>>(&row, "status"))
+        .transpose()?
+        .flatten())
+}
+
+/// Rows per multi-row insert: 15 parameters each stays far below both backends'
+/// parameter limits (SQLite 32 766, PostgreSQL 65 535).
+const INSERT_ROWS: usize = 256;
+
+/// Inserts `records` with one statement; a database error goes through `on_error`.
+async fn insert_records(
+    conn: &mut Conn<'_>,
+    records: &[AuditRecord],
+    on_error: impl FnOnce(sqlx::Error) -> ProjectionError,
+) -> Result<(), ProjectionError> {
+    const COLUMNS: usize = 15;
+    let tuples = (0..records.len())
+        .map(|row| {
+            let placeholders = (1..=COLUMNS)
+                .map(|column| format!("${}", row * COLUMNS + column))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({placeholders})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut statement = dynamic_sql(format!(
         "INSERT INTO audit_log (position, occurred_at, service, action, actor, resource, \
          session, status, event_id, correlation_id, stream_version, schema_version, \
-         payload_sha256, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(position)
-    .bind(r.occurred_at.as_millis())
-    .bind(&r.service)
-    .bind(&r.action)
-    .bind(&r.actor)
-    .bind(&r.resource)
-    .bind(r.session.as_deref())
-    .bind(r.status.as_deref())
-    .bind(r.event_id.to_string())
-    .bind(r.correlation_id.to_string())
-    .bind(version)
-    .bind(i64::from(r.schema_version))
-    .bind(hex::encode(r.payload_sha256))
-    .bind(hex::encode(r.prev_hash))
-    .bind(hex::encode(r.hash))
-    .execute(conn)
-    .await?;
-    Ok(())
+         payload_sha256, prev_hash, hash) VALUES {tuples}"
+    ));
+    for r in records {
+        statement = statement
+            .bind(to_sql_int(r.position, "position")?)
+            .bind(r.occurred_at.as_millis())
+            .bind(&r.service)
+            .bind(&r.action)
+            .bind(&r.actor)
+            .bind(&r.resource)
+            .bind(r.session.as_deref())
+            .bind(r.status.as_deref())
+            .bind(r.event_id.to_string())
+            .bind(r.correlation_id.to_string())
+            .bind(to_sql_int(r.stream_version, "stream version")?)
+            .bind(i64::from(r.schema_version))
+            .bind(hex::encode(r.payload_sha256))
+            .bind(hex::encode(r.prev_hash))
+            .bind(hex::encode(r.hash));
+    }
+    statement.execute(conn).await.map(drop).map_err(on_error)
 }
 
 fn decode_record(row: &Row) -> Result<AuditRecord, ProjectionError> {

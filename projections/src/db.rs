@@ -8,6 +8,7 @@
 //! `migrations/postgres/`); there every integer column is 64-bit (`INTEGER` in SQLite,
 //! `BIGINT` in PostgreSQL), so an `i64` reads back from either.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,7 +18,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
 };
-use sqlx::{Connection, PgPool, Postgres, Row as _, Sqlite, SqlitePool, Transaction};
+use sqlx::{
+    AssertSqlSafe, Connection, PgPool, Postgres, Row as _, Sqlite, SqlitePool, Transaction,
+};
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
@@ -409,14 +412,26 @@ impl From<Option<&str>> for Param {
 #[derive(Debug, Clone)]
 #[must_use = "a query does nothing until it is executed or fetched"]
 pub struct Sql {
-    text: &'static str,
+    text: Cow<'static, str>,
     params: Vec<Param>,
 }
 
 /// A statement in SQL both backends accept, with `$1`, `$2`, … placeholders.
 pub fn sql(text: &'static str) -> Sql {
     Sql {
-        text,
+        text: Cow::Borrowed(text),
+        params: Vec::new(),
+    }
+}
+
+/// Like [`sql`], for a statement whose text is built at run time (e.g. a multi-row
+/// `INSERT` with as many `VALUES` tuples as rows). The text must hold only SQL and
+/// `$n` placeholders: values are always bound. Such statements are not kept
+/// prepared on the connection: their texts vary, and each would take a slot of the
+/// connection's statement cache.
+pub fn dynamic_sql(text: String) -> Sql {
+    Sql {
+        text: Cow::Owned(text),
         params: Vec::new(),
     }
 }
@@ -435,6 +450,16 @@ macro_rules! bound {
     }};
 }
 
+/// The sqlx query of `$text` (a `Cow<'static, str>`) on backend `$db`. A text built
+/// at run time ([`dynamic_sql`]) holds only SQL and `$n` placeholders, never a value,
+/// which is why it may be asserted safe; it is not kept prepared.
+macro_rules! query {
+    ($db:ty, $text:expr) => {{
+        let persistent = matches!($text, Cow::Borrowed(_));
+        sqlx::query::<$db>(AssertSqlSafe($text)).persistent(persistent)
+    }};
+}
+
 impl Sql {
     /// Binds the next placeholder.
     pub fn bind(mut self, value: impl Into<Param>) -> Self {
@@ -445,11 +470,11 @@ impl Sql {
     /// Runs the statement; returns how many rows it changed.
     pub async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, sqlx::Error> {
         Ok(match conn {
-            Conn::Sqlite(c) => bound!(sqlx::query::<Sqlite>(self.text), self.params)
+            Conn::Sqlite(c) => bound!(query!(Sqlite, self.text), self.params)
                 .execute(&mut **c)
                 .await?
                 .rows_affected(),
-            Conn::Postgres(c) => bound!(sqlx::query::<Postgres>(self.text), self.params)
+            Conn::Postgres(c) => bound!(query!(Postgres, self.text), self.params)
                 .execute(&mut **c)
                 .await?
                 .rows_affected(),
@@ -459,13 +484,13 @@ impl Sql {
     /// Runs the query; returns its rows.
     pub async fn fetch_all(self, conn: &mut Conn<'_>) -> Result<Vec<Row>, sqlx::Error> {
         Ok(match conn {
-            Conn::Sqlite(c) => bound!(sqlx::query::<Sqlite>(self.text), self.params)
+            Conn::Sqlite(c) => bound!(query!(Sqlite, self.text), self.params)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect(),
-            Conn::Postgres(c) => bound!(sqlx::query::<Postgres>(self.text), self.params)
+            Conn::Postgres(c) => bound!(query!(Postgres, self.text), self.params)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
@@ -477,11 +502,11 @@ impl Sql {
     /// Runs the query; returns its first row, if any.
     pub async fn fetch_optional(self, conn: &mut Conn<'_>) -> Result<Option<Row>, sqlx::Error> {
         Ok(match conn {
-            Conn::Sqlite(c) => bound!(sqlx::query::<Sqlite>(self.text), self.params)
+            Conn::Sqlite(c) => bound!(query!(Sqlite, self.text), self.params)
                 .fetch_optional(&mut **c)
                 .await?
                 .map(Row::Sqlite),
-            Conn::Postgres(c) => bound!(sqlx::query::<Postgres>(self.text), self.params)
+            Conn::Postgres(c) => bound!(query!(Postgres, self.text), self.params)
                 .fetch_optional(&mut **c)
                 .await?
                 .map(Row::Postgres),

@@ -41,6 +41,22 @@ pub trait Projection: Send + Sync {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError>;
 
+    /// Applies `events` (in position order) through `conn`, with the same effect as
+    /// [`Projection::apply`] on each in turn. The runner calls it for a whole batch
+    /// first; a projection may override it to write a batch with fewer statements.
+    /// If it fails, the runner rolls the batch back and applies it event by event
+    /// with [`Projection::apply`], to find the offending event.
+    async fn apply_all(
+        &self,
+        conn: &mut Conn<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(conn, event).await?;
+        }
+        Ok(())
+    }
+
     /// Empties the read model (inside the runner's transaction), ready for a replay
     /// from position 0.
     async fn reset(&self, conn: &mut Conn<'_>) -> Result<(), ProjectionError>;
@@ -321,18 +337,16 @@ impl<P: Projection> ProjectionRunner<P> {
                 .map_err(ProjectionError::database("rolling back a stale batch"))?;
             return Ok(Some(Batch::Rewound(stored)));
         }
-        let mut checkpoint = stored;
-        for event in events.iter().filter(|e| e.position > stored) {
-            if let Err(error) = self.projection.apply(&mut tx.conn(), event).await {
-                tracing::debug!(projection = name, position = event.position, %error,
-                    "a batch failed; applying it again event by event");
-                tx.rollback()
-                    .await
-                    .map_err(ProjectionError::database("rolling back a failed batch"))?;
-                return Ok(None);
-            }
-            checkpoint = event.position;
+        let fresh = &events[events.partition_point(|e| e.position <= stored)..];
+        if let Err(error) = self.projection.apply_all(&mut tx.conn(), fresh).await {
+            tracing::debug!(projection = name, %error,
+                "a batch failed; applying it again event by event");
+            tx.rollback()
+                .await
+                .map_err(ProjectionError::database("rolling back a failed batch"))?;
+            return Ok(None);
         }
+        let checkpoint = fresh.last().map_or(stored, |e| e.position);
         self.commit_batch(tx, stored, checkpoint).await?;
         Ok(Some(Batch::Applied(checkpoint)))
     }

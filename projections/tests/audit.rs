@@ -14,8 +14,8 @@ use mpc_events::{
 };
 use mpc_projections::db::sql;
 use mpc_projections::{
-    AuditLogProjection, AuditRecord, BreakReason, GENESIS_HASH, ProjectionError, ProjectionRunner,
-    ReadModels, SessionStatusProjection, replay, verify_chain,
+    AuditLogProjection, AuditRecord, BreakReason, GENESIS_HASH, Projection, ProjectionError,
+    ProjectionRunner, ReadModels, SessionStatusProjection, replay, verify_chain,
 };
 use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
 use sha2::{Digest, Sha256};
@@ -436,6 +436,34 @@ async fn a_rebuild_yields_identical_records_and_hashes(backend: TestBackend) {
     assert_eq!(f.records().await, live);
 }
 
+/// The runner writes a batch through `apply_all` (chain head read once, statuses
+/// carried through the batch, multi-row inserts); applying the same events one at a
+/// time through `apply` must give the very same records.
+async fn a_batch_and_event_by_event_application_yield_identical_records(backend: TestBackend) {
+    let f = Fixture::new(backend).await;
+    f.full_history().await;
+    let events = f.store.read_all(0, 100).await.unwrap();
+    let models = f.models();
+
+    let mut tx = models.begin_write().await.unwrap();
+    f.audit().apply_all(&mut tx.conn(), &events).await.unwrap();
+    tx.commit().await.unwrap();
+    let batched = f.records().await;
+    assert_eq!(batched.len(), 22);
+    assert!(f.audit().verify().await.unwrap().is_intact());
+
+    let mut tx = models.begin_write().await.unwrap();
+    sql("DELETE FROM audit_log")
+        .execute(&mut tx.conn())
+        .await
+        .unwrap();
+    for event in &events {
+        f.audit().apply(&mut tx.conn(), event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(f.records().await, batched);
+}
+
 async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let (keygen, ..) = f.full_history().await;
@@ -790,6 +818,7 @@ on_every_backend!(
     a_rewritten_hash_breaks_the_chain_at_that_record,
     a_deleted_last_record_is_reported_as_a_missing_tail,
     a_rebuild_yields_identical_records_and_hashes,
+    a_batch_and_event_by_event_application_yield_identical_records,
     catching_up_twice_adds_nothing_and_new_events_extend_the_chain,
     events_of_unknown_categories_are_recorded_with_generic_fields,
     recovery_key_refresh_and_refresh_session_events_are_recorded,

@@ -8,6 +8,13 @@
 //! [`StoreError::WrongExpectedVersion`]. An append, once started, runs to completion
 //! (and is announced) even if its caller stops waiting.
 //!
+//! Appends are committed in groups: an append that arrives while another group is
+//! being committed waits for it, and then every append waiting by that time is
+//! written in one transaction, each in its own savepoint (so one refused append does
+//! not affect the others), with a single commit. Under concurrency the fsyncs
+//! of a `synchronous=FULL` commit are shared instead of one per append; every append
+//! is still acknowledged only after the commit that holds it.
+//!
 //! The head channel ([`EventStore::watch_head`]) announces appends made through this
 //! process; appends by another process sharing the file are seen by reads but not
 //! announced.
@@ -23,7 +30,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, oneshot, watch};
 use uuid::Uuid;
 
 use crate::port::{
@@ -55,9 +62,12 @@ const READ_ALL: &str = select_events!("WHERE position > ? ORDER BY position LIMI
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Serialises this process's appends so they queue here instead of spinning on
-    /// SQLite's busy handler; `BEGIN IMMEDIATE` still guards against other processes.
+    /// Serialises this process's group commits so they queue here instead of
+    /// spinning on SQLite's busy handler; `BEGIN IMMEDIATE` still guards against
+    /// other processes.
     writer: Arc<Mutex<()>>,
+    /// Appends waiting for the next group commit.
+    pending: Arc<std::sync::Mutex<Vec<Pending>>>,
     head: Arc<watch::Sender<u64>>,
 }
 
@@ -110,6 +120,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(Mutex::new(())),
+            pending: Arc::default(),
             head: Arc::new(watch::Sender::new(head)),
         })
     }
@@ -125,74 +136,157 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn append_locked(
+    /// Commits every waiting append as one group; called under the writer lock.
+    async fn commit_group(&self) {
+        let group = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if group.is_empty() {
+            // An earlier group took this task's append along.
+            return;
+        }
+        let outcomes = match self.write_group(&group).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let message = error.to_string();
+                group
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(message.clone())))
+                    .collect()
+            }
+        };
+        let last = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|o| o.last_position)
+            .max();
+        if let Some(last) = last {
+            // Still under the writer lock, so the head only ever moves forward.
+            self.head.send_if_modified(|head| {
+                let moved = last > *head;
+                if moved {
+                    *head = last;
+                }
+                moved
+            });
+        }
+        for (pending, outcome) in group.into_iter().zip(outcomes) {
+            // A caller that stopped waiting no longer needs its outcome.
+            let _ = pending.reply.send(outcome);
+        }
+    }
+
+    /// Writes `group` in one transaction, each append in a savepoint; the outcome of
+    /// each, or an error if the transaction itself failed (then nothing was written).
+    async fn write_group(
         &self,
-        stream: &StreamName,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<AppendOutcome, StoreError> {
+        group: &[Pending],
+    ) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend("beginning an append"))?;
-        let actual = stream_version(&mut tx, stream).await?;
-        if let ExpectedVersion::Exact(n) = expected
-            && n != actual
-        {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual,
-            });
-        }
-        let mut version = actual;
-        let mut last_position = 0;
-        for event in events {
-            version = version
-                .checked_add(1)
-                .ok_or_else(|| StoreError::Backend(format!("stream {stream} is full")))?;
-            let inserted = sqlx::query(
-                "INSERT INTO events (stream, version, event_id, event_type, schema_version, \
-                 payload, correlation_id, causation_id, occurred_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let mut outcomes = Vec::with_capacity(group.len());
+        for pending in group {
+            let mut savepoint = sqlx::Connection::begin(&mut *tx)
+                .await
+                .map_err(backend("opening a savepoint"))?;
+            let outcome = append_on(
+                &mut savepoint,
+                &pending.stream,
+                pending.expected,
+                &pending.events,
             )
-            .bind(stream.as_str())
-            .bind(to_sql_int(version, "version")?)
-            .bind(event.event_id.as_bytes().as_slice())
-            .bind(event.event_type.as_str())
-            .bind(i64::from(event.schema_version))
-            .bind(event.payload.as_slice())
-            .bind(event.correlation_id.as_bytes().as_slice())
-            .bind(event.causation_id.as_bytes().as_slice())
-            .bind(event.occurred_at.as_millis())
-            .execute(&mut *tx)
             .await;
-            match inserted {
-                Ok(done) => last_position = from_sql_int(done.last_insert_rowid(), "position")?,
-                Err(e) => {
-                    return Err(match classify_unique_violation(&e) {
-                        Some(UniqueViolation::EventId) => {
-                            StoreError::DuplicateEventId(event.event_id)
-                        }
-                        Some(UniqueViolation::StreamVersion) => StoreError::WrongExpectedVersion {
-                            stream: stream.clone(),
-                            expected,
-                            actual: stream_version(&mut tx, stream).await?,
-                        },
-                        None => backend(&format!("appending to {stream}"))(e),
-                    });
-                }
+            if outcome.is_ok() {
+                savepoint
+                    .commit()
+                    .await
+                    .map_err(backend("releasing a savepoint"))?;
+            } else {
+                savepoint
+                    .rollback()
+                    .await
+                    .map_err(backend("rolling back a savepoint"))?;
+            }
+            outcomes.push(outcome);
+        }
+        tx.commit().await.map_err(backend("committing appends"))?;
+        Ok(outcomes)
+    }
+}
+
+/// An append waiting for its group commit.
+#[derive(Debug)]
+struct Pending {
+    stream: StreamName,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// Checks `expected` and inserts `events` through `conn`, which holds the write lock.
+async fn append_on(
+    conn: &mut SqliteConnection,
+    stream: &StreamName,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+) -> Result<AppendOutcome, StoreError> {
+    let actual = stream_version(conn, stream).await?;
+    if let ExpectedVersion::Exact(n) = expected
+        && n != actual
+    {
+        return Err(StoreError::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected,
+            actual,
+        });
+    }
+    let mut version = actual;
+    let mut last_position = 0;
+    for event in events {
+        version = version
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend(format!("stream {stream} is full")))?;
+        let inserted = sqlx::query(
+            "INSERT INTO events (stream, version, event_id, event_type, schema_version, \
+             payload, correlation_id, causation_id, occurred_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(stream.as_str())
+        .bind(to_sql_int(version, "version")?)
+        .bind(event.event_id.as_bytes().as_slice())
+        .bind(event.event_type.as_str())
+        .bind(i64::from(event.schema_version))
+        .bind(event.payload.as_slice())
+        .bind(event.correlation_id.as_bytes().as_slice())
+        .bind(event.causation_id.as_bytes().as_slice())
+        .bind(event.occurred_at.as_millis())
+        .execute(&mut *conn)
+        .await;
+        match inserted {
+            Ok(done) => last_position = from_sql_int(done.last_insert_rowid(), "position")?,
+            Err(e) => {
+                return Err(match classify_unique_violation(&e) {
+                    Some(UniqueViolation::EventId) => StoreError::DuplicateEventId(event.event_id),
+                    Some(UniqueViolation::StreamVersion) => StoreError::WrongExpectedVersion {
+                        stream: stream.clone(),
+                        expected,
+                        actual: stream_version(conn, stream).await?,
+                    },
+                    None => backend(&format!("appending to {stream}"))(e),
+                });
             }
         }
-        tx.commit()
-            .await
-            .map_err(backend(&format!("committing an append to {stream}")))?;
-        Ok(AppendOutcome {
-            stream_version: version,
-            last_position,
-        })
     }
+    Ok(AppendOutcome {
+        stream_version: version,
+        last_position,
+    })
 }
 
 #[async_trait]
@@ -206,24 +300,27 @@ impl EventStore for SqliteStore {
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
         }
-        // The append runs as its own task so that it finishes, and a commit is always
-        // announced on the head channel, even if the caller stops waiting midway.
-        let (store, stream) = (self.clone(), stream.clone());
+        // The append joins the next group; the group commit runs as its own task so
+        // that it finishes, and a commit is always announced on the head channel,
+        // even if the caller stops waiting midway.
+        let (reply, outcome) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Pending {
+                stream: stream.clone(),
+                expected,
+                events,
+                reply,
+            });
+        let store = self.clone();
         tokio::spawn(async move {
             let _writer = store.writer.lock().await;
-            let outcome = store.append_locked(&stream, expected, &events).await?;
-            // Still under the writer lock, so the head only ever moves forward.
-            store.head.send_if_modified(|head| {
-                let moved = outcome.last_position > *head;
-                if moved {
-                    *head = outcome.last_position;
-                }
-                moved
-            });
-            Ok(outcome)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("the append task did not finish: {e}")))?
+            store.commit_group().await;
+        });
+        outcome
+            .await
+            .map_err(|_| StoreError::Backend("the append task did not finish".to_owned()))?
     }
 
     async fn read_stream(
