@@ -1,7 +1,8 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors, the
 //! session-status, audit-log, accounts and approval-workflow projections, and, with
 //! Kafka, the domain-event outbox. On start-up it resumes every open session, so
-//! deadlines fire after a restart.
+//! deadlines fire after a restart. Projection runners are restarted after a store
+//! outage, and every session that ends has its transport log closed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
 use mpc_outbox::Outbox;
 use mpc_projections::{
     AccountsProjection, AuditLogProjection, ProjectionError, ProjectionRunner,
-    SessionStatusProjection, WorkflowsProjection,
+    SessionStatusProjection, Supervisor, WorkflowsProjection,
 };
 
 use crate::infra::{self, StoreArgs, TransportArgs};
@@ -106,35 +107,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         SessionStatusProjection::new(models.clone()),
     )
     .await?;
+    // Sessions that ended after this position may still have transport logs (or, with
+    // Kafka, open remote inboxes): the closer below starts here.
+    let projected = projection.checkpoint().await?;
     // Caught up before serving, so every session in the log is in the read model and
     // the open ones can be resumed below.
     projection.catch_up().await?;
     let sessions = projection.projection().clone();
-    let projection = projection.spawn(std::future::pending());
-    let audit = ProjectionRunner::new(
+    drop(projection);
+    // Each runner is restarted after a transient error (a store outage); one that
+    // stops on corrupt data stops the process.
+    let supervisor = Supervisor::new();
+    let forever = std::future::pending::<()>;
+    let projection = supervisor.spawn(
         store.clone(),
         models.clone(),
-        AuditLogProjection::new(models.clone()),
-    )
-    .await?
-    .spawn(std::future::pending());
-    let accounts = ProjectionRunner::new(
+        SessionStatusProjection::new,
+        forever(),
+    );
+    let audit = supervisor.spawn(
         store.clone(),
         models.clone(),
-        AccountsProjection::new(models.clone()),
-    )
-    .await?
-    .spawn(std::future::pending());
-    let workflows = ProjectionRunner::new(
+        AuditLogProjection::new,
+        forever(),
+    );
+    let accounts = supervisor.spawn(
         store.clone(),
         models.clone(),
-        WorkflowsProjection::new(models),
-    )
-    .await?
-    .spawn(std::future::pending());
+        AccountsProjection::new,
+        forever(),
+    );
+    let workflows = supervisor.spawn(
+        store.clone(),
+        models.clone(),
+        WorkflowsProjection::new,
+        forever(),
+    );
 
     let gateway = Gateway::new(config, store, std::sync::Arc::new(SystemClock), transport)
         .context("cannot configure the gateway")?;
+    tokio::spawn(gateway.close_finished_sessions(projected));
     let resumed = resume_open_sessions(gateway.coordinator(), &sessions).await?;
     tracing::info!(resumed, "resumed the open sessions");
     let served = gateway.serve(|addr| {
