@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mpc_events::{
     Decision, IdentitySignature, KeyId, MessageHash, PartyId, SessionError, SessionId,
-    SessionStatus, Timestamp, WorkflowCommand, WorkflowError, WorkflowId,
+    SessionStatus, Timestamp, WorkflowCommand, WorkflowError, WorkflowId, WorkflowStatus,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -174,6 +174,18 @@ impl Approvals {
             .coordinator
             .create_signing_as(session_id, request, Some(evidence), meta)
             .await?)
+    }
+
+    /// Loads workflow `workflow_id` into a live actor and returns its status. A
+    /// pending workflow's expiry is armed only while its actor is live, so a restarted
+    /// coordinator resumes every pending workflow (see
+    /// `WorkflowsProjection::open_workflows`): one whose deadline passed while no
+    /// coordinator ran expires at once, the others when they are due.
+    pub async fn resume(
+        &self,
+        workflow_id: WorkflowId,
+    ) -> Result<WorkflowStatus, ApprovalServiceError> {
+        Ok(self.workflow(workflow_id).await?.status)
     }
 
     /// The workflow as recorded.

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
 use mpc_actors::{
-    Clock, CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning, SigningPayload,
-    SystemClock,
+    Approvals, Clock, CommandMeta, Coordinator, CoordinatorError, NewKeygen, NewSigning,
+    NewWorkflow, SigningPayload, SystemClock,
 };
 use mpc_events::{
     IdentityKey, KeyId, Participant, PartyId, PartyOutcome, PublicKey, SessionError, SessionId,
-    SessionStatus, Threshold,
+    SessionStatus, Threshold, WorkflowStatus,
 };
 use mpc_store::{EventStore, SqliteStore, StreamName};
 
@@ -248,6 +248,74 @@ async fn an_unfinished_session_expires_by_itself_at_its_deadline() {
 
 /// A coordinator process that dies stops its session actors with it; the next one
 /// loads nothing by itself, so the session expires only once it is resumed.
+#[test]
+fn a_workflow_left_pending_by_a_stopped_coordinator_expires_once_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let runtime = || tokio::runtime::Runtime::new().unwrap();
+
+    let first = runtime();
+    let workflow_id = first.block_on(async {
+        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let f = Fixture {
+            _dir: tempfile::tempdir().unwrap(),
+            path: path.clone(),
+            store: store.clone(),
+            coordinator: Coordinator::new(store.clone(), Arc::new(SystemClock)),
+        };
+        let key_id = KeyId::of_keygen(completed_keygen(&f).await);
+        let approvals = Approvals::new(store, Arc::new(SystemClock), Arc::new(f.coordinator));
+        approvals
+            .create(
+                NewWorkflow {
+                    key_id,
+                    title: "left pending".into(),
+                    payload: b"payload".to_vec(),
+                    ttl: Duration::from_millis(300),
+                },
+                CommandMeta::new(),
+            )
+            .await
+            .unwrap()
+    });
+    // The process is gone: its runtime, and every actor task on it, dropped.
+    drop(first);
+
+    runtime().block_on(async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
+        let stream = StreamName::new("approval", workflow_id).unwrap();
+        assert_eq!(
+            store.read_stream(&stream, 1).await.unwrap().len(),
+            1,
+            "only WorkflowCreated: nobody expired the workflow while no coordinator ran"
+        );
+        let approvals = Approvals::new(store.clone(), Arc::new(SystemClock), coordinator);
+        approvals.resume(workflow_id).await.unwrap();
+        // Watched in the store, not through `approvals`, which would load the actor.
+        let expired = tokio::time::timeout(Duration::from_secs(10), async {
+            while store.read_stream(&stream, 1).await.unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(expired.is_ok(), "the resumed workflow did not expire");
+        let types: Vec<String> = store
+            .read_stream(&stream, 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(types, ["WorkflowCreated", "WorkflowExpired"]);
+        assert_eq!(
+            approvals.workflow(workflow_id).await.unwrap().status,
+            WorkflowStatus::Expired
+        );
+    });
+}
+
 #[test]
 fn a_session_left_open_by_a_stopped_coordinator_expires_once_resumed() {
     let dir = tempfile::tempdir().unwrap();

@@ -246,6 +246,7 @@ struct World {
     dir: PathBuf,
     store: Arc<dyn EventStore>,
     coordinator: Arc<Coordinator>,
+    approvals: Arc<Approvals>,
     client: Arc<LocalCoordinator>,
     transport: Arc<InProcessTransport>,
     engine: Arc<dyn ThresholdEngine>,
@@ -402,11 +403,20 @@ pub async fn execute(options: &Options, progress: &ProgressBar) -> anyhow::Resul
     });
     let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
     crate::serve::resume_open_sessions(&coordinator, &statuses).await?;
+    // And workflows left pending, so that they expire.
+    workflows.catch_up().await?;
+    let approvals = Arc::new(Approvals::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        coordinator.clone(),
+    ));
+    crate::serve::resume_open_workflows(&approvals, workflows.projection()).await?;
     let world = World {
         dir: dir.to_path_buf(),
         store: store.clone(),
         client: Arc::new(LocalCoordinator(coordinator.clone())),
         coordinator,
+        approvals,
         transport: Arc::new(InProcessTransport::new()),
         engine: Arc::new(Dkls23Engine),
     };
@@ -574,11 +584,7 @@ async fn approval(
 
     progress.inc(1);
     progress.set_message("approval workflow: collecting signed decisions");
-    let approvals = Approvals::new(
-        world.store.clone(),
-        Arc::new(SystemClock),
-        world.coordinator.clone(),
-    );
+    let approvals = &world.approvals;
     let title = "Demo review: release the payload".to_owned();
     let workflow_id = approvals
         .create(

@@ -47,8 +47,8 @@ use mpc_events::{
     KeyId, MessageHash, PartyOutcome, PublicKey, SessionId, SessionStatus, Signature,
 };
 use mpc_projections::{
-    AccountsProjection, AuditLogProjection, Projection, ProjectionRunner, ReadModels,
-    SessionStatusProjection, WorkflowsProjection, replay, verify_chain,
+    AccountsProjection, AuditLogProjection, ReadModels, SessionStatusProjection, Supervisor,
+    WorkflowsProjection, replay, verify_chain,
 };
 use mpc_store::{
     AppendOutcome, EventStore, ExpectedVersion, NewEvent, PostgresStore, RecordedEvent,
@@ -79,8 +79,10 @@ const KEY_ACTORS: u64 = 2;
 const MESSAGE: &[u8] = b"mpc load";
 /// Pause after a session could not even be created (e.g. the store is down).
 const CREATE_BACKOFF: Duration = Duration::from_millis(250);
-/// Pause before a failed projection runner starts again.
+/// First pause before a projection runner stopped by a store outage starts again.
 const PROJECTION_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest such pause.
+const MAX_PROJECTION_BACKOFF: Duration = Duration::from_secs(2);
 
 /// What to run and for how long.
 #[derive(Debug, Clone)]
@@ -613,43 +615,40 @@ async fn load(
     let acknowledged = Arc::new(Acknowledged::new(store.clone()));
     let stack = Stack::new("load", dir, acknowledged.clone(), transport).await?;
 
-    // Once, before the runners start: each runner migrates too, and four migrations
-    // racing on one SQLite file fail ("table … already exists").
-    models
-        .migrate()
-        .await
-        .context("cannot migrate the read models")?;
     let (stop_projections, projections_stopped) = watch::channel(false);
-    let restarts = Arc::new(AtomicU64::new(0));
+    let stopped = || {
+        let mut stopped = projections_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    // Restarted after a store outage, as in `mpc serve`.
+    let supervisor = Supervisor::with_delays(PROJECTION_BACKOFF, MAX_PROJECTION_BACKOFF);
     let projections = vec![
-        tokio::spawn(keep_projecting(
+        supervisor.spawn(
             store.clone(),
             models.clone(),
             SessionStatusProjection::new,
-            projections_stopped.clone(),
-            restarts.clone(),
-        )),
-        tokio::spawn(keep_projecting(
+            stopped(),
+        ),
+        supervisor.spawn(
             store.clone(),
             models.clone(),
             AuditLogProjection::new,
-            projections_stopped.clone(),
-            restarts.clone(),
-        )),
-        tokio::spawn(keep_projecting(
+            stopped(),
+        ),
+        supervisor.spawn(
             store.clone(),
             models.clone(),
             AccountsProjection::new,
-            projections_stopped.clone(),
-            restarts.clone(),
-        )),
-        tokio::spawn(keep_projecting(
+            stopped(),
+        ),
+        supervisor.spawn(
             store.clone(),
             models.clone(),
             WorkflowsProjection::new,
-            projections_stopped,
-            restarts.clone(),
-        )),
+            stopped(),
+        ),
     ];
 
     let (key_id, public_key) = stack.keygen().await.context("the load's keygen failed")?;
@@ -770,9 +769,11 @@ async fn load(
 
     let _ = stop_projections.send(true);
     for projection in join_all(projections).await {
-        projection.context("a projection task panicked")?;
+        projection
+            .context("a projection task panicked")?
+            .context("a projection stopped on an error a restart cannot cure")?;
     }
-    report.projection_restarts = restarts.load(Ordering::Relaxed);
+    report.projection_restarts = supervisor.restarts();
     let compared = replay(store.clone(), &models)
         .await
         .context("cannot replay the read models")?;
@@ -1145,43 +1146,6 @@ impl EventStore for Acknowledged {
 
     fn watch_head(&self) -> watch::Receiver<u64> {
         self.inner.watch_head()
-    }
-}
-
-/// Runs one projection until `stopped`, starting it again after every failure (a
-/// store that went away): the checkpoint makes a restart resume where it stopped.
-async fn keep_projecting<P: Projection + 'static>(
-    store: Arc<dyn EventStore>,
-    models: ReadModels,
-    projection: fn(ReadModels) -> P,
-    mut stopped: watch::Receiver<bool>,
-    restarts: Arc<AtomicU64>,
-) {
-    loop {
-        let shutdown = {
-            let mut stopped = stopped.clone();
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }
-        };
-        let result =
-            match ProjectionRunner::new(store.clone(), models.clone(), projection(models.clone()))
-                .await
-            {
-                Ok(runner) => runner.run(shutdown).await,
-                Err(e) => Err(e),
-            };
-        match result {
-            Ok(_) => return,
-            Err(error) => {
-                tracing::warn!(%error, "a projection runner stopped; starting it again");
-                restarts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(PROJECTION_BACKOFF) => {}
-        }
     }
 }
 

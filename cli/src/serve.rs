@@ -1,7 +1,9 @@
 //! `mpc serve`: the coordinator process — HTTP gateway, session actors, the
 //! session-status, audit-log, accounts and approval-workflow projections, and, with
 //! Kafka, the domain-event outbox. On start-up it resumes every open session, so
-//! deadlines fire after a restart.
+//! deadlines fire after a restart, and every pending approval workflow, so they
+//! expire. Projection runners are restarted after a store
+//! outage, and every session that ends has its transport log closed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,12 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use mpc_actors::{Coordinator, SystemClock};
+use mpc_actors::{Approvals, Coordinator, SystemClock};
 use mpc_gateway::{Gateway, GatewayConfig, JwtKeys, TlsFiles};
 use mpc_outbox::Outbox;
 use mpc_projections::{
     AccountsProjection, AuditLogProjection, ProjectionError, ProjectionRunner,
-    SessionStatusProjection, WorkflowsProjection,
+    SessionStatusProjection, Supervisor, WorkflowsProjection,
 };
 
 use crate::infra::{self, StoreArgs, TransportArgs};
@@ -106,37 +108,61 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         SessionStatusProjection::new(models.clone()),
     )
     .await?;
+    // Sessions that ended after this position may still have transport logs (or, with
+    // Kafka, open remote inboxes): the closer below starts here.
+    let projected = projection.checkpoint().await?;
     // Caught up before serving, so every session in the log is in the read model and
     // the open ones can be resumed below.
     projection.catch_up().await?;
     let sessions = projection.projection().clone();
-    let projection = projection.spawn(std::future::pending());
-    let audit = ProjectionRunner::new(
-        store.clone(),
-        models.clone(),
-        AuditLogProjection::new(models.clone()),
-    )
-    .await?
-    .spawn(std::future::pending());
-    let accounts = ProjectionRunner::new(
-        store.clone(),
-        models.clone(),
-        AccountsProjection::new(models.clone()),
-    )
-    .await?
-    .spawn(std::future::pending());
+    drop(projection);
+    // Likewise for approval workflows, whose expiry is armed only while their actor
+    // is live.
     let workflows = ProjectionRunner::new(
         store.clone(),
         models.clone(),
-        WorkflowsProjection::new(models),
+        WorkflowsProjection::new(models.clone()),
     )
-    .await?
-    .spawn(std::future::pending());
+    .await?;
+    workflows.catch_up().await?;
+    let open_workflows = workflows.projection().clone();
+    drop(workflows);
+    // Each runner is restarted after a transient error (a store outage); one that
+    // stops on corrupt data stops the process.
+    let supervisor = Supervisor::new();
+    let forever = std::future::pending::<()>;
+    let projection = supervisor.spawn(
+        store.clone(),
+        models.clone(),
+        SessionStatusProjection::new,
+        forever(),
+    );
+    let audit = supervisor.spawn(
+        store.clone(),
+        models.clone(),
+        AuditLogProjection::new,
+        forever(),
+    );
+    let accounts = supervisor.spawn(
+        store.clone(),
+        models.clone(),
+        AccountsProjection::new,
+        forever(),
+    );
+    let workflows = supervisor.spawn(
+        store.clone(),
+        models.clone(),
+        WorkflowsProjection::new,
+        forever(),
+    );
 
     let gateway = Gateway::new(config, store, std::sync::Arc::new(SystemClock), transport)
         .context("cannot configure the gateway")?;
+    tokio::spawn(gateway.close_finished_sessions(projected));
     let resumed = resume_open_sessions(gateway.coordinator(), &sessions).await?;
     tracing::info!(resumed, "resumed the open sessions");
+    let resumed = resume_open_workflows(gateway.approvals(), &open_workflows).await?;
+    tracing::info!(resumed, "resumed the pending approval workflows");
     let served = gateway.serve(|addr| {
         println!("listening on {scheme}://{addr}");
     });
@@ -174,6 +200,26 @@ pub async fn resume_open_sessions(
             Ok(_) => resumed += 1,
             Err(error) => {
                 tracing::warn!(%session_id, %error, "could not resume an open session");
+            }
+        }
+    }
+    Ok(resumed)
+}
+
+/// Loads every workflow the workflows read model shows pending into `approvals`, so
+/// that each one's expiry is armed again (at once if it passed while no coordinator
+/// ran). Catch the read model's runner up first. A workflow that cannot be loaded is
+/// logged and skipped; returns how many were resumed.
+pub async fn resume_open_workflows(
+    approvals: &Approvals,
+    workflows: &WorkflowsProjection,
+) -> Result<usize, ProjectionError> {
+    let mut resumed = 0;
+    for workflow_id in workflows.open_workflows().await? {
+        match approvals.resume(workflow_id).await {
+            Ok(_) => resumed += 1,
+            Err(error) => {
+                tracing::warn!(%workflow_id, %error, "could not resume a pending workflow");
             }
         }
     }

@@ -35,12 +35,15 @@
 //! credential, the approver's signature, and verifying data needs none. Build a [`Gateway`] (it also builds the
 //! coordinator, so that join tokens are the gateway's JWTs), then [`Gateway::start`]
 //! or [`Gateway::serve`] it, or mount [`Gateway::configure`] in your own `App`.
+//! Run [`Gateway::close_finished_sessions`] beside it so that the transport frees
+//! every session that ends ([`transport_logs`]).
 
 pub mod accounts;
 pub mod auth;
 pub mod error;
 mod openapi;
 pub mod routes;
+pub mod transport_logs;
 pub mod workflows;
 
 use std::io;
@@ -181,6 +184,21 @@ impl Gateway {
     /// The approval service behind `/v1/workflows`.
     pub fn approvals(&self) -> &Arc<Approvals> {
         &self.state.approvals
+    }
+
+    /// [`transport_logs::close_finished_sessions`] over this gateway's store and
+    /// transport, from store position `after`, with the default grace period: spawn
+    /// it beside the server.
+    pub fn close_finished_sessions(
+        &self,
+        after: u64,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        transport_logs::close_finished_sessions(
+            self.state.store.clone(),
+            self.state.transport.clone(),
+            after,
+            transport_logs::CLOSE_GRACE,
+        )
     }
 
     pub fn state(&self) -> &GatewayState {

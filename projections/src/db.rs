@@ -102,7 +102,10 @@ impl ReadModels {
     ///
     /// The migrations are recorded in their own table, `_mpc_projections_migrations`,
     /// so they share a database with the event store's migrations without either side
-    /// seeing the other's as unknown. [`crate::ProjectionRunner::new`] calls this; call
+    /// seeing the other's as unknown. Concurrent calls on one database (in one process
+    /// or several) are safe: on SQLite the migration holds the write lock, on
+    /// PostgreSQL sqlx's migrator takes an advisory lock.
+    /// [`crate::ProjectionRunner::new`] calls this; call
     /// it yourself only to query read models before any runner exists.
     pub async fn migrate(&self) -> Result<(), ProjectionError> {
         match self {
@@ -110,7 +113,19 @@ impl ReadModels {
                 let mut migrator = sqlx::migrate!("./migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.set_ignore_missing(true);
-                migrator.run(pool).await?;
+                // sqlx's migrator takes no lock on SQLite: two of them racing on one
+                // file both see a migration missing and the second fails ("table …
+                // already exists"). Inside one `BEGIN IMMEDIATE` transaction (each
+                // migration becomes a savepoint of it) they run one after the other,
+                // in this process or another, and the later ones find nothing to do.
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(ProjectionError::database("locking the database to migrate"))?;
+                migrator.run_direct(None, &mut *tx, false).await?;
+                tx.commit()
+                    .await
+                    .map_err(ProjectionError::database("committing the migrations"))?;
             }
             Self::Postgres(pool) => {
                 let mut migrator = sqlx::migrate!("./migrations/postgres");

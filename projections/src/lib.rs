@@ -14,7 +14,10 @@
 //! Events a projection cannot decode stop its runner with
 //! [`ProjectionError::Decode`], leaving the checkpoint just before the offending
 //! event: corrupt data is never skipped silently. Events of stream categories a
-//! projection does not read are skipped.
+//! projection does not read are skipped. A [`Supervisor`] runs a projection through
+//! store outages: a runner that stops on a transient error (store or database
+//! unreachable, [`ProjectionError::is_transient`]) is started again after a bounded
+//! backoff; one that stops on corrupt data stays stopped.
 //!
 //! Read models:
 //! - [`SessionStatusProjection`]: one row per session (`session_status`), with its
@@ -74,6 +77,7 @@ mod replay;
 mod runner;
 mod session_status;
 mod stream;
+mod supervise;
 mod workflows;
 
 pub use accounts::{
@@ -90,6 +94,7 @@ pub use error::ProjectionError;
 pub use replay::{ModelComparison, replay};
 pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, from_sql_int, to_sql_int};
 pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};
+pub use supervise::{MAX_RESTART_DELAY, MIN_RESTART_DELAY, Supervisor};
 pub use workflows::{
     APPROVAL_CATEGORY, ApproverRow, WorkflowRow, WorkflowState, WorkflowsProjection,
 };

@@ -608,4 +608,149 @@ mod tests {
         assert_eq!(f.runner.rebuild().await.unwrap(), head);
         assert_eq!(f.recorded().await, expected);
     }
+
+    /// The fixture's store, whose reads fail while `failing` is set (an outage).
+    struct FlakyStore {
+        inner: SqliteStore,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl EventStore for FlakyStore {
+        async fn append(
+            &self,
+            stream: &StreamName,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<mpc_store::AppendOutcome, StoreError> {
+            self.inner.append(stream, expected, events).await
+        }
+
+        async fn read_stream(
+            &self,
+            stream: &StreamName,
+            from_version: u64,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.check()?;
+            self.inner.read_stream(stream, from_version).await
+        }
+
+        async fn read_all(
+            &self,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.check()?;
+            self.inner.read_all(after, limit).await
+        }
+
+        async fn head(&self) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.head().await
+        }
+
+        fn watch_head(&self) -> watch::Receiver<u64> {
+            self.inner.watch_head()
+        }
+    }
+
+    impl FlakyStore {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Backend("the store is restarting".into()));
+            }
+            Ok(())
+        }
+    }
+
+    async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while !done().await {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "timed out waiting until {what}");
+    }
+
+    #[tokio::test]
+    async fn a_supervised_runner_outlives_a_store_outage_and_catches_up() {
+        let f = fixture().await;
+        let store = Arc::new(FlakyStore {
+            inner: f.store.clone(),
+            failing: false.into(),
+        });
+        let supervisor = crate::Supervisor::with_delays(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(50),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = supervisor.spawn(
+            store.clone(),
+            ReadModels::from(f.store.pool().clone()),
+            |_| Recorder,
+            async move {
+                let _ = stopped.await;
+            },
+        );
+        f.append(&["A", "B"]).await.unwrap();
+        wait_until("A and B are applied", async || f.recorded().await == [1, 2]).await;
+
+        store
+            .failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        f.append(&["C", "D"]).await.unwrap();
+        wait_until("the runner was restarted twice", async || {
+            supervisor.restarts() >= 2
+        })
+        .await;
+        assert!(
+            !task.is_finished(),
+            "the outage stopped the supervised runner"
+        );
+        assert_eq!(f.recorded().await, [1, 2]);
+
+        store
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        wait_until("C and D are applied", async || {
+            f.recorded().await == [1, 2, 3, 4]
+        })
+        .await;
+        f.append(&["E"]).await.unwrap();
+        wait_until("E is applied", async || {
+            f.recorded().await == [1, 2, 3, 4, 5]
+        })
+        .await;
+
+        stop.send(()).unwrap();
+        assert_eq!(task.await.unwrap().unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_supervised_runner_still_stops_on_an_event_it_cannot_apply() {
+        let f = fixture().await;
+        f.append(&["A", "Fail", "C"]).await.unwrap();
+        let supervisor = crate::Supervisor::with_delays(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(50),
+        );
+        let result = supervisor
+            .run(
+                Arc::new(f.store.clone()),
+                ReadModels::from(f.store.pool().clone()),
+                |_| Recorder,
+                std::future::pending(),
+            )
+            .await;
+        assert!(
+            matches!(
+                result,
+                Err(ProjectionError::Inconsistent { position: 2, .. })
+            ),
+            "{result:?}"
+        );
+        assert_eq!(supervisor.restarts(), 0);
+        assert_eq!(f.recorded().await, [1]);
+    }
 }

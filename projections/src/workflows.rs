@@ -184,6 +184,31 @@ impl WorkflowsProjection {
         rows.iter().map(decode_approver_row).collect()
     }
 
+    /// Every workflow still waiting for decisions (`pending`), ordered by id: those
+    /// whose deadline a restarted coordinator must arm again
+    /// (`Approvals::resume`).
+    pub async fn open_workflows(&self) -> Result<Vec<WorkflowId>, ProjectionError> {
+        let rows = self
+            .models
+            .fetch_all(
+                sql(
+                    "SELECT workflow_id FROM approval_workflows WHERE status = $1 \
+                     ORDER BY workflow_id",
+                )
+                .bind(WorkflowState::Pending.to_string()),
+            )
+            .await
+            .map_err(ProjectionError::database("listing open workflows"))?;
+        const TABLE: &str = "approval_workflows";
+        rows.iter()
+            .map(|row| {
+                let id: String = column_of(row, TABLE, "workflow_id")?;
+                id.parse()
+                    .map_err(|_| ProjectionError::InvalidRow(format!("{TABLE}.workflow_id = {id}")))
+            })
+            .collect()
+    }
+
     /// Up to `limit` workflows, newest first (by creation time, then id).
     pub async fn list(&self, limit: u32) -> Result<Vec<WorkflowRow>, ProjectionError> {
         let rows = self

@@ -70,6 +70,12 @@ impl InProcessTransport {
         }
     }
 
+    /// How many sessions hold a log now (opened by a publish or a subscription and
+    /// not closed yet).
+    pub fn open_sessions(&self) -> usize {
+        self.sessions().open.len()
+    }
+
     /// The log of an open session, created on first use.
     fn log(&self, session: SessionId) -> Result<Arc<watch::Sender<Log>>, TransportError> {
         let mut sessions = self.sessions();
@@ -242,7 +248,7 @@ mod tests {
         transport.publish(&broadcast(session)).await.unwrap();
         let mut inbox = transport.subscribe(session, &party("b")).await.unwrap();
         transport.close_session(session).await.unwrap();
-        assert!(transport.sessions().open.is_empty());
+        assert_eq!(transport.open_sessions(), 0);
         assert_eq!(inbox.next().await, None, "the unread envelope is gone too");
     }
 

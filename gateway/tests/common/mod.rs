@@ -29,6 +29,7 @@ pub struct TestGateway {
     pub base: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn EventStore>,
+    pub transport: InProcessTransport,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -54,11 +55,12 @@ pub async fn start_configured(
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap(), keys, ADMIN);
     config.workers = Some(1);
     adjust(&mut config);
+    let transport = InProcessTransport::new();
     let gateway = Gateway::new(
         config,
         store.clone(),
         Arc::new(SystemClock),
-        Arc::new(InProcessTransport::new()),
+        Arc::new(transport.clone()),
     )
     .unwrap();
     let (addr, server) = gateway.start().unwrap();
@@ -72,6 +74,7 @@ pub async fn start_configured(
             reqwest::Client::new()
         },
         store,
+        transport,
         handle,
     }
 }
