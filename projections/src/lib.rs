@@ -5,7 +5,8 @@
 //! up from the projection's stored checkpoint, then follows the store through
 //! [`mpc_store::subscribe`]. Every batch of events is applied in one transaction that
 //! re-reads and locks the checkpoint (table `projection_checkpoints`), skips events at
-//! or below it, applies the rest (each in a savepoint) and advances it, so projections
+//! or below it, applies the rest (as a whole; if one fails, again one by one, each in a
+//! savepoint, up to the failing one) and advances it, so projections
 //! are idempotent: an event re-delivered at or below the checkpoint is skipped, a crash
 //! loses or repeats nothing, and two runners of one projection (two processes) never
 //! interleave. [`ProjectionRunner::rebuild`] empties a model and replays it from

@@ -20,10 +20,11 @@ pub const BATCH_SIZE: usize = 256;
 
 /// A read model kept from the event log.
 ///
-/// The runner calls [`Projection::apply`] once per event, in position order, inside a
-/// transaction that also advances the projection's checkpoint; a failed `apply` is
-/// rolled back on its own (it runs in a savepoint), so it may leave partial writes
-/// behind when it returns an error. A projection decides itself which events concern
+/// The runner calls [`Projection::apply_all`] with a batch of events, in position
+/// order, inside a transaction that also advances the projection's checkpoint. If it
+/// fails, the batch is rolled back and [`Projection::apply`] is called once per event,
+/// each in a savepoint that is rolled back on its own when it fails, so `apply` may
+/// leave partial writes behind when it returns an error. A projection decides itself which events concern
 /// it and returns `Ok(())` for the others. It writes through [`crate::db::sql`], one
 /// SQL text for SQLite and PostgreSQL.
 #[async_trait]
