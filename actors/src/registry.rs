@@ -172,7 +172,9 @@ impl<A: Aggregate> ActorRegistry<A> {
     }
 }
 
-async fn load<A: Aggregate>(
+/// The state `stream` folds to and its version, read straight from the log: no actor
+/// is started, so nothing is decided (no deadline fires) while reading.
+pub async fn load<A: Aggregate>(
     store: &dyn EventStore,
     stream: &StreamName,
 ) -> Result<(A::State, u64), ActorError<A::Error>> {

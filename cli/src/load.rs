@@ -980,16 +980,9 @@ async fn stored_status(
     store: &Arc<dyn EventStore>,
     stream: &StreamName,
 ) -> anyhow::Result<Option<SessionStatus>> {
-    let mut state = <SessionAggregate as Aggregate>::State::default();
-    for recorded in store.read_stream(stream, 1).await? {
-        let event = SessionAggregate::decode(
-            &recorded.event_type,
-            recorded.schema_version,
-            &recorded.payload,
-        )
-        .with_context(|| format!("cannot decode {stream} version {}", recorded.version))?;
-        state = SessionAggregate::evolve(state, &event);
-    }
+    let (state, _) = mpc_actors::load::<SessionAggregate>(store.as_ref(), stream)
+        .await
+        .with_context(|| format!("cannot fold {stream}"))?;
     Ok(state.0.map(|s| s.status))
 }
 

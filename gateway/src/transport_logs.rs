@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mpc_events::SessionId;
+use mpc_schemas::session;
 use mpc_store::{EventStore, RecordedEvent, subscribe};
 use mpc_transport::Transport;
 
@@ -27,10 +28,7 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// The session whose stream `event` ended, if it is a terminal session event.
 pub fn finished_session(event: &RecordedEvent) -> Option<SessionId> {
-    let terminal = matches!(
-        event.event_type.as_str(),
-        "SessionCompleted" | "SessionFailed" | "SessionExpired"
-    );
+    let terminal = session::ENDING_EVENT_TYPES.contains(&event.event_type.as_str());
     if !terminal || event.stream.category() != "session" {
         return None;
     }

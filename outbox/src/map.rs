@@ -45,10 +45,7 @@ async fn session_data(
     store: &dyn EventStore,
     event: &RecordedEvent,
 ) -> Result<Option<DomainData>, OutboxError> {
-    if !matches!(
-        event.event_type.as_str(),
-        "SessionCompleted" | "SessionFailed" | "SessionExpired"
-    ) {
+    if !session::ENDING_EVENT_TYPES.contains(&event.event_type.as_str()) {
         return Ok(None);
     }
     let decoded = session::decode(&event.event_type, event.schema_version, &event.payload)

@@ -45,6 +45,9 @@ pub const EVENT_TYPES: [&str; 7] = [
     "SessionExpired",
 ];
 
+/// The session event types that end a session (completed, failed, expired).
+pub const ENDING_EVENT_TYPES: [&str; 3] = ["SessionCompleted", "SessionFailed", "SessionExpired"];
+
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
