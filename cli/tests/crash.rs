@@ -40,7 +40,7 @@ use mpc_engine::{Dkls23Engine, FileVault, ShareVault, ThresholdEngine};
 use mpc_events::{
     KeyId, Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold,
 };
-use mpc_party::{CoordinatorClient, PartyError, PartyIdentity, PartyNode};
+use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
 use mpc_projections::{ProjectionRunner, ReadModels, SessionStatusProjection};
 use mpc_schemas::Envelope;
 use mpc_store::{
@@ -326,10 +326,10 @@ impl Link {
 
     /// Runs `call` in the running process; waits while none is up (or the one up
     /// has died and is not yet replaced); fails if the process dies meanwhile.
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, String>
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, CoordinatorError>
     where
         F: FnOnce(Arc<Coordinator>) -> Fut,
-        Fut: Future<Output = Result<T, String>> + Send + 'static,
+        Fut: Future<Output = Result<T, CoordinatorError>> + Send + 'static,
         T: Send + 'static,
     {
         let mut rx = self.up.subscribe();
@@ -340,13 +340,20 @@ impl Link {
             }
             rx.changed()
                 .await
-                .map_err(|_| "no coordinator".to_owned())?;
+                .map_err(|_| CoordinatorError::Unreachable("no coordinator".to_owned()))?;
         };
         up.handle
             .spawn(call(up.coordinator.clone()))
             .await
-            .map_err(|_| "connection to the coordinator lost".to_owned())?
+            .map_err(|_| {
+                CoordinatorError::Unreachable("connection to the coordinator lost".to_owned())
+            })?
     }
+}
+
+/// The coordinator's refusal, as a client sees it.
+fn refused(e: impl ToString) -> CoordinatorError {
+    CoordinatorError::Refused(e.to_string())
 }
 
 #[async_trait]
@@ -356,18 +363,18 @@ impl CoordinatorClient for Link {
         session: SessionId,
         party: &PartyId,
         token: &str,
-    ) -> Result<SessionView, String> {
+    ) -> Result<SessionView, CoordinatorError> {
         let (party, token) = (party.clone(), token.to_owned());
         self.call(move |c| async move { LocalCoordinator(c).join(session, &party, &token).await })
             .await
     }
 
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.call(move |c| async move { LocalCoordinator(c).wait_started(session).await })
             .await
     }
 
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.call(move |c| async move { LocalCoordinator(c).wait_finished(session).await })
             .await
     }
@@ -377,7 +384,7 @@ impl CoordinatorClient for Link {
         session: SessionId,
         party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         let party = party.clone();
         self.call(move |c| async move {
             LocalCoordinator(c)
@@ -393,7 +400,7 @@ impl CoordinatorClient for Link {
         party: &PartyId,
         culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         let party = party.clone();
         self.call(move |c| async move {
             LocalCoordinator(c)
@@ -612,7 +619,7 @@ impl Parties {
         key: KeyId,
         signers: [usize; 2],
         ttl: Duration,
-    ) -> Result<CreatedSession, String> {
+    ) -> Result<CreatedSession, CoordinatorError> {
         match kind {
             Kind::Keygen => {
                 let request = NewKeygen {
@@ -624,7 +631,7 @@ impl Parties {
                     .call(move |c| async move {
                         c.create_keygen_as(id, request, CommandMeta::new())
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(refused)
                     })
                     .await
             }
@@ -639,7 +646,7 @@ impl Parties {
                     .call(move |c| async move {
                         c.create_signing_as(id, request, None, CommandMeta::new())
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(refused)
                     })
                     .await
             }
@@ -665,7 +672,7 @@ impl Parties {
         let end = self.link.call(move |c| async move {
             c.wait_for(id, |s| s.status.is_terminal())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(refused)
         });
         tokio::time::timeout(ttl + GRACE, end)
             .await
@@ -847,7 +854,7 @@ impl CoordinatorCrash {
         self.link.connect(&doomed);
         let mut seen = self
             .link
-            .call(move |c| async move { c.watch(id).await.map_err(|e| e.to_string()) })
+            .call(move |c| async move { c.watch(id).await.map_err(refused) })
             .await
             .unwrap();
         let created = self.parties.create(id, kind, self.key, [0, 1], ttl).await;

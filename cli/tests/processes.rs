@@ -7,7 +7,7 @@
 //! both. Without them the tests fail, they never skip.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -71,21 +71,32 @@ impl Database {
     }
 }
 
-/// A running `mpc` process, killed when dropped.
+/// A running `mpc` process, killed (SIGKILL) when dropped.
 struct Process {
     child: Child,
     url: String,
 }
 
 impl Process {
-    /// Starts `mpc args…` and waits for its `listening on <url>` line.
-    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+    /// Starts `mpc args…` and waits for its `listening on <url>` line. Its log
+    /// (stderr) goes to `log`, appended, or to the test's stderr.
+    fn start(args: &[&str], envs: &[(&str, &str)], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_mpc"))
             .args(args)
             .envs(envs.iter().copied())
             .env("MPC_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -114,6 +125,7 @@ impl Process {
         }
     }
 
+    /// SIGKILL: no shutdown code runs, as with a crashed process or host.
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -129,6 +141,8 @@ impl Drop for Process {
 struct Cluster {
     dir: tempfile::TempDir,
     coordinator: Process,
+    /// `mpc serve`'s arguments, to start it again on the same port and database.
+    serve_args: Vec<String>,
     admin_token: String,
     parties: Vec<(String, Process)>,
     identities: Vec<Value>,
@@ -141,23 +155,27 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let topic = format!("mpc-it-{}", uuid::Uuid::new_v4().simple());
         let coord_dir = dir.path().join("coordinator");
-        let brokers = kafka_brokers();
-        let coordinator = Process::start(
-            &[
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--data-dir",
-                coord_dir.to_str().unwrap(),
-                "--store-url",
-                &db.url(),
-                "--kafka-brokers",
-                &brokers,
-                "--kafka-topic",
-                &topic,
-            ],
-            &[],
-        );
+        // A fixed port, so that a restarted coordinator is where the parties look.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let serve_args: Vec<String> = [
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            coord_dir.to_str().unwrap(),
+            "--store-url",
+            &db.url(),
+            "--kafka-brokers",
+            &kafka_brokers(),
+            "--kafka-topic",
+            &topic,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let coordinator = Self::start_coordinator(&serve_args);
         let admin_token = std::fs::read_to_string(coord_dir.join("admin.token"))
             .unwrap()
             .trim()
@@ -165,6 +183,7 @@ impl Cluster {
         let mut cluster = Self {
             dir,
             coordinator,
+            serve_args,
             admin_token,
             parties: Vec::new(),
             identities: Vec::new(),
@@ -182,8 +201,39 @@ impl Cluster {
         cluster
     }
 
+    fn start_coordinator(args: &[String]) -> Process {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Process::start(&args, &[], None)
+    }
+
+    /// SIGKILLs `mpc serve`, waits `down`, starts it again on the same port,
+    /// database and data directory.
+    async fn crash_coordinator(&mut self, down: Duration) {
+        self.coordinator.kill();
+        tokio::time::sleep(down).await;
+        let args = self.serve_args.clone();
+        self.coordinator = tokio::task::spawn_blocking(move || Self::start_coordinator(&args))
+            .await
+            .unwrap();
+    }
+
     fn party_dir(&self, id: &str) -> PathBuf {
         self.dir.path().join(id)
+    }
+
+    fn party_log(&self, id: &str) -> PathBuf {
+        self.dir.path().join(format!("{id}.log"))
+    }
+
+    /// Every party's log so far.
+    fn party_logs(&self) -> String {
+        ["device", "server", "recovery"]
+            .iter()
+            .map(|id| {
+                let log = std::fs::read_to_string(self.party_log(id)).unwrap_or_default();
+                format!("--- {id} ---\n{log}")
+            })
+            .collect()
     }
 
     fn init_party(&self, id: &str) -> Value {
@@ -221,6 +271,7 @@ impl Cluster {
                 "127.0.0.1:0",
             ],
             &[("MPC_VAULT_PASSPHRASE", PASSPHRASE)],
+            Some(&self.party_log(id)),
         )
     }
 
@@ -308,6 +359,35 @@ impl Cluster {
         let session = created["session_id"].as_str().unwrap();
         self.wait(session, Duration::from_secs(60), |_| false).await
     }
+
+    /// Signs with `signers` and checks the signature against `public_key`.
+    async fn signs(&self, key_id: &str, public_key: &PublicKey, signers: &[&str]) {
+        let message = format!("pay 5 to {}", signers.join("+"));
+        let status = self.sign(key_id, signers, message.as_bytes()).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        let sig = &status["signature"];
+        let signature = Signature::new(
+            &hex::decode(sig["r_hex"].as_str().unwrap()).unwrap(),
+            &hex::decode(sig["s_hex"].as_str().unwrap()).unwrap(),
+            u8::try_from(sig["recovery_id"].as_u64().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let hash = MessageHash::from_bytes(Sha256::digest(message.as_bytes()).into());
+        assert!(verify_signature(public_key, &hash, &signature));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("party logs:\n{}", self.party_logs());
+        }
+    }
+}
+
+fn public_key_of(status: &Value) -> PublicKey {
+    PublicKey::from_slice(&hex::decode(status["public_key_hex"].as_str().unwrap()).unwrap())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,23 +404,10 @@ async fn separate_processes_run_keygen_and_two_signings_over_postgres_and_kafka(
         .wait(session, Duration::from_secs(90), |_| false)
         .await;
     assert_eq!(status["status"], "completed", "{status}");
-    let public_key =
-        PublicKey::from_slice(&hex::decode(status["public_key_hex"].as_str().unwrap()).unwrap())
-            .unwrap();
+    let public_key = public_key_of(&status);
 
     for signers in [["device", "server"], ["server", "recovery"]] {
-        let message = format!("pay 5 to {}", signers.join("+"));
-        let status = cluster.sign(session, &signers, message.as_bytes()).await;
-        assert_eq!(status["status"], "completed", "{status}");
-        let sig = &status["signature"];
-        let signature = Signature::new(
-            &hex::decode(sig["r_hex"].as_str().unwrap()).unwrap(),
-            &hex::decode(sig["s_hex"].as_str().unwrap()).unwrap(),
-            u8::try_from(sig["recovery_id"].as_u64().unwrap()).unwrap(),
-        )
-        .unwrap();
-        let hash = MessageHash::from_bytes(Sha256::digest(message.as_bytes()).into());
-        assert!(verify_signature(&public_key, &hash, &signature));
+        cluster.signs(session, &public_key, &signers).await;
     }
 
     // The event log in PostgreSQL holds all three sessions.
@@ -408,6 +475,68 @@ async fn a_killed_party_ends_its_session_cleanly_and_a_new_session_succeeds() {
         )
         .await;
     assert_eq!(status["status"], "completed", "{status}");
+    drop(cluster);
+    db.drop_now().await;
+}
+
+/// Issue 7, item 2, with a real process: `mpc serve` is SIGKILLed while a keygen is
+/// running (every party joined, none reported) and stays down for longer than the
+/// protocol takes, so every party finishes while no coordinator answers. Their
+/// reports (and status long-polls) fail on a refused connection and are retried;
+/// the restarted `mpc serve` (same port, database and data directory) resumes the
+/// open session, takes the reports, and the keygen completes; the key then signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_coordinator_restarts_and_the_running_keygen_completes() {
+    let db = Database::create().await;
+    let mut cluster = Cluster::start(&db).await;
+
+    let created = cluster.keygen(120).await;
+    cluster
+        .invite(&created, &["device", "server", "recovery"])
+        .await;
+    let session = created["session_id"].as_str().unwrap().to_owned();
+    let started = cluster
+        .wait(&session, Duration::from_secs(30), |s| {
+            s["status"] == "in_progress"
+        })
+        .await;
+    assert_eq!(started["status"], "in_progress", "{started}");
+    assert_eq!(started["reported"], json!([]), "{started}");
+
+    cluster.crash_coordinator(Duration::from_secs(8)).await;
+
+    let ended = cluster
+        .wait(&session, Duration::from_secs(90), |_| false)
+        .await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    assert_eq!(
+        ended["reported"].as_array().map(Vec::len),
+        Some(3),
+        "{ended}"
+    );
+    // The outage was seen: the parties retried the calls it cut.
+    let logs = cluster.party_logs();
+    assert!(
+        logs.contains("coordinator unreachable; retrying"),
+        "no party retried a call:\n{logs}"
+    );
+
+    let public_key = public_key_of(&ended);
+    cluster
+        .signs(&session, &public_key, &["device", "recovery"])
+        .await;
+
+    // Each party's report is in the log once, whatever the retries.
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    let reports: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE stream = $1 AND event_type = 'PartyCompleted'",
+    )
+    .bind(format!("session-{session}"))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(reports, 3);
+    drop(conn);
     drop(cluster);
     db.drop_now().await;
 }

@@ -572,22 +572,39 @@ struct Doctored(SessionView);
 
 #[async_trait]
 impl CoordinatorClient for Doctored {
-    async fn join(&self, _: SessionId, _: &PartyId, _: &str) -> Result<SessionView, String> {
+    async fn join(
+        &self,
+        _: SessionId,
+        _: &PartyId,
+        _: &str,
+    ) -> Result<SessionView, mpc_party::CoordinatorError> {
         Ok(self.0.clone())
     }
-    async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, String> {
-        Err("the helper went past its target check".into())
+    async fn wait_started(
+        &self,
+        _: SessionId,
+    ) -> Result<SessionStatus, mpc_party::CoordinatorError> {
+        Err(mpc_party::CoordinatorError::Refused(
+            "the helper went past its target check".into(),
+        ))
     }
-    async fn wait_finished(&self, _: SessionId) -> Result<SessionStatus, String> {
-        Err("the helper went past its target check".into())
+    async fn wait_finished(
+        &self,
+        _: SessionId,
+    ) -> Result<SessionStatus, mpc_party::CoordinatorError> {
+        Err(mpc_party::CoordinatorError::Refused(
+            "the helper went past its target check".into(),
+        ))
     }
     async fn report_completion(
         &self,
         _: SessionId,
         _: &PartyId,
         _: PartyOutcome,
-    ) -> Result<(), String> {
-        Err("the helper went past its target check".into())
+    ) -> Result<(), mpc_party::CoordinatorError> {
+        Err(mpc_party::CoordinatorError::Refused(
+            "the helper went past its target check".into(),
+        ))
     }
     async fn report_failure(
         &self,
@@ -595,8 +612,10 @@ impl CoordinatorClient for Doctored {
         _: &PartyId,
         _: Vec<PartyId>,
         _: String,
-    ) -> Result<(), String> {
-        Err("the helper went past its target check".into())
+    ) -> Result<(), mpc_party::CoordinatorError> {
+        Err(mpc_party::CoordinatorError::Refused(
+            "the helper went past its target check".into(),
+        ))
     }
 }
 

@@ -6,13 +6,16 @@
 //! caller (`not_an_approver`), 404 for unknown sessions, keys, accounts and
 //! workflows, 409 for taken values (`username_taken`, `email_taken`) and for
 //! requests the current state refuses (`invalid_transition`, `already_decided`,
-//! `workflow_not_approved`, ...). 500 only for our own faults.
+//! `workflow_not_approved`, ...). 503 when the event store cannot be reached
+//! (`store_unavailable`) or the service is stopping (`unavailable`): retrying may
+//! succeed. 500 only for our own faults.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use mpc_actors::{AccountServiceError, ApprovalServiceError, CoordinatorError};
 use mpc_events::{AccountError, ClaimError, IdError, SessionError, WorkflowError};
 use mpc_schemas::http::{ApiError, DtoError};
+use mpc_store::StoreError;
 use mpc_transport::TransportError;
 
 /// A refused or failed request: status, stable code and message.
@@ -59,6 +62,17 @@ impl GatewayError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; see the gateway's log",
+        )
+    }
+
+    /// The event store cannot be reached: a retry may succeed (parties retry their
+    /// reports on 503).
+    fn unavailable(detail: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "request failed: event store unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the event store is unavailable; retry",
         )
     }
 
@@ -152,6 +166,7 @@ impl From<CoordinatorError> for GatewayError {
                 "unavailable",
                 e.to_string(),
             ),
+            CoordinatorError::Store(StoreError::Backend(_)) => Self::unavailable(&e),
             CoordinatorError::Store(_) | CoordinatorError::Schema(_) => Self::internal(&e),
         }
     }

@@ -249,11 +249,12 @@ pub async fn status(
     params(("id" = String, Path, description = "session id")),
     request_body = ReportRequest,
     responses(
-        (status = 200, description = "recorded; the session's status afterwards", body = SessionStatusDto),
+        (status = 200, description = "recorded (or, repeated word for word, recorded before); the session's status afterwards", body = SessionStatusDto),
         (status = 400, description = "invalid report", body = ApiError),
         (status = 401, description = "no or bad access token", body = ApiError),
         (status = 403, description = "token for another session", body = ApiError),
-        (status = 409, description = "session not in progress or already reported", body = ApiError),
+        (status = 409, description = "session not in progress, or another outcome already reported", body = ApiError),
+        (status = 503, description = "event store unavailable; retry", body = ApiError),
     ),
     security(("party" = []))
 )]

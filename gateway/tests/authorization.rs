@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{ADMIN, PARTIES, envelope, expect_error, group_key, keygen_body, post, start};
+use common::{
+    ADMIN, PARTIES, envelope, expect_error, group_key, keygen_body, other_key, post, start,
+};
 use mpc_events::PartyOutcome;
 use mpc_schemas::http::{InboxResponse, ReportRequest};
 use reqwest::{Response, StatusCode};
@@ -31,9 +33,14 @@ async fn api_authorization_matrix() {
         group_key(),
     )))
     .unwrap();
-    // The device reports once, legitimately: a second report must be refused.
+    // The device reports once, legitimately: a report of another outcome must be
+    // refused (the same report again is a retry, acknowledged without effect).
     let resp = gw.post_json(&report_path, Some(&tokens[0]), &report).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    let another_report = serde_json::to_value(ReportRequest::completion(&PartyOutcome::PublicKey(
+        other_key(),
+    )))
+    .unwrap();
 
     let forbidden = StatusCode::FORBIDDEN;
     let mut rows: Vec<(&str, StatusCode, &str)> = Vec::new();
@@ -102,8 +109,9 @@ async fn api_authorization_matrix() {
     )
     .await;
     check(
-        "a party reports twice",
-        gw.post_json(&report_path, Some(&tokens[0]), &report).await,
+        "a party reports a second, different outcome",
+        gw.post_json(&report_path, Some(&tokens[0]), &another_report)
+            .await,
         StatusCode::CONFLICT,
         "already_reported",
     )

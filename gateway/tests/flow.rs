@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ADMIN, PARTIES, expect_error, group_key, keygen_body, sign, start};
+use common::{ADMIN, PARTIES, expect_error, group_key, keygen_body, other_key, sign, start};
 use mpc_events::{MessageHash, PartyOutcome};
 use mpc_schemas::http::{JoinResponse, KeyDto, ReportRequest, SessionStatusDto};
 use reqwest::StatusCode;
@@ -171,7 +171,18 @@ async fn reports_are_the_callers_own_and_only_for_its_session() {
     let status: SessionStatusDto = resp.json().await.unwrap();
     assert_eq!(status.reported, ["device"]);
     assert_eq!(gw.head().await, head + 1);
+    // The same report again (a retry after a lost answer) is acknowledged and
+    // records nothing; another outcome is refused.
     let resp = gw.post_json(&path, Some(&a_tokens[0]), &report).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let status: SessionStatusDto = resp.json().await.unwrap();
+    assert_eq!(status.reported, ["device"]);
+    assert_eq!(gw.head().await, head + 1);
+    let another = serde_json::to_value(ReportRequest::completion(&PartyOutcome::PublicKey(
+        other_key(),
+    )))
+    .unwrap();
+    let resp = gw.post_json(&path, Some(&a_tokens[0]), &another).await;
     expect_error(resp, StatusCode::CONFLICT, "already_reported").await;
     assert_eq!(gw.head().await, head + 1);
 }

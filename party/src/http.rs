@@ -14,9 +14,10 @@ use mpc_schemas::http::{
 };
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
 use mpc_transport::{Inbox, Transport, TransportError};
+use reqwest::StatusCode;
 use zeroize::Zeroizing;
 
-use crate::node::CoordinatorClient;
+use crate::node::{CoordinatorClient, CoordinatorError};
 
 /// How long one long-poll request may wait on the server.
 const LONG_POLL: Duration = Duration::from_secs(25);
@@ -49,28 +50,47 @@ impl GatewayClient {
         format!("{}/v1/sessions/{session}{tail}", self.base)
     }
 
-    fn token(&self, session: SessionId) -> Result<Zeroizing<String>, String> {
+    fn token(&self, session: SessionId) -> Result<Zeroizing<String>, CoordinatorError> {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&session)
             .cloned()
-            .ok_or_else(|| format!("not joined to session {session}"))
+            .ok_or_else(|| CoordinatorError::Refused(format!("not joined to session {session}")))
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
-        let response = request.send().await.map_err(|e| format!("gateway: {e}"))?;
+    /// Sends `request`: a lost connection, a timeout and 502/503/504 are
+    /// [`CoordinatorError::Unreachable`] (the gateway answers 503 while its event
+    /// store is down), every other refusal is [`CoordinatorError::Refused`].
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CoordinatorError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CoordinatorError::Unreachable(format!("gateway: {e}")))?;
         if response.status().is_success() {
             return Ok(response);
         }
         let status = response.status();
-        match response.json::<ApiError>().await {
-            Ok(e) => Err(format!("{} ({status}): {}", e.code, e.message)),
-            Err(_) => Err(format!("gateway answered {status}")),
+        let message = match response.json::<ApiError>().await {
+            Ok(e) => format!("{} ({status}): {}", e.code, e.message),
+            Err(_) => format!("gateway answered {status}"),
+        };
+        match status {
+            StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Err(CoordinatorError::Unreachable(message)),
+            _ => Err(CoordinatorError::Refused(message)),
         }
     }
 
-    async fn report(&self, session: SessionId, body: ReportRequest) -> Result<(), String> {
+    async fn report(
+        &self,
+        session: SessionId,
+        body: ReportRequest,
+    ) -> Result<(), CoordinatorError> {
         let token = self.token(session)?;
         self.send(
             self.http
@@ -87,7 +107,7 @@ impl GatewayClient {
         session: SessionId,
         after: u64,
     ) -> Result<InboxResponse, TransportError> {
-        let token = self.token(session).map_err(TransportError::Backend)?;
+        let token = self.token(session).map_err(backend)?;
         let response = self
             .send(
                 self.http
@@ -96,7 +116,7 @@ impl GatewayClient {
                     .bearer_auth(token.as_str()),
             )
             .await
-            .map_err(TransportError::Backend)?;
+            .map_err(backend)?;
         response
             .json()
             .await
@@ -110,7 +130,7 @@ impl GatewayClient {
         session: SessionId,
         waiting_on: &str,
         done: impl Fn(SessionStatus) -> bool + Send,
-    ) -> Result<SessionStatus, String> {
+    ) -> Result<SessionStatus, CoordinatorError> {
         loop {
             let token = self.token(session)?;
             let status: SessionStatusDto = self
@@ -126,8 +146,10 @@ impl GatewayClient {
                 .await?
                 .json()
                 .await
-                .map_err(|e| format!("status answer: {e}"))?;
-            let status = status.status().map_err(|e| e.to_string())?;
+                .map_err(|e| CoordinatorError::Unreachable(format!("status answer: {e}")))?;
+            let status = status
+                .status()
+                .map_err(|e| CoordinatorError::Refused(e.to_string()))?;
             if done(status) {
                 return Ok(status);
             }
@@ -142,7 +164,7 @@ impl CoordinatorClient for GatewayClient {
         session: SessionId,
         party: &PartyId,
         token: &str,
-    ) -> Result<SessionView, String> {
+    ) -> Result<SessionView, CoordinatorError> {
         let response: JoinResponse = self
             .send(
                 self.http
@@ -155,8 +177,9 @@ impl CoordinatorClient for GatewayClient {
             .await?
             .json()
             .await
-            .map_err(|e| format!("join answer: {e}"))?;
-        let view = SessionView::try_from(&response.session).map_err(|e| e.to_string())?;
+            .map_err(|e| CoordinatorError::Unreachable(format!("join answer: {e}")))?;
+        let view = SessionView::try_from(&response.session)
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))?;
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -164,12 +187,12 @@ impl CoordinatorClient for GatewayClient {
         Ok(view)
     }
 
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.wait_until(session, "created", |s| s != SessionStatus::Created)
             .await
     }
 
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.wait_until(session, "in_progress", |s| s.is_terminal())
             .await
     }
@@ -179,7 +202,7 @@ impl CoordinatorClient for GatewayClient {
         session: SessionId,
         _party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.report(session, ReportRequest::completion(&outcome))
             .await
     }
@@ -190,7 +213,7 @@ impl CoordinatorClient for GatewayClient {
         _party: &PartyId,
         culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.report(session, ReportRequest::failure(&culprits, detail))
             .await
     }
@@ -208,9 +231,7 @@ impl Transport for GatewayClient {
                 max: MAX_ENVELOPE_BYTES,
             });
         }
-        let token = self
-            .token(envelope.session_id)
-            .map_err(TransportError::Backend)?;
+        let token = self.token(envelope.session_id).map_err(backend)?;
         self.send(
             self.http
                 .post(self.url(envelope.session_id, "/messages"))
@@ -220,7 +241,7 @@ impl Transport for GatewayClient {
         )
         .await
         .map(|_| ())
-        .map_err(TransportError::Backend)
+        .map_err(backend)
     }
 
     async fn subscribe(
@@ -233,7 +254,7 @@ impl Transport for GatewayClient {
             http: self.http.clone(),
             tokens: Mutex::new(HashMap::from([(
                 session,
-                self.token(session).map_err(TransportError::Backend)?,
+                self.token(session).map_err(backend)?,
             )])),
         };
         // Pages until the first error, which is yielded and ends the stream (the
@@ -266,6 +287,10 @@ impl Transport for GatewayClient {
             .remove(&session);
         Ok(())
     }
+}
+
+fn backend(e: CoordinatorError) -> TransportError {
+    TransportError::Backend(e.to_string())
 }
 
 fn decode_hex_envelope(text: &str) -> Result<Envelope, TransportError> {

@@ -21,4 +21,6 @@ mod node;
 
 pub use http::GatewayClient;
 pub use mpc_engine::PartyIdentity;
-pub use node::{CoordinatorClient, PartyError, PartyNode, SigningPolicy, execution_id};
+pub use node::{
+    CoordinatorClient, CoordinatorError, PartyError, PartyNode, SigningPolicy, execution_id,
+};

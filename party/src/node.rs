@@ -23,37 +23,59 @@ use zeroize::Zeroizing;
 /// calls, HTTP).
 #[async_trait]
 pub trait CoordinatorClient: Send + Sync {
-    /// Presents the join token; returns what the party joined.
+    /// Presents the join token; returns what the party joined. Not retried: a join
+    /// token is single-use.
     async fn join(
         &self,
         session: SessionId,
         party: &PartyId,
         token: &str,
-    ) -> Result<SessionView, String>;
+    ) -> Result<SessionView, CoordinatorError>;
     /// Waits until every participant has joined; returns the status then reached
     /// (`InProgress`, or a terminal status if the session ended first).
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String>;
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError>;
     /// Waits until the session has ended; returns its terminal status.
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String>;
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError>;
+    /// Reports this party's result. Repeating the same report is harmless (the
+    /// coordinator records it once), so the node retries it while the coordinator
+    /// is unreachable.
     async fn report_completion(
         &self,
         session: SessionId,
         party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String>;
+    ) -> Result<(), CoordinatorError>;
     async fn report_failure(
         &self,
         session: SessionId,
         party: &PartyId,
         culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String>;
+    ) -> Result<(), CoordinatorError>;
 }
+
+/// Why a call to the coordinator failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The call or its answer was lost: connection refused or cut, a timeout, the
+    /// coordinator stopping or its event store unavailable. It may or may not have
+    /// taken effect; the node repeats the calls that are safe to repeat.
+    #[error("coordinator unreachable: {0}")]
+    Unreachable(String),
+    /// The coordinator answered and refused the call.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The first pause before a call to an unreachable coordinator is repeated; it
+/// doubles up to [`MAX_RETRY_PAUSE`]. Retries stop at the session's deadline.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PartyError {
     #[error("coordinator: {0}")]
-    Coordinator(String),
+    Coordinator(#[from] CoordinatorError),
     #[error("this party is not a participant of session {0}")]
     NotInvited(SessionId),
     #[error("session registered another identity key for this party")]
@@ -313,10 +335,12 @@ impl PartyNode {
             public_key,
             digest: RefreshDigest::from_bytes(refreshed.digest),
         };
-        self.report(session, outcome.clone()).await?;
+        self.report(view, outcome.clone()).await?;
         let ended = tokio::time::timeout(
             deadline_in(view.expires_at),
-            self.coordinator.wait_finished(session),
+            self.retrying(view, "wait_finished", || {
+                self.coordinator.wait_finished(session)
+            }),
         )
         .await;
         let (retire, failed) = match ended {
@@ -363,7 +387,7 @@ impl PartyNode {
             version: 1,
             share,
         })?;
-        self.report(session, PartyOutcome::PublicKey(public_key))
+        self.report(view, PartyOutcome::PublicKey(public_key))
             .await?;
         Ok(public_key)
     }
@@ -414,17 +438,13 @@ impl PartyNode {
         };
         let protocol = self.engine.sign(&record.share, params)?;
         let signature = self.run(view, protocol).await?;
-        self.report(session, PartyOutcome::Signature(signature))
+        self.report(view, PartyOutcome::Signature(signature))
             .await?;
         Ok(signature)
     }
 
     async fn join(&self, session: SessionId, token: &str) -> Result<SessionView, PartyError> {
-        let view = self
-            .coordinator
-            .join(session, &self.id, token)
-            .await
-            .map_err(PartyError::Coordinator)?;
+        let view = self.coordinator.join(session, &self.id, token).await?;
         let me = view
             .participants
             .iter()
@@ -443,11 +463,52 @@ impl PartyNode {
         Ok(PartyIndex::new(i)?)
     }
 
-    async fn report(&self, session: SessionId, outcome: PartyOutcome) -> Result<(), PartyError> {
-        self.coordinator
-            .report_completion(session, &self.id, outcome)
-            .await
-            .map_err(PartyError::Coordinator)
+    /// Reports `outcome`, repeating the report while the coordinator is unreachable
+    /// (a report whose answer was lost is recorded once however often it is sent).
+    async fn report(&self, view: &SessionView, outcome: PartyOutcome) -> Result<(), PartyError> {
+        let session = view.session_id;
+        self.retrying(view, "report", || {
+            self.coordinator
+                .report_completion(session, &self.id, outcome.clone())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Runs `call`, repeating it while the coordinator is unreachable, with pauses
+    /// doubling from [`FIRST_RETRY_PAUSE`] to [`MAX_RETRY_PAUSE`], until the session's
+    /// deadline; then returns the last error. Only for calls safe to repeat.
+    async fn retrying<T, F, Fut>(
+        &self,
+        view: &SessionView,
+        what: &'static str,
+        mut call: F,
+    ) -> Result<T, CoordinatorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CoordinatorError>>,
+    {
+        let deadline = tokio::time::Instant::now() + deadline_in(view.expires_at);
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            match call().await {
+                Err(CoordinatorError::Unreachable(error))
+                    if tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::warn!(
+                        party = %self.id,
+                        session = %view.session_id,
+                        call = what,
+                        %error,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "coordinator unreachable; retrying"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Drives `protocol` to its output; on failure tells the coordinator whom the
@@ -459,10 +520,14 @@ impl PartyNode {
     ) -> Result<O, PartyError> {
         let session = view.session_id;
         let mut inbox = self.transport.subscribe(session, &self.id).await?;
-        match self.coordinator.wait_started(session).await {
-            Ok(SessionStatus::InProgress) => {}
-            Ok(other) => return Err(PartyError::NotStarted(session, other)),
-            Err(e) => return Err(PartyError::Coordinator(e)),
+        match self
+            .retrying(view, "wait_started", || {
+                self.coordinator.wait_started(session)
+            })
+            .await?
+        {
+            SessionStatus::InProgress => {}
+            other => return Err(PartyError::NotStarted(session, other)),
         }
         let deadline = deadline_in(view.expires_at);
         let exchange = async {
@@ -510,7 +575,12 @@ impl PartyNode {
         // it) ends this run at once; a completed one cannot end it early, because a
         // signing session completes with its first verified signature.
         let failed = async {
-            match self.coordinator.wait_finished(session).await {
+            match self
+                .retrying(view, "wait_finished", || {
+                    self.coordinator.wait_finished(session)
+                })
+                .await
+            {
                 Ok(status) if status != SessionStatus::Completed => status,
                 _ => std::future::pending().await,
             }
@@ -607,9 +677,16 @@ impl PartyNode {
             .and_then(|i| view.party_at(i.get()))
             .map(|p| vec![p.party_id.clone()])
             .unwrap_or_default();
+        let detail = error.to_string();
         if let Err(e) = self
-            .coordinator
-            .report_failure(view.session_id, &self.id, culprits, error.to_string())
+            .retrying(view, "report_failure", || {
+                self.coordinator.report_failure(
+                    view.session_id,
+                    &self.id,
+                    culprits.clone(),
+                    detail.clone(),
+                )
+            })
             .await
         {
             tracing::warn!(party = %self.id, session = %view.session_id, error = %e, "could not report protocol failure");

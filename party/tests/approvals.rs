@@ -11,7 +11,9 @@ use mpc_events::{
     PublicKey, SessionId, SessionSpec, SessionStatus, SessionView, SignedApproval, Threshold,
     Timestamp, WorkflowId,
 };
-use mpc_party::{CoordinatorClient, PartyError, PartyIdentity, PartyNode, SigningPolicy};
+use mpc_party::{
+    CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode, SigningPolicy,
+};
 use mpc_transport::InProcessTransport;
 use sha2::{Digest, Sha256};
 
@@ -23,22 +25,33 @@ struct Lying(SessionView);
 
 #[async_trait]
 impl CoordinatorClient for Lying {
-    async fn join(&self, _: SessionId, _: &PartyId, _: &str) -> Result<SessionView, String> {
+    async fn join(
+        &self,
+        _: SessionId,
+        _: &PartyId,
+        _: &str,
+    ) -> Result<SessionView, CoordinatorError> {
         Ok(self.0.clone())
     }
-    async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, String> {
-        Err("the node went past its approval check".into())
+    async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
     }
-    async fn wait_finished(&self, _: SessionId) -> Result<SessionStatus, String> {
-        Err("the node went past its approval check".into())
+    async fn wait_finished(&self, _: SessionId) -> Result<SessionStatus, CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
     }
     async fn report_completion(
         &self,
         _: SessionId,
         _: &PartyId,
         _: PartyOutcome,
-    ) -> Result<(), String> {
-        Err("the node went past its approval check".into())
+    ) -> Result<(), CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
     }
     async fn report_failure(
         &self,
@@ -46,8 +59,10 @@ impl CoordinatorClient for Lying {
         _: &PartyId,
         _: Vec<PartyId>,
         _: String,
-    ) -> Result<(), String> {
-        Err("the node went past its approval check".into())
+    ) -> Result<(), CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
     }
 }
 

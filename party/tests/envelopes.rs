@@ -28,7 +28,7 @@ use mpc_events::{
     IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
     SessionId, SessionSpec, SessionStatus, SessionView, Signature, Threshold, Timestamp,
 };
-use mpc_party::{CoordinatorClient, PartyNode};
+use mpc_party::{CoordinatorClient, CoordinatorError, PartyNode};
 use mpc_schemas::{Envelope, Recipient};
 use mpc_store::{EventStore, RecordedEvent, SqliteStore};
 use mpc_transport::{
@@ -56,20 +56,20 @@ impl CoordinatorClient for TestCoordinator {
         session: SessionId,
         party: &PartyId,
         _token: &str,
-    ) -> Result<SessionView, String> {
+    ) -> Result<SessionView, CoordinatorError> {
         let view = self.views.lock().unwrap().get(&session).cloned();
-        let view = view.ok_or("no such session")?;
+        let view = view.ok_or_else(|| CoordinatorError::Refused("no such session".into()))?;
         if view.index_of(party).is_none() {
-            return Err(format!("{party} is not invited"));
+            return Err(CoordinatorError::Refused(format!("{party} is not invited")));
         }
         Ok(view)
     }
 
-    async fn wait_started(&self, _session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_started(&self, _session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         Ok(SessionStatus::InProgress)
     }
 
-    async fn wait_finished(&self, _session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_finished(&self, _session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         std::future::pending().await
     }
 
@@ -78,7 +78,7 @@ impl CoordinatorClient for TestCoordinator {
         session: SessionId,
         party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.completions
             .lock()
             .unwrap()
@@ -92,7 +92,7 @@ impl CoordinatorClient for TestCoordinator {
         party: &PartyId,
         _culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.failures
             .lock()
             .unwrap()
@@ -504,27 +504,27 @@ impl CoordinatorClient for LocalCoordinator {
         session: SessionId,
         party: &PartyId,
         token: &str,
-    ) -> Result<SessionView, String> {
+    ) -> Result<SessionView, CoordinatorError> {
         self.0
             .join(session, party, token, CommandMeta::new())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.0
             .wait_for(session, |s| s.status != SessionStatus::Created)
             .await
             .map(|s| s.status)
-            .map_err(|e| e.to_string())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, String> {
+    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
         self.0
             .wait_for(session, |s| s.status.is_terminal())
             .await
             .map(|s| s.status)
-            .map_err(|e| e.to_string())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 
     async fn report_completion(
@@ -532,12 +532,12 @@ impl CoordinatorClient for LocalCoordinator {
         session: SessionId,
         party: &PartyId,
         outcome: PartyOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.0
             .report_completion(session, party, outcome, CommandMeta::new())
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 
     async fn report_failure(
@@ -546,11 +546,11 @@ impl CoordinatorClient for LocalCoordinator {
         party: &PartyId,
         culprits: Vec<PartyId>,
         detail: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoordinatorError> {
         self.0
             .report_failure(session, party, culprits, detail, CommandMeta::new())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 }
 

@@ -494,6 +494,18 @@ impl Reader {
             // The consumer is only taken out when the reader is dropped.
             let record = match self.consumer.0.as_ref()?.recv().await {
                 Ok(message) => self.classify(&message),
+                // The broker went away (restart, network): librdkafka reconnects and
+                // resumes fetching on its own, so the inbox waits instead of ending
+                // the party's run. A broker that never comes back ends the run at the
+                // session's deadline.
+                Err(KafkaError::MessageConsumption(code)) if code != RDKafkaErrorCode::Fatal => {
+                    tracing::warn!(
+                        session = %Uuid::from_bytes(self.key),
+                        error = %code,
+                        "broker error while reading an inbox; waiting for the broker"
+                    );
+                    Record::Skip
+                }
                 Err(error) => Record::Envelope(Err(backend(error))),
             };
             match record {

@@ -441,12 +441,35 @@ fn keygen_fails_naming_the_party_that_reported_another_key() {
 }
 
 #[test]
-fn reporting_twice_is_refused() {
+fn a_report_repeated_word_for_word_records_nothing() {
     let mut events = started_keygen();
     events.push(pk_completed("device", group_key(), 10));
     given::<SessionAggregate>(events)
         .when(pk_report("device", group_key(), 11))
+        .then([]);
+}
+
+#[test]
+fn reporting_another_outcome_after_a_report_is_refused() {
+    let mut events = started_keygen();
+    events.push(pk_completed("device", group_key(), 10));
+    given::<SessionAggregate>(events)
+        .when(pk_report("device", other_key(), 11))
         .then_err(SessionError::AlreadyReported(pid("device")));
+}
+
+#[test]
+fn the_signature_that_completed_the_session_reported_again_records_nothing() {
+    let sig = sign(&message_hash());
+    let mut events = started_signing();
+    events.extend(
+        given::<SessionAggregate>(started_signing())
+            .when(sig_report("server", sig, 10))
+            .events(),
+    );
+    given::<SessionAggregate>(events)
+        .when(sig_report("server", sig, 130_000))
+        .then([]);
 }
 
 #[test]

@@ -52,6 +52,15 @@ pub async fn start_configured(
     adjust: impl FnOnce(&mut GatewayConfig),
 ) -> TestGateway {
     let store: Arc<dyn EventStore> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    start_over(store, keys, adjust)
+}
+
+/// A gateway over `store`.
+pub fn start_over(
+    store: Arc<dyn EventStore>,
+    keys: JwtKeys,
+    adjust: impl FnOnce(&mut GatewayConfig),
+) -> TestGateway {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap(), keys, ADMIN);
     config.workers = Some(1);
     adjust(&mut config);
@@ -115,6 +124,12 @@ pub fn group_key() -> PublicKey {
             .as_bytes(),
     )
     .unwrap()
+}
+
+/// A valid key other than [`group_key`].
+pub fn other_key() -> PublicKey {
+    let key = SigningKey::from_slice(&[0x22; 32]).unwrap();
+    PublicKey::from_slice(key.verifying_key().to_sec1_point(true).as_bytes()).unwrap()
 }
 
 pub fn sign(hash: &MessageHash) -> Signature {
