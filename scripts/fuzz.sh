@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for SECONDS each (default 30), seeded with the
-# fixtures. Not part of scripts/test.sh (CI time); `cargo test` runs the same target
-# functions over the fixtures and deterministic mutations (engine/tests/mutations.rs).
+# Runs every cargo-fuzz target (libFuzzer) for SECONDS each (default 30), seeded with
+# the fixtures, and fails if any target finds a crash (panic, failed assertion,
+# overflow, sanitizer report, leak, timeout or out-of-memory). scripts/test.sh runs it
+# with 20 s per target (the CI short run); see docs/reliability.md, section 5.
 #
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]
-# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a nightly toolchain for
-# the sanitizer flags; without nightly it uses stable with RUSTC_BOOTSTRAP=1.
-# Findings go to fuzz/artifacts/<target>/; the grown corpus to fuzz/corpus/<target>/.
+# Environment:
+#   FUZZ_SANITIZER  address (default) or none: passed to `cargo fuzz -s`
+#   RUSTUP_TOOLCHAIN  e.g. nightly; by default the active toolchain, with
+#                   RUSTC_BOOTSTRAP=1 so that stable accepts cargo-fuzz's -Z flags
+# Installs cargo-fuzz (`cargo install cargo-fuzz --version 0.13.2 --locked`) when missing.
+# Builds with -O (release) and -a (debug assertions, so overflow checks are on).
+# Findings go to fuzz/artifacts/<target>/, the grown corpus to fuzz/corpus/<target>/,
+# libFuzzer's output to fuzz/<target>.log (all ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,17 +22,26 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(envelope session_events account_events workflow_domain_events http_dtos)
 fi
+case "$seconds" in
+    '' | *[!0-9]*) echo "fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;;
+esac
+sanitizer="${FUZZ_SANITIZER:-address}"
+case "$sanitizer" in
+    address | none) ;;
+    *) echo "fuzz: FUZZ_SANITIZER must be address or none, got '$sanitizer'" >&2; exit 2 ;;
+esac
 
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
-    exit 1
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==> installing cargo-fuzz"
+    start=$SECONDS
+    cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+    echo "fuzz: cargo-fuzz installed in $((SECONDS - start)) s"
 fi
-if rustup run nightly rustc --version >/dev/null 2>&1; then
-    fuzz=(cargo +nightly fuzz)
-else
-    export RUSTC_BOOTSTRAP=1
-    fuzz=(cargo fuzz)
-fi
+# cargo-fuzz passes -Z flags (sanitizer, coverage), which stable refuses without this.
+export RUSTC_BOOTSTRAP=1
+fuzz=(cargo fuzz)
+flags=(-O -a -s "$sanitizer")
 
 # Seed corpus per target, from the fixtures (hex fixtures decoded to bytes).
 seed() {
@@ -34,27 +49,68 @@ seed() {
     mkdir -p "$dir"
     case "$target" in
         envelope)
+            local f out
             for f in schemas/fixtures/envelope/*.hex; do
-                tr -d ' \n' <"$f" | perl -ne 'print pack("H*", $_)' >"$dir/$(basename "$f" .hex).bin"
+                out="$dir/$(basename "$f" .hex).bin"
+                tr -d ' \n' <"$f" | perl -ne 'print pack("H*", $_)' >"$out"
             done ;;
         session_events) cp schemas/fixtures/session/*.json "$dir/" ;;
         account_events) cp schemas/fixtures/account/*.json "$dir/" ;;
         workflow_domain_events)
             cp schemas/fixtures/approval/*.json schemas/fixtures/domain/*.json "$dir/" ;;
         http_dtos) cp fuzz/seeds/http_dtos/*.json "$dir/" ;;
+        *) echo "fuzz: unknown target '$target'" >&2; exit 2 ;;
     esac
 }
 
-"${fuzz[@]}" build -O
-status=0
+echo "==> cargo fuzz build ${flags[*]} ($(cargo --version))"
+start=$SECONDS
+"${fuzz[@]}" build "${flags[@]}"
+echo "fuzz: build took $((SECONDS - start)) s"
+
+failed=()
 for target in "${targets[@]}"; do
     seed "$target"
-    echo "==> $target for ${seconds}s"
-    if ! "${fuzz[@]}" run -O "$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>"fuzz/$target.log"; then
-        echo "!! $target found a failure: see fuzz/$target.log and fuzz/artifacts/$target/" >&2
-        status=1
+    log="fuzz/$target.log"
+    artifacts="fuzz/artifacts/$target"
+    mkdir -p "$artifacts"
+    before=$(find "$artifacts" -type f | sort)
+    start=$SECONDS
+    # -timeout: an input that takes 30 s is a finding too (and keeps the run bounded).
+    if "${fuzz[@]}" run "${flags[@]}" "$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=30 -max_len=65536 -print_final_stats=1 \
+        >"$log" 2>&1; then
+        rc=0
+    else
+        rc=$?
     fi
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+.*DONE' "fuzz/$target.log" || true
+    took=$((SECONDS - start))
+    # Files libFuzzer wrote to fuzz/artifacts/<target>/ during this run.
+    new=$(comm -13 <(printf '%s\n' "$before") <(find "$artifacts" -type f | sort) | sed '/^$/d')
+    # libFuzzer's final stats, and its last status line (DONE, or the last before a crash).
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    status_line=$(grep -E '^#[0-9]+[[:space:]].* corp: ' "$log" | tail -n 1 || true)
+    corpus=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$status_line")
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status_line")
+    echo "fuzz: $target ${took} s, ${execs:-?} execs (${rate:-?}/s), corpus ${corpus:-?}, cov ${cov:-?}, new artifacts $(printf '%s' "$new" | grep -c . || true), exit $rc"
+    if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
+        failed+=("$target")
+        echo "!! fuzz: $target FAILED (exit $rc); from $log:" >&2
+        grep -E -A1 'panicked at|ERROR:|SUMMARY:' "$log" | head -n 20 >&2 || tail -n 20 "$log" >&2
+        # The inputs libFuzzer reports (an input found before has the same name).
+        written=$(sed -n "s|.*Test unit written to $PWD/||p" "$log" | sort -u)
+        if [ -z "$written$new" ]; then
+            echo "!! fuzz: $target wrote no artifact (the failure is in $log)" >&2
+        fi
+        for artifact in $(printf '%s\n' "$written" "$new" | sed '/^$/d' | sort -u); do
+            echo "!! fuzz: artifact $artifact (reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} $target $artifact)" >&2
+        done
+    fi
 done
-exit "$status"
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "!! fuzz: ${#failed[@]} of ${#targets[@]} targets failed: ${failed[*]} (see fuzz/<target>.log, fuzz/artifacts/<target>/)" >&2
+    exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds} s each, no crash"

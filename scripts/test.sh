@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs and starts what the tests need (SoftHSM2, PostgreSQL,
-# a Kafka-protocol broker), then runs the lints and every test.
+# a Kafka-protocol broker), then runs the lints, every test and a short fuzz run of
+# every cargo-fuzz target (installing cargo-fuzz if needed).
 # Usage: bash scripts/test.sh   (from anywhere; works on a fresh machine with Rust)
+# FUZZ_SECONDS=N sets the fuzz time per target (default 20; 0 skips the fuzz run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +37,16 @@ eval "$(bash scripts/ensure-kafka.sh durable | grep '^MPC_TEST_TANSU_DURABLE=' |
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 
+# A short libFuzzer run of every cargo-fuzz target (FUZZ_SECONDS each, default 20; 0
+# skips it), AddressSanitizer and debug assertions on (docs/reliability.md, section 5).
+# A crash fails the command, after the summary line below.
+fuzz_seconds="${FUZZ_SECONDS:-20}"
+fuzz_status=0
+if [ "$fuzz_seconds" != 0 ]; then
+    echo "==> cargo fuzz (${fuzz_seconds} s per target)"
+    bash scripts/fuzz.sh "$fuzz_seconds" || fuzz_status=$?
+fi
+
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$fuzz_status"
