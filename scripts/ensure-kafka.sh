@@ -22,8 +22,9 @@
 # The broker-restart test (cli/tests/faults.rs) needs a broker that keeps its topics
 # and records across a kill -9, which the in-memory one cannot. `durable` builds
 # tansu 0.6.0 from crates.io with the `libsql` feature (storage engine
-# sqlite://<file>), once per machine (about 10 minutes on 2 cores; cached under
-# $cache/durable); the test starts and kills its own instances of it.
+# sqlite://<file>), once per machine (16.6 minutes measured on 2 cores shared with
+# another build; cached under $cache/durable); the test starts and kills its own
+# instances of it.
 set -euo pipefail
 
 port="${MPC_KAFKA_PORT:-19092}"
