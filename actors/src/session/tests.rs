@@ -192,6 +192,18 @@ fn started_signing() -> Vec<SessionEvent> {
     ]
 }
 
+/// A signing session the server's verified signature completed at 10 ms.
+fn completed_by_server() -> (Signature, Vec<SessionEvent>) {
+    let sig = sign(&message_hash());
+    let mut events = started_signing();
+    events.extend(
+        given::<SessionAggregate>(started_signing())
+            .when(sig_report("server", sig, 10))
+            .events(),
+    );
+    (sig, events)
+}
+
 fn sig_report(name: &str, sig: Signature, ms: i64) -> SessionCommand {
     SessionCommand::ReportCompletion {
         party_id: pid(name),
@@ -460,13 +472,7 @@ fn reporting_another_outcome_after_a_report_is_refused() {
 
 #[test]
 fn the_signature_that_completed_the_session_reported_again_records_nothing() {
-    let sig = sign(&message_hash());
-    let mut events = started_signing();
-    events.extend(
-        given::<SessionAggregate>(started_signing())
-            .when(sig_report("server", sig, 10))
-            .events(),
-    );
+    let (sig, events) = completed_by_server();
     given::<SessionAggregate>(events)
         .when(sig_report("server", sig, 130_000))
         .then([]);
@@ -527,13 +533,7 @@ fn a_verified_signature_completes_the_signing_session() {
 
 #[test]
 fn a_second_signer_reporting_the_same_signature_is_recorded() {
-    let sig = sign(&message_hash());
-    let mut events = started_signing();
-    events.extend(
-        given::<SessionAggregate>(started_signing())
-            .when(sig_report("server", sig, 10))
-            .events(),
-    );
+    let (sig, events) = completed_by_server();
     given::<SessionAggregate>(events)
         .when(sig_report("device", sig, 11))
         .then([SessionEvent::PartyCompleted {
