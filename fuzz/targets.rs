@@ -1,6 +1,6 @@
 //! The fuzz targets' bodies, shared by the `cargo fuzz` targets (`fuzz/fuzz_targets/`)
 //! and by the deterministic mutation test that runs in every `cargo test`
-//! (`engine/tests/mutations.rs`). Each takes arbitrary bytes, must never panic, and
+//! (`crypto/tests/mutations.rs`). Each takes arbitrary bytes, must never panic, and
 //! returns how many decoders accepted them (the rest returned an error).
 //!
 //! Properties checked beyond "no panic":
@@ -14,9 +14,10 @@
 
 #![allow(dead_code)] // each includer uses a different part
 
-use mpc_engine::{Header, PartyIdentity, open, seal};
+use mpc_crypto::{Header, PartyIdentity, open, seal};
 use mpc_events::{PartyId, SessionId};
-use mpc_schemas::{Envelope, Recipient, account, approval, domain, http, session};
+use mpc_schemas::stored::{account, approval, session};
+use mpc_schemas::{Envelope, Recipient, domain};
 
 fn identity(fill: u8) -> PartyIdentity {
     let mut secret = vec![1u8];
@@ -25,7 +26,7 @@ fn identity(fill: u8) -> PartyIdentity {
     PartyIdentity::from_secret_bytes(&secret).expect("a fixed, valid identity")
 }
 
-/// `Envelope::decode`, the encode/decode round trip, `mpc_engine::open` as party
+/// `Envelope::decode`, the encode/decode round trip, `mpc_crypto::open` as party
 /// `server` with a fixed identity, and a seal/open round trip of the input as a payload.
 pub fn envelope(data: &[u8]) -> usize {
     let me = PartyId::parse("server").unwrap();
@@ -124,32 +125,32 @@ fn dto<T: serde::de::DeserializeOwned, O, E>(
 pub fn http_dtos(data: &[u8]) -> usize {
     use mpc_events::{IdentityKey, Signature, Threshold};
     let ok = |_| Ok::<(), ()>(());
-    dto::<http::CreateSessionRequest, _, _>(data, http::NewSession::try_from)
-        + dto::<http::JoinRequest, _, _>(data, ok)
-        + dto::<http::ReportRequest, _, _>(data, http::Report::try_from)
-        + dto(data, http::CloseRequest::into_reason)
-        + dto(data, http::OpenAccountRequest::into_domain)
-        + dto(data, http::AccountStatusRequest::into_domain)
-        + dto(data, http::SessionTtlRequest::into_ttl)
-        + dto(data, http::AccountSigningRequest::into_domain)
-        + dto(data, http::CreateWorkflowRequest::into_domain)
-        + dto(data, http::DecisionRequest::into_domain)
-        + dto(data, http::DataSigningRequest::into_domain)
-        + dto(data, http::VerifyDataRequest::into_domain)
-        + dto(data, |v: http::ThresholdDto| Threshold::try_from(v))
-        + dto(data, |v: http::IdentityDto| IdentityKey::try_from(&v))
-        + dto(data, |v: http::KeyDto| mpc_events::KeyRef::try_from(&v))
-        + dto(data, |v: http::RepairDto| {
+    dto::<mpc_api::CreateSessionRequest, _, _>(data, mpc_api::NewSession::try_from)
+        + dto::<mpc_api::JoinRequest, _, _>(data, ok)
+        + dto::<mpc_api::ReportRequest, _, _>(data, mpc_api::Report::try_from)
+        + dto(data, mpc_api::CloseRequest::into_reason)
+        + dto(data, mpc_api::OpenAccountRequest::into_domain)
+        + dto(data, mpc_api::AccountStatusRequest::into_domain)
+        + dto(data, mpc_api::SessionTtlRequest::into_ttl)
+        + dto(data, mpc_api::AccountSigningRequest::into_domain)
+        + dto(data, mpc_api::CreateWorkflowRequest::into_domain)
+        + dto(data, mpc_api::DecisionRequest::into_domain)
+        + dto(data, mpc_api::DataSigningRequest::into_domain)
+        + dto(data, mpc_api::VerifyDataRequest::into_domain)
+        + dto(data, |v: mpc_api::ThresholdDto| Threshold::try_from(v))
+        + dto(data, |v: mpc_api::IdentityDto| IdentityKey::try_from(&v))
+        + dto(data, |v: mpc_api::KeyDto| mpc_events::KeyRef::try_from(&v))
+        + dto(data, |v: mpc_api::RepairDto| {
             mpc_events::RepairSpec::try_from(&v)
         })
-        + dto(data, |v: http::SignatureDto| Signature::try_from(&v))
-        + dto(data, |v: http::ApprovalEvidenceDto| {
+        + dto(data, |v: mpc_api::SignatureDto| Signature::try_from(&v))
+        + dto(data, |v: mpc_api::ApprovalEvidenceDto| {
             mpc_events::ApprovalEvidence::try_from(&v)
         })
-        + dto(data, |v: http::SessionViewDto| {
+        + dto(data, |v: mpc_api::SessionViewDto| {
             mpc_events::SessionView::try_from(&v)
         })
-        + dto(data, |v: http::ParticipantDto| {
+        + dto(data, |v: mpc_api::ParticipantDto| {
             mpc_events::Participant::try_from(&v)
         })
 }

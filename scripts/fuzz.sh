@@ -54,10 +54,10 @@ seed() {
                 out="$dir/$(basename "$f" .hex).bin"
                 tr -d ' \n' <"$f" | perl -ne 'print pack("H*", $_)' >"$out"
             done ;;
-        session_events) cp schemas/fixtures/session/*.json "$dir/" ;;
-        account_events) cp schemas/fixtures/account/*.json "$dir/" ;;
+        session_events) cp schemas/fixtures/stored/session/*.json "$dir/" ;;
+        account_events) cp schemas/fixtures/stored/account/*.json "$dir/" ;;
         workflow_domain_events)
-            cp schemas/fixtures/approval/*.json schemas/fixtures/domain/*.json "$dir/" ;;
+            cp schemas/fixtures/stored/approval/*.json schemas/fixtures/domain/*.json "$dir/" ;;
         http_dtos) cp fuzz/seeds/http_dtos/*.json "$dir/" ;;
         *) echo "fuzz: unknown target '$target'" >&2; exit 2 ;;
     esac

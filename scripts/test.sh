@@ -14,6 +14,12 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> dependency boundaries"
+bash scripts/check-boundaries.sh
+# The party core builds for the browser (no tokio runtime, Kafka, PKCS#11 or HTTP client).
+echo "==> portable party core (wasm32-unknown-unknown)"
+rustup target add wasm32-unknown-unknown
+cargo check -p mpc-party --lib --no-default-features --target wasm32-unknown-unknown --locked
 
 # Real infrastructure for the integration tests: the PostgreSQL on 127.0.0.1:5432
 # (installed and started if none runs) and a Kafka-protocol broker on loopback.

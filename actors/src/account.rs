@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use mpc_events::{
     AccountCommand, AccountError, AccountEvent, AccountId, AccountParties, AccountStatus,
     ClaimCommand, ClaimError, ClaimEvent, Email, Phone, RecoveryKind, RecoveryStatus, SessionId,
-    Timestamp, Username,
+    Timestamp, Username, stream,
 };
 use mpc_schemas::{Encoded, SchemaError};
 
@@ -76,7 +76,7 @@ impl Aggregate for AccountAggregate {
     type Command = AccountCommand;
     type Event = AccountEvent;
     type Error = AccountError;
-    const CATEGORY: &'static str = "account";
+    const CATEGORY: &'static str = stream::ACCOUNT;
 
     fn decide(
         state: &AccountState,
@@ -90,11 +90,11 @@ impl Aggregate for AccountAggregate {
     }
 
     fn encode(event: &AccountEvent) -> Result<Encoded, SchemaError> {
-        mpc_schemas::account::encode_account(event)
+        mpc_schemas::stored::account::encode_account(event)
     }
 
     fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<AccountEvent, SchemaError> {
-        mpc_schemas::account::decode_account(event_type, version, payload)
+        mpc_schemas::stored::account::decode_account(event_type, version, payload)
     }
 
     fn occurred_at(event: &AccountEvent) -> Timestamp {
@@ -421,7 +421,7 @@ pub fn evolve_claim(_state: ClaimState, event: &ClaimEvent) -> ClaimState {
 }
 
 macro_rules! claim_aggregate {
-    ($(#[$doc:meta])* $name:ident, $category:literal) => {
+    ($(#[$doc:meta])* $name:ident, $category:expr) => {
         $(#[$doc])*
         pub struct $name;
 
@@ -439,10 +439,10 @@ macro_rules! claim_aggregate {
                 evolve_claim(state, event)
             }
             fn encode(event: &ClaimEvent) -> Result<Encoded, SchemaError> {
-                mpc_schemas::account::encode_claim(event)
+                mpc_schemas::stored::account::encode_claim(event)
             }
             fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<ClaimEvent, SchemaError> {
-                mpc_schemas::account::decode_claim(event_type, version, payload)
+                mpc_schemas::stored::account::decode_claim(event_type, version, payload)
             }
             fn occurred_at(event: &ClaimEvent) -> Timestamp {
                 event.at()
@@ -455,13 +455,13 @@ claim_aggregate!(
     /// Usernames: stream `username-<name>` (names are already lowercase and
     /// stream-safe).
     UsernameClaims,
-    "username"
+    stream::USERNAME
 );
 claim_aggregate!(
     /// Emails: stream `email-<hex SHA-256 of the lowercase address>`, so the
     /// address itself is not a stream name.
     EmailClaims,
-    "email"
+    stream::EMAIL
 );
 
 #[cfg(test)]

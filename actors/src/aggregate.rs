@@ -1,3 +1,8 @@
+//! The aggregate port: what a business rule set must provide to be hosted by the
+//! actor shell ([`crate::ActorRegistry`]). `decide` and `evolve` are pure and
+//! synchronous (time comes in the command); `encode`/`decode` map events to their
+//! stored payloads in `mpc-schemas`. Implementations: sessions, keys, accounts,
+//! uniqueness claims and approval workflows.
 use mpc_events::Timestamp;
 use mpc_schemas::SchemaError;
 use uuid::Uuid;

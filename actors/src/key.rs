@@ -6,7 +6,7 @@
 //! generation is folded by the coordinator from the keygen session and the
 //! recorded refresh sessions that completed.
 
-use mpc_events::{KeyCommand, KeyError, KeyEvent, SessionId, Timestamp};
+use mpc_events::{KeyCommand, KeyError, KeyEvent, SessionId, Timestamp, stream};
 use mpc_schemas::{Encoded, SchemaError};
 
 use crate::aggregate::Aggregate;
@@ -32,7 +32,7 @@ impl Aggregate for KeyAggregate {
     type Command = KeyCommand;
     type Event = KeyEvent;
     type Error = KeyError;
-    const CATEGORY: &'static str = "key";
+    const CATEGORY: &'static str = stream::KEY;
 
     fn decide(state: &KeyLineage, command: KeyCommand) -> Result<Vec<KeyEvent>, KeyError> {
         decide(state, command)
@@ -43,11 +43,11 @@ impl Aggregate for KeyAggregate {
     }
 
     fn encode(event: &KeyEvent) -> Result<Encoded, SchemaError> {
-        mpc_schemas::account::encode_key(event)
+        mpc_schemas::stored::account::encode_key(event)
     }
 
     fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<KeyEvent, SchemaError> {
-        mpc_schemas::account::decode_key(event_type, version, payload)
+        mpc_schemas::stored::account::decode_key(event_type, version, payload)
     }
 
     fn occurred_at(event: &KeyEvent) -> Timestamp {

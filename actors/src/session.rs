@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use mpc_events::{
     FailureReason, KeyRef, Participant, PartyId, PartyOutcome, PublicKey, RepairSpec,
     SessionCommand, SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec,
-    SessionStatus, SessionView, Timestamp,
+    SessionStatus, SessionView, Timestamp, stream,
 };
 use mpc_schemas::{Encoded, SchemaError};
 use sha2::{Digest, Sha256};
@@ -98,7 +98,7 @@ impl Aggregate for SessionAggregate {
     type Command = SessionCommand;
     type Event = SessionEvent;
     type Error = SessionError;
-    const CATEGORY: &'static str = "session";
+    const CATEGORY: &'static str = stream::SESSION;
 
     fn decide(
         state: &SessionState,
@@ -124,11 +124,11 @@ impl Aggregate for SessionAggregate {
     }
 
     fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
-        mpc_schemas::session::encode(event)
+        mpc_schemas::stored::session::encode(event)
     }
 
     fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<SessionEvent, SchemaError> {
-        mpc_schemas::session::decode(event_type, version, payload)
+        mpc_schemas::stored::session::decode(event_type, version, payload)
     }
 
     fn occurred_at(event: &SessionEvent) -> Timestamp {
@@ -302,7 +302,7 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
                 }
                 let signers: Vec<PartyId> =
                     c.participants.iter().map(|p| p.party_id.clone()).collect();
-                mpc_engine::verify_evidence(evidence, key, message.as_deref(), &signers)
+                mpc_crypto::verify_evidence(evidence, key, message.as_deref(), &signers)
                     .map_err(|e| SessionError::InvalidApprovalEvidence(e.to_string()))?;
             }
             usize::from(threshold.t())
@@ -498,7 +498,7 @@ fn report_completion(
             },
             PartyOutcome::Signature(sig),
         ) => {
-            if mpc_engine::verify_signature(&key.public_key, message_hash, sig) {
+            if mpc_crypto::verify_signature(&key.public_key, message_hash, sig) {
                 Ok(vec![
                     completed,
                     SessionEvent::SessionCompleted { outcome, at: now },

@@ -8,7 +8,7 @@
 use mpc_events::{
     ApprovalEvidence, Decision, IdentitySignature, MAX_PAYLOAD_BYTES, PartyId, SessionId,
     SignedApproval, Timestamp, WorkflowCommand, WorkflowCreated, WorkflowError, WorkflowEvent,
-    WorkflowStatus,
+    WorkflowStatus, stream,
 };
 use mpc_schemas::{Encoded, SchemaError};
 use sha2::{Digest, Sha256};
@@ -92,7 +92,7 @@ impl Aggregate for WorkflowAggregate {
     type Command = WorkflowCommand;
     type Event = WorkflowEvent;
     type Error = WorkflowError;
-    const CATEGORY: &'static str = "approval";
+    const CATEGORY: &'static str = stream::APPROVAL;
 
     fn decide(
         state: &WorkflowState,
@@ -118,7 +118,7 @@ impl Aggregate for WorkflowAggregate {
     }
 
     fn encode(event: &WorkflowEvent) -> Result<Encoded, SchemaError> {
-        mpc_schemas::approval::encode_workflow(event)
+        mpc_schemas::stored::approval::encode_workflow(event)
     }
 
     fn decode(
@@ -126,7 +126,7 @@ impl Aggregate for WorkflowAggregate {
         version: u16,
         payload: &[u8],
     ) -> Result<WorkflowEvent, SchemaError> {
-        mpc_schemas::approval::decode_workflow(event_type, version, payload)
+        mpc_schemas::stored::approval::decode_workflow(event_type, version, payload)
     }
 
     fn occurred_at(event: &WorkflowEvent) -> Timestamp {
@@ -233,7 +233,7 @@ fn decide_one(
     if w.decisions.iter().any(|d| d.approver == approver) {
         return Err(WorkflowError::AlreadyDecided(approver));
     }
-    let valid = mpc_engine::verify_decision(
+    let valid = mpc_crypto::verify_decision(
         &holder.identity,
         w.created.workflow_id,
         &w.created.payload_hash,

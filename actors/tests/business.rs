@@ -11,7 +11,7 @@ use mpc_actors::{
     AccountServiceError, Accounts, ApprovalServiceError, Approvals, CommandMeta, Coordinator,
     NewAccount, NewKeygen, NewWorkflow, SigningPayload, StatusChange, SystemClock,
 };
-use mpc_engine::PartyIdentity;
+use mpc_crypto::PartyIdentity;
 use mpc_events::{
     AccountError, AccountParties, AccountStatus, Decision, Email, KeyId, MessageHash, Participant,
     PartyId, PartyOutcome, PublicKey, SessionSpec, SessionStatus, Threshold, Username,

@@ -10,7 +10,7 @@ use mpc_actors::{
 };
 use mpc_events::{
     IdentityKey, KeyId, Participant, PartyId, PartyOutcome, PublicKey, SessionError, SessionId,
-    SessionStatus, Threshold, WorkflowStatus,
+    SessionStatus, Threshold, WorkflowStatus, stream,
 };
 use mpc_store::{EventStore, SqliteStore, StreamName};
 
@@ -285,7 +285,7 @@ fn a_workflow_left_pending_by_a_stopped_coordinator_expires_once_resumed() {
         tokio::time::sleep(Duration::from_millis(600)).await;
         let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
         let coordinator = Arc::new(Coordinator::new(store.clone(), Arc::new(SystemClock)));
-        let stream = StreamName::new("approval", workflow_id).unwrap();
+        let stream = StreamName::new(stream::APPROVAL, workflow_id).unwrap();
         assert_eq!(
             store.read_stream(&stream, 1).await.unwrap().len(),
             1,
@@ -344,7 +344,7 @@ fn a_session_left_open_by_a_stopped_coordinator_expires_once_resumed() {
         }
         let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
         let coordinator = Coordinator::new(store.clone(), Arc::new(SystemClock));
-        let stream = StreamName::new("session", session_id).unwrap();
+        let stream = StreamName::new(stream::SESSION, session_id).unwrap();
         assert_eq!(
             store.read_stream(&stream, 1).await.unwrap().len(),
             1,

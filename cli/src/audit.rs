@@ -22,7 +22,9 @@ use clap::{Args, Subcommand};
 use mpc_projections::{AuditLogProjection, ProjectionRunner, ReadModels, verify_chain};
 use mpc_store::EventStore;
 
-use crate::infra::{self, StoreArgs};
+use mpc_app::adapters;
+
+use crate::infra::StoreArgs;
 
 /// The read-model file of the `mpc serve` layout.
 pub const READ_MODELS_FILE: &str = "read-models.db";
@@ -73,18 +75,22 @@ pub fn read_models_path(data_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// The event store and the live read-model database of `args`.
 async fn open(args: &DataArgs) -> anyhow::Result<(std::sync::Arc<dyn EventStore>, ReadModels)> {
-    let read_models = infra::open_read_models(&args.store, || {
-        let models = read_models_path(&args.data_dir)?;
-        if !args.data_dir.join(EVENTS_FILE).exists() {
-            bail!(
-                "no event log at {} (give --store-url for PostgreSQL)",
-                args.data_dir.join(EVENTS_FILE).display()
-            );
+    let url = args.store.store_url.as_deref();
+    let sqlite_file = match url {
+        Some(_) => None,
+        None => {
+            let models = read_models_path(&args.data_dir)?;
+            if !args.data_dir.join(EVENTS_FILE).exists() {
+                bail!(
+                    "no event log at {} (give --store-url for PostgreSQL)",
+                    args.data_dir.join(EVENTS_FILE).display()
+                );
+            }
+            Some(models)
         }
-        Ok(models)
-    })
-    .await?;
-    let store = infra::open_store(&args.store, &args.data_dir).await?;
+    };
+    let read_models = adapters::open_read_models(url, || sqlite_file.unwrap_or_default()).await?;
+    let store = adapters::open_store(url, &args.data_dir).await?;
     Ok((store, read_models))
 }
 

@@ -1,17 +1,12 @@
-//! Choosing adapters from configuration: the event store (SQLite file or
-//! PostgreSQL URL), the transport (in-process or Kafka), the domain-event sink (Kafka),
-//! and small secrets kept in the data directory.
+//! Configuration: the flags that choose the event store (SQLite file or PostgreSQL
+//! URL) and the transport (in-process or Kafka), opened by `mpc_app::adapters`; small
+//! secrets kept in the data directory; the TOML configuration file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use mpc_outbox::{DomainEventSink, KafkaDomainSink, KafkaSinkConfig};
-use mpc_projections::ReadModels;
-use mpc_store::{EventStore, PostgresStore, SqliteStore};
-use mpc_transport::{InProcessTransport, KafkaConfig, KafkaTransport, Transport};
 use zeroize::Zeroizing;
 
 /// Where the event log lives.
@@ -23,26 +18,6 @@ pub struct StoreArgs {
     pub store_url: Option<String>,
 }
 
-/// The read-model database for the event store named by `args`: the same PostgreSQL
-/// database when `--store-url` is given, else the SQLite file `sqlite_file` names
-/// (asked for only then).
-pub async fn open_read_models(
-    args: &StoreArgs,
-    sqlite_file: impl FnOnce() -> anyhow::Result<PathBuf>,
-) -> anyhow::Result<ReadModels> {
-    match &args.store_url {
-        Some(url) => ReadModels::connect(url)
-            .await
-            .context("cannot connect to the PostgreSQL read models"),
-        None => {
-            let file = sqlite_file()?;
-            ReadModels::connect(&file.display().to_string())
-                .await
-                .with_context(|| format!("cannot open the read models in {}", file.display()))
-        }
-    }
-}
-
 /// How protocol envelopes travel.
 #[derive(Args, Debug, Clone)]
 pub struct TransportArgs {
@@ -52,52 +27,6 @@ pub struct TransportArgs {
     /// Kafka topic of the envelopes.
     #[arg(long, env = "MPC_KAFKA_TOPIC", default_value = mpc_transport::DEFAULT_TOPIC)]
     pub kafka_topic: String,
-}
-
-/// The event store named by `args`; SQLite in `data_dir` by default.
-pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
-    Ok(match &args.store_url {
-        Some(url) => Arc::new(
-            PostgresStore::connect(url)
-                .await
-                .context("cannot connect to the PostgreSQL event store")?,
-        ),
-        None => Arc::new(
-            SqliteStore::open(&data_dir.join("events.db"))
-                .await
-                .context("cannot open the SQLite event store")?,
-        ),
-    })
-}
-
-/// The transport named by `args`: Kafka when brokers are given, else in-process.
-pub async fn open_transport(args: &TransportArgs) -> anyhow::Result<Arc<dyn Transport>> {
-    Ok(match &args.kafka_brokers {
-        Some(brokers) => {
-            let mut config = KafkaConfig::new(brokers.clone());
-            config.topic = args.kafka_topic.clone();
-            Arc::new(
-                KafkaTransport::connect(config)
-                    .await
-                    .context("cannot connect to Kafka")?,
-            )
-        }
-        None => Arc::new(InProcessTransport::new()),
-    })
-}
-
-/// The Kafka sink for domain events on `topic`, created with one partition if missing.
-pub async fn open_domain_sink(
-    brokers: &str,
-    topic: &str,
-) -> anyhow::Result<Arc<dyn DomainEventSink>> {
-    let mut config = KafkaSinkConfig::new(brokers);
-    config.topic = topic.to_owned();
-    Ok(Arc::new(
-        KafkaDomainSink::connect(config)
-            .await
-            .with_context(|| format!("cannot connect the domain-event topic {topic} on Kafka"))?,
-    ))
 }
 
 /// A secret read from `path`, or, when `path` is `None`, from `default_path`,

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|dir| {
                     // SAFETY: no thread has been started yet.
-                    let hsm = unsafe { demo::prepare_softhsm(dir.path()) }?;
+                    let hsm = unsafe { mpc_app::softhsm::prepare_softhsm(dir.path()) }?;
                     hsm_dir = Some(dir);
                     Ok(hsm)
                 });

@@ -11,19 +11,17 @@
 //! (the invitation listener of their `mpc party run`); the tokens of the others are
 //! printed, as JSON, for the operator to hand over (e.g. to a phone).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use mpc_events::{AccountId, IdentityKey, KeyId, Timestamp};
-use mpc_schemas::http::{
-    ApiError, CreateSessionResponse, IdentityDto, KeyStateDto, RecoveriesDto, RecoveryRequest,
+use mpc_api::{
+    CreateSessionResponse, IdentityDto, KeyStateDto, RecoveriesDto, RecoveryRequest,
     SessionTtlRequest,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use mpc_app::admin::AdminClient;
+use mpc_events::{AccountId, IdentityKey, KeyId, Timestamp};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -31,8 +29,6 @@ use crate::party::secret;
 
 /// How often `mpc refresh --every` reads the key's state.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
-/// How long one request to the gateway or a party may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the gateway is and the operator's credential.
 #[derive(Args, Debug, Clone)]
@@ -169,7 +165,7 @@ pub struct RefreshArgs {
 pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
     match command {
         RecoveryCommand::Start(args) => {
-            let client = AdminClient::new(&args.gateway)?;
+            let client = admin_client(&args.gateway)?;
             let request = recovery_request(&args)?;
             let created: CreateSessionResponse = client
                 .post(
@@ -181,7 +177,7 @@ pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
             println!("{handed}");
         }
         RecoveryCommand::List(args) => {
-            let client = AdminClient::new(&args.gateway)?;
+            let client = admin_client(&args.gateway)?;
             let list: RecoveriesDto = client
                 .get(&format!("/v1/accounts/{}/recoveries", args.account))
                 .await?;
@@ -193,7 +189,7 @@ pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
 
 /// Runs `mpc refresh`: once, or as a scheduler with `--every`.
 pub async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.gateway)?;
+    let client = admin_client(&args.gateway)?;
     let Some(every) = args.every else {
         let handed = start_refresh(&client, &args).await?;
         println!("{handed}");
@@ -255,7 +251,8 @@ async fn start_refresh(
     hand_out(client, created, &args.invites).await
 }
 
-fn recovery_request(args: &StartArgs) -> anyhow::Result<RecoveryRequest> {
+/// The request `mpc recovery start` sends.
+pub fn recovery_request(args: &StartArgs) -> anyhow::Result<RecoveryRequest> {
     Ok(match (args.kind, &args.device_identity_json) {
         (RecoveryType::DeviceLost, Some(path)) => RecoveryRequest::DeviceLost {
             device_identity: read_identity(path)?,
@@ -329,285 +326,12 @@ async fn hand_out(
     }))
 }
 
-/// The gateway's admin routes over HTTP, and parties' invitation listeners.
-struct AdminClient {
-    base: String,
-    token: Zeroizing<String>,
-    http: reqwest::Client,
-}
-
-impl AdminClient {
-    fn new(args: &GatewayArgs) -> anyhow::Result<Self> {
-        let token = secret(
-            args.admin_token_file.as_deref(),
-            "MPC_ADMIN_TOKEN",
-            "--admin-token-file",
-        )?;
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Self {
-            base: args.coordinator.trim_end_matches('/').to_owned(),
-            token,
-            http,
-        })
-    }
-
-    async fn get<R: DeserializeOwned>(&self, path: &str) -> anyhow::Result<R> {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post<B: Serialize, R: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<R> {
-        let request = self.http.post(format!("{}{path}", self.base)).json(body);
-        self.send(request).await
-    }
-
-    async fn send<R: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> anyhow::Result<R> {
-        let response = request
-            .bearer_auth(self.token.as_str())
-            .send()
-            .await
-            .context("the gateway does not answer")?;
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .json()
-                .await
-                .context("the gateway's answer is not the expected JSON");
-        }
-        match response.json::<ApiError>().await {
-            Ok(e) => bail!("{} ({status}): {}", e.code, e.message),
-            Err(_) => bail!("the gateway answered {status}"),
-        }
-    }
-
-    /// Posts `{session_id, token}` to `url`'s `/v1/invitations`.
-    async fn invite(&self, url: &str, session_id: &str, token: &str) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(format!("{url}/v1/invitations"))
-            .json(&BTreeMap::from([
-                ("session_id", session_id),
-                ("token", token),
-            ]))
-            .send()
-            .await
-            .context("the party does not answer")?;
-        if !response.status().is_success() {
-            bail!("the party answered {}", response.status());
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Parser, Debug)]
-    enum Cli {
-        #[command(subcommand)]
-        Recovery(RecoveryCommand),
-        Refresh(RefreshArgs),
-    }
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("mpc").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn commands_parse_their_flags() {
-        let account = AccountId::new().to_string();
-        let gateway = ["--coordinator", "http://127.0.0.1:8080"];
-        let start = |extra: &[&str]| {
-            let mut args = vec!["recovery", "start", "--account", account.as_str()];
-            args.extend(gateway);
-            args.extend(extra);
-            parse(&args)
-        };
-        let Ok(Cli::Recovery(RecoveryCommand::Start(args))) = start(&[
-            "--type",
-            "share_rotation",
-            "--invite",
-            "server=http://10.0.0.2:8090",
-            "--invite",
-            "recovery=http://10.0.0.3:8090",
-        ]) else {
-            panic!("share_rotation with invitations did not parse");
-        };
-        assert_eq!(args.kind, RecoveryType::ShareRotation);
-        assert_eq!(args.invites.len(), 2);
-        assert_eq!(args.invites[1].party, "recovery");
-        assert_eq!(args.gateway.coordinator, "http://127.0.0.1:8080");
-        assert!(recovery_request(&args).is_ok());
-        let Ok(Cli::Recovery(RecoveryCommand::Start(args))) = start(&[
-            "--type",
-            "device_lost",
-            "--device-identity-json",
-            "-",
-            "--ttl-seconds",
-            "120",
-        ]) else {
-            panic!("device_lost with an identity did not parse");
-        };
-        assert_eq!(args.kind, RecoveryType::DeviceLost);
-        assert_eq!(args.ttl_seconds, Some(120));
-        assert!(start(&["--type", "device_lost"]).is_err());
-        assert!(start(&["--type", "device-lost"]).is_err());
-        assert!(start(&["--type", "share_rotation", "--invite", "server"]).is_err());
-        let Ok(Cli::Recovery(RecoveryCommand::Start(args))) = start(&[
-            "--type",
-            "share_rotation",
-            "--device-identity-json",
-            "id.json",
-        ]) else {
-            panic!("the flags did not parse");
-        };
-        assert!(recovery_request(&args).is_err());
-        assert!(
-            parse(&[
-                "recovery",
-                "list",
-                "--account",
-                "nope",
-                gateway[0],
-                gateway[1]
-            ])
-            .is_err()
-        );
-
-        let key = KeyId::of_keygen(mpc_events::SessionId::new()).to_string();
-        let Ok(Cli::Refresh(args)) = parse(&[
-            "refresh",
-            "--key",
-            key.as_str(),
-            gateway[0],
-            gateway[1],
-            "--every",
-            "24h",
-        ]) else {
-            panic!("refresh --every did not parse");
-        };
-        assert_eq!(args.every, Some(Duration::from_secs(86_400)));
-        assert!(
-            parse(&[
-                "refresh",
-                "--key",
-                key.as_str(),
-                gateway[0],
-                gateway[1],
-                "--every",
-                "1y"
-            ])
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn invites_are_party_equals_url() {
-        assert_eq!(
-            parse_invite("server=http://10.0.0.2:8090/"),
-            Ok(Invite {
-                party: "server".into(),
-                url: "http://10.0.0.2:8090".into()
-            })
-        );
-        assert!(parse_invite("server").is_err());
-        assert!(parse_invite("=http://x").is_err());
-        assert!(parse_invite("server=").is_err());
-    }
-
-    #[test]
-    fn periods_are_a_positive_number_and_a_unit() {
-        assert_eq!(parse_every("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_every("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_every("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_every("7d"), Ok(Duration::from_secs(604_800)));
-        for bad in [
-            "",
-            "h",
-            "0h",
-            "-1h",
-            "1.5h",
-            "24",
-            "24w",
-            "h24",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_every(bad).is_err(), "{bad:?} accepted");
-        }
-        assert!(parse_every("300000000000000000d").is_err());
-    }
-
-    #[test]
-    fn a_refresh_is_due_once_the_generation_is_old_enough_and_none_runs() {
-        let day = Duration::from_secs(86_400);
-        let at = |ms: i64| Timestamp::from_millis(ms);
-        let generation = 1_700_000_000_000;
-        let day_ms = 86_400_000;
-        assert!(!refresh_due(at(generation), day, at(generation), false));
-        assert!(!refresh_due(
-            at(generation),
-            day,
-            at(generation + day_ms - 1),
-            false
-        ));
-        assert!(refresh_due(
-            at(generation),
-            day,
-            at(generation + day_ms),
-            false
-        ));
-        assert!(refresh_due(
-            at(generation),
-            day,
-            at(generation + 3 * day_ms),
-            false
-        ));
-        assert!(!refresh_due(
-            at(generation),
-            day,
-            at(generation + 3 * day_ms),
-            true
-        ));
-        // A clock behind the generation is not due.
-        assert!(!refresh_due(
-            at(generation),
-            day,
-            at(generation - day_ms),
-            false
-        ));
-    }
-
-    #[test]
-    fn device_identities_come_from_party_identity_output() {
-        let signing = hex::encode([1; 32]);
-        let encryption = hex::encode([2; 32]);
-        let printed = json!({
-            "party_id": "device",
-            "identity": {"signing": signing, "encryption": encryption},
-        })
-        .to_string();
-        let expected = IdentityDto {
-            signing: signing.clone(),
-            encryption: encryption.clone(),
-        };
-        assert_eq!(parse_identity(&printed).unwrap(), expected);
-        let bare = json!({"signing": signing, "encryption": encryption}).to_string();
-        assert_eq!(parse_identity(&bare).unwrap(), expected);
-        assert!(parse_identity("not json").is_err());
-        assert!(parse_identity(r#"{"party_id": "device"}"#).is_err());
-        assert!(parse_identity(r#"{"signing": "zz", "encryption": "00"}"#).is_err());
-    }
+/// The admin client of the gateway `args` name, with the operator's token.
+fn admin_client(args: &GatewayArgs) -> anyhow::Result<AdminClient> {
+    let token = secret(
+        args.admin_token_file.as_deref(),
+        "MPC_ADMIN_TOKEN",
+        "--admin-token-file",
+    )?;
+    Ok(AdminClient::new(&args.coordinator, token)?)
 }

@@ -1,4 +1,4 @@
-//! `mpc party`: a party node process.
+//! `mpc party`: a party node process (the process itself is `mpc_app::party`).
 //!
 //! - `init` creates the party's vault and identity keys and prints the public
 //!   identity to register with sessions;
@@ -14,21 +14,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use mpc_engine::{Dkls23Engine, FileVault, PartyIdentity, Pkcs11Vault, ShareVault};
+use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
+use mpc_crypto::PartyIdentity;
 use mpc_events::{PartyId, PartyOutcome, SessionId};
-use mpc_party::{GatewayClient, PartyNode};
-use mpc_transport::Transport;
-use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use crate::infra::{self, TransportArgs};
+use crate::infra::TransportArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum PartyCommand {
@@ -106,110 +101,37 @@ pub struct JoinArgs {
     pub token: String,
 }
 
-/// An invitation to take part in a session (`POST /v1/invitations`).
-#[derive(Deserialize)]
-struct InvitationRequest {
-    session_id: String,
-    token: String,
-}
-
-struct Invitation {
-    session_id: SessionId,
-    token: Zeroizing<String>,
-}
-
 pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
     match command {
         PartyCommand::Init(args) => {
-            let config = args.clone();
-            let identity = tokio::task::spawn_blocking(move || {
-                let vault = share_vault(&config, true)?;
-                let identity = PartyIdentity::generate();
-                vault
-                    .put_identity(&config.id, &identity.to_secret_bytes())
-                    .context("cannot store the identity")?;
-                Ok::<_, anyhow::Error>(identity)
-            })
-            .await??;
+            let identity = process::init(vault_config(&args)?).await?;
             print_identity(&args.id, &identity);
         }
         PartyCommand::Identity(args) => {
-            let (_, identity) = open_vault(&args).await?;
+            let (_, identity) = process::open_vault(vault_config(&args)?).await?;
             print_identity(&args.id, &identity);
         }
         PartyCommand::Join(args) => {
-            let node = node(&args.node).await?;
+            let node = process::node(node_config(&args.node)?).await?;
             let outcome = node.participate(args.session, &args.token).await?;
             println!("{}", outcome_json(args.session, &outcome));
         }
-        PartyCommand::Run(args) => serve(args).await?,
-    }
-    Ok(())
-}
-
-async fn serve(args: RunArgs) -> anyhow::Result<()> {
-    let node = Arc::new(node(&args.node).await?);
-    let (invitations, mut inbox) = mpsc::channel::<Invitation>(64);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(invitations.clone()))
-            .app_data(web::JsonConfig::default().limit(16 * 1024))
-            .route("/health", web::get().to(HttpResponse::Ok))
-            .route("/v1/invitations", web::post().to(invite))
-    })
-    .workers(1)
-    .bind(args.bind)
-    .with_context(|| format!("cannot listen on {}", args.bind))?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .context("the invitation server bound no address")?;
-    println!("listening on http://{addr}");
-    let server = server.run();
-    let participations = async {
-        while let Some(invitation) = inbox.recv().await {
-            let node = node.clone();
-            tokio::spawn(async move {
-                let session = invitation.session_id;
-                match node.participate(session, &invitation.token).await {
+        PartyCommand::Run(args) => {
+            let node = process::node(node_config(&args.node)?).await?;
+            let listener = InvitationListener::bind(node, args.bind)?;
+            println!("listening on http://{}", listener.addr());
+            listener
+                .run(|session, outcome| match outcome {
                     Ok(outcome) => println!("{}", outcome_json(session, &outcome)),
-                    Err(e) => {
-                        tracing::warn!(%session, error = %e, "session failed");
-                        println!(
-                            "{}",
-                            json!({"session_id": session.to_string(), "error": e.to_string()})
-                        );
-                    }
-                }
-            });
+                    Err(e) => println!(
+                        "{}",
+                        json!({"session_id": session.to_string(), "error": e.to_string()})
+                    ),
+                })
+                .await?;
         }
-    };
-    tokio::select! {
-        result = server => result.context("the invitation server stopped")?,
-        () = participations => bail!("the invitation queue closed"),
     }
     Ok(())
-}
-
-async fn invite(
-    queue: web::Data<mpsc::Sender<Invitation>>,
-    request: web::Json<InvitationRequest>,
-) -> HttpResponse {
-    let request = request.into_inner();
-    let Ok(session_id) = request.session_id.parse() else {
-        return HttpResponse::BadRequest()
-            .json(json!({"code": "invalid_session_id", "message": "session_id must be a uuid"}));
-    };
-    let invitation = Invitation {
-        session_id,
-        token: Zeroizing::new(request.token),
-    };
-    match queue.try_send(invitation) {
-        Ok(()) => HttpResponse::Accepted().finish(),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(json!({"code": "busy", "message": "too many pending invitations"})),
-    }
 }
 
 /// A secret from `file` (trailing newline dropped), else from the variable `var`.
@@ -231,75 +153,46 @@ pub(crate) fn secret(
     }
 }
 
-/// This party's vault as configured (`create`: a new one, for `init`). Blocking.
-fn share_vault(args: &VaultArgs, create: bool) -> anyhow::Result<Arc<dyn ShareVault>> {
-    let dir = args.data_dir.join("vault");
-    match args.vault_kind {
-        VaultKind::File => {
-            let passphrase = secret(
+/// The vault `args` configure, with its secrets read.
+fn vault_config(args: &VaultArgs) -> anyhow::Result<VaultConfig> {
+    let kind = match args.vault_kind {
+        VaultKind::File => process::VaultKind::File {
+            passphrase: secret(
                 args.passphrase_file.as_deref(),
                 "MPC_VAULT_PASSPHRASE",
                 "--passphrase-file",
-            )?;
-            let vault = if create {
-                FileVault::create(&dir, passphrase.as_bytes()).context("cannot create the vault")?
-            } else {
-                FileVault::open(&dir, passphrase.as_bytes())
-                    .with_context(|| format!("cannot open the vault in {}", dir.display()))?
-            };
-            Ok(Arc::new(vault))
-        }
-        VaultKind::Pkcs11 => {
-            let module = args
+            )?,
+        },
+        VaultKind::Pkcs11 => process::VaultKind::Pkcs11 {
+            module: args
                 .pkcs11_module
-                .as_ref()
-                .context("--vault pkcs11 needs --pkcs11-module (MPC_PKCS11_MODULE)")?;
-            let token = args
+                .clone()
+                .context("--vault pkcs11 needs --pkcs11-module (MPC_PKCS11_MODULE)")?,
+            token: args
                 .pkcs11_token
-                .as_ref()
-                .context("--vault pkcs11 needs --pkcs11-token (MPC_PKCS11_TOKEN)")?;
-            let pin = secret(
+                .clone()
+                .context("--vault pkcs11 needs --pkcs11-token (MPC_PKCS11_TOKEN)")?,
+            pin: secret(
                 args.pkcs11_pin_file.as_deref(),
                 "MPC_PKCS11_PIN",
                 "--pkcs11-pin-file",
-            )?;
-            let vault = Pkcs11Vault::open(module, token, &pin, &dir)
-                .with_context(|| format!("cannot open the PKCS#11 vault in {}", dir.display()))?;
-            Ok(Arc::new(vault))
-        }
-    }
-}
-
-async fn open_vault(args: &VaultArgs) -> anyhow::Result<(Arc<dyn ShareVault>, PartyIdentity)> {
-    let args = args.clone();
-    tokio::task::spawn_blocking(move || {
-        let vault = share_vault(&args, false)?;
-        let id = &args.id;
-        let secret = vault.get_identity(id)?.with_context(|| {
-            format!("the vault holds no identity for {id}; run `mpc party init`")
-        })?;
-        let identity = PartyIdentity::from_secret_bytes(&secret)
-            .context("the stored identity is malformed")?;
-        Ok((vault, identity))
-    })
-    .await?
-}
-
-async fn node(args: &NodeArgs) -> anyhow::Result<PartyNode> {
-    let (vault, identity) = open_vault(&args.vault).await?;
-    let client = Arc::new(GatewayClient::new(&args.coordinator).map_err(anyhow::Error::msg)?);
-    let transport: Arc<dyn Transport> = match &args.transport.kafka_brokers {
-        Some(_) => infra::open_transport(&args.transport).await?,
-        None => client.clone(),
+            )?,
+        },
     };
-    Ok(PartyNode::new(
-        args.vault.id.clone(),
-        identity,
-        Arc::new(Dkls23Engine),
-        vault,
-        transport,
-        client,
-    ))
+    Ok(VaultConfig {
+        id: args.id.clone(),
+        data_dir: args.data_dir.clone(),
+        kind,
+    })
+}
+
+fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
+    Ok(NodeConfig {
+        vault: vault_config(&args.vault)?,
+        coordinator: args.coordinator.clone(),
+        kafka_brokers: args.transport.kafka_brokers.clone(),
+        kafka_topic: args.transport.kafka_topic.clone(),
+    })
 }
 
 fn print_identity(id: &PartyId, identity: &PartyIdentity) {

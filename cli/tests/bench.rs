@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use mpc_cli::bench::{Options, chart, execute, table};
+use mpc_app::bench::{Options, execute};
+use mpc_app::chart::chart;
+use mpc_cli::bench::table;
 use serde_json::Value;
 
 fn tiny() -> Options {

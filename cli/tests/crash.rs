@@ -34,11 +34,12 @@ use mpc_actors::{
     Aggregate, CommandMeta, Coordinator, CreatedSession, NewKeygen, NewSigning, Session,
     SessionAggregate, SessionState, SigningPayload, SystemClock,
 };
-use mpc_cli::local::LocalCoordinator;
-use mpc_cli::serve::resume_open_sessions;
-use mpc_engine::{Dkls23Engine, FileVault, ShareVault, ThresholdEngine};
+use mpc_app::LocalCoordinator;
+use mpc_app::resume_open_sessions;
+use mpc_engine::{Dkls23Engine, ThresholdEngine};
 use mpc_events::{
     KeyId, Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold,
+    stream,
 };
 use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
 use mpc_projections::{ProjectionRunner, ReadModels, SessionStatusProjection};
@@ -48,6 +49,7 @@ use mpc_store::{
     SqliteStore, StoreError, StreamName,
 };
 use mpc_transport::{InProcessTransport, Inbox, Transport, TransportError};
+use mpc_vault::{FileVault, ShareVault};
 use sqlx::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -588,7 +590,7 @@ impl Parties {
     }
 
     /// What the party's vault holds, read from disk.
-    async fn vault_contents(&self, index: usize) -> Vec<mpc_engine::ShareMeta> {
+    async fn vault_contents(&self, index: usize) -> Vec<mpc_vault::ShareMeta> {
         let vault_dir = self.vault_dir(self.nodes[index].id());
         tokio::task::spawn_blocking(move || {
             FileVault::open(&vault_dir, PASSPHRASE)
@@ -723,7 +725,7 @@ async fn settle(tasks: Vec<(PartyId, PartyTask)>, ttl: Duration) -> Vec<(PartyId
 }
 
 fn session_stream(id: SessionId) -> StreamName {
-    StreamName::new("session", id).unwrap()
+    StreamName::new(stream::SESSION, id).unwrap()
 }
 
 /// The session as `evolve` folds the recorded events.

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use indicatif::ProgressBar;
 use mpc_cli::demo::{Options, Scenario, execute};
-use mpc_engine::verify_signature;
+use mpc_crypto::verify_signature;
 use mpc_events::{MessageHash, PublicKey, Signature};
 use sha2::{Digest, Sha256};
 

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mpc_cli::load::{LoadReport, Options, Outcome, execute_signalling};
+use mpc_app::ledger::Outcome;
+use mpc_app::load::{LoadReport, Options, execute_signalling};
 
 /// How long after the first sessions started the component is restarted.
 const RESTART_AFTER: Duration = Duration::from_secs(6);

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use mpc_cli::load::{DEFAULT_MAX_RSS_GROWTH_MIB, Options, execute};
+use mpc_app::load::{DEFAULT_MAX_RSS_GROWTH_MIB, Options, execute};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounded_load_accounts_for_every_session_within_the_memory_bound() {

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mpc_engine::verify_signature;
-use mpc_events::{MessageHash, PublicKey, Signature};
+use mpc_crypto::verify_signature;
+use mpc_events::{MessageHash, PublicKey, Signature, stream};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -531,7 +531,7 @@ async fn a_sigkilled_coordinator_restarts_and_the_running_keygen_completes() {
     let reports: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE stream = $1 AND event_type = 'PartyCompleted'",
     )
-    .bind(format!("session-{session}"))
+    .bind(format!("{}-{session}", stream::SESSION))
     .fetch_one(&mut conn)
     .await
     .unwrap();

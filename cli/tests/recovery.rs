@@ -16,10 +16,11 @@ use mpc_actors::{
     Accounts, CommandMeta, Coordinator, CoordinatorError, CreatedSession, NewAccount, NewKeygen,
     NewRefresh, NewRepair, NewSigning, SigningPayload, StatusChange, SystemClock,
 };
-use mpc_cli::local::LocalCoordinator;
+use mpc_app::LocalCoordinator;
+use mpc_crypto::verify_signature;
 use mpc_engine::{
-    Dkls23Engine, EngineError, FileVault, KeyShare, KeygenParams, Protocol, RefreshParams,
-    Refreshed, ShareSlot, ShareVault, SignParams, ThresholdEngine, VaultError, verify_signature,
+    Dkls23Engine, EngineError, KeyShare, KeygenParams, Protocol, RefreshParams, Refreshed,
+    ShareSlot, SignParams, ThresholdEngine,
 };
 use mpc_events::{
     AccountError, AccountId, AccountParties, AccountStatus, Email, IdentityKey, KeyId, KeyRef,
@@ -30,6 +31,7 @@ use mpc_events::{
 use mpc_party::{CoordinatorClient, PartyError, PartyIdentity, PartyNode};
 use mpc_store::{EventStore, SqliteStore};
 use mpc_transport::InProcessTransport;
+use mpc_vault::{FileVault, ShareVault, VaultError};
 use sha2::{Digest, Sha256};
 
 const TTL: Duration = Duration::from_secs(60);

@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_actors::{CommandMeta, Coordinator, CreatedSession, NewKeygen, SystemClock};
-use mpc_cli::local::LocalCoordinator;
-use mpc_engine::{Dkls23Engine, FileVault};
+use mpc_app::LocalCoordinator;
+use mpc_engine::Dkls23Engine;
 use mpc_events::{
-    Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold,
+    Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold, stream,
 };
 use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
+use mpc_vault::FileVault;
 
 /// What happens to one party's reports.
 #[derive(Clone, Copy, Debug)]
@@ -203,7 +204,7 @@ impl World {
 
     /// The types of the events recorded for `session`.
     async fn recorded(&self, session: SessionId) -> Vec<String> {
-        let stream = StreamName::new("session", session).unwrap();
+        let stream = StreamName::new(stream::SESSION, session).unwrap();
         self.store
             .read_stream(&stream, 1)
             .await

@@ -8,36 +8,21 @@
 //! adapter (DKLs23, crate `dkls23`, pinned; not audited).
 //!
 //! Key shares leave a run as [`KeyShare`] (secret bytes zeroized on drop) and rest in
-//! a [`ShareVault`]; [`FileVault`] encrypts each share with AES-256-GCM under a key
-//! derived from a passphrase with Argon2id, binding party id, key id and version.
-//! [`Pkcs11Vault`] keeps the key-encryption key in a PKCS#11 token (an HSM, or
-//! SoftHSM2 in tests) instead: non-extractable, wrapping a fresh data key per share.
+//! a share vault (crate `mpc-vault`). Envelopes, identities and signature
+//! verification live in `mpc-crypto`.
 //!
-//! Protocol messages travel in envelopes that [`seal`] signs with the sender's
-//! [`PartyIdentity`] (Ed25519) and, when point-to-point, encrypts to the recipient
-//! (RFC 9180 HPKE, X25519 + ChaCha20-Poly1305); [`open`] verifies and decrypts them.
-//!
-//! The same identity key signs approval decisions
-//! ([`PartyIdentity::sign_decision`]); [`verify_evidence`] is the one check of a
-//! workflow's approvals, run by the session aggregate and by every signing party.
+//! May depend on `mpc-events`, `mpc-crypto` and the protocol's own crates (`dkls23`,
+//! `k256`). Only the party runtime and the binaries link it: the coordinator side
+//! never computes with a share (`scripts/check-boundaries.sh`).
 
-mod approval;
 mod dkls;
-mod envelope;
-mod hsm_vault;
 mod port;
 mod rounds;
-mod vault;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use approval::{EvidenceError, verify_decision, verify_evidence};
 pub use dkls::Dkls23Engine;
-pub use envelope::{
-    EnvelopeError, Header, Opened, P2P_OVERHEAD, PartyIdentity, SeenMessages, open, seal,
-};
-pub use hsm_vault::{HsmError, Pkcs11Vault};
 pub use port::{
-    EngineError, Incoming, KeyShare, KeygenParams, Outgoing, PartyIndex, Protocol, RefreshParams,
-    Refreshed, RepairPlan, ShareSlot, SignParams, Step, ThresholdEngine, To, is_on_curve,
-    verify_signature,
+    EngineError, Incoming, KeyShare, KeygenParams, Outgoing, ParameterError, PartyIndex, Protocol,
+    RefreshParams, Refreshed, RepairPlan, ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
-pub use vault::{FileVault, ShareMeta, ShareRecord, ShareVault, VaultError};

@@ -1,7 +1,16 @@
+//! The threshold-engine port: what the rest of the system asks of a threshold
+//! ECDSA protocol implementation, with no adapter's types in it.
+//!
+//! [`ThresholdEngine`] starts runs (keygen, signing, refresh, recovery of a lost
+//! share); each run is a message-driven [`Protocol`] state machine that takes
+//! [`Incoming`] messages and yields [`Outgoing`] ones until it finishes with its
+//! output ([`KeyShare`], a signature, [`Refreshed`]). Parties are addressed by
+//! their 1-based [`PartyIndex`] in the key. Every failure is an [`EngineError`];
+//! parameters that do not fit the key or each other are a [`ParameterError`],
+//! refused before a run starts.
+
 use std::fmt;
 
-use k256::ecdsa::signature::hazmat::PrehashVerifier;
-use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey};
 use mpc_events::{MessageHash, PublicKey, Signature};
 use zeroize::Zeroizing;
 
@@ -12,10 +21,12 @@ pub struct PartyIndex(u8);
 impl PartyIndex {
     pub fn new(i: u8) -> Result<Self, EngineError> {
         if i == 0 || i > mpc_events::MAX_PARTIES {
-            return Err(EngineError::InvalidParameters(format!(
-                "party index {i} outside 1..={}",
-                mpc_events::MAX_PARTIES
-            )));
+            return Err(EngineError::InvalidParameters(
+                ParameterError::PartyOutOfRange {
+                    index: i,
+                    max: mpc_events::MAX_PARTIES,
+                },
+            ));
         }
         Ok(Self(i))
     }
@@ -173,10 +184,56 @@ impl fmt::Debug for KeyShare {
     }
 }
 
+/// Why a run was refused before it started: its parameters do not fit the key,
+/// the party or each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterError {
+    #[error("party index {index} outside 1..={max}")]
+    PartyOutOfRange { index: u8, max: u8 },
+    #[error(
+        "threshold {threshold} of {parties} parties: need 2 <= t <= n <= {max}",
+        max = mpc_events::MAX_PARTIES
+    )]
+    Threshold { threshold: u8, parties: u8 },
+    /// A message is addressed to an index no participant of the session holds.
+    #[error("no participant at index {index}")]
+    NoParticipant { index: PartyIndex },
+    #[error("signers contain a duplicate")]
+    DuplicateSigner,
+    #[error("need exactly {threshold} signers, got {got}")]
+    SignerCount { threshold: u8, got: usize },
+    #[error("signers do not include this party ({me})")]
+    NotASigner { me: PartyIndex },
+    #[error("signer {signer} outside 1..={parties}")]
+    SignerOutOfRange { signer: PartyIndex, parties: u8 },
+    #[error("key belongs to engine {engine:?}, not {expected}")]
+    WrongEngine {
+        engine: String,
+        expected: &'static str,
+    },
+    #[error("this party ({me}) is the repair target: it runs recover, not refresh")]
+    TargetRefreshes { me: PartyIndex },
+    #[error("recover needs a repair plan naming this party as target")]
+    NoRepairPlan,
+    #[error("the repair target is {target}, not this party ({me})")]
+    NotTheTarget { target: PartyIndex, me: PartyIndex },
+    #[error("repair helpers contain a duplicate")]
+    DuplicateHelper,
+    #[error("need at least {threshold} repair helpers, got {got}")]
+    TooFewHelpers { threshold: u8, got: usize },
+    #[error("the repair target {target} cannot be a helper")]
+    TargetIsHelper { target: PartyIndex },
+    #[error("repair party {index} outside 1..={parties}")]
+    RepairPartyOutOfRange { index: PartyIndex, parties: u8 },
+    /// The engine refused the repair plan for this share (its own words).
+    #[error("repair: {0}")]
+    Repair(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     #[error("invalid protocol parameters: {0}")]
-    InvalidParameters(String),
+    InvalidParameters(ParameterError),
     #[error("malformed message from party {from} in round {round}: {detail}")]
     Malformed {
         from: PartyIndex,
@@ -204,35 +261,6 @@ pub enum EngineError {
     BadShare(String),
     #[error("run already finished")]
     Finished,
-}
-
-/// Verifies an ECDSA signature over a 32-byte pre-hash with `k256`; also rejects
-/// high-S signatures and a recovery id that does not recover `public_key`.
-/// Returns false, never panics, on malformed input (a key off the curve, `r` or `s`
-/// zero or not below the group order).
-/// Whether `public_key` is a point on secp256k1 (not only a well-formed encoding).
-pub fn is_on_curve(public_key: &PublicKey) -> bool {
-    VerifyingKey::from_sec1_bytes(public_key.as_bytes()).is_ok()
-}
-
-pub fn verify_signature(public_key: &PublicKey, hash: &MessageHash, sig: &Signature) -> bool {
-    let Ok(key) = VerifyingKey::from_sec1_bytes(public_key.as_bytes()) else {
-        return false;
-    };
-    let Ok(signature) = EcdsaSignature::from_scalars(*sig.r(), *sig.s()) else {
-        return false;
-    };
-    if signature.normalize_s() != signature {
-        return false;
-    }
-    if key.verify_prehash(hash.as_bytes(), &signature).is_err() {
-        return false;
-    }
-    let Some(recovery_id) = RecoveryId::from_byte(sig.recovery_id()) else {
-        return false;
-    };
-    VerifyingKey::recover_from_prehash(hash.as_bytes(), &signature, recovery_id)
-        .is_ok_and(|recovered| recovered == key)
 }
 
 /// Protocols and vaults are selected at runtime by configuration.
@@ -274,73 +302,4 @@ pub trait ThresholdEngine: Send + Sync {
         slot: ShareSlot,
         params: RefreshParams,
     ) -> Result<Box<dyn Protocol<Output = Refreshed>>, EngineError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use k256::ecdsa::SigningKey;
-
-    use super::*;
-
-    fn fixture() -> (PublicKey, MessageHash, Signature, SigningKey) {
-        let key = SigningKey::from_slice(&[0x11; 32]).unwrap();
-        let public_key =
-            PublicKey::from_slice(key.verifying_key().to_sec1_point(true).as_bytes()).unwrap();
-        let hash = MessageHash::from_bytes([0x22; 32]);
-        let (sig, recovery_id) = key.sign_prehash_recoverable(hash.as_bytes());
-        let (r, s) = sig.split_bytes();
-        let signature = Signature::new(&r, &s, recovery_id.to_byte()).unwrap();
-        (public_key, hash, signature, key)
-    }
-
-    #[test]
-    fn a_valid_low_s_signature_with_its_recovery_id_verifies() {
-        let (public_key, hash, signature, _) = fixture();
-        assert!(verify_signature(&public_key, &hash, &signature));
-    }
-
-    #[test]
-    fn another_message_or_key_or_recovery_id_fails() {
-        let (public_key, hash, signature, _) = fixture();
-        assert!(!verify_signature(
-            &public_key,
-            &MessageHash::from_bytes([0x23; 32]),
-            &signature
-        ));
-        let other = SigningKey::from_slice(&[0x12; 32]).unwrap();
-        let other =
-            PublicKey::from_slice(other.verifying_key().to_sec1_point(true).as_bytes()).unwrap();
-        assert!(!verify_signature(&other, &hash, &signature));
-        let flipped =
-            Signature::new(signature.r(), signature.s(), signature.recovery_id() ^ 1).unwrap();
-        assert!(!verify_signature(&public_key, &hash, &flipped));
-    }
-
-    #[test]
-    fn the_high_s_twin_of_a_valid_signature_fails() {
-        let (public_key, hash, signature, _) = fixture();
-        let low = EcdsaSignature::from_scalars(*signature.r(), *signature.s()).unwrap();
-        let high_s = (-*low.s()).to_bytes();
-        let twin = Signature::new(signature.r(), &high_s, signature.recovery_id() ^ 1).unwrap();
-        assert!(!verify_signature(&public_key, &hash, &twin));
-    }
-
-    #[test]
-    fn malformed_r_s_or_key_is_false_not_a_panic() {
-        let (public_key, hash, signature, _) = fixture();
-        let order_or_more = [0xff; 32];
-        for (r, s) in [
-            ([0; 32], *signature.s()),
-            (*signature.r(), [0; 32]),
-            (order_or_more, *signature.s()),
-            (*signature.r(), order_or_more),
-        ] {
-            let bad = Signature::new(&r, &s, signature.recovery_id()).unwrap();
-            assert!(!verify_signature(&public_key, &hash, &bad));
-        }
-        let mut off_curve = [0xff; 33];
-        off_curve[0] = 0x02;
-        let off_curve = PublicKey::from_slice(&off_curve).unwrap();
-        assert!(!verify_signature(&off_curve, &hash, &signature));
-    }
 }

@@ -3,7 +3,8 @@
 //! An adapter describes its protocol as numbered communication rounds ([`Rounds`]):
 //! which rounds carry broadcasts and which carry point-to-point messages (and, when
 //! not every peer sends in a round, from whom it expects them), how to
-//! decode a payload, and what to do once every peer's messages of a round are in.
+//! decode a payload, and what to do once every peer's messages of a round are in
+//! (one [`RoundStep`] per round before the last, then [`Rounds::finish`]).
 //! [`RoundMachine`] turns that into a [`Protocol`]: it checks the envelope (sender,
 //! round, broadcast flag), ignores exact duplicates, reports a second, different
 //! payload for the same round, sender and kind as equivocation, buffers messages of
@@ -22,48 +23,47 @@ pub(crate) struct Received<M> {
     pub direct: Vec<(PartyIndex, M)>,
 }
 
+/// Where a message belongs: its round, its sender, and whether it was broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Slot {
+    pub round: u16,
+    pub from: PartyIndex,
+    pub broadcast: bool,
+}
+
+/// What a party does once every expected message of a round before the last is
+/// in: yields the next round's messages.
+pub(crate) type RoundStep<R> =
+    fn(&mut R, Received<<R as Rounds>::Msg>) -> Result<Vec<Outgoing>, EngineError>;
+
 /// One party's side of a protocol, round by round.
-pub(crate) trait Rounds: Send {
-    type Msg: Send;
+pub(crate) trait Rounds: Send + Sized + 'static {
+    type Msg: Send + 'static;
     type Output;
 
-    /// Rounds are numbered `1..=LAST`.
-    const LAST: u16;
+    /// The steps of rounds `1..LAST`, in order: rounds are numbered `1..=LAST`,
+    /// where `LAST` is one more than the number of steps.
+    const STEPS: &'static [RoundStep<Self>];
 
     /// Whether `round` carries messages of this kind (broadcast or point-to-point).
     fn carries(round: u16, broadcast: bool) -> bool;
 
-    /// Whether this party expects a message of this kind from `from` in `round`
-    /// (by default, from every peer in every round that carries the kind). A round
-    /// completes once every expected message is in; any other message is
-    /// [`EngineError::Unexpected`].
-    fn expects(&self, round: u16, _from: PartyIndex, broadcast: bool) -> bool {
-        Self::carries(round, broadcast)
+    /// Whether this party expects the message of `slot` (by default, from every
+    /// peer in every round that carries its kind). A round completes once every
+    /// expected message is in; any other message is [`EngineError::Unexpected`].
+    fn expects(&self, slot: Slot) -> bool {
+        Self::carries(slot.round, slot.broadcast)
     }
 
     /// Decodes and checks one payload; `Err` explains why it is malformed.
-    fn decode(
-        &self,
-        round: u16,
-        from: PartyIndex,
-        broadcast: bool,
-        payload: &[u8],
-    ) -> Result<Self::Msg, String>;
+    fn decode(&self, slot: Slot, payload: &[u8]) -> Result<Self::Msg, String>;
 
     /// Produces the round-1 messages.
     fn begin(&mut self) -> Result<Vec<Outgoing>, EngineError>;
 
-    /// Runs once every peer's messages of `round` are in: yields the next round's
-    /// messages, or the output after the last round.
-    fn complete(
-        &mut self,
-        round: u16,
-        received: Received<Self::Msg>,
-    ) -> Result<Step<Self::Output>, EngineError>;
+    /// Runs once every expected message of the last round is in: yields the output.
+    fn finish(&mut self, received: Received<Self::Msg>) -> Result<Self::Output, EngineError>;
 }
-
-/// Round, sender, broadcast flag.
-type Slot = (u16, u8, bool);
 
 enum State {
     NotStarted,
@@ -84,6 +84,8 @@ pub(crate) struct RoundMachine<R: Rounds> {
 }
 
 impl<R: Rounds> RoundMachine<R> {
+    const LAST: u16 = R::STEPS.len() as u16 + 1;
+
     /// `peers` are the other parties of the run (without `me`).
     pub(crate) fn new(rounds: R, me: PartyIndex, mut peers: Vec<PartyIndex>) -> Self {
         peers.sort_unstable();
@@ -137,10 +139,10 @@ impl<R: Rounds> RoundMachine<R> {
         if !self.peers.contains(&from) {
             return Err(unexpected(format!("party {from} is not in this run")));
         }
-        if round == 0 || round > R::LAST {
+        if round == 0 || round > Self::LAST {
             return Err(unexpected(format!(
                 "the protocol has rounds 1 to {}",
-                R::LAST
+                Self::LAST
             )));
         }
         if !R::carries(round, broadcast) {
@@ -151,12 +153,16 @@ impl<R: Rounds> RoundMachine<R> {
             };
             return Err(unexpected(format!("round {round} has no {kind} messages")));
         }
-        if !self.rounds.expects(round, from, broadcast) {
+        let slot = Slot {
+            round,
+            from,
+            broadcast,
+        };
+        if !self.rounds.expects(slot) {
             return Err(unexpected(format!(
                 "party {from} sends this party no message of this kind in round {round}"
             )));
         }
-        let slot = (round, from.get(), broadcast);
         let digest: [u8; 32] = Sha256::digest(payload.as_slice()).into();
         if let Some(previous) = self.seen.get(&slot) {
             return if *previous == digest {
@@ -165,14 +171,14 @@ impl<R: Rounds> RoundMachine<R> {
                 Err(EngineError::Equivocation { from, round })
             };
         }
-        let decoded = self
-            .rounds
-            .decode(round, from, broadcast, &payload)
-            .map_err(|detail| EngineError::Malformed {
-                from,
-                round,
-                detail,
-            })?;
+        let decoded =
+            self.rounds
+                .decode(slot, &payload)
+                .map_err(|detail| EngineError::Malformed {
+                    from,
+                    round,
+                    detail,
+                })?;
         self.seen.insert(slot, digest);
         self.pending.insert(slot, decoded);
         self.advance()
@@ -186,16 +192,13 @@ impl<R: Rounds> RoundMachine<R> {
                 break;
             }
             let received = self.take_round(round);
-            match self.rounds.complete(round, received)? {
-                Step::Continue(more) => {
-                    outgoing.extend(more);
+            match R::STEPS.get(usize::from(round - 1)) {
+                Some(step) => {
+                    outgoing.extend(step(&mut self.rounds, received)?);
                     self.state = State::Awaiting(round + 1);
                 }
-                Step::Done {
-                    output,
-                    outgoing: last,
-                } => {
-                    outgoing.extend(last);
+                None => {
+                    let output = self.rounds.finish(received)?;
                     self.state = State::Over;
                     return Ok(Step::Done { output, outgoing });
                 }
@@ -205,11 +208,15 @@ impl<R: Rounds> RoundMachine<R> {
     }
 
     fn round_ready(&self, round: u16) -> bool {
-        round <= R::LAST
+        round <= Self::LAST
             && [false, true].into_iter().all(|broadcast| {
                 self.peers.iter().all(|peer| {
-                    !self.rounds.expects(round, *peer, broadcast)
-                        || self.pending.contains_key(&(round, peer.get(), broadcast))
+                    let slot = Slot {
+                        round,
+                        from: *peer,
+                        broadcast,
+                    };
+                    !self.rounds.expects(slot) || self.pending.contains_key(&slot)
                 })
             })
     }
@@ -219,9 +226,12 @@ impl<R: Rounds> RoundMachine<R> {
             self.peers
                 .iter()
                 .filter_map(|peer| {
-                    self.pending
-                        .remove(&(round, peer.get(), broadcast))
-                        .map(|message| (*peer, message))
+                    let slot = Slot {
+                        round,
+                        from: *peer,
+                        broadcast,
+                    };
+                    self.pending.remove(&slot).map(|message| (*peer, message))
                 })
                 .collect()
         };

@@ -2,28 +2,16 @@
 //! and the state machine's handling of duplicate, reordered, tampered,
 //! equivocating and misaddressed messages.
 
-mod common;
-
-use common::{Driver, Order, Outcome, idx, keygen, keygen_machines, sign, sign_machines};
 use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey};
+use mpc_crypto::verify_signature;
+use mpc_engine::testing::{
+    Driver, Order, Outcome, hash, idx, keygen, keygen_machines, sign, sign_machines, two_of_three,
+};
 use mpc_engine::{
     Dkls23Engine, EngineError, Incoming, KeyShare, KeygenParams, Protocol, SignParams, Step,
-    ThresholdEngine, verify_signature,
+    ThresholdEngine,
 };
 use mpc_events::{MessageHash, PublicKey, Signature};
-use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
-
-/// One 2-of-3 key shared by the tests that only sign with it (keygen costs about
-/// 0.7 s of CPU per pair of parties).
-fn shares() -> &'static [KeyShare] {
-    static SHARES: OnceLock<Vec<KeyShare>> = OnceLock::new();
-    SHARES.get_or_init(|| keygen(2, 3))
-}
-
-fn hash(text: &str) -> MessageHash {
-    MessageHash::from_bytes(Sha256::digest(text.as_bytes()).into())
-}
 
 /// Checks a signature with `verify_signature`, by recovery with k256, and that s is low.
 fn assert_valid(public_key: &PublicKey, hash: &MessageHash, signature: &Signature) {
@@ -54,7 +42,7 @@ fn assert_same_key(shares: &[KeyShare], t: u8, n: u8) {
 
 #[test]
 fn two_of_three_keygen_then_every_pair_signs() {
-    let shares = shares();
+    let shares = two_of_three();
     assert_same_key(shares, 2, 3);
     println!("2-of-3 secret share: {} bytes", shares[0].secret.len());
     for signers in [[1, 2], [1, 3], [2, 3]] {
@@ -84,7 +72,7 @@ fn four_of_seven_keygen_then_sign() {
 
 #[test]
 fn a_signature_does_not_verify_for_another_key_or_message() {
-    let shares = shares();
+    let shares = two_of_three();
     let message = hash("original");
     let signature = sign(shares, &[1, 2], message);
     assert_valid(&shares[0].public_key, &message, &signature);
@@ -139,16 +127,16 @@ fn later_rounds_delivered_first_are_buffered() {
             .map(Outcome::done)
             .collect();
         assert_same_key(&shares, 2, 3);
-        assert_early(order, driver.early_deliveries);
-        done_with_outgoing += driver.done_with_outgoing;
+        assert_early(order, driver.stats().early_deliveries);
+        done_with_outgoing += driver.stats().done_with_outgoing;
     }
-    let shares = shares();
+    let shares = two_of_three();
     for order in [Order::LatestRoundFirst, Order::Random(4), Order::Random(5)] {
         let message = hash("out of order");
         let mut driver = Driver::new(order);
         let outcomes = driver.run(sign_machines(shares, &[1, 3], [4; 32], message));
-        assert_early(order, driver.early_deliveries);
-        done_with_outgoing += driver.done_with_outgoing;
+        assert_early(order, driver.stats().early_deliveries);
+        done_with_outgoing += driver.stats().done_with_outgoing;
         for outcome in outcomes.into_values() {
             assert_valid(&shares[0].public_key, &message, &outcome.done());
         }
@@ -159,7 +147,7 @@ fn later_rounds_delivered_first_are_buffered() {
 
 #[test]
 fn messages_received_before_start_are_kept() {
-    let shares = shares();
+    let shares = two_of_three();
     let message = hash("late");
     let outcomes = Driver::new(Order::Fifo)
         .start_late(idx(3))
@@ -214,7 +202,7 @@ fn a_tampered_keygen_message_fails_the_receiver() {
 
 #[test]
 fn a_tampered_signing_message_fails_the_receiver() {
-    let shares = shares();
+    let shares = two_of_three();
     for (round, broadcast) in [(1, false), (2, false), (3, true)] {
         for eighths in 0..8 {
             let outcomes = Driver::new(Order::Fifo)
@@ -271,7 +259,7 @@ fn an_equivocating_sender_is_reported() {
         let outcomes = Driver::new(Order::Fifo)
             .intercept(equivocate(round, false))
             .run(sign_machines(
-                shares(),
+                two_of_three(),
                 &[1, 2],
                 [8; 32],
                 hash("equivocate"),
@@ -366,7 +354,7 @@ fn a_sender_out_of_range_or_equal_to_self_is_rejected() {
     }
 
     // A signer outside the signing set.
-    let mut machines = sign_machines(shares(), &[1, 2], [11; 32], hash("set"));
+    let mut machines = sign_machines(two_of_three(), &[1, 2], [11; 32], hash("set"));
     let out = machines[0].1.start().unwrap();
     let message = Incoming {
         round: 1,
@@ -383,7 +371,7 @@ fn a_sender_out_of_range_or_equal_to_self_is_rejected() {
 #[test]
 fn a_message_naming_another_sender_inside_is_malformed() {
     // Party 1's round-1 signing message to party 2, delivered to party 3.
-    let shares = shares();
+    let shares = two_of_three();
     let mut machines = sign_machines(shares, &[1, 2], [12; 32], hash("relabel"));
     let out = machines[0].1.start().unwrap();
     let mut three = Dkls23Engine
@@ -422,7 +410,7 @@ fn a_message_naming_another_sender_inside_is_malformed() {
 
 #[test]
 fn parties_with_different_execution_ids_produce_no_signature() {
-    let shares = shares();
+    let shares = two_of_three();
     let message = hash("which session?");
     let mut machines = sign_machines(shares, &[1, 2], [13; 32], message);
     machines.truncate(1);
@@ -443,7 +431,7 @@ fn start_twice_or_handle_after_done_is_finished() {
     machines[0].1.start().unwrap();
     assert_eq!(machines[0].1.start().err(), Some(EngineError::Finished));
 
-    let shares = shares();
+    let shares = two_of_three();
     let digest = hash("done");
     let mut machines = sign_machines(shares, &[1, 2], [16; 32], digest);
     let mut queues: Vec<Vec<Incoming>> = vec![Vec::new(), Vec::new()];
@@ -487,7 +475,7 @@ fn start_twice_or_handle_after_done_is_finished() {
 
 #[test]
 fn bad_shares_and_signer_sets_are_refused() {
-    let shares = shares();
+    let shares = two_of_three();
     let params = |signers: &[u8]| SignParams {
         execution_id: [17; 32],
         signers: signers.iter().map(|i| idx(*i)).collect(),

@@ -23,16 +23,15 @@
 //! reaches the engine: they are tested in `engine/src/envelope.rs` and
 //! `party/tests/envelopes.rs`, and counted in [`envelope_fault_matrix`] below.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
 
-use common::{Driver, Order, Outcome, idx, keygen, keygen_machines, sign_machines};
-use mpc_engine::{EngineError, Incoming, KeyShare, PartyIndex, verify_signature};
-use mpc_events::{MessageHash, Signature};
-use sha2::{Digest, Sha256};
+use mpc_crypto::verify_signature;
+use mpc_engine::testing::{
+    Driver, Order, Outcome, hash, idx, keygen_machines, sign_machines, two_of_three,
+};
+use mpc_engine::{EngineError, Incoming, PartyIndex};
+use mpc_events::Signature;
 
 /// The message a fault hits: `round`, kind, from `sender` to `recipient`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,16 +314,6 @@ fn assert_clean(name: &str, table: &Table, planned: usize) {
     assert_eq!(total.tried, planned, "{name}: cases tried");
 }
 
-fn hash(text: &str) -> MessageHash {
-    MessageHash::from_bytes(Sha256::digest(text.as_bytes()).into())
-}
-
-/// The one 2-of-3 key every signing case uses.
-fn shares() -> &'static [KeyShare] {
-    static SHARES: OnceLock<Vec<KeyShare>> = OnceLock::new();
-    SHARES.get_or_init(|| keygen(2, 3))
-}
-
 /// (round, broadcast) of every message kind each protocol sends.
 const KEYGEN_SLOTS: [(u16, bool); 5] = [(1, false), (2, true), (2, false), (3, true), (3, false)];
 const SIGN_SLOTS: [(u16, bool); 3] = [(1, false), (2, false), (3, true)];
@@ -338,7 +327,7 @@ fn next_member(members: &[u8], sender: u8) -> u8 {
 /// every fault (four bit-flip positions): 3 × 2 × 3 × 11 = 198 cases.
 #[test]
 fn signing_fault_matrix() {
-    let shares = shares();
+    let shares = two_of_three();
     let public_key = shares[0].public_key;
     let mut table = Table::default();
     let mut planned = 0;
@@ -478,24 +467,24 @@ fn keygen_fault_matrix() {
 
 struct Peer {
     id: mpc_events::PartyId,
-    identity: mpc_engine::PartyIdentity,
+    identity: mpc_crypto::PartyIdentity,
 }
 
 fn peer(name: &str) -> Peer {
     Peer {
         id: mpc_events::PartyId::parse(name).unwrap(),
-        identity: mpc_engine::PartyIdentity::generate(),
+        identity: mpc_crypto::PartyIdentity::generate(),
     }
 }
 
-/// Envelope-level faults, through `Envelope::decode` and [`mpc_engine::open`] as a
+/// Envelope-level faults, through `Envelope::decode` and [`mpc_crypto::open`] as a
 /// party receives them: every one must be rejected before the engine sees a
 /// payload. The field-by-field checks live in `engine/src/envelope.rs` and
 /// `party/tests/envelopes.rs`; this counts them for the report: 8 named cases, a
 /// bit flip at every 7th bit of an encoded point-to-point and broadcast envelope.
 #[test]
 fn envelope_fault_matrix() {
-    use mpc_engine::{Header, SeenMessages, open, seal};
+    use mpc_crypto::{Header, SeenMessages, open, seal};
     use mpc_events::SessionId;
     use mpc_schemas::{Envelope, Recipient};
     use uuid::Uuid;

@@ -2,30 +2,15 @@
 //! driver: refreshed shares sign, old and new shares never sign together, bad plans
 //! are refused, and wrong repair terms or packages abort the target.
 
-mod common;
-
-use std::sync::OnceLock;
-
-use common::{
-    Driver, Order, Outcome, assert_cannot_sign, idx, keygen, refresh, refresh_machines, sign,
-    slot_of,
+use mpc_crypto::verify_signature;
+use mpc_engine::testing::{
+    Driver, Order, Outcome, assert_cannot_sign, hash, idx, keygen, refresh, refresh_machines, sign,
+    slot_of, two_of_three,
 };
 use mpc_engine::{
     Dkls23Engine, EngineError, Incoming, KeyShare, RefreshParams, Refreshed, RepairPlan,
-    ThresholdEngine, verify_signature,
+    ThresholdEngine,
 };
-use mpc_events::MessageHash;
-use sha2::{Digest, Sha256};
-
-/// One 2-of-3 key shared by the tests (keygen costs about 0.7 s of CPU per pair).
-fn shares() -> &'static [KeyShare] {
-    static SHARES: OnceLock<Vec<KeyShare>> = OnceLock::new();
-    SHARES.get_or_init(|| keygen(2, 3))
-}
-
-fn hash(text: &str) -> MessageHash {
-    MessageHash::from_bytes(Sha256::digest(text.as_bytes()).into())
-}
 
 fn into_shares(refreshed: Vec<Refreshed>) -> Vec<KeyShare> {
     refreshed.into_iter().map(|r| r.share).collect()
@@ -59,7 +44,7 @@ fn assert_same_key(refreshed: &[Refreshed], original: &[KeyShare]) {
 
 #[test]
 fn a_lost_share_is_rebuilt_and_every_share_refreshed() {
-    let old = shares();
+    let old = two_of_three();
     // Party 1 lost its share; helpers given out of order.
     let refreshed = refresh(&[&old[1], &old[2]], Some(slot_of(&old[0])), &[3, 2]);
     assert_same_key(&refreshed, old);
@@ -116,7 +101,7 @@ fn a_three_of_five_key_is_refreshed_then_repaired_with_a_bystander() {
 
 #[test]
 fn duplicates_reordering_and_a_late_target_still_complete() {
-    let old = shares();
+    let old = two_of_three();
     let runs = [
         Driver::new(Order::Random(17)).intercept(|_, message| vec![message.clone(), message]),
         Driver::new(Order::LatestRoundFirst).start_late(idx(1)),
@@ -136,7 +121,7 @@ fn duplicates_reordering_and_a_late_target_still_complete() {
             .collect();
         assert_same_key(&refreshed, old);
         if number == 1 {
-            assert!(driver.early_deliveries > 0, "nothing arrived early");
+            assert!(driver.stats().early_deliveries > 0, "nothing arrived early");
         }
     }
 }
@@ -153,7 +138,7 @@ fn params(helpers: &[u8], target: u8) -> RefreshParams {
 
 #[test]
 fn invalid_repair_plans_are_refused() {
-    let old = shares();
+    let old = two_of_three();
     let invalid = |result: Result<_, EngineError>, what: &str| {
         assert!(
             matches!(result, Err(EngineError::InvalidParameters(_))),
@@ -208,7 +193,7 @@ fn invalid_repair_plans_are_refused() {
 
 #[test]
 fn round_one_carries_only_helper_terms_to_the_target() {
-    let old = shares();
+    let old = two_of_three();
     let message = |from: u8| Incoming {
         round: 1,
         from: idx(from),
@@ -238,7 +223,7 @@ fn round_one_carries_only_helper_terms_to_the_target() {
 /// Runs a repair of party 1 by {2, 3}, rewriting round-1 messages from `helper`
 /// with `edit`; returns the target's error.
 fn repair_with_edited_term(helper: u8, edit: impl Fn(&mut Vec<u8>)) -> EngineError {
-    let old = shares();
+    let old = two_of_three();
     let mut driver = Driver::new(Order::Fifo).intercept(|_, mut message: Incoming| {
         if message.round == 1 && message.from == idx(helper) {
             edit(&mut message.payload);
@@ -272,7 +257,7 @@ fn a_tampered_repair_term_aborts_the_target_and_old_shares_still_sign() {
         } => assert!(detail.contains("a helper sent a wrong term"), "{detail}"),
         other => panic!("expected an abort, got {other:?}"),
     }
-    let old = shares();
+    let old = two_of_three();
     assert_signs(old, &[2, 3]);
     assert_signs(old, &[1, 2]);
 }
@@ -294,7 +279,7 @@ fn a_helper_with_a_different_package_aborts_the_target() {
 
 #[test]
 fn a_party_shown_a_different_round_three_broadcast_makes_the_run_abort() {
-    let old = shares();
+    let old = two_of_three();
     // Party 2 sees another proof commitment from party 1 than party 3 does.
     let mut driver = Driver::new(Order::Fifo).intercept(|to, mut message: Incoming| {
         if message.round == 3 && message.broadcast && message.from == idx(1) && to == idx(2) {

@@ -5,7 +5,7 @@
 //! payload to sign with its SHA-256. Each approver decides once, approve or reject,
 //! with a signature by its identity key over (workflow id, payload hash, decision).
 //! With t approvals the workflow is approved and a signing session may start among
-//! exactly those t approvers, carrying the approvals as [`ApprovalEvidence`] so that
+//! exactly those t approvers, carrying the approvals as [`ApprovalEvidence`](crate::ApprovalEvidence) so that
 //! every signer checks them itself. Enough rejections to make t approvals
 //! impossible reject the workflow; its deadline expires it.
 
@@ -33,23 +33,6 @@ impl fmt::Display for Decision {
             Self::Reject => "reject",
         })
     }
-}
-
-/// One approver's signed approval, as a signing party checks it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedApproval {
-    pub approver: PartyId,
-    pub signature: IdentitySignature,
-}
-
-/// What a signing session started by a workflow carries: the approvals that allow
-/// it. Every signer verifies them against the key's registered identity keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalEvidence {
-    pub workflow_id: WorkflowId,
-    pub payload_hash: MessageHash,
-    /// Exactly t approvals by distinct approvers: the session's signers.
-    pub approvals: Vec<SignedApproval>,
 }
 
 /// Lifecycle: pending → approved → signing, or pending → rejected | expired.

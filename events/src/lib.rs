@@ -13,14 +13,15 @@ mod approval;
 mod ids;
 mod key;
 mod session;
+pub mod stream;
 
 pub use account::{
     AccountCommand, AccountError, AccountEvent, AccountParties, AccountStatus, ClaimCommand,
     ClaimError, ClaimEvent, RecoveryKind, RecoveryStatus, ShareRole,
 };
 pub use approval::{
-    ApprovalEvidence, Decision, MAX_PAYLOAD_BYTES, SignedApproval, WorkflowCommand,
-    WorkflowCreated, WorkflowError, WorkflowEvent, WorkflowStatus,
+    Decision, MAX_PAYLOAD_BYTES, WorkflowCommand, WorkflowCreated, WorkflowError, WorkflowEvent,
+    WorkflowStatus,
 };
 pub use ids::{
     AccountId, Email, IdError, IdentityKey, IdentitySignature, KeyId, MAX_PARTIES, MessageHash,
@@ -29,6 +30,7 @@ pub use ids::{
 };
 pub use key::{KeyCommand, KeyError, KeyEvent};
 pub use session::{
-    FailureReason, KeyRef, Participant, PartyOutcome, RepairSpec, SessionCommand, SessionCreated,
-    SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus, SessionView,
+    ApprovalEvidence, FailureReason, KeyRef, Participant, PartyOutcome, RepairSpec, SessionCommand,
+    SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus,
+    SessionView, SignedApproval,
 };

@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::approval::ApprovalEvidence;
 use crate::ids::{
-    IdError, IdentityKey, KeyId, MessageHash, PartyId, PublicKey, RefreshDigest, SessionId,
-    Signature, Threshold, Timestamp, TokenDigest,
+    IdError, IdentityKey, IdentitySignature, KeyId, MessageHash, PartyId, PublicKey, RefreshDigest,
+    SessionId, Signature, Threshold, Timestamp, TokenDigest, WorkflowId,
 };
 
 /// What a session produces.
@@ -93,6 +92,23 @@ impl KeyRef {
         }
         next
     }
+}
+
+/// One approver's signed approval, as a signing party checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedApproval {
+    pub approver: PartyId,
+    pub signature: IdentitySignature,
+}
+
+/// What a signing session started by a workflow carries: the approvals that allow
+/// it. Every signer verifies them against the key's registered identity keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalEvidence {
+    pub workflow_id: WorkflowId,
+    pub payload_hash: MessageHash,
+    /// Exactly t approvals by distinct approvers: the session's signers.
+    pub approvals: Vec<SignedApproval>,
 }
 
 /// The lost-share part of a refresh: `helpers` rebuild `target`'s share for the

@@ -6,12 +6,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use mpc_actors::account::{Account, Recovery};
 use mpc_actors::{CommandMeta, CoordinatorError, NewAccount, StatusChange};
-use mpc_events::{AccountId, KeyId, RecoveryKind, SessionError, SessionStatus, ShareRole};
-use mpc_schemas::http::{
+use mpc_api::{
     AccountDto, AccountSigningRequest, AccountStatusChange, AccountStatusRequest, ApiError,
     CreateSessionResponse, KeyStatusDto, OpenAccountRequest, OpenAccountResponse, RecoveriesDto,
     RecoveryDto, RecoveryRequest, SessionTtlRequest,
 };
+use mpc_events::{AccountId, KeyId, RecoveryKind, SessionError, SessionStatus, ShareRole};
 
 use crate::GatewayState;
 use crate::routes::{Result, created_dto, path_id, signing_payload};

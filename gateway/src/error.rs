@@ -13,8 +13,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use mpc_actors::{AccountServiceError, ApprovalServiceError, CoordinatorError};
+use mpc_api::{ApiError, DtoError};
 use mpc_events::{AccountError, ClaimError, IdError, SessionError, WorkflowError};
-use mpc_schemas::http::{ApiError, DtoError};
 use mpc_store::StoreError;
 use mpc_transport::TransportError;
 

@@ -29,21 +29,22 @@
 //! | `POST /v1/data/verify` | anyone | does a signature sign the SHA-256 of `data_hex`? |
 //! | `GET /health`, `GET /ready`, `GET /openapi.json` | anyone | operations |
 //!
-//! Bodies are the DTOs of [`mpc_schemas::http`]; every refusal is an
-//! [`mpc_schemas::http::ApiError`] with a stable code, 4xx for the caller's mistakes.
+//! Bodies are the DTOs of [`mpc_api`]; every refusal is an
+//! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes.
 //! Credentials are described in [`auth`]; a decision on a workflow carries its own
-//! credential, the approver's signature, and verifying data needs none. Build a [`Gateway`] (it also builds the
-//! coordinator, so that join tokens are the gateway's JWTs), then [`Gateway::start`]
-//! or [`Gateway::serve`] it, or mount [`Gateway::configure`] in your own `App`.
-//! Run [`Gateway::close_finished_sessions`] beside it so that the transport frees
-//! every session that ends ([`transport_logs`]).
+//! credential, the approver's signature, and verifying data needs none.
+//!
+//! The gateway is an adapter: it builds no service. Give a [`Gateway`] the
+//! [`GatewayServices`] it puts behind the routes (the composition layer, `mpc-app`,
+//! builds them with a coordinator whose join tokens are this gateway's JWTs,
+//! [`auth::JwtJoinTokens`]), then [`Gateway::start`] or [`Gateway::serve`] it, or
+//! mount [`Gateway::configure`] in your own `App`.
 
 pub mod accounts;
 pub mod auth;
 pub mod error;
 mod openapi;
 pub mod routes;
-pub mod transport_logs;
 pub mod workflows;
 
 use std::io;
@@ -55,10 +56,9 @@ use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpServer, web};
-use mpc_actors::{Accounts, Approvals, Clock, Coordinator};
+use mpc_actors::{Accounts, Approvals, Coordinator};
 use mpc_store::EventStore;
 use mpc_transport::Transport;
-use zeroize::Zeroizing;
 
 pub use auth::{Auth, JwtKeys, KeyError};
 pub use error::GatewayError;
@@ -74,19 +74,13 @@ pub struct TlsFiles {
     pub key_path: PathBuf,
 }
 
-/// Everything the gateway needs to know at start.
-#[derive(Debug)]
+/// How the gateway serves HTTP.
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Where to listen; port 0 picks a free port ([`Gateway::start`] returns it).
     pub bind: SocketAddr,
     /// Serve HTTPS (TLS 1.3 only) instead of plain HTTP.
     pub tls: Option<TlsFiles>,
-    /// The one JWT algorithm and its keys.
-    pub jwt: JwtKeys,
-    /// `iss` of every token the gateway issues and accepts.
-    pub issuer: String,
-    /// Bearer token of the operator (creates and closes sessions, reads keys).
-    pub admin_token: Zeroizing<String>,
     /// Cap on JSON request bodies. Envelopes are capped at
     /// [`mpc_schemas::MAX_ENVELOPE_BYTES`] regardless.
     pub json_limit: usize,
@@ -95,18 +89,28 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Plain HTTP on `bind`, issuer `mpc-gateway`, 64 KiB JSON bodies.
-    pub fn new(bind: SocketAddr, jwt: JwtKeys, admin_token: impl Into<String>) -> Self {
+    /// Plain HTTP on `bind`, 64 KiB JSON bodies.
+    pub fn new(bind: SocketAddr) -> Self {
         Self {
             bind,
             tls: None,
-            jwt,
-            issuer: "mpc-gateway".to_owned(),
-            admin_token: Zeroizing::new(admin_token.into()),
             json_limit: DEFAULT_JSON_LIMIT,
             workers: None,
         }
     }
+}
+
+/// The services the gateway puts behind its routes, and its credentials.
+#[derive(Clone)]
+pub struct GatewayServices {
+    pub coordinator: Arc<Coordinator>,
+    pub accounts: Arc<Accounts>,
+    pub approvals: Arc<Approvals>,
+    pub transport: Arc<dyn Transport>,
+    pub store: Arc<dyn EventStore>,
+    /// The JWT keys, issuer and admin token; the coordinator's join tokens must be
+    /// signed by the same (`JwtJoinTokens`).
+    pub auth: Arc<Auth>,
 }
 
 /// What the handlers share.
@@ -131,74 +135,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway and its coordinator over `store` (the coordinator issues
-    /// the gateway's JWT join tokens), and the account and approval services over
-    /// that coordinator, the same store and the same clock.
-    pub fn new(
-        config: GatewayConfig,
-        store: Arc<dyn EventStore>,
-        clock: Arc<dyn Clock>,
-        transport: Arc<dyn Transport>,
-    ) -> Result<Self, KeyError> {
-        let auth = Arc::new(Auth::new(config.jwt, config.issuer, &config.admin_token)?);
-        let coordinator = Arc::new(Coordinator::with_token_issuer(
-            store.clone(),
-            clock.clone(),
-            Arc::new(auth::JwtJoinTokens(auth.clone())),
-        ));
-        let accounts = Arc::new(Accounts::new(
-            store.clone(),
-            clock.clone(),
-            coordinator.clone(),
-        ));
-        let approvals = Arc::new(Approvals::new(store.clone(), clock, coordinator.clone()));
+    /// A gateway serving `services` as `config` says.
+    pub fn new(config: GatewayConfig, services: GatewayServices) -> Self {
         let openapi = serde_json::to_vec(&<ApiDoc as utoipa::OpenApi>::openapi())
             .unwrap_or_else(|e| panic!("the OpenAPI document is plain data: {e}"));
-        Ok(Self {
+        Self {
             state: GatewayState {
-                coordinator,
-                accounts,
-                approvals,
-                transport,
-                store,
-                auth,
+                coordinator: services.coordinator,
+                accounts: services.accounts,
+                approvals: services.approvals,
+                transport: services.transport,
+                store: services.store,
+                auth: services.auth,
                 openapi: openapi.into(),
                 json_limit: config.json_limit,
             },
             bind: config.bind,
             tls: config.tls,
             workers: config.workers,
-        })
-    }
-
-    /// The coordinator behind the API (for in-process callers and tests).
-    pub fn coordinator(&self) -> &Arc<Coordinator> {
-        &self.state.coordinator
-    }
-
-    /// The account service behind `/v1/accounts`.
-    pub fn accounts(&self) -> &Arc<Accounts> {
-        &self.state.accounts
-    }
-
-    /// The approval service behind `/v1/workflows`.
-    pub fn approvals(&self) -> &Arc<Approvals> {
-        &self.state.approvals
-    }
-
-    /// [`transport_logs::close_finished_sessions`] over this gateway's store and
-    /// transport, from store position `after`, with the default grace period: spawn
-    /// it beside the server.
-    pub fn close_finished_sessions(
-        &self,
-        after: u64,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        transport_logs::close_finished_sessions(
-            self.state.store.clone(),
-            self.state.transport.clone(),
-            after,
-            transport_logs::CLOSE_GRACE,
-        )
+        }
     }
 
     pub fn state(&self) -> &GatewayState {

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` attributes
 //! and the DTOs' schemas, served at `/openapi.json`.
 
-use mpc_schemas::http::{
+use mpc_api::{
     AccountAction, AccountDto, AccountSigningRequest, AccountStatusRequest, ApiError,
     ApprovalEvidenceDto, ApproverDto, CloseRequest, CreateSessionRequest, CreateSessionResponse,
     CreateWorkflowRequest, CreateWorkflowResponse, DataSigningRequest, DecisionDto,

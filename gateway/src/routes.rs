@@ -12,12 +12,12 @@ use mpc_actors::{
     CommandMeta, CoordinatorError, CreatedSession, KeyState, NewKeygen, NewRefresh, NewSigning,
     Session, SigningPayload,
 };
-use mpc_events::{KeyId, PartyId, SessionError, SessionId};
-use mpc_schemas::http::{
+use mpc_api::{
     ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, InboxResponse,
     JoinRequest, JoinResponse, KeyDto, KeyStateDto, LastRefreshDto, NewSession, Report,
     ReportRequest, SessionStatusDto, SessionTtlRequest, SigningInput, parse_status,
 };
+use mpc_events::{KeyId, PartyId, SessionError, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 use serde::Deserialize;
 use tokio::time::{Instant, timeout, timeout_at};

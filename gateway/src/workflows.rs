@@ -10,12 +10,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use mpc_actors::workflow::Workflow;
 use mpc_actors::{ApprovalServiceError, CommandMeta, NewSigning, NewWorkflow, SigningPayload};
-use mpc_events::{MessageHash, WorkflowId};
-use mpc_schemas::http::{
+use mpc_api::{
     ApiError, ApproverDto, CreateSessionResponse, CreateWorkflowRequest, CreateWorkflowResponse,
     DataSigningRequest, DecisionRequest, SessionTtlRequest, VerifyDataRequest, VerifyDataResponse,
     VerifyKey, WorkflowDto,
 };
+use mpc_events::{MessageHash, WorkflowId};
 use sha2::{Digest, Sha256};
 
 use crate::GatewayState;
@@ -258,7 +258,7 @@ pub async fn verify_data(
                 .public_key
         }
     };
-    if !mpc_engine::is_on_curve(&public_key) {
+    if !mpc_crypto::is_on_curve(&public_key) {
         return Err(GatewayError::bad_request(
             "invalid_public_key",
             "public_key_hex is not a point on secp256k1",
@@ -268,6 +268,6 @@ pub async fn verify_data(
     let valid = request
         .signatures
         .iter()
-        .any(|s| mpc_engine::verify_signature(&public_key, &hash, s));
+        .any(|s| mpc_crypto::verify_signature(&public_key, &hash, s));
     Ok(HttpResponse::Ok().json(VerifyDataResponse { valid }))
 }

@@ -10,8 +10,8 @@ mod common;
 use common::{
     ADMIN, PARTIES, envelope, expect_error, group_key, keygen_body, other_key, post, start,
 };
+use mpc_api::{InboxResponse, ReportRequest};
 use mpc_events::PartyOutcome;
-use mpc_schemas::http::{InboxResponse, ReportRequest};
 use reqwest::{Response, StatusCode};
 
 #[actix_web::test]

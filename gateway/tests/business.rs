@@ -7,12 +7,12 @@ use common::{
     get_account, set_status, start,
 };
 use k256::ecdsa::SigningKey;
-use mpc_engine::PartyIdentity;
-use mpc_events::{AccountId, Decision, MessageHash, WorkflowId};
-use mpc_schemas::http::{
+use mpc_api::{
     AccountDto, CreateSessionResponse, CreateWorkflowResponse, IdentityDto, JoinResponse,
     KeyStatusDto, OpenAccountResponse, ParticipantDto, ThresholdDto, WorkflowDto,
 };
+use mpc_crypto::PartyIdentity;
+use mpc_events::{AccountId, Decision, MessageHash, WorkflowId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{ADMIN, PARTIES, expect_error, group_key, keygen_body, other_key, sign, start};
+use mpc_api::{JoinResponse, KeyDto, ReportRequest, SessionStatusDto};
 use mpc_events::{MessageHash, PartyOutcome};
-use mpc_schemas::http::{JoinResponse, KeyDto, ReportRequest, SessionStatusDto};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{ADMIN, PARTIES, TestGateway, envelope, expect_error, keygen_body, post, start};
+use mpc_api::InboxResponse;
 use mpc_events::SessionId;
-use mpc_schemas::http::InboxResponse;
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
 use reqwest::StatusCode;
 
@@ -176,7 +176,7 @@ async fn long_polls_time_out_with_the_state_unchanged_and_closed_sessions_take_n
     let tokens = gw.join_all(&s, &PARTIES[..2]).await;
 
     let started = Instant::now();
-    let status: mpc_schemas::http::SessionStatusDto = gw
+    let status: mpc_api::SessionStatusDto = gw
         .get(
             &format!("/v1/sessions/{sid}?wait_until_not=created&timeout_ms=300"),
             Some(&tokens[0]),

@@ -8,11 +8,11 @@ use common::{
     ADMIN, GENERATOR, PARTIES, TestGateway, account_body, complete_keygen, expect_error,
     get_account, identity, keygen_body, set_status, start,
 };
-use mpc_events::{AccountId, KeyId, PartyOutcome, PublicKey, RefreshDigest, SessionId};
-use mpc_schemas::http::{
+use mpc_api::{
     CreateSessionResponse, KeyStateDto, OpenAccountResponse, RecoveriesDto, RecoveryDto,
     ReportRequest,
 };
+use mpc_events::{AccountId, KeyId, PartyOutcome, PublicKey, RefreshDigest, SessionId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

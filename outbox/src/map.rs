@@ -3,13 +3,14 @@
 
 use mpc_events::{
     AccountEvent, FailureReason, KeyId, Participant, PartyId, PartyOutcome, SessionCreated,
-    SessionEvent, SessionSpec, ShareRole, WorkflowEvent,
+    SessionEvent, SessionSpec, ShareRole, WorkflowEvent, stream,
 };
+use mpc_schemas::DomainEvent;
 use mpc_schemas::domain::{
     AccountCreated, DomainData, FailureCode, KeyGenerated, KeyRefreshed, SessionFailed,
     SignatureProduced, WorkflowDecided,
 };
-use mpc_schemas::{DomainEvent, account, approval, session};
+use mpc_schemas::stored::{account, approval, session};
 use mpc_store::{EventStore, RecordedEvent};
 
 use crate::OutboxError;
@@ -25,9 +26,9 @@ pub async fn domain_event(
     event: &RecordedEvent,
 ) -> Result<Option<DomainEvent>, OutboxError> {
     let data = match event.stream.category() {
-        "session" => session_data(store, event).await?,
-        "account" => account_data(event)?,
-        "approval" => workflow_data(store, event).await?,
+        stream::SESSION => session_data(store, event).await?,
+        stream::ACCOUNT => account_data(event)?,
+        stream::APPROVAL => workflow_data(store, event).await?,
         _ => None,
     };
     Ok(data.map(|data| DomainEvent {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mpc_events::{
     AccountEvent, AccountId, AccountParties, Email, ShareRole, Username, WorkflowCreated,
-    WorkflowEvent, WorkflowId,
+    WorkflowEvent, WorkflowId, stream,
 };
 use mpc_events::{
     FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
@@ -18,8 +18,8 @@ use mpc_events::{
 use mpc_outbox::{DomainEventSink, InMemoryDomainSink, Outbox, OutboxError};
 use mpc_schemas::DomainEvent;
 use mpc_schemas::domain::{DomainData, FailureCode};
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, SqliteStore, StreamName};
-use tempfile::TempDir;
+use mpc_store::testing::{TempSqlite, append_next, new_event};
+use mpc_store::{EventStore, NewEvent, RecordedEvent, StreamName};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -27,32 +27,33 @@ use uuid::Uuid;
 const WAIT: Duration = Duration::from_secs(10);
 
 struct Log {
-    _dir: TempDir,
+    // Declared before `sqlite`, so the store closes before its directory is removed.
     store: Arc<dyn EventStore>,
+    _sqlite: TempSqlite,
 }
 
 impl Log {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("events.sqlite"))
-            .await
-            .unwrap();
+        let sqlite = TempSqlite::create().await;
         Self {
-            _dir: dir,
-            store: Arc::new(store),
+            store: Arc::new(sqlite.store().clone()),
+            _sqlite: sqlite,
         }
     }
 
     /// Appends `events` to `session-<id>`; returns them as recorded.
     async fn record(&self, id: SessionId, events: &[SessionEvent]) -> Vec<RecordedEvent> {
-        let stream = StreamName::new("session", id).unwrap();
+        let stream = StreamName::new(stream::SESSION, id).unwrap();
         let encoded = events
             .iter()
             .map(|e| {
-                let encoded = mpc_schemas::session::encode(e).unwrap();
-                let mut event = new_event(encoded.event_type, encoded.payload, e.at());
-                event.schema_version = encoded.schema_version;
-                event
+                let encoded = mpc_schemas::stored::session::encode(e).unwrap();
+                new_event(
+                    encoded.event_type,
+                    encoded.schema_version,
+                    encoded.payload,
+                    e.at(),
+                )
             })
             .collect();
         self.append(&stream, encoded).await
@@ -60,10 +61,7 @@ impl Log {
 
     async fn append(&self, stream: &StreamName, events: Vec<NewEvent>) -> Vec<RecordedEvent> {
         let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
-        self.store
-            .append(stream, ExpectedVersion::Exact(version), events)
-            .await
-            .unwrap();
+        append_next(self.store.as_ref(), stream, events).await;
         self.store.read_stream(stream, version + 1).await.unwrap()
     }
 
@@ -160,10 +158,10 @@ impl Log {
     /// An event of a category the outbox does not publish, with a payload no schema
     /// decodes: selection must not even try.
     async fn unselected(&self) {
-        let stream = StreamName::new("party", Uuid::new_v4()).unwrap();
+        let stream = StreamName::new(stream::PARTY, Uuid::new_v4()).unwrap();
         self.append(
             &stream,
-            vec![new_event("IdentityRegistered", b"\xff".to_vec(), at(1))],
+            vec![new_event("IdentityRegistered", 1, b"\xff".to_vec(), at(1))],
         )
         .await;
     }
@@ -186,18 +184,6 @@ impl Log {
         .await
         .pop()
         .unwrap()
-    }
-}
-
-fn new_event(event_type: &str, payload: Vec<u8>, at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version: 1,
-        payload,
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        occurred_at: at,
     }
 }
 
@@ -552,10 +538,15 @@ async fn opened_accounts_and_decided_workflows_are_published_with_their_context(
         keygen_session: keygen,
         at: Timestamp::from_millis(1),
     };
-    let encoded = mpc_schemas::account::encode_account(&opened).unwrap();
+    let encoded = mpc_schemas::stored::account::encode_account(&opened).unwrap();
     log.append(
-        &StreamName::new("account", account).unwrap(),
-        vec![new_event(encoded.event_type, encoded.payload, opened.at())],
+        &StreamName::new(stream::ACCOUNT, account).unwrap(),
+        vec![new_event(
+            encoded.event_type,
+            encoded.schema_version,
+            encoded.payload,
+            opened.at(),
+        )],
     )
     .await;
     let workflow = WorkflowId::new();
@@ -585,12 +576,20 @@ async fn opened_accounts_and_decided_workflows_are_published_with_their_context(
     let encoded = events
         .iter()
         .map(|e| {
-            let encoded = mpc_schemas::approval::encode_workflow(e).unwrap();
-            new_event(encoded.event_type, encoded.payload, e.at())
+            let encoded = mpc_schemas::stored::approval::encode_workflow(e).unwrap();
+            new_event(
+                encoded.event_type,
+                encoded.schema_version,
+                encoded.payload,
+                e.at(),
+            )
         })
         .collect();
-    log.append(&StreamName::new("approval", workflow).unwrap(), encoded)
-        .await;
+    log.append(
+        &StreamName::new(stream::APPROVAL, workflow).unwrap(),
+        encoded,
+    )
+    .await;
 
     let sink = InMemoryDomainSink::new();
     let relay = Running::start(Outbox::new(log.store.clone(), Arc::new(sink.clone())));

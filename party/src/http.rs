@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use mpc_events::{PartyId, PartyOutcome, SessionId, SessionStatus, SessionView};
-use mpc_schemas::http::{
+use mpc_api::{
     ApiError, InboxResponse, JoinRequest, JoinResponse, ReportRequest, SessionStatusDto,
 };
+use mpc_events::{PartyId, PartyOutcome, SessionId, SessionStatus, SessionView};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
 use mpc_transport::{Inbox, Transport, TransportError};
 use reqwest::StatusCode;

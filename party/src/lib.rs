@@ -13,14 +13,23 @@
 //! and decrypted before the engine sees it. Envelopes that fail are dropped with a
 //! warning: a forger on the bus cannot end a run.
 //!
-//! [`GatewayClient`] reaches the coordinator over HTTP and doubles as the transport
-//! for parties that cannot speak Kafka (the gateway's inbox API).
+//! `GatewayClient` (feature `http`) reaches the coordinator over HTTP and doubles as
+//! the transport for parties that cannot speak Kafka (the gateway's inbox API).
+//!
+//! The core (joining, running the engine over a [`mpc_transport::Transport`] with
+//! sealed envelopes, the [`mpc_vault::ShareVault`] port, reporting) is portable:
+//! without default features it builds for `wasm32-unknown-unknown`. The default
+//! features bring what only a native process has: `native` (tokio's multi-thread
+//! runtime and timer) and `http` (the reqwest client).
 
+#[cfg(feature = "http")]
 mod http;
 mod node;
+mod runtime;
 
+#[cfg(feature = "http")]
 pub use http::GatewayClient;
-pub use mpc_engine::PartyIdentity;
+pub use mpc_crypto::PartyIdentity;
 pub use node::{
     CoordinatorClient, CoordinatorError, PartyError, PartyNode, SigningPolicy, execution_id,
 };

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mpc_crypto::{
+    EnvelopeError, EvidenceError, Header, Opened, PartyIdentity, SeenMessages, verify_evidence,
+};
 use mpc_engine::{
-    EngineError, EnvelopeError, EvidenceError, Header, Incoming, KeygenParams, Opened, Outgoing,
-    PartyIdentity, PartyIndex, Protocol, RefreshParams, RepairPlan, SeenMessages, ShareRecord,
-    ShareSlot, ShareVault, SignParams, Step, ThresholdEngine, To, VaultError, verify_evidence,
+    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, RefreshParams, RepairPlan,
+    ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
 use mpc_events::{
     KeyId, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
@@ -15,9 +17,12 @@ use mpc_events::{
 };
 use mpc_schemas::{Envelope, Recipient};
 use mpc_transport::{Transport, TransportError};
+use mpc_vault::{ShareRecord, ShareVault, VaultError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+use crate::runtime;
 
 /// What a party needs from the session coordinator, whatever carries it (in-process
 /// calls, HTTP).
@@ -336,7 +341,7 @@ impl PartyNode {
             digest: RefreshDigest::from_bytes(refreshed.digest),
         };
         self.report(view, outcome.clone()).await?;
-        let ended = tokio::time::timeout(
+        let ended = runtime::timeout(
             deadline_in(view.expires_at),
             self.retrying(view, "wait_finished", || {
                 self.coordinator.wait_finished(session)
@@ -488,12 +493,12 @@ impl PartyNode {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CoordinatorError>>,
     {
-        let deadline = tokio::time::Instant::now() + deadline_in(view.expires_at);
+        let deadline = runtime::Instant::now() + deadline_in(view.expires_at);
         let mut pause = FIRST_RETRY_PAUSE;
         loop {
             match call().await {
                 Err(CoordinatorError::Unreachable(error))
-                    if tokio::time::Instant::now() + pause < deadline =>
+                    if runtime::Instant::now() + pause < deadline =>
                 {
                     tracing::warn!(
                         party = %self.id,
@@ -503,7 +508,7 @@ impl PartyNode {
                         retry_in_ms = pause.as_millis() as u64,
                         "coordinator unreachable; retrying"
                     );
-                    tokio::time::sleep(pause).await;
+                    runtime::sleep(pause).await;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
                 result => return result,
@@ -585,7 +590,7 @@ impl PartyNode {
                 _ => std::future::pending().await,
             }
         };
-        let result = match tokio::time::timeout(deadline, async {
+        let result = match runtime::timeout(deadline, async {
             tokio::select! {
                 result = exchange => result,
                 status = failed => Err(PartyError::Ended(session, status)),
@@ -616,7 +621,7 @@ impl PartyNode {
             .iter()
             .find(|(_, p)| p.party_id == envelope.sender)
             .ok_or_else(|| EnvelopeError::UnknownSender(envelope.sender.clone()))?;
-        let opened = mpc_engine::open(
+        let opened = mpc_crypto::open(
             envelope,
             view.session_id,
             &self.id,
@@ -635,9 +640,11 @@ impl PartyNode {
             let (recipient, recipient_key) = match m.to {
                 To::All => (Recipient::Broadcast, None),
                 To::One(i) => {
-                    let p = view.party_at(i.get()).ok_or_else(|| {
-                        EngineError::InvalidParameters(format!("no participant at index {i}"))
-                    })?;
+                    let p = view
+                        .party_at(i.get())
+                        .ok_or(EngineError::InvalidParameters(
+                            mpc_engine::ParameterError::NoParticipant { index: i },
+                        ))?;
                     (Recipient::Party(p.party_id.clone()), Some(&p.identity))
                 }
             };
@@ -648,7 +655,7 @@ impl PartyNode {
                 sender: self.id.clone(),
                 recipient,
             };
-            let envelope = mpc_engine::seal(&self.identity, header, recipient_key, &plaintext)
+            let envelope = mpc_crypto::seal(&self.identity, header, recipient_key, &plaintext)
                 .map_err(|e| match (e, m.to) {
                     // A peer registered a key nobody can encrypt to: blame it.
                     (EnvelopeError::Encrypt, To::One(i)) => {
@@ -694,7 +701,8 @@ impl PartyNode {
     }
 }
 
-/// Runs CPU-heavy protocol steps off the async workers.
+/// Runs one CPU-heavy protocol step through the runtime (natively off the async
+/// workers).
 async fn compute<O, R>(
     mut protocol: Box<dyn Protocol<Output = O>>,
     step: impl FnOnce(&mut dyn Protocol<Output = O>) -> Result<R, EngineError> + Send + 'static,
@@ -703,7 +711,7 @@ where
     O: Send + 'static,
     R: Send + 'static,
 {
-    let joined = tokio::task::spawn_blocking(move || {
+    let joined = runtime::compute(move || {
         let r = step(protocol.as_mut());
         (protocol, r)
     })
@@ -750,10 +758,9 @@ fn repair_plan(
 }
 
 fn deadline_in(expires_at: Timestamp) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Duration::from_millis(u64::try_from(expires_at.as_millis() - now).unwrap_or(0))
+    Duration::from_millis(
+        u64::try_from(expires_at.as_millis() - runtime::unix_millis()).unwrap_or(0),
+    )
 }
 
 fn wrong_kind(view: &SessionView, expected: &'static str) -> PartyError {

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mpc_engine::{Dkls23Engine, EvidenceError, FileVault};
+use mpc_crypto::EvidenceError;
+use mpc_engine::Dkls23Engine;
 use mpc_events::{
     ApprovalEvidence, Decision, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
     PublicKey, SessionId, SessionSpec, SessionStatus, SessionView, SignedApproval, Threshold,
@@ -15,6 +16,7 @@ use mpc_party::{
     CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode, SigningPolicy,
 };
 use mpc_transport::InProcessTransport;
+use mpc_vault::FileVault;
 use sha2::{Digest, Sha256};
 
 const PAYLOAD: &[u8] = b"move 40 BTC to the exchange";

@@ -19,10 +19,11 @@ use async_trait::async_trait;
 use mpc_actors::{
     CommandMeta, Coordinator, CreatedSession, NewKeygen, NewSigning, SigningPayload, SystemClock,
 };
+use mpc_app::LocalCoordinator;
+use mpc_crypto::{Header, PartyIdentity, verify_signature};
 use mpc_engine::{
-    Dkls23Engine, EngineError, FileVault, Header, Incoming, KeyShare, KeygenParams, Outgoing,
-    PartyIdentity, Protocol, RefreshParams, Refreshed, ShareSlot, SignParams, Step,
-    ThresholdEngine, To, verify_signature,
+    Dkls23Engine, EngineError, Incoming, KeyShare, KeygenParams, Outgoing, Protocol, RefreshParams,
+    Refreshed, ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
 use mpc_events::{
     IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
@@ -34,6 +35,7 @@ use mpc_store::{EventStore, RecordedEvent, SqliteStore};
 use mpc_transport::{
     InProcessTransport, Inbox, KafkaConfig, KafkaTransport, Transport, TransportError,
 };
+use mpc_vault::FileVault;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -340,29 +342,29 @@ async fn inject_forgeries<C>(world: &World<C>, session: SessionId) {
     let garbage = vec![0x5a; 200];
     let forgeries = [
         // A non-participant, correctly signed and encrypted.
-        mpc_engine::seal(
+        mpc_crypto::seal(
             &mallory,
             header(session, 1, "mallory", Some("server")),
             Some(&world.key(1)),
             &garbage,
         ),
         // Claims to be the device; signed by someone else.
-        mpc_engine::seal(
+        mpc_crypto::seal(
             &mallory,
             header(session, 1, "device", Some("server")),
             Some(&world.key(1)),
             &garbage,
         ),
-        mpc_engine::seal(&mallory, header(session, 1, "server", None), None, &garbage),
+        mpc_crypto::seal(&mallory, header(session, 1, "server", None), None, &garbage),
         // Signed by the device, but encrypted to another key than the recipient's.
-        mpc_engine::seal(
+        mpc_crypto::seal(
             world.nodes[0].identity(),
             header(session, 1, "device", Some("recovery")),
             Some(&mallory.public()),
             &garbage,
         ),
         // Claims to come from the recipient itself.
-        mpc_engine::seal(
+        mpc_crypto::seal(
             world.nodes[1].identity(),
             header(session, 1, "server", Some("server")),
             Some(&world.key(1)),
@@ -471,7 +473,7 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
             );
         }
         let (recipient, sender) = (by_id[to], by_id[&envelope.sender]);
-        let opened = mpc_engine::open(
+        let opened = mpc_crypto::open(
             envelope,
             envelope.session_id,
             recipient.id(),
@@ -492,67 +494,6 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
 
 /// How long the broker gets to answer one request of the test's own reader.
 const BROKER_PATIENCE: Duration = Duration::from_secs(10);
-
-/// The coordinator in this process, called directly (what `mpc-cli`'s local client
-/// does).
-struct LocalCoordinator(Arc<Coordinator>);
-
-#[async_trait]
-impl CoordinatorClient for LocalCoordinator {
-    async fn join(
-        &self,
-        session: SessionId,
-        party: &PartyId,
-        token: &str,
-    ) -> Result<SessionView, CoordinatorError> {
-        self.0
-            .join(session, party, token, CommandMeta::new())
-            .await
-            .map_err(|e| CoordinatorError::Refused(e.to_string()))
-    }
-
-    async fn wait_started(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
-        self.0
-            .wait_for(session, |s| s.status != SessionStatus::Created)
-            .await
-            .map(|s| s.status)
-            .map_err(|e| CoordinatorError::Refused(e.to_string()))
-    }
-
-    async fn wait_finished(&self, session: SessionId) -> Result<SessionStatus, CoordinatorError> {
-        self.0
-            .wait_for(session, |s| s.status.is_terminal())
-            .await
-            .map(|s| s.status)
-            .map_err(|e| CoordinatorError::Refused(e.to_string()))
-    }
-
-    async fn report_completion(
-        &self,
-        session: SessionId,
-        party: &PartyId,
-        outcome: PartyOutcome,
-    ) -> Result<(), CoordinatorError> {
-        self.0
-            .report_completion(session, party, outcome, CommandMeta::new())
-            .await
-            .map(|_| ())
-            .map_err(|e| CoordinatorError::Refused(e.to_string()))
-    }
-
-    async fn report_failure(
-        &self,
-        session: SessionId,
-        party: &PartyId,
-        culprits: Vec<PartyId>,
-        detail: String,
-    ) -> Result<(), CoordinatorError> {
-        self.0
-            .report_failure(session, party, culprits, detail, CommandMeta::new())
-            .await
-            .map_err(|e| CoordinatorError::Refused(e.to_string()))
-    }
-}
 
 /// A topic of this test's own on the test broker (`MPC_TEST_KAFKA_BROKERS`, default
 /// `127.0.0.1:19092`), after checking that the broker answers. Without a broker the

@@ -26,11 +26,8 @@ use mpc_store::RecordedEvent;
 use crate::db::{Conn, ReadModels, Row, Sql, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
-use crate::session_status::{SESSION_CATEGORY, decode_session_event};
+use crate::session_status::decode_session_event;
 use crate::stream::{decode_failed, entity_id, inconsistent};
-
-/// The stream category of accounts.
-pub const ACCOUNT_CATEGORY: &str = "account";
 
 macro_rules! select_accounts {
     ($tail:literal) => {
@@ -310,9 +307,9 @@ impl Projection for AccountsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let category = event.stream.category();
-        if category == ACCOUNT_CATEGORY {
+        if category == mpc_events::stream::ACCOUNT {
             apply_account_event(conn, event).await
-        } else if category == SESSION_CATEGORY {
+        } else if category == mpc_events::stream::SESSION {
             apply_session_event(conn, event).await
         } else {
             Ok(())
@@ -342,8 +339,8 @@ async fn apply_account_event(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<(), ProjectionError> {
-    let account_id: AccountId = entity_id(event, ACCOUNT_CATEGORY)?;
-    let decoded = mpc_schemas::account::decode_account(
+    let account_id: AccountId = entity_id(event, mpc_events::stream::ACCOUNT)?;
+    let decoded = mpc_schemas::stored::account::decode_account(
         &event.event_type,
         event.schema_version,
         &event.payload,

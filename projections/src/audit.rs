@@ -46,7 +46,7 @@ use uuid::Uuid;
 use crate::db::{Conn, ReadModels, Row, Value, dynamic_sql, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
-use crate::session_status::{SESSION_CATEGORY, decode_session_event};
+use crate::session_status::decode_session_event;
 use crate::stream::inconsistent;
 
 /// The first record's `prev_hash`.
@@ -444,7 +444,7 @@ async fn record_for(
     known: &HashMap<String, String>,
 ) -> Result<AuditRecord, ProjectionError> {
     let category = event.stream.category();
-    let (service, actor, session, status) = if category == SESSION_CATEGORY {
+    let (service, actor, session, status) = if category == mpc_events::stream::SESSION {
         let facts = session_facts(conn, event, known).await?;
         (
             COORDINATOR_SERVICE.to_owned(),

@@ -68,7 +68,8 @@
 //!    `mpc demo`), and, to have `mpc replay` check it, list it in `replay.rs` with a
 //!    `Snapshot` impl (its rows in a stable order).
 //! 4. Write its tests as `async fn case(backend: TestBackend)` and list them in
-//!    `on_every_backend!` (see `tests/support/mod.rs`), so they run on both backends.
+//!    `on_every_backend!` (module `testing`, feature `testing`), so they run on both
+//!    backends.
 
 mod accounts;
 pub mod audit;
@@ -79,11 +80,11 @@ mod runner;
 mod session_status;
 mod stream;
 mod supervise;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod workflows;
 
-pub use accounts::{
-    ACCOUNT_CATEGORY, AccountRow, AccountShare, AccountsProjection, KeyStatus, RecoverySessionRow,
-};
+pub use accounts::{AccountRow, AccountShare, AccountsProjection, KeyStatus, RecoverySessionRow};
 
 pub use audit::{
     AuditLogProjection, AuditRecord, BreakReason, BrokenLink, ChainReport, GENESIS_HASH,
@@ -94,8 +95,6 @@ pub use db::{Backend, ReadModels};
 pub use error::ProjectionError;
 pub use replay::{ModelComparison, replay};
 pub use runner::{BATCH_SIZE, Projection, ProjectionRunner, from_sql_int, to_sql_int};
-pub use session_status::{SESSION_CATEGORY, SessionStatusProjection, SessionStatusRow};
+pub use session_status::{SessionStatusProjection, SessionStatusRow};
 pub use supervise::{MAX_RESTART_DELAY, MIN_RESTART_DELAY, Supervisor};
-pub use workflows::{
-    APPROVAL_CATEGORY, ApproverRow, WorkflowRow, WorkflowState, WorkflowsProjection,
-};
+pub use workflows::{ApproverRow, WorkflowRow, WorkflowState, WorkflowsProjection};

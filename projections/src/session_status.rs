@@ -14,9 +14,6 @@ use mpc_events::{
 };
 use mpc_store::RecordedEvent;
 
-/// The stream category this projection reads; events of other categories are skipped.
-pub const SESSION_CATEGORY: &str = "session";
-
 macro_rules! select_rows {
     ($tail:literal) => {
         concat!(
@@ -163,7 +160,7 @@ impl Projection for SessionStatusProjection {
         conn: &mut Conn<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.stream.category() != SESSION_CATEGORY {
+        if event.stream.category() != mpc_events::stream::SESSION {
             return Ok(());
         }
         let (session_id, decoded) = decode_session_event(event)?;
@@ -446,9 +443,12 @@ fn parse_status(text: &str) -> Option<SessionStatus> {
 pub(crate) fn decode_session_event(
     event: &RecordedEvent,
 ) -> Result<(SessionId, SessionEvent), ProjectionError> {
-    let session_id = entity_id(event, SESSION_CATEGORY)?;
-    let decoded =
-        mpc_schemas::session::decode(&event.event_type, event.schema_version, &event.payload)
-            .map_err(|source| decode_failed(event, source))?;
+    let session_id = entity_id(event, mpc_events::stream::SESSION)?;
+    let decoded = mpc_schemas::stored::session::decode(
+        &event.event_type,
+        event.schema_version,
+        &event.payload,
+    )
+    .map_err(|source| decode_failed(event, source))?;
     Ok((session_id, decoded))
 }

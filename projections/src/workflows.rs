@@ -19,11 +19,8 @@ use mpc_store::RecordedEvent;
 use crate::db::{Conn, ReadModels, Row, Sql, Value, sql};
 use crate::error::ProjectionError;
 use crate::runner::{Projection, from_sql_int, to_sql_int};
-use crate::session_status::{SESSION_CATEGORY, decode_session_event};
+use crate::session_status::decode_session_event;
 use crate::stream::{decode_failed, entity_id, inconsistent};
-
-/// The stream category of approval workflows.
-pub const APPROVAL_CATEGORY: &str = "approval";
 
 macro_rules! select_workflows {
     ($tail:literal) => {
@@ -269,9 +266,9 @@ impl Projection for WorkflowsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let category = event.stream.category();
-        if category == APPROVAL_CATEGORY {
+        if category == mpc_events::stream::APPROVAL {
             apply_workflow_event(conn, event).await
-        } else if category == SESSION_CATEGORY {
+        } else if category == mpc_events::stream::SESSION {
             apply_session_event(conn, event).await
         } else {
             Ok(())
@@ -295,8 +292,8 @@ async fn apply_workflow_event(
     conn: &mut Conn<'_>,
     event: &RecordedEvent,
 ) -> Result<(), ProjectionError> {
-    let workflow_id: WorkflowId = entity_id(event, APPROVAL_CATEGORY)?;
-    let decoded = mpc_schemas::approval::decode_workflow(
+    let workflow_id: WorkflowId = entity_id(event, mpc_events::stream::APPROVAL)?;
+    let decoded = mpc_schemas::stored::approval::decode_workflow(
         &event.event_type,
         event.schema_version,
         &event.payload,

@@ -1,46 +1,35 @@
 //! The accounts projection against a real event store, fed with encoded account and
 //! session events, including account recovery sessions.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::ops::Deref;
 
 use mpc_events::{
     AccountEvent, AccountId, AccountParties, AccountStatus, Email, FailureReason, IdentityKey,
-    KeyId, Participant, PartyId, PartyOutcome, Phone, PublicKey, RecoveryKind, RecoveryStatus,
-    SessionCreated, SessionEvent, SessionId, SessionSpec, ShareRole, Signature, Threshold,
-    Timestamp, TokenDigest, Username,
+    KeyId, PartyId, PartyOutcome, Phone, RecoveryKind, RecoveryStatus, SessionEvent, SessionId,
+    SessionSpec, ShareRole, Signature, Threshold, Username, stream,
 };
+use mpc_projections::on_every_backend;
+use mpc_projections::testing::samples::{at, completed, created, group_key, participant};
+use mpc_projections::testing::{ProjectionFixture, TestBackend};
 use mpc_projections::{
     AccountRow, AccountsProjection, KeyStatus, ProjectionError, ProjectionRunner,
     RecoverySessionRow, replay,
 };
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
-use uuid::Uuid;
+use mpc_store::StreamName;
+use mpc_store::testing::new_event;
 
-mod support;
+struct Fixture(ProjectionFixture<AccountsProjection>);
 
-use support::{TestBackend, TestDb, on_every_backend};
-
-struct Fixture {
-    // Declared before `db`, so the runner's pool goes before its database.
-    runner: ProjectionRunner<AccountsProjection>,
-    store: Arc<dyn EventStore>,
-    db: TestDb,
+impl Deref for Fixture {
+    type Target = ProjectionFixture<AccountsProjection>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new(backend: TestBackend) -> Self {
-        let db = TestDb::create(backend).await;
-        let store = db.store();
-        let models = db.models();
-        let runner = ProjectionRunner::new(
-            store.clone(),
-            models.clone(),
-            AccountsProjection::new(models),
-        )
-        .await
-        .unwrap();
-        Self { runner, store, db }
+        Self(ProjectionFixture::new(backend, AccountsProjection::new).await)
     }
 
     fn accounts(&self) -> &AccountsProjection {
@@ -49,74 +38,6 @@ impl Fixture {
 
     async fn row(&self, id: AccountId) -> AccountRow {
         self.accounts().get(id).await.unwrap().expect("account row")
-    }
-
-    /// Appends `events` to `account-<id>`; returns the position of the last one.
-    async fn account(&self, id: AccountId, events: &[AccountEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::account::encode_account(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append(&StreamName::new("account", id).unwrap(), encoded)
-            .await
-    }
-
-    /// Appends `events` to `session-<id>`; returns the position of the last one.
-    async fn session(&self, id: SessionId, events: &[SessionEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::session::encode(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append(&StreamName::new("session", id).unwrap(), encoded)
-            .await
-    }
-
-    async fn append(&self, stream: &StreamName, events: Vec<NewEvent>) -> u64 {
-        let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
-        self.store
-            .append(stream, ExpectedVersion::Exact(version), events)
-            .await
-            .unwrap()
-            .last_position
-    }
-}
-
-fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version,
-        payload,
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        occurred_at: at,
-    }
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000 + ms)
-}
-
-fn participant(name: &str, seed: u8) -> Participant {
-    Participant {
-        party_id: PartyId::parse(name).unwrap(),
-        identity: IdentityKey::new(&[seed; 32], &[seed.wrapping_add(1); 32]).unwrap(),
     }
 }
 
@@ -140,36 +61,11 @@ fn opened(id: AccountId, user: &str, keygen: SessionId, ms: i64) -> AccountEvent
     }
 }
 
-fn group_key() -> PublicKey {
-    let mut bytes = [0x5a; 33];
-    bytes[0] = 0x02;
-    PublicKey::from_slice(&bytes).unwrap()
-}
-
 fn keygen_created(id: SessionId, user: &str, ms: i64) -> SessionEvent {
-    let parties = parties(user).in_order();
-    let join_tokens: BTreeMap<_, _> = parties
-        .iter()
-        .map(|p| (p.party_id.clone(), TokenDigest::from_bytes([9; 32])))
-        .collect();
-    SessionEvent::SessionCreated(SessionCreated {
-        session_id: id,
-        spec: SessionSpec::Keygen {
-            threshold: Threshold::new(2, 3).unwrap(),
-        },
-        participants: parties,
-        join_tokens,
-        join_expires_at: at(ms + 60_000),
-        expires_at: at(ms + 600_000),
-        at: at(ms),
-    })
-}
-
-fn completed(outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::SessionCompleted {
-        outcome,
-        at: at(ms),
-    }
+    let spec = SessionSpec::Keygen {
+        threshold: Threshold::new(2, 3).unwrap(),
+    };
+    created(id, spec, parties(user).in_order(), ms)
 }
 
 fn failed(ms: i64) -> SessionEvent {
@@ -497,7 +393,7 @@ async fn a_corrupt_account_payload_stops_catch_up_before_it(backend: TestBackend
         .account(id, &[opened(id, "alice", SessionId::new(), 0)])
         .await;
     f.append(
-        &StreamName::new("account", id).unwrap(),
+        &StreamName::new(stream::ACCOUNT, id).unwrap(),
         vec![new_event(
             "AccountSuspended",
             1,

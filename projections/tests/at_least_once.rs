@@ -13,26 +13,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_events::{
-    FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
-    Timestamp, TokenDigest,
+    FailureReason, KeyId, KeyRef, MessageHash, PartyOutcome, SessionEvent, SessionId, SessionSpec,
+    Signature, Threshold, stream,
 };
+use mpc_projections::on_every_backend;
+use mpc_projections::testing::samples::*;
+use mpc_projections::testing::{TestBackend, TestDb, encode, runner_on};
 use mpc_projections::{
-    AccountsProjection, AuditLogProjection, ProjectionError, ProjectionRunner, ReadModels,
-    SessionStatusProjection, WorkflowsProjection, replay, verify_chain,
+    AccountsProjection, AuditLogProjection, ProjectionError, ReadModels, SessionStatusProjection,
+    WorkflowsProjection, replay, verify_chain,
 };
 use mpc_store::{
     AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamName,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
-
-// Not every test file uses every helper of the shared support module.
-#[allow(dead_code)]
-mod support;
-
-use support::{TestBackend, TestDb, on_every_backend};
 
 /// Sessions written while the runners race; each is a keygen (9 events) or a signing
 /// (7 events, every third one failing instead).
@@ -182,18 +177,17 @@ impl Which {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let m = models.clone();
         match self {
-            Self::Status => runner(store, m, SessionStatusProjection::new(models))
+            Self::Status => runner_on(store, models, SessionStatusProjection::new)
                 .await
                 .spawn(shutdown),
-            Self::Audit => runner(store, m, AuditLogProjection::new(models))
+            Self::Audit => runner_on(store, models, AuditLogProjection::new)
                 .await
                 .spawn(shutdown),
-            Self::Accounts => runner(store, m, AccountsProjection::new(models))
+            Self::Accounts => runner_on(store, models, AccountsProjection::new)
                 .await
                 .spawn(shutdown),
-            Self::Workflows => runner(store, m, WorkflowsProjection::new(models))
+            Self::Workflows => runner_on(store, models, WorkflowsProjection::new)
                 .await
                 .spawn(shutdown),
         }
@@ -201,28 +195,27 @@ impl Which {
 
     /// Catches a fresh runner of this projection up; its checkpoint.
     async fn runner(self, store: Arc<dyn EventStore>, models: ReadModels) -> u64 {
-        let m = models.clone();
         let caught_up = match self {
             Self::Status => {
-                runner(store, m, SessionStatusProjection::new(models))
+                runner_on(store, models, SessionStatusProjection::new)
                     .await
                     .catch_up()
                     .await
             }
             Self::Audit => {
-                runner(store, m, AuditLogProjection::new(models))
+                runner_on(store, models, AuditLogProjection::new)
                     .await
                     .catch_up()
                     .await
             }
             Self::Accounts => {
-                runner(store, m, AccountsProjection::new(models))
+                runner_on(store, models, AccountsProjection::new)
                     .await
                     .catch_up()
                     .await
             }
             Self::Workflows => {
-                runner(store, m, WorkflowsProjection::new(models))
+                runner_on(store, models, WorkflowsProjection::new)
                     .await
                     .catch_up()
                     .await
@@ -230,16 +223,6 @@ impl Which {
         };
         caught_up.unwrap_or_else(|e| panic!("{self:?} cannot catch up: {e}"))
     }
-}
-
-async fn runner<P: mpc_projections::Projection>(
-    store: Arc<dyn EventStore>,
-    models: ReadModels,
-    projection: P,
-) -> ProjectionRunner<P> {
-    ProjectionRunner::new(store, models, projection)
-        .await
-        .expect("a projection runner")
 }
 
 /// The event store as an at-least-once channel: every non-empty `read_all` answer
@@ -340,22 +323,12 @@ async fn write_histories(store: Arc<dyn EventStore>) -> (usize, u64) {
             }
             remaining = true;
             let to = (from + 2).min(events.len());
-            let batch = events[from..to]
-                .iter()
-                .map(|e| {
-                    let encoded = mpc_schemas::session::encode(e).unwrap();
-                    NewEvent {
-                        event_id: Uuid::now_v7(),
-                        event_type: encoded.event_type.to_owned(),
-                        schema_version: encoded.schema_version,
-                        payload: encoded.payload,
-                        correlation_id: Uuid::now_v7(),
-                        causation_id: Uuid::now_v7(),
-                        occurred_at: e.at(),
-                    }
-                })
-                .collect();
-            let stream = StreamName::new("session", id).unwrap();
+            let batch = encode(
+                &events[from..to],
+                mpc_schemas::stored::session::encode,
+                SessionEvent::at,
+            );
+            let stream = StreamName::new(stream::SESSION, id).unwrap();
             head = store
                 .append(&stream, ExpectedVersion::Exact(versions[i]), batch)
                 .await
@@ -366,60 +339,6 @@ async fn write_histories(store: Arc<dyn EventStore>) -> (usize, u64) {
         tokio::task::yield_now().await;
     }
     (histories.len(), head)
-}
-
-fn party(name: &str) -> PartyId {
-    PartyId::parse(name).unwrap()
-}
-
-fn participants() -> Vec<Participant> {
-    [("device", 1u8), ("server", 3), ("recovery", 5)]
-        .into_iter()
-        .map(|(name, seed)| Participant {
-            party_id: party(name),
-            identity: IdentityKey::new(&[seed; 32], &[seed + 1; 32]).unwrap(),
-        })
-        .collect()
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000 + ms)
-}
-
-fn group_key() -> PublicKey {
-    let mut bytes = [0x5a; 33];
-    bytes[0] = 0x02;
-    PublicKey::from_slice(&bytes).unwrap()
-}
-
-fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>, ms: i64) -> SessionEvent {
-    SessionEvent::SessionCreated(SessionCreated {
-        session_id: id,
-        spec,
-        join_tokens: parties
-            .iter()
-            .map(|p| (p.party_id.clone(), TokenDigest::from_bytes([9; 32])))
-            .collect(),
-        participants: parties,
-        join_expires_at: at(ms + 60_000),
-        expires_at: at(ms + 600_000),
-        at: at(ms),
-    })
-}
-
-fn joined(name: &str, ms: i64) -> SessionEvent {
-    SessionEvent::ParticipantJoined {
-        party_id: party(name),
-        at: at(ms),
-    }
-}
-
-fn reported(name: &str, outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::PartyCompleted {
-        party_id: party(name),
-        outcome,
-        at: at(ms),
-    }
 }
 
 fn keygen_history(id: SessionId, ms: i64) -> Vec<SessionEvent> {

@@ -3,41 +3,37 @@
 //! read models with live ones. Every case runs on SQLite and on PostgreSQL; one more
 //! shows two runners on two PostgreSQL pools never applying an event twice.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::ops::Deref;
 
 use mpc_events::{
-    AccountEvent, AccountId, FailureReason, IdentityKey, KeyEvent, KeyId, KeyRef, MessageHash,
-    Participant, PartyId, PartyOutcome, PublicKey, RecoveryKind, RefreshDigest, RepairSpec,
-    SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold, Timestamp,
-    TokenDigest,
+    AccountEvent, AccountId, FailureReason, IdentityKey, KeyEvent, KeyId, KeyRef, PartyOutcome,
+    RecoveryKind, RefreshDigest, RepairSpec, SessionEvent, SessionId, SessionSpec, Threshold,
+    stream,
 };
 use mpc_projections::db::sql;
+use mpc_projections::on_every_backend;
+use mpc_projections::testing::samples::*;
+use mpc_projections::testing::{ProjectionFixture, TestBackend, runner_on};
 use mpc_projections::{
     AuditLogProjection, AuditRecord, BreakReason, GENESIS_HASH, Projection, ProjectionError,
-    ProjectionRunner, ReadModels, SessionStatusProjection, replay, verify_chain,
+    ReadModels, SessionStatusProjection, replay, verify_chain,
 };
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
+use mpc_store::StreamName;
+use mpc_store::testing::new_event;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
-mod support;
+struct Fixture(ProjectionFixture<AuditLogProjection>);
 
-use support::{TestBackend, TestDb, on_every_backend};
-
-struct Fixture {
-    // Declared before `db`, so the runner's pool goes before its database.
-    runner: ProjectionRunner<AuditLogProjection>,
-    store: Arc<dyn EventStore>,
-    db: TestDb,
+impl Deref for Fixture {
+    type Target = ProjectionFixture<AuditLogProjection>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new(backend: TestBackend) -> Self {
-        let db = TestDb::create(backend).await;
-        let store = db.store();
-        let runner = audit_runner(store.clone(), db.models()).await;
-        Self { runner, store, db }
+        Self(ProjectionFixture::new(backend, AuditLogProjection::new).await)
     }
 
     fn models(&self) -> ReadModels {
@@ -52,32 +48,6 @@ impl Fixture {
         self.audit().snapshot().await.unwrap()
     }
 
-    async fn record(&self, id: SessionId, events: &[SessionEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::session::encode(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append_raw(&StreamName::new("session", id).unwrap(), encoded)
-            .await
-    }
-
-    async fn append_raw(&self, stream: &StreamName, events: Vec<NewEvent>) -> u64 {
-        let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
-        self.store
-            .append(stream, ExpectedVersion::Exact(version), events)
-            .await
-            .unwrap()
-            .last_position
-    }
-
     async fn sql(&self, statement: impl Into<String>) {
         self.db.exec(statement).await;
     }
@@ -87,7 +57,7 @@ impl Fixture {
     async fn full_history(&self) -> (SessionId, SessionId, SessionId) {
         let keygen = SessionId::new();
         let key = PartyOutcome::PublicKey(group_key());
-        self.record(
+        self.session(
             keygen,
             &[
                 keygen_created(keygen, 0),
@@ -104,7 +74,7 @@ impl Fixture {
         .await;
         let signing = SessionId::new();
         let sig = PartyOutcome::Signature(signature());
-        self.record(
+        self.session(
             signing,
             &[
                 signing_created(signing, KeyId::of_keygen(keygen), 10),
@@ -117,13 +87,13 @@ impl Fixture {
             ],
         )
         .await;
-        self.append_raw(
-            &StreamName::new("username", "alice").unwrap(),
+        self.append(
+            &StreamName::new(stream::USERNAME, "alice").unwrap(),
             vec![new_event("ValueClaimed", 1, b"{}".to_vec(), at(15))],
         )
         .await;
         let failed = SessionId::new();
-        self.record(
+        self.session(
             failed,
             &[
                 signing_created(failed, KeyId::of_keygen(keygen), 20),
@@ -143,111 +113,6 @@ impl Fixture {
         .await;
         (keygen, signing, failed)
     }
-}
-
-fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version,
-        payload,
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        occurred_at: at,
-    }
-}
-
-fn party(name: &str) -> PartyId {
-    PartyId::parse(name).unwrap()
-}
-
-fn participants() -> Vec<Participant> {
-    [("device", 1u8), ("server", 3), ("recovery", 5)]
-        .into_iter()
-        .map(|(name, seed)| Participant {
-            party_id: party(name),
-            identity: IdentityKey::new(&[seed; 32], &[seed + 1; 32]).unwrap(),
-        })
-        .collect()
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000 + ms)
-}
-
-fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>, ms: i64) -> SessionEvent {
-    let join_tokens: BTreeMap<_, _> = parties
-        .iter()
-        .map(|p| (p.party_id.clone(), TokenDigest::from_bytes([9; 32])))
-        .collect();
-    SessionEvent::SessionCreated(SessionCreated {
-        session_id: id,
-        spec,
-        participants: parties,
-        join_tokens,
-        join_expires_at: at(ms + 60_000),
-        expires_at: at(ms + 600_000),
-        at: at(ms),
-    })
-}
-
-fn keygen_created(id: SessionId, ms: i64) -> SessionEvent {
-    let spec = SessionSpec::Keygen {
-        threshold: Threshold::new(2, 3).unwrap(),
-    };
-    created(id, spec, participants(), ms)
-}
-
-fn group_key() -> PublicKey {
-    let mut bytes = [0x5a; 33];
-    bytes[0] = 0x02;
-    PublicKey::from_slice(&bytes).unwrap()
-}
-
-fn signing_created(id: SessionId, key_id: KeyId, ms: i64) -> SessionEvent {
-    let spec = SessionSpec::Signing {
-        key: KeyRef {
-            key_id,
-            public_key: group_key(),
-            threshold: Threshold::new(2, 3).unwrap(),
-            parties: participants(),
-            epoch: 1,
-        },
-        message_hash: MessageHash::from_bytes([7; 32]),
-        message: None,
-        approval: None,
-    };
-    created(id, spec, participants()[..2].to_vec(), ms)
-}
-
-fn joined(name: &str, ms: i64) -> SessionEvent {
-    SessionEvent::ParticipantJoined {
-        party_id: party(name),
-        at: at(ms),
-    }
-}
-
-fn started(ms: i64) -> SessionEvent {
-    SessionEvent::SessionStarted { at: at(ms) }
-}
-
-fn reported(name: &str, outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::PartyCompleted {
-        party_id: party(name),
-        outcome,
-        at: at(ms),
-    }
-}
-
-fn completed(outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::SessionCompleted {
-        outcome,
-        at: at(ms),
-    }
-}
-
-fn signature() -> Signature {
-    Signature::new(&[0xab; 32], &[0xcd; 32], 1).unwrap()
 }
 
 /// (service, action, actor, status) of each record.
@@ -472,7 +337,7 @@ async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain(backend:
     assert_eq!(f.runner.catch_up().await.unwrap(), 22);
     assert_eq!(f.records().await, first);
 
-    f.record(keygen, &[SessionEvent::SessionExpired { at: at(99) }])
+    f.session(keygen, &[SessionEvent::SessionExpired { at: at(99) }])
         .await;
     f.runner.catch_up().await.unwrap();
     let records = f.records().await;
@@ -485,8 +350,8 @@ async fn catching_up_twice_adds_nothing_and_new_events_extend_the_chain(backend:
 
 async fn events_of_unknown_categories_are_recorded_with_generic_fields(backend: TestBackend) {
     let f = Fixture::new(backend).await;
-    f.append_raw(
-        &StreamName::new("party", "server").unwrap(),
+    f.append(
+        &StreamName::new(stream::PARTY, "server").unwrap(),
         vec![
             new_event("ShareStored", 3, vec![0xff, 0x00], at(1)),
             new_event("Whatever", 1, Vec::new(), at(2)),
@@ -533,14 +398,14 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
         },
     ];
     let key_id = KeyId::of_keygen(SessionId::new());
-    let scheduled = mpc_schemas::account::encode_key(&KeyEvent::RefreshScheduled {
+    let scheduled = mpc_schemas::stored::account::encode_key(&KeyEvent::RefreshScheduled {
         session_id: refresh,
         at: at(2),
     })
     .unwrap();
-    let account_stream = StreamName::new("account", account).unwrap();
+    let account_stream = StreamName::new(stream::ACCOUNT, account).unwrap();
     let encoded = |e: &AccountEvent| {
-        let encoded = mpc_schemas::account::encode_account(e).unwrap();
+        let encoded = mpc_schemas::stored::account::encode_account(e).unwrap();
         new_event(
             encoded.event_type,
             encoded.schema_version,
@@ -548,10 +413,10 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
             e.at(),
         )
     };
-    f.append_raw(&account_stream, vec![encoded(&account_events[0])])
+    f.append(&account_stream, vec![encoded(&account_events[0])])
         .await;
-    f.append_raw(
-        &StreamName::new("key", key_id).unwrap(),
+    f.append(
+        &StreamName::new(stream::KEY, key_id).unwrap(),
         vec![new_event(
             scheduled.event_type,
             scheduled.schema_version,
@@ -578,7 +443,7 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
             helpers: vec![party("server"), party("recovery")],
         }),
     };
-    f.record(
+    f.session(
         refresh,
         &[
             created(refresh, spec, participants(), 3),
@@ -593,7 +458,7 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
         ],
     )
     .await;
-    f.append_raw(
+    f.append(
         &account_stream,
         account_events[1..].iter().map(encoded).collect(),
     )
@@ -636,9 +501,9 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
 async fn an_undecodable_session_payload_stops_the_projection_before_it(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
-    f.record(id, &[keygen_created(id, 0)]).await;
-    f.append_raw(
-        &StreamName::new("session", id).unwrap(),
+    f.session(id, &[keygen_created(id, 0)]).await;
+    f.append(
+        &StreamName::new(stream::SESSION, id).unwrap(),
         vec![new_event(
             "ParticipantJoined",
             1,
@@ -659,7 +524,7 @@ async fn an_undecodable_session_payload_stops_the_projection_before_it(backend: 
 async fn replay_reports_matching_models_and_leaves_the_live_ones_alone(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     f.full_history().await;
-    let statuses = status_runner(f.store.clone(), f.models()).await;
+    let statuses = runner_on(f.store.clone(), f.models(), SessionStatusProjection::new).await;
     statuses.catch_up().await.unwrap();
 
     let report = replay(f.store.clone(), &f.models()).await.unwrap();
@@ -724,9 +589,14 @@ async fn two_runners_on_two_postgres_pools_never_apply_an_event_twice() {
     };
     let mut followers = Vec::new();
     for models in &pools {
-        let audit = audit_runner(f.store.clone(), models.clone()).await;
+        let audit = runner_on(f.store.clone(), models.clone(), AuditLogProjection::new).await;
         followers.push((audit.progress(), audit.spawn(shutdown())));
-        let statuses = status_runner(f.store.clone(), models.clone()).await;
+        let statuses = runner_on(
+            f.store.clone(),
+            models.clone(),
+            SessionStatusProjection::new,
+        )
+        .await;
         followers.push((statuses.progress(), statuses.spawn(shutdown())));
     }
 
@@ -735,7 +605,7 @@ async fn two_runners_on_two_postgres_pools_never_apply_an_event_twice() {
     let mut head = 0;
     for (n, id) in ids.iter().enumerate() {
         let ms = 100 * i64::try_from(n).unwrap();
-        head = f.record(*id, &[keygen_created(*id, ms)]).await;
+        head = f.session(*id, &[keygen_created(*id, ms)]).await;
     }
     for step in 0..8 {
         for (n, id) in ids.iter().enumerate() {
@@ -750,7 +620,7 @@ async fn two_runners_on_two_postgres_pools_never_apply_an_event_twice() {
                 6 => reported("recovery", key.clone(), ms),
                 _ => completed(key.clone(), ms),
             };
-            head = f.record(*id, &[event]).await;
+            head = f.session(*id, &[event]).await;
         }
     }
     assert_eq!(head, 9 * SESSIONS as u64);
@@ -789,24 +659,6 @@ async fn two_runners_on_two_postgres_pools_never_apply_an_event_twice() {
     }
     let report = replay(f.store.clone(), &pools[0]).await.unwrap();
     assert!(report.iter().all(|m| m.matches()), "{report:?}");
-}
-
-async fn audit_runner(
-    store: Arc<dyn EventStore>,
-    models: ReadModels,
-) -> ProjectionRunner<AuditLogProjection> {
-    ProjectionRunner::new(store, models.clone(), AuditLogProjection::new(models))
-        .await
-        .unwrap()
-}
-
-async fn status_runner(
-    store: Arc<dyn EventStore>,
-    models: ReadModels,
-) -> ProjectionRunner<SessionStatusProjection> {
-    ProjectionRunner::new(store, models.clone(), SessionStatusProjection::new(models))
-        .await
-        .unwrap()
 }
 
 on_every_backend!(

@@ -1,42 +1,36 @@
 //! The session-status projection against a file-backed SQLite event store, fed with
 //! real encoded session events.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
 use mpc_events::{
-    FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, RefreshDigest, SessionCreated, SessionEvent, SessionId, SessionKind, SessionSpec,
-    SessionStatus, Signature, Threshold, Timestamp, TokenDigest,
+    FailureReason, KeyId, KeyRef, PartyOutcome, RefreshDigest, SessionEvent, SessionId,
+    SessionKind, SessionSpec, SessionStatus, Threshold, stream,
 };
 use mpc_projections::db::sql;
-use mpc_projections::{
-    ProjectionError, ProjectionRunner, ReadModels, SessionStatusProjection, SessionStatusRow,
-};
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
+use mpc_projections::on_every_backend;
+use mpc_projections::testing::samples::*;
+use mpc_projections::testing::{ProjectionFixture, TestBackend, runner_on};
+use mpc_projections::{ProjectionError, SessionStatusProjection, SessionStatusRow};
+use mpc_store::StreamName;
+use mpc_store::testing::new_event;
 use tokio::sync::oneshot;
-use uuid::Uuid;
-
-mod support;
-
-use support::{TestBackend, TestDb, on_every_backend};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Fixture {
-    // Declared before `db`, so the runner's pool goes before its database.
-    runner: ProjectionRunner<SessionStatusProjection>,
-    store: Arc<dyn EventStore>,
-    db: TestDb,
+struct Fixture(ProjectionFixture<SessionStatusProjection>);
+
+impl Deref for Fixture {
+    type Target = ProjectionFixture<SessionStatusProjection>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new(backend: TestBackend) -> Self {
-        let db = TestDb::create(backend).await;
-        let store = db.store();
-        let runner = runner_on(store.clone(), db.models()).await;
-        Self { runner, store, db }
+        Self(ProjectionFixture::new(backend, SessionStatusProjection::new).await)
     }
 
     fn sessions(&self) -> &SessionStatusProjection {
@@ -47,159 +41,13 @@ impl Fixture {
         self.sessions().get(id).await.unwrap().expect("session row")
     }
 
-    /// Appends `events` to `session-<id>` with the stream's exact version; returns the
-    /// position of the last one.
-    async fn record(&self, id: SessionId, events: &[SessionEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::session::encode(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append_raw(&session_stream(id), encoded).await
-    }
-
-    async fn append_raw(&self, stream: &StreamName, events: Vec<NewEvent>) -> u64 {
-        let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
-        self.store
-            .append(stream, ExpectedVersion::Exact(version), events)
-            .await
-            .unwrap()
-            .last_position
-    }
-
     async fn count_rows(&self) -> usize {
         self.sessions().snapshot().await.unwrap().len()
     }
 }
 
-async fn runner_on(
-    store: Arc<dyn EventStore>,
-    models: ReadModels,
-) -> ProjectionRunner<SessionStatusProjection> {
-    ProjectionRunner::new(store, models.clone(), SessionStatusProjection::new(models))
-        .await
-        .unwrap()
-}
-
-fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version,
-        payload,
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        occurred_at: at,
-    }
-}
-
 fn session_stream(id: SessionId) -> StreamName {
-    StreamName::new("session", id).unwrap()
-}
-
-fn party(name: &str) -> PartyId {
-    PartyId::parse(name).unwrap()
-}
-
-fn participant(name: &str, seed: u8) -> Participant {
-    Participant {
-        party_id: party(name),
-        identity: IdentityKey::new(&[seed; 32], &[seed.wrapping_add(1); 32]).unwrap(),
-    }
-}
-
-fn participants() -> Vec<Participant> {
-    vec![
-        participant("device", 1),
-        participant("server", 3),
-        participant("recovery", 5),
-    ]
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000 + ms)
-}
-
-fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>, ms: i64) -> SessionEvent {
-    let join_tokens: BTreeMap<_, _> = parties
-        .iter()
-        .map(|p| (p.party_id.clone(), TokenDigest::from_bytes([9; 32])))
-        .collect();
-    SessionEvent::SessionCreated(SessionCreated {
-        session_id: id,
-        spec,
-        participants: parties,
-        join_tokens,
-        join_expires_at: at(ms + 60_000),
-        expires_at: at(ms + 600_000),
-        at: at(ms),
-    })
-}
-
-fn keygen_created(id: SessionId, ms: i64) -> SessionEvent {
-    let spec = SessionSpec::Keygen {
-        threshold: Threshold::new(2, 3).unwrap(),
-    };
-    created(id, spec, participants(), ms)
-}
-
-fn group_key() -> PublicKey {
-    let mut bytes = [0x5a; 33];
-    bytes[0] = 0x02;
-    PublicKey::from_slice(&bytes).unwrap()
-}
-
-fn signing_created(id: SessionId, key_id: KeyId, ms: i64) -> SessionEvent {
-    let spec = SessionSpec::Signing {
-        key: KeyRef {
-            key_id,
-            public_key: group_key(),
-            threshold: Threshold::new(2, 3).unwrap(),
-            parties: participants(),
-            epoch: 1,
-        },
-        message_hash: MessageHash::from_bytes([7; 32]),
-        message: None,
-        approval: None,
-    };
-    created(id, spec, participants()[..2].to_vec(), ms)
-}
-
-fn joined(name: &str, ms: i64) -> SessionEvent {
-    SessionEvent::ParticipantJoined {
-        party_id: party(name),
-        at: at(ms),
-    }
-}
-
-fn started(ms: i64) -> SessionEvent {
-    SessionEvent::SessionStarted { at: at(ms) }
-}
-
-fn reported(name: &str, outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::PartyCompleted {
-        party_id: party(name),
-        outcome,
-        at: at(ms),
-    }
-}
-
-fn completed(outcome: PartyOutcome, ms: i64) -> SessionEvent {
-    SessionEvent::SessionCompleted {
-        outcome,
-        at: at(ms),
-    }
-}
-
-fn signature() -> Signature {
-    Signature::new(&[0xab; 32], &[0xcd; 32], 1).unwrap()
+    StreamName::new(stream::SESSION, id).unwrap()
 }
 
 /// A keygen session run to completion.
@@ -225,7 +73,7 @@ async fn a_keygen_session_goes_from_created_through_joined_and_started_to_comple
     let id = SessionId::new();
     let events = keygen_lifecycle(id, 0);
 
-    let position = f.record(id, &events[..1]).await;
+    let position = f.session(id, &events[..1]).await;
     assert_eq!(f.runner.catch_up().await.unwrap(), position);
     let row = f.row(id).await;
     assert_eq!(
@@ -251,24 +99,24 @@ async fn a_keygen_session_goes_from_created_through_joined_and_started_to_comple
         }
     );
 
-    f.record(id, &events[1..3]).await;
+    f.session(id, &events[1..3]).await;
     f.runner.catch_up().await.unwrap();
     let row = f.row(id).await;
     assert_eq!((row.status, row.joined), (SessionStatus::Created, 2));
     assert_eq!(row.updated_at, at(2));
 
-    f.record(id, &events[3..5]).await;
+    f.session(id, &events[3..5]).await;
     f.runner.catch_up().await.unwrap();
     let row = f.row(id).await;
     assert_eq!((row.status, row.joined), (SessionStatus::InProgress, 3));
 
-    f.record(id, &events[5..7]).await;
+    f.session(id, &events[5..7]).await;
     f.runner.catch_up().await.unwrap();
     let row = f.row(id).await;
     assert_eq!((row.status, row.reported), (SessionStatus::InProgress, 2));
     assert_eq!(row.public_key_hex, None);
 
-    let position = f.record(id, &events[7..]).await;
+    let position = f.session(id, &events[7..]).await;
     assert_eq!(f.runner.catch_up().await.unwrap(), position);
     let row = f.row(id).await;
     assert_eq!((row.status, row.reported), (SessionStatus::Completed, 3));
@@ -284,7 +132,7 @@ async fn a_signing_session_shows_its_key_and_completes_with_the_signature(backen
     let key_id = KeyId::of_keygen(keygen);
     let id = SessionId::new();
     let sig = PartyOutcome::Signature(signature());
-    f.record(
+    f.session(
         id,
         &[
             signing_created(id, key_id, 10),
@@ -307,7 +155,7 @@ async fn a_signing_session_shows_its_key_and_completes_with_the_signature(backen
     );
     assert_eq!(row.signature_r_hex, None);
 
-    f.record(
+    f.session(
         id,
         &[
             reported("device", sig.clone(), 13),
@@ -343,7 +191,7 @@ async fn a_refresh_session_shows_its_key_and_completes_refreshed(backend: TestBa
         public_key: group_key(),
         digest: RefreshDigest::from_bytes([4; 32]),
     };
-    f.record(
+    f.session(
         id,
         &[
             created(id, spec, participants(), 20),
@@ -369,7 +217,7 @@ async fn a_refresh_session_shows_its_key_and_completes_refreshed(backend: TestBa
     assert_eq!(row.key_id, Some(key_id));
 
     let position = f
-        .record(
+        .session(
             id,
             &[
                 reported("server", outcome.clone(), 25),
@@ -400,7 +248,7 @@ async fn a_failed_session_records_the_reason_as_text(backend: TestBackend) {
         culprits: vec![party("server")],
         detail: "bad proof".into(),
     };
-    f.record(
+    f.session(
         id,
         &[
             keygen_created(id, 0),
@@ -425,7 +273,7 @@ async fn a_failed_session_records_the_reason_as_text(backend: TestBackend) {
 async fn an_expired_session_shows_expired(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
-    f.record(
+    f.session(
         id,
         &[
             keygen_created(id, 0),
@@ -444,9 +292,9 @@ async fn an_expired_session_shows_expired(backend: TestBackend) {
 async fn open_sessions_are_the_created_and_in_progress_ones(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let [created, running, done, failed, expired] = [(); 5].map(|()| SessionId::new());
-    f.record(created, &[keygen_created(created, 0), joined("device", 1)])
+    f.session(created, &[keygen_created(created, 0), joined("device", 1)])
         .await;
-    f.record(
+    f.session(
         running,
         &[
             keygen_created(running, 0),
@@ -457,7 +305,7 @@ async fn open_sessions_are_the_created_and_in_progress_ones(backend: TestBackend
         ],
     )
     .await;
-    f.record(
+    f.session(
         done,
         &[
             keygen_created(done, 0),
@@ -465,7 +313,7 @@ async fn open_sessions_are_the_created_and_in_progress_ones(backend: TestBackend
         ],
     )
     .await;
-    f.record(
+    f.session(
         failed,
         &[
             keygen_created(failed, 0),
@@ -478,7 +326,7 @@ async fn open_sessions_are_the_created_and_in_progress_ones(backend: TestBackend
         ],
     )
     .await;
-    f.record(
+    f.session(
         expired,
         &[
             keygen_created(expired, 0),
@@ -503,7 +351,7 @@ async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice(bac
     assert_eq!(f.runner.catch_up().await.unwrap(), 0, "nothing stored yet");
 
     let id = SessionId::new();
-    let first = f.record(id, &keygen_lifecycle(id, 0)[..4]).await;
+    let first = f.session(id, &keygen_lifecycle(id, 0)[..4]).await;
     assert_eq!(f.runner.catch_up().await.unwrap(), first);
     assert_eq!(f.runner.checkpoint().await.unwrap(), first);
     assert_eq!(*f.runner.progress().borrow(), first);
@@ -512,12 +360,12 @@ async fn the_checkpoint_advances_and_catching_up_again_applies_nothing_twice(bac
 
     // Again, and through a second runner that starts from the stored checkpoint.
     assert_eq!(f.runner.catch_up().await.unwrap(), first);
-    let other = runner_on(f.store.clone(), f.db.models()).await;
+    let other = runner_on(f.store.clone(), f.db.models(), SessionStatusProjection::new).await;
     assert_eq!(*other.progress().borrow(), first);
     assert_eq!(other.catch_up().await.unwrap(), first);
     assert_eq!(f.row(id).await, before);
 
-    let second = f.record(id, &keygen_lifecycle(id, 0)[4..5]).await;
+    let second = f.session(id, &keygen_lifecycle(id, 0)[4..5]).await;
     assert_eq!(other.catch_up().await.unwrap(), second);
     // The first runner's next catch-up finds everything already applied.
     assert_eq!(f.runner.catch_up().await.unwrap(), second);
@@ -534,15 +382,15 @@ async fn record_a_mixed_history(f: &Fixture) {
     let expired = SessionId::new();
     let running = SessionId::new();
     let history = keygen_lifecycle(keygen, 0);
-    f.record(keygen, &history[..5]).await;
-    f.record(
+    f.session(keygen, &history[..5]).await;
+    f.session(
         expired,
         &[keygen_created(expired, 100), joined("device", 101)],
     )
     .await;
-    f.record(keygen, &history[5..]).await;
+    f.session(keygen, &history[5..]).await;
     let sig = PartyOutcome::Signature(signature());
-    f.record(
+    f.session(
         signing,
         &[
             signing_created(signing, KeyId::of_keygen(keygen), 200),
@@ -555,7 +403,7 @@ async fn record_a_mixed_history(f: &Fixture) {
         ],
     )
     .await;
-    f.record(
+    f.session(
         failed,
         &[
             keygen_created(failed, 300),
@@ -572,9 +420,9 @@ async fn record_a_mixed_history(f: &Fixture) {
         ],
     )
     .await;
-    f.record(expired, &[SessionEvent::SessionExpired { at: at(700_100) }])
+    f.session(expired, &[SessionEvent::SessionExpired { at: at(700_100) }])
         .await;
-    f.record(
+    f.session(
         running,
         &[keygen_created(running, 400), joined("server", 401)],
     )
@@ -586,7 +434,7 @@ async fn a_rebuild_from_position_0_yields_exactly_the_live_rows(backend: TestBac
     // Kept live: caught up after every append.
     let keygen = SessionId::new();
     for event in keygen_lifecycle(keygen, -50) {
-        f.record(keygen, &[event]).await;
+        f.session(keygen, &[event]).await;
         f.runner.catch_up().await.unwrap();
     }
     record_a_mixed_history(&f).await;
@@ -633,9 +481,9 @@ async fn a_rebuild_from_position_0_yields_exactly_the_live_rows(backend: TestBac
 async fn follow_mode_applies_events_appended_after_it_started(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let early = SessionId::new();
-    f.record(early, &[keygen_created(early, 0)]).await;
+    f.session(early, &[keygen_created(early, 0)]).await;
 
-    let follower = runner_on(f.store.clone(), f.db.models()).await;
+    let follower = runner_on(f.store.clone(), f.db.models(), SessionStatusProjection::new).await;
     let mut progress = follower.progress();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = follower.spawn(async {
@@ -646,7 +494,7 @@ async fn follow_mode_applies_events_appended_after_it_started(backend: TestBacke
     let id = SessionId::new();
     let history = keygen_lifecycle(id, 10);
     for (i, event) in history.iter().enumerate() {
-        let position = f.record(id, std::slice::from_ref(event)).await;
+        let position = f.session(id, std::slice::from_ref(event)).await;
         tokio::time::timeout(WAIT, progress.wait_for(|p| *p >= position))
             .await
             .expect("the follower applies the new event in time")
@@ -676,7 +524,12 @@ async fn two_followers_of_one_projection_apply_each_event_once(backend: TestBack
     let mut followers = Vec::new();
     for _ in 0..2 {
         // Each on a pool of its own, as in two processes.
-        let runner = runner_on(f.store.clone(), f.db.other_pool().await).await;
+        let runner = runner_on(
+            f.store.clone(),
+            f.db.other_pool().await,
+            SessionStatusProjection::new,
+        )
+        .await;
         let progress = runner.progress();
         let mut stopped = stopped.clone();
         let task = runner.spawn(async move {
@@ -692,7 +545,7 @@ async fn two_followers_of_one_projection_apply_each_event_once(backend: TestBack
     {
         let (id, step) = event;
         head = f
-            .record(id, &keygen_lifecycle(id, i as i64)[step..=step])
+            .session(id, &keygen_lifecycle(id, i as i64)[step..=step])
             .await;
     }
     for (progress, _) in &mut followers {
@@ -720,7 +573,7 @@ async fn two_followers_of_one_projection_apply_each_event_once(backend: TestBack
 async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     record_a_mixed_history(&f).await;
-    let follower = runner_on(f.store.clone(), f.db.models()).await;
+    let follower = runner_on(f.store.clone(), f.db.models(), SessionStatusProjection::new).await;
     let mut progress = follower.progress();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = follower.spawn(async {
@@ -744,7 +597,7 @@ async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it(backen
         .unwrap();
 
     let id = SessionId::new();
-    let position = f.record(id, &keygen_lifecycle(id, 1_000)[..2]).await;
+    let position = f.session(id, &keygen_lifecycle(id, 1_000)[..2]).await;
     tokio::time::timeout(WAIT, progress.wait_for(|p| *p >= position))
         .await
         .unwrap()
@@ -764,8 +617,8 @@ async fn a_follower_replays_when_a_rebuild_resets_the_checkpoint_under_it(backen
 
 async fn events_of_other_categories_are_skipped(backend: TestBackend) {
     let f = Fixture::new(backend).await;
-    let device = StreamName::parse("party-device").unwrap();
-    f.append_raw(
+    let device = StreamName::new(stream::PARTY, "device").unwrap();
+    f.append(
         &device,
         vec![new_event(
             "KeyStored",
@@ -776,9 +629,9 @@ async fn events_of_other_categories_are_skipped(backend: TestBackend) {
     )
     .await;
     let id = SessionId::new();
-    f.record(id, &[keygen_created(id, 1)]).await;
+    f.session(id, &[keygen_created(id, 1)]).await;
     let last = f
-        .append_raw(
+        .append(
             &device,
             vec![new_event("SessionCreated", 1, b"{}".to_vec(), at(2))],
         )
@@ -794,9 +647,9 @@ async fn events_of_other_categories_are_skipped(backend: TestBackend) {
 async fn a_corrupt_session_payload_stops_catch_up_before_it(backend: TestBackend) {
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
-    let good = f.record(id, &keygen_lifecycle(id, 0)[..2]).await;
+    let good = f.session(id, &keygen_lifecycle(id, 0)[..2]).await;
     let corrupt = f
-        .append_raw(
+        .append(
             &session_stream(id),
             vec![new_event(
                 "ParticipantJoined",
@@ -806,7 +659,7 @@ async fn a_corrupt_session_payload_stops_catch_up_before_it(backend: TestBackend
             )],
         )
         .await;
-    f.record(id, &keygen_lifecycle(id, 0)[3..4]).await;
+    f.session(id, &keygen_lifecycle(id, 0)[3..4]).await;
 
     let error = f.runner.catch_up().await.unwrap_err();
     assert!(
@@ -826,7 +679,7 @@ async fn a_corrupt_session_payload_stops_catch_up_before_it(backend: TestBackend
     // It does not get past it on a second try either, nor in follow mode.
     assert!(f.runner.catch_up().await.is_err());
     assert_eq!(f.runner.checkpoint().await.unwrap(), good);
-    let follower = runner_on(f.store.clone(), f.db.models()).await;
+    let follower = runner_on(f.store.clone(), f.db.models(), SessionStatusProjection::new).await;
     let outcome = tokio::time::timeout(WAIT, follower.run(std::future::pending()))
         .await
         .expect("the follower stops on the corrupt event");
@@ -841,9 +694,11 @@ async fn unknown_event_types_and_versions_in_session_streams_are_errors(backend:
     for (event_type, version) in [("SessionPaused", 1), ("SessionStarted", 99)] {
         let f = Fixture::new(backend).await;
         let id = SessionId::new();
-        let good = f.record(id, &[keygen_created(id, 0)]).await;
-        let payload = mpc_schemas::session::encode(&started(1)).unwrap().payload;
-        f.append_raw(
+        let good = f.session(id, &[keygen_created(id, 0)]).await;
+        let payload = mpc_schemas::stored::session::encode(&started(1))
+            .unwrap()
+            .payload;
+        f.append(
             &session_stream(id),
             vec![new_event(event_type, version, payload, at(1))],
         )
@@ -862,7 +717,7 @@ async fn session_events_that_contradict_the_model_are_errors(backend: TestBacken
     // An event for a session that was never created.
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
-    f.record(id, &[joined("device", 0)]).await;
+    f.session(id, &[joined("device", 0)]).await;
     let error = f.runner.catch_up().await.unwrap_err();
     assert!(
         matches!(&error, ProjectionError::Inconsistent { detail, .. } if detail.contains("never created")),
@@ -873,7 +728,7 @@ async fn session_events_that_contradict_the_model_are_errors(backend: TestBacken
     // A SessionCreated naming another session than its stream.
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
-    f.record(id, &[keygen_created(SessionId::new(), 0)]).await;
+    f.session(id, &[keygen_created(SessionId::new(), 0)]).await;
     let error = f.runner.catch_up().await.unwrap_err();
     assert!(
         matches!(error, ProjectionError::Inconsistent { .. }),
@@ -885,7 +740,7 @@ async fn session_events_that_contradict_the_model_are_errors(backend: TestBacken
     let f = Fixture::new(backend).await;
     let id = SessionId::new();
     let first = f
-        .record(id, &[keygen_created(id, 0), keygen_created(id, 1)])
+        .session(id, &[keygen_created(id, 0), keygen_created(id, 1)])
         .await
         - 1;
     let error = f.runner.catch_up().await.unwrap_err();

@@ -2,44 +2,32 @@
 //! workflow and session events.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::ops::Deref;
 
 use mpc_events::{
     Decision, FailureReason, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash,
     Participant, PartyId, PartyOutcome, PublicKey, SessionCreated, SessionEvent, SessionId,
-    SessionSpec, Signature, Threshold, Timestamp, TokenDigest, WorkflowCreated, WorkflowEvent,
-    WorkflowId,
+    SessionSpec, Threshold, TokenDigest, WorkflowCreated, WorkflowEvent, WorkflowId,
 };
+use mpc_projections::on_every_backend;
+use mpc_projections::testing::samples::{at, signature};
+use mpc_projections::testing::{ProjectionFixture, TestBackend};
 use mpc_projections::{
     ApproverRow, ProjectionRunner, WorkflowRow, WorkflowState, WorkflowsProjection, replay,
 };
-use mpc_store::{EventStore, ExpectedVersion, NewEvent, StreamName};
-use uuid::Uuid;
 
-mod support;
+struct Fixture(ProjectionFixture<WorkflowsProjection>);
 
-use support::{TestBackend, TestDb, on_every_backend};
-
-struct Fixture {
-    // Declared before `db`, so the runner's pool goes before its database.
-    runner: ProjectionRunner<WorkflowsProjection>,
-    store: Arc<dyn EventStore>,
-    db: TestDb,
+impl Deref for Fixture {
+    type Target = ProjectionFixture<WorkflowsProjection>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new(backend: TestBackend) -> Self {
-        let db = TestDb::create(backend).await;
-        let store = db.store();
-        let models = db.models();
-        let runner = ProjectionRunner::new(
-            store.clone(),
-            models.clone(),
-            WorkflowsProjection::new(models),
-        )
-        .await
-        .unwrap();
-        Self { runner, store, db }
+        Self(ProjectionFixture::new(backend, WorkflowsProjection::new).await)
     }
 
     fn workflows(&self) -> &WorkflowsProjection {
@@ -53,67 +41,6 @@ impl Fixture {
             .unwrap()
             .expect("workflow row")
     }
-
-    /// Appends `events` to `approval-<id>`; returns the position of the last one.
-    async fn workflow(&self, id: WorkflowId, events: &[WorkflowEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::approval::encode_workflow(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append(&StreamName::new("approval", id).unwrap(), encoded)
-            .await
-    }
-
-    /// Appends `events` to `session-<id>`; returns the position of the last one.
-    async fn session(&self, id: SessionId, events: &[SessionEvent]) -> u64 {
-        let encoded = events
-            .iter()
-            .map(|e| {
-                let encoded = mpc_schemas::session::encode(e).unwrap();
-                new_event(
-                    encoded.event_type,
-                    encoded.schema_version,
-                    encoded.payload,
-                    e.at(),
-                )
-            })
-            .collect();
-        self.append(&StreamName::new("session", id).unwrap(), encoded)
-            .await
-    }
-
-    async fn append(&self, stream: &StreamName, events: Vec<NewEvent>) -> u64 {
-        let version = self.store.read_stream(stream, 1).await.unwrap().len() as u64;
-        self.store
-            .append(stream, ExpectedVersion::Exact(version), events)
-            .await
-            .unwrap()
-            .last_position
-    }
-}
-
-fn new_event(event_type: &str, schema_version: u16, payload: Vec<u8>, at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version,
-        payload,
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        occurred_at: at,
-    }
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(1_700_000_000_000 + ms)
 }
 
 fn party(n: u8) -> PartyId {
@@ -201,10 +128,6 @@ fn signing_created(id: SessionId, key: &KeyRef, ms: i64) -> SessionEvent {
         expires_at: at(ms + 600_000),
         at: at(ms),
     })
-}
-
-fn signature() -> Signature {
-    Signature::new(&[0xab; 32], &[0xcd; 32], 1).unwrap()
 }
 
 fn signed(ms: i64) -> SessionEvent {

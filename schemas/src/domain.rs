@@ -24,7 +24,8 @@ use mpc_events::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::SchemaError;
+use crate::json::{from_json, to_json, unhex};
+use crate::{DecodeError, SchemaError};
 
 /// The `schema` field of every record [`encode`] writes.
 pub const SCHEMA: &str = "mpc.domain-event/v1";
@@ -235,10 +236,11 @@ fn record<D: Serialize>(event: &DomainEvent, data: D) -> Result<Vec<u8>, SchemaE
 pub fn decode(bytes: &[u8]) -> Result<DomainEvent, SchemaError> {
     let probe: v1::Record<serde::de::IgnoredAny> = from_json(bytes)?;
     if probe.schema != SCHEMA {
-        return Err(SchemaError::Decode(format!(
-            "schema {:?}, expected {SCHEMA:?}",
-            probe.schema
-        )));
+        return Err(DecodeError::Schema {
+            found: probe.schema,
+            expected: SCHEMA,
+        }
+        .into());
     }
     let (record, data) = match probe.event_type.as_str() {
         "key.generated" => {
@@ -280,24 +282,13 @@ pub fn decode(bytes: &[u8]) -> Result<DomainEvent, SchemaError> {
     };
     let subject = event.subject();
     if record.subject.kind != subject.kind || record.subject.id != subject.id {
-        return Err(SchemaError::Decode(format!(
-            "subject {}/{} does not match the data ({}/{})",
-            record.subject.kind, record.subject.id, subject.kind, subject.id
-        )));
+        return Err(DecodeError::Subject {
+            recorded: format!("{}/{}", record.subject.kind, record.subject.id),
+            derived: format!("{}/{}", subject.kind, subject.id),
+        }
+        .into());
     }
     Ok(event)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, SchemaError> {
-    serde_json::to_vec(value).map_err(|e| SchemaError::Encode(e.to_string()))
-}
-
-fn from_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SchemaError> {
-    serde_json::from_slice(bytes).map_err(|e| SchemaError::Decode(e.to_string()))
-}
-
-fn unhex(field: &str, s: &str) -> Result<Vec<u8>, SchemaError> {
-    hex::decode(s).map_err(|e| SchemaError::Decode(format!("{field}: {e}")))
 }
 
 fn parties(names: Vec<String>) -> Result<Vec<PartyId>, SchemaError> {
@@ -613,9 +604,7 @@ mod v1 {
                         let role = ShareRole::ALL
                             .into_iter()
                             .find(|r| r.to_string() == s.role)
-                            .ok_or_else(|| {
-                                SchemaError::Decode(format!("share role {:?}", s.role))
-                            })?;
+                            .ok_or_else(|| DecodeError::ShareRole(s.role.clone()))?;
                         Ok((role, PartyId::parse(s.party_id)?))
                     })
                     .collect::<Result<_, SchemaError>>()?,

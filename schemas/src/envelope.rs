@@ -18,7 +18,7 @@ use mpc_events::{PartyId, SessionId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::SchemaError;
+use crate::{DecodeError, SchemaError};
 
 /// Current envelope format byte.
 pub const ENVELOPE_FORMAT: u8 = 2;
@@ -92,9 +92,7 @@ impl Envelope {
                 max: MAX_ENVELOPE_BYTES,
             });
         }
-        let (&format, body) = bytes
-            .split_first()
-            .ok_or_else(|| SchemaError::Decode("empty envelope".into()))?;
+        let (&format, body) = bytes.split_first().ok_or(DecodeError::EmptyEnvelope)?;
         if format != ENVELOPE_FORMAT {
             return Err(SchemaError::UnknownVersion {
                 what: "envelope".into(),
@@ -102,19 +100,17 @@ impl Envelope {
             });
         }
         let (wire, rest): (WireV2<'_>, _) =
-            postcard::take_from_bytes(body).map_err(|e| SchemaError::Decode(e.to_string()))?;
+            postcard::take_from_bytes(body).map_err(DecodeError::Postcard)?;
         if !rest.is_empty() {
-            return Err(SchemaError::Decode(format!(
-                "{} trailing bytes after envelope",
-                rest.len()
-            )));
+            return Err(DecodeError::TrailingBytes(rest.len()).into());
         }
-        let signature = wire.signature.try_into().map_err(|_| {
-            SchemaError::Decode(format!(
-                "signature must be {SIGNATURE_BYTES} bytes, got {}",
-                wire.signature.len()
-            ))
-        })?;
+        let signature = wire
+            .signature
+            .try_into()
+            .map_err(|_| DecodeError::SignatureLength {
+                expected: SIGNATURE_BYTES,
+                got: wire.signature.len(),
+            })?;
         Ok(Self {
             message_id: Uuid::from_bytes(wire.message_id),
             session_id: SessionId::from_uuid(Uuid::from_bytes(wire.session_id)),

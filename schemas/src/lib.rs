@@ -1,53 +1,25 @@
-//! Every persisted and wire format of the platform, in one place.
+//! Every persisted and wire format of the platform, by audience: each changes
+//! under its own rules.
 //!
-//! - [`session`]: the JSON payloads of session events, one module per schema
-//!   version, with upcasters from every older version to the current one; fixture
-//!   files for every stored version live in `fixtures/` and are tested.
-//! - [`account`]: account and uniqueness-claim event payloads.
-//! - [`approval`]: approval-workflow event payloads and the transcript approvers
-//!   sign.
-//! - [`domain`]: the JSON domain events the outbox publishes for external consumers,
-//!   with fixtures in `fixtures/domain/`.
-//! - [`envelope`]: the binary transport envelope.
-//! - [`http`]: the gateway's JSON request and response bodies (with `utoipa` schemas
-//!   behind the `openapi` feature).
+//! - [`stored`]: the payloads of stored events (session, account, claim, key and
+//!   approval-workflow streams), one module per schema version where shapes changed,
+//!   with upcasters from every older version to the current one and a fixture file
+//!   for every stored version in `fixtures/stored/`. Must decode forever.
+//! - [`domain`]: the public `mpc.domain-event/v1` contract, the JSON records the
+//!   outbox publishes for external consumers, with fixtures in `fixtures/domain/`.
+//!   May gain fields, never lose or change them.
+//! - [`envelope`]: the binary transport envelope between parties, versioned by its
+//!   first byte, with a fixture in `fixtures/envelope/`.
+//!
+//! The gateway's HTTP bodies are not here: they live in `mpc-api`, so the crates
+//! that only handle stored events do not compile them.
 //!
 //! Domain types come from `mpc-events`; this crate only maps them to and from bytes.
 
-pub mod account;
-pub mod approval;
 pub mod domain;
 pub mod envelope;
-pub mod http;
-pub mod session;
-
-#[cfg(test)]
-mod fixtures {
-    use std::path::Path;
-
-    /// Every fixture in `fixtures/<dir>`, named `<Type>.v<N>[.<variant>].json`, as
-    /// (type, version, bytes).
-    pub fn read_fixtures(dir: &str) -> Vec<(String, u16, Vec<u8>)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(dir);
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-            let mut parts = name.trim_end_matches(".json").split('.');
-            let ty = parts.next().unwrap().to_owned();
-            let version = parts
-                .next()
-                .unwrap()
-                .trim_start_matches('v')
-                .parse()
-                .unwrap();
-            out.push((ty, version, std::fs::read(&path).unwrap()));
-        }
-        out
-    }
-}
+mod json;
+pub mod stored;
 
 pub use domain::DomainEvent;
 pub use envelope::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
@@ -66,7 +38,7 @@ pub enum SchemaError {
     #[error("cannot encode: {0}")]
     Encode(String),
     #[error("cannot decode: {0}")]
-    Decode(String),
+    Decode(#[from] DecodeError),
     #[error("unknown {what} version {version}")]
     UnknownVersion { what: String, version: u16 },
     #[error("unknown event type {0:?}")]
@@ -75,4 +47,33 @@ pub enum SchemaError {
     TooLarge { size: usize, max: usize },
     #[error(transparent)]
     Invalid(#[from] mpc_events::IdError),
+}
+
+/// Why bytes are not a well-formed payload, record or envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error(transparent)]
+    Postcard(postcard::Error),
+    #[error("{field}: {source}")]
+    Hex {
+        field: &'static str,
+        source: hex::FromHexError,
+    },
+    #[error("schema {found:?}, expected {expected:?}")]
+    Schema {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("subject {recorded} does not match the data ({derived})")]
+    Subject { recorded: String, derived: String },
+    #[error("share role {0:?}")]
+    ShareRole(String),
+    #[error("empty envelope")]
+    EmptyEnvelope,
+    #[error("{0} trailing bytes after envelope")]
+    TrailingBytes(usize),
+    #[error("signature must be {expected} bytes, got {got}")]
+    SignatureLength { expected: usize, got: usize },
 }

@@ -13,6 +13,8 @@
 //! - [`PostgresStore`] is the shared adapter: several processes append to one
 //!   PostgreSQL database, and `LISTEN`/`NOTIFY` wakes every process's subscribers.
 //! - [`subscribe`] turns any store into a catch-up-then-live stream of events.
+//! - `testing` (feature `testing`): fresh databases and stores for tests, used by the
+//!   tests of this crate and of the crates that read the store.
 //!
 //! Every adapter passes the one contract suite in `tests/contract/mod.rs`; each
 //! adapter instantiates it with a single macro call (see `tests/sqlite.rs` and
@@ -22,6 +24,8 @@ mod port;
 mod postgres;
 mod sqlite;
 mod subscribe;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use port::{
     AppendOutcome, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamName,

@@ -1,3 +1,8 @@
+//! The event-store port: [`EventStore`] (append with an expected version,
+//! `(stream, version)` unique, a global position ordering everything; read a stream,
+//! read all from a position, watch the head) and its vocabulary ([`StreamName`],
+//! [`NewEvent`], [`RecordedEvent`], [`StoreError`]). The SQLite and PostgreSQL
+//! adapters pass one contract suite (`store/tests/contract`).
 use std::fmt;
 
 use async_trait::async_trait;

@@ -15,102 +15,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mpc_events::Timestamp;
+use mpc_store::testing::TestDatabase;
 use mpc_store::{
     EventStore, ExpectedVersion, NewEvent, PostgresStore, StoreError, StreamName, subscribe,
 };
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432";
 /// Upper bound for waiting on a notification; reached only when the store is broken.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The server URL without a database name.
-fn server_url() -> String {
-    std::env::var("MPC_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| DEFAULT_URL.to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// A connection to the server's maintenance database, or a panic that says what to do.
-async fn admin_connection(server: &str) -> PgConnection {
-    PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is unreachable at {server} ({e}). These tests need a server: \
-                 run scripts/ensure-postgres.sh, or point MPC_TEST_POSTGRES_URL at one whose \
-                 user may create databases."
-            )
-        })
-}
-
-/// A database created for one test and dropped (forcibly) when this is dropped, even if
-/// the test panics.
-struct TestDatabase {
-    server: String,
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let server = server_url();
-        let name = format!("mpc_test_{}", Uuid::new_v4().simple());
-        let mut admin = admin_connection(&server).await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("creating database {name} on {server}: {e}"));
-        admin.close().await.ok();
-        Self { server, name }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url())
-            .await
-            .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot be blocked on: drop the
-        // database from a thread with a runtime of its own. `WITH (FORCE)` ends the
-        // sessions the test's stores may still hold.
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&format!("{server}/postgres"))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await
-                .map_err(|e| e.to_string())?;
-                admin.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("warning: dropping test database {} panicked", self.name),
-        }
-    }
-}
 
 struct PostgresHarness {
     // Declared before `database`, so the store is dropped before the database.

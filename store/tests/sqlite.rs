@@ -3,40 +3,24 @@
 
 mod contract;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use mpc_store::{EventStore, SqliteStore};
-use tempfile::TempDir;
+use mpc_store::EventStore;
+use mpc_store::testing::TempSqlite;
 
-struct SqliteHarness {
-    // Declared before `dir`, so the store closes before the directory is removed.
-    store: SqliteStore,
-    path: PathBuf,
-    _dir: TempDir,
-}
+struct SqliteHarness(TempSqlite);
 
 impl contract::Harness for SqliteHarness {
     async fn create() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("events.sqlite");
-        let store = SqliteStore::open(&path).await.expect("open the store");
-        Self {
-            store,
-            path,
-            _dir: dir,
-        }
+        Self(TempSqlite::create().await)
     }
 
     fn store(&self) -> Arc<dyn EventStore> {
-        Arc::new(self.store.clone())
+        Arc::new(self.0.store().clone())
     }
 
     async fn reopen(&mut self) {
-        self.store.close().await;
-        self.store = SqliteStore::open(&self.path)
-            .await
-            .expect("reopen the store");
+        self.0.reopen().await;
     }
 }
 

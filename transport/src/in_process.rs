@@ -13,8 +13,9 @@ use mpc_events::{PartyId, SessionId};
 use mpc_schemas::Envelope;
 use tokio::sync::watch;
 
+use crate::error::TransportError;
 use crate::inbox::Inbox;
-use crate::port::{Transport, TransportError, encode_for_transport};
+use crate::port::{Transport, encode_for_transport};
 
 /// Default cap on the envelopes one session's log may hold.
 pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;

@@ -1,3 +1,7 @@
+//! A party's inbox of one session: the delivery rules of the port (session,
+//! addressee, once per message id), applied in one place to whatever stream of the
+//! session's log an adapter provides.
+
 use std::collections::HashSet;
 use std::fmt;
 use std::pin::Pin;
@@ -8,7 +12,7 @@ use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use mpc_events::{PartyId, SessionId};
 use mpc_schemas::Envelope;
 
-use crate::port::TransportError;
+use crate::error::TransportError;
 
 /// One party's view of one session: the envelopes addressed to it, in publish order,
 /// each message id once.

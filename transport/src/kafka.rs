@@ -59,8 +59,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
+use crate::error::TransportError;
 use crate::inbox::Inbox;
-use crate::port::{Transport, TransportError, encode_for_transport};
+use crate::port::{Transport, encode_for_transport};
 
 /// The topic envelopes go to unless configured otherwise.
 pub const DEFAULT_TOPIC: &str = "mpc.envelopes";

@@ -11,7 +11,7 @@
 //!   de-duplication by message id) are applied; every adapter builds its inboxes with
 //!   it.
 //! - [`InProcessTransport`] is the default adapter, for parties in one process.
-//! - [`KafkaTransport`] carries envelopes through one Kafka topic keyed by session id,
+//! - `KafkaTransport` (feature `kafka`, on by default; native only) carries envelopes through one Kafka topic keyed by session id,
 //!   for parties in different processes or hosts; each inbox reads its session's
 //!   partition by explicit assignment, from an offset it finds itself (`src/kafka.rs`
 //!   explains the layout and why).
@@ -20,12 +20,16 @@
 //! adapter instantiates it with a single macro call (see `tests/in_process.rs` and
 //! `tests/kafka.rs`; the Kafka tests need a broker: `scripts/ensure-kafka.sh`).
 
+mod error;
 mod in_process;
 mod inbox;
+#[cfg(feature = "kafka")]
 mod kafka;
 mod port;
 
+pub use error::TransportError;
 pub use in_process::{DEFAULT_SESSION_CAPACITY, InProcessTransport};
 pub use inbox::Inbox;
+#[cfg(feature = "kafka")]
 pub use kafka::{CONTROL_HEADER, DEFAULT_TOPIC, KafkaConfig, KafkaTransport, partition_for};
-pub use port::{Transport, TransportError, encode_for_transport};
+pub use port::{Transport, encode_for_transport};

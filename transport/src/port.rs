@@ -1,23 +1,15 @@
+//! The message-bus port: [`Transport`], what every adapter (in-process, Kafka, the
+//! gateway's inbox API) implements, and [`encode_for_transport`], the size and
+//! encoding check every adapter applies before accepting an envelope. Inboxes
+//! (`inbox.rs`) and the port's error (`error.rs`) are modules of their own, so
+//! nothing here is imported back by them.
+
 use async_trait::async_trait;
 use mpc_events::{PartyId, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, SchemaError};
 
+use crate::error::TransportError;
 use crate::inbox::Inbox;
-
-/// Why the transport refused or failed to carry an envelope.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("envelope is {size} bytes encoded; the limit is {max}")]
-    TooLarge { size: usize, max: usize },
-    #[error("session {0} is closed")]
-    SessionClosed(SessionId),
-    #[error("session {session} already holds {capacity} envelopes, the most one session may hold")]
-    SessionFull { session: SessionId, capacity: usize },
-    #[error("envelope cannot be encoded: {0}")]
-    Encoding(String),
-    #[error("transport backend: {0}")]
-    Backend(String),
-}
 
 /// The message-bus port. Every adapter passes the contract suite in
 /// `tests/contract/mod.rs`.

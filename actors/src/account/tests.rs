@@ -1,6 +1,6 @@
 //! Given/when/then tests of the account aggregate and the uniqueness claims.
 
-use mpc_engine::PartyIdentity;
+use mpc_crypto::PartyIdentity;
 use mpc_events::{Participant, PartyId};
 
 use super::*;

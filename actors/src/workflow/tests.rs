@@ -1,6 +1,6 @@
 //! Given/when/then tests of the approval-workflow aggregate.
 
-use mpc_engine::PartyIdentity;
+use mpc_crypto::PartyIdentity;
 use mpc_events::{KeyId, KeyRef, MessageHash, Participant, PublicKey, Threshold, WorkflowId};
 
 use super::*;
@@ -358,7 +358,7 @@ fn the_evidence_of_an_approved_workflow_verifies_for_its_approvers() {
     let evidence = state.0.unwrap().evidence().unwrap();
     let signers = vec![r.approver(0), r.approver(1), r.approver(2)];
     assert_eq!(
-        mpc_engine::verify_evidence(&evidence, &r.key, Some(PAYLOAD), &signers),
+        mpc_crypto::verify_evidence(&evidence, &r.key, Some(PAYLOAD), &signers),
         Ok(())
     );
 }

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use k256::ecdsa::SigningKey;
-use mpc_actors::SystemClock;
-use mpc_events::{MessageHash, PartyId, PartyOutcome, PublicKey, Signature};
-use mpc_gateway::{Gateway, GatewayConfig, JwtKeys};
-use mpc_schemas::envelope::SIGNATURE_BYTES;
-use mpc_schemas::http::{
+use mpc_actors::{Accounts, Approvals, Clock, Coordinator, SystemClock};
+use mpc_api::{
     AccountDto, CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ReportRequest,
     ThresholdDto,
 };
+use mpc_events::{MessageHash, PartyId, PartyOutcome, PublicKey, Signature};
+use mpc_gateway::auth::JwtJoinTokens;
+use mpc_gateway::{Auth, Gateway, GatewayConfig, GatewayServices, JwtKeys};
+use mpc_schemas::envelope::SIGNATURE_BYTES;
 use mpc_schemas::{Envelope, Recipient};
 use mpc_store::{EventStore, SqliteStore};
 use mpc_transport::InProcessTransport;
@@ -61,17 +62,32 @@ pub fn start_over(
     keys: JwtKeys,
     adjust: impl FnOnce(&mut GatewayConfig),
 ) -> TestGateway {
-    let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap(), keys, ADMIN);
+    let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap());
     config.workers = Some(1);
     adjust(&mut config);
     let transport = InProcessTransport::new();
+    let auth = Arc::new(Auth::new(keys, ISSUER.to_owned(), ADMIN).unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let coordinator = Arc::new(Coordinator::with_token_issuer(
+        store.clone(),
+        clock.clone(),
+        Arc::new(JwtJoinTokens(auth.clone())),
+    ));
     let gateway = Gateway::new(
         config,
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(transport.clone()),
-    )
-    .unwrap();
+        GatewayServices {
+            accounts: Arc::new(Accounts::new(
+                store.clone(),
+                clock.clone(),
+                coordinator.clone(),
+            )),
+            approvals: Arc::new(Approvals::new(store.clone(), clock, coordinator.clone())),
+            coordinator,
+            transport: Arc::new(transport.clone()),
+            store: store.clone(),
+            auth,
+        },
+    );
     let (addr, server) = gateway.start().unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);

@@ -1,0 +1,116 @@
+//! A client of the gateway's admin routes (the operator's bearer token) over HTTP,
+//! and of parties' invitation listeners (`mpc party run`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mpc_api::ApiError;
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+/// How long one request to the gateway or a party may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("the gateway does not answer")]
+    GatewayUnreachable(#[source] reqwest::Error),
+    #[error("the gateway's answer is not the expected JSON")]
+    UnexpectedAnswer(#[source] reqwest::Error),
+    /// The gateway refused the request with an API error.
+    #[error("{code} ({status}): {message}")]
+    Refused {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    #[error("the gateway answered {0}")]
+    GatewayStatus(StatusCode),
+    #[error("the party does not answer")]
+    PartyUnreachable(#[source] reqwest::Error),
+    #[error("the party answered {0}")]
+    PartyStatus(StatusCode),
+}
+
+/// The gateway's admin routes over HTTP, and parties' invitation listeners.
+pub struct AdminClient {
+    base: String,
+    token: Zeroizing<String>,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client of the gateway at `base` (a trailing `/` is dropped) sending `token`.
+    pub fn new(base: &str, token: Zeroizing<String>) -> Result<Self, AdminError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(AdminError::Client)?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    /// `GET`s `path` and decodes the answer.
+    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, AdminError> {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    /// `POST`s `body` to `path` and decodes the answer.
+    pub async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, AdminError> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(request).await
+    }
+
+    async fn send<R: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<R, AdminError> {
+        let response = request
+            .bearer_auth(self.token.as_str())
+            .send()
+            .await
+            .map_err(AdminError::GatewayUnreachable)?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(AdminError::UnexpectedAnswer);
+        }
+        Err(match response.json::<ApiError>().await {
+            Ok(e) => AdminError::Refused {
+                status,
+                code: e.code,
+                message: e.message,
+            },
+            Err(_) => AdminError::GatewayStatus(status),
+        })
+    }
+
+    /// Posts `{session_id, token}` to `url`'s `/v1/invitations`.
+    pub async fn invite(&self, url: &str, session_id: &str, token: &str) -> Result<(), AdminError> {
+        let response = self
+            .http
+            .post(format!("{url}/v1/invitations"))
+            .json(&BTreeMap::from([
+                ("session_id", session_id),
+                ("token", token),
+            ]))
+            .send()
+            .await
+            .map_err(AdminError::PartyUnreachable)?;
+        if !response.status().is_success() {
+            return Err(AdminError::PartyStatus(response.status()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Version 3 of `SessionCreated`: keys carry their share generation (`epoch`) and
+//! a `refresh` spec exists (with an optional `repair`). Everything else is as in v2.
+
+use super::v1::{
+    Identity, ParticipantV1, ThresholdV1, Time, participants_from_v1, threshold_v1, tokens_from_v1,
+};
+use super::v2::Approval;
+use super::*;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Key {
+    pub key_id: String,
+    pub public_key: String,
+    pub threshold: ThresholdV1,
+    pub parties: Vec<ParticipantV1>,
+    pub epoch: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repair {
+    pub target: String,
+    pub identity: Identity,
+    pub helpers: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Spec {
+    Keygen {
+        threshold: ThresholdV1,
+    },
+    Signing {
+        key: Key,
+        message_hash: String,
+        message: Option<String>,
+        approval: Option<Approval>,
+    },
+    Refresh {
+        key: Key,
+        repair: Option<Repair>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCreated {
+    pub session_id: String,
+    pub spec: Spec,
+    pub participants: Vec<ParticipantV1>,
+    pub join_tokens: BTreeMap<String, String>,
+    pub join_expires_at: Time,
+    pub expires_at: Time,
+    pub at: Time,
+}
+
+impl From<&KeyRef> for Key {
+    fn from(key: &KeyRef) -> Self {
+        Self {
+            key_id: key.key_id.to_string(),
+            public_key: hex::encode(key.public_key.as_bytes()),
+            threshold: threshold_v1(&key.threshold),
+            parties: key.parties.iter().map(ParticipantV1::from).collect(),
+            epoch: key.epoch,
+        }
+    }
+}
+
+impl TryFrom<Key> for KeyRef {
+    type Error = SchemaError;
+    fn try_from(key: Key) -> Result<Self, SchemaError> {
+        Ok(KeyRef {
+            key_id: key.key_id.parse::<KeyId>()?,
+            public_key: PublicKey::from_slice(&unhex("key.public_key", &key.public_key)?)?,
+            threshold: Threshold::new(key.threshold.t, key.threshold.n)?,
+            parties: participants_from_v1(key.parties)?,
+            epoch: key.epoch,
+        })
+    }
+}
+
+impl From<&RepairSpec> for Repair {
+    fn from(r: &RepairSpec) -> Self {
+        Self {
+            target: r.target.to_string(),
+            identity: Identity::from(&r.identity),
+            helpers: v1::names(&r.helpers),
+        }
+    }
+}
+
+impl TryFrom<Repair> for RepairSpec {
+    type Error = SchemaError;
+    fn try_from(r: Repair) -> Result<Self, SchemaError> {
+        Ok(Self {
+            target: PartyId::parse(r.target)?,
+            identity: r.identity.try_into()?,
+            helpers: v1::parse_names(r.helpers)?,
+        })
+    }
+}
+
+impl From<&mpc_events::SessionCreated> for SessionCreated {
+    fn from(c: &mpc_events::SessionCreated) -> Self {
+        let spec = match &c.spec {
+            SessionSpec::Keygen { threshold } => Spec::Keygen {
+                threshold: threshold_v1(threshold),
+            },
+            SessionSpec::Signing {
+                key,
+                message_hash,
+                message,
+                approval,
+            } => Spec::Signing {
+                key: Key::from(key),
+                message_hash: hex::encode(message_hash.as_bytes()),
+                message: message.as_ref().map(hex::encode),
+                approval: approval.as_ref().map(Approval::from),
+            },
+            SessionSpec::Refresh { key, repair } => Spec::Refresh {
+                key: Key::from(key),
+                repair: repair.as_ref().map(Repair::from),
+            },
+        };
+        Self {
+            session_id: c.session_id.to_string(),
+            spec,
+            participants: c.participants.iter().map(ParticipantV1::from).collect(),
+            join_tokens: c
+                .join_tokens
+                .iter()
+                .map(|(p, d)| (p.to_string(), hex::encode(d.as_bytes())))
+                .collect(),
+            join_expires_at: c.join_expires_at.into(),
+            expires_at: c.expires_at.into(),
+            at: c.at.into(),
+        }
+    }
+}
+
+impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
+    type Error = SchemaError;
+    fn try_from(c: SessionCreated) -> Result<Self, SchemaError> {
+        let spec = match c.spec {
+            Spec::Keygen { threshold } => SessionSpec::Keygen {
+                threshold: Threshold::new(threshold.t, threshold.n)?,
+            },
+            Spec::Signing {
+                key,
+                message_hash,
+                message,
+                approval,
+            } => SessionSpec::Signing {
+                key: key.try_into()?,
+                message_hash: MessageHash::from_slice(&unhex("message_hash", &message_hash)?)?,
+                message: message.map(|m| unhex("message", &m)).transpose()?,
+                approval: approval.map(ApprovalEvidence::try_from).transpose()?,
+            },
+            Spec::Refresh { key, repair } => SessionSpec::Refresh {
+                key: key.try_into()?,
+                repair: repair.map(RepairSpec::try_from).transpose()?,
+            },
+        };
+        Ok(Self {
+            session_id: c.session_id.parse::<SessionId>()?,
+            spec,
+            participants: participants_from_v1(c.participants)?,
+            join_tokens: tokens_from_v1(c.join_tokens)?,
+            join_expires_at: c.join_expires_at.into(),
+            expires_at: c.expires_at.into(),
+            at: c.at.into(),
+        })
+    }
+}
