@@ -15,7 +15,7 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
 use mpc_events::{PartyId, PartyOutcome, SessionId};
-use mpc_party::{GatewayClient, PartyError, PartyNode};
+use mpc_party::{GatewayClient, PartyError, PartyNode, SigningPolicy};
 use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
 use serde::Deserialize;
@@ -60,6 +60,10 @@ pub struct NodeConfig {
     pub coordinator: String,
     pub kafka_brokers: Option<String>,
     pub kafka_topic: String,
+    /// Which signing sessions the node takes part in.
+    pub policy: SigningPolicy,
+    /// Whether it signs sessions that carry only a hash of the data.
+    pub allow_prehash: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +183,9 @@ pub async fn node(config: NodeConfig) -> Result<PartyNode, PartyProcessError> {
         vault,
         transport,
         client,
-    ))
+    )
+    .with_policy(config.policy)
+    .allow_prehash(config.allow_prehash))
 }
 
 /// An invitation to take part in a session (`POST /v1/invitations`).

@@ -20,6 +20,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
 use mpc_crypto::PartyIdentity;
 use mpc_events::{PartyId, PartyOutcome, SessionId};
+use mpc_party::SigningPolicy;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -79,6 +80,22 @@ pub struct NodeArgs {
     /// Envelopes go through Kafka when brokers are given, else through the gateway.
     #[command(flatten)]
     pub transport: TransportArgs,
+    /// Which signing sessions this node takes part in: `any-request` (any session
+    /// on a key it holds, for parties whose callers authorize each request) or
+    /// `approved-only` (only sessions carrying t valid approvals by the signers,
+    /// checked against the identity keys pinned at keygen: an approver's node).
+    #[arg(long, env = "MPC_SIGNING_POLICY", value_enum, default_value_t = Policy::AnyRequest)]
+    pub policy: Policy,
+    /// Also sign sessions that carry only a SHA-256 hash of the data. The node then
+    /// cannot see what it signs; off by default.
+    #[arg(long, env = "MPC_ALLOW_PREHASH")]
+    pub allow_prehash: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    AnyRequest,
+    ApprovedOnly,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -192,6 +209,11 @@ fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         coordinator: args.coordinator.clone(),
         kafka_brokers: args.transport.kafka_brokers.clone(),
         kafka_topic: args.transport.kafka_topic.clone(),
+        policy: match args.policy {
+            Policy::AnyRequest => SigningPolicy::AnyRequest,
+            Policy::ApprovedOnly => SigningPolicy::ApprovedOnly,
+        },
+        allow_prehash: args.allow_prehash,
     })
 }
 

@@ -25,6 +25,7 @@
 #[cfg(feature = "http")]
 mod http;
 mod node;
+mod roster;
 mod runtime;
 
 #[cfg(feature = "http")]
@@ -33,3 +34,4 @@ pub use mpc_crypto::PartyIdentity;
 pub use node::{
     CoordinatorClient, CoordinatorError, PartyError, PartyNode, SigningPolicy, execution_id,
 };
+pub use roster::RosterError;

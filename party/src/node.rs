@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::roster::{self, RosterError};
 use crate::runtime;
 
 /// What a party needs from the session coordinator, whatever carries it (in-process
@@ -105,6 +106,13 @@ pub enum PartyError {
     ShareKeyMismatch,
     #[error("session {0} carries no approvals and this party signs only approved payloads")]
     ApprovalRequired(SessionId),
+    #[error(
+        "session {0} carries only a hash of the data to sign; this party signs a bare hash \
+         only when started with --allow-prehash"
+    )]
+    PrehashRefused(SessionId),
+    #[error("roster: {0}")]
+    Roster(#[from] RosterError),
     #[error("approvals refused: {0}")]
     Approvals(#[from] EvidenceError),
     #[error("session deadline passed before the protocol finished")]
@@ -206,6 +214,7 @@ pub struct PartyNode {
     transport: Arc<dyn Transport>,
     coordinator: Arc<dyn CoordinatorClient>,
     policy: SigningPolicy,
+    allow_prehash: bool,
 }
 
 impl PartyNode {
@@ -225,12 +234,20 @@ impl PartyNode {
             transport,
             coordinator,
             policy: SigningPolicy::default(),
+            allow_prehash: false,
         }
     }
 
     /// This node with signing policy `policy`.
     pub fn with_policy(mut self, policy: SigningPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Whether this node signs sessions that carry only a hash of the data (it
+    /// cannot see what it signs then). Off by default.
+    pub fn allow_prehash(mut self, allow: bool) -> Self {
+        self.allow_prehash = allow;
         self
     }
 
@@ -301,23 +318,39 @@ impl PartyNode {
             execution_id: execution_id(view),
             repair: plan.clone(),
         };
-        let protocol = match &plan {
-            Some(plan) if plan.target == me => self.engine.recover(
-                ShareSlot {
-                    engine: self.engine.name().to_owned(),
-                    public_key: key.public_key,
-                    index: me,
-                    threshold: key.threshold.t(),
-                    parties: key.threshold.n(),
-                },
-                params,
-            )?,
+        let (protocol, next_roster) = match &plan {
+            // The new device has no share and so no roster of its own: it takes the
+            // session's, moved on by the repair.
+            Some(plan) if plan.target == me => {
+                let protocol = self.engine.recover(
+                    ShareSlot {
+                        engine: self.engine.name().to_owned(),
+                        public_key: key.public_key,
+                        index: me,
+                        threshold: key.threshold.t(),
+                        parties: key.threshold.n(),
+                    },
+                    params,
+                )?;
+                (
+                    protocol,
+                    Some(roster::refreshed(&key.parties, repair.as_ref())),
+                )
+            }
             _ => {
                 let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
                 if record.share.public_key != key.public_key {
                     return Err(PartyError::ShareKeyMismatch);
                 }
-                self.engine.refresh(&record.share, params)?
+                let next_roster = match (&record.roster, repair) {
+                    (Some(pinned), _) => {
+                        roster::check(pinned, key, view, repair.as_ref())?;
+                        Some(roster::refreshed(pinned, repair.as_ref()))
+                    }
+                    (None, Some(_)) => return Err(RosterError::Missing(key.key_id).into()),
+                    (None, None) => None,
+                };
+                (self.engine.refresh(&record.share, params)?, next_roster)
             }
         };
         let refreshed = self.run(view, protocol).await?;
@@ -335,6 +368,7 @@ impl PartyNode {
             key_id: key.key_id,
             version: next,
             share: refreshed.share,
+            roster: next_roster,
         })?;
         let outcome = PartyOutcome::Refreshed {
             public_key,
@@ -383,6 +417,7 @@ impl PartyNode {
             parties: threshold.n(),
             me: self.my_index(view)?,
         };
+        let roster = roster::pin(view)?;
         let protocol = self.engine.keygen(params)?;
         let share = self.run(view, protocol).await?;
         let public_key = share.public_key;
@@ -391,6 +426,7 @@ impl PartyNode {
             key_id: KeyId::of_keygen(session),
             version: 1,
             share,
+            roster: Some(roster),
         })?;
         self.report(view, PartyOutcome::PublicKey(public_key))
             .await?;
@@ -413,23 +449,35 @@ impl PartyNode {
         {
             return Err(PartyError::MessageHashMismatch);
         }
-        match approval {
-            Some(evidence) => {
-                let signers: Vec<PartyId> = view
-                    .participants
-                    .iter()
-                    .map(|(_, p)| p.party_id.clone())
-                    .collect();
-                verify_evidence(evidence, key, message.as_deref(), &signers)?;
-            }
-            None if self.policy == SigningPolicy::ApprovedOnly => {
-                return Err(PartyError::ApprovalRequired(session));
-            }
-            None => {}
+        if message.is_none() && !self.allow_prehash {
+            return Err(PartyError::PrehashRefused(session));
+        }
+        if approval.is_none() && self.policy == SigningPolicy::ApprovedOnly {
+            return Err(PartyError::ApprovalRequired(session));
         }
         let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
         if record.share.public_key != key.public_key {
             return Err(PartyError::ShareKeyMismatch);
+        }
+        if let Some(pinned) = &record.roster {
+            roster::check(pinned, key, view, None)?;
+        }
+        if let Some(evidence) = approval {
+            // Approvals are verified against the identity keys this party pinned,
+            // never against the ones the session claims.
+            let pinned = KeyRef {
+                parties: record
+                    .roster
+                    .clone()
+                    .ok_or(RosterError::Missing(key.key_id))?,
+                ..key.clone()
+            };
+            let signers: Vec<PartyId> = view
+                .participants
+                .iter()
+                .map(|(_, p)| p.party_id.clone())
+                .collect();
+            verify_evidence(evidence, &pinned, message.as_deref(), &signers)?;
         }
         let signers = view
             .participants
@@ -546,6 +594,21 @@ impl PartyNode {
                 };
                 let (from, mut opened) = match self.accept(view, &mut seen, &envelope) {
                     Ok(accepted) => accepted,
+                    // The sender's signature verified before decryption: the sender
+                    // itself sealed a body its recipient cannot open.
+                    Err(EnvelopeError::Undecryptable) => {
+                        return Err(EngineError::Aborted {
+                            culprit: view
+                                .index_of(&envelope.sender)
+                                .and_then(|i| PartyIndex::new(i).ok()),
+                            ban: false,
+                            detail: format!(
+                                "{} sent a signed message this party cannot decrypt",
+                                envelope.sender
+                            ),
+                        }
+                        .into());
+                    }
                     Err(error) => {
                         tracing::warn!(
                             party = %self.id,

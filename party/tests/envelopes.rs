@@ -48,7 +48,7 @@ use uuid::Uuid;
 struct TestCoordinator {
     views: Mutex<HashMap<SessionId, SessionView>>,
     completions: Mutex<Vec<(SessionId, PartyId, PartyOutcome)>>,
-    failures: Mutex<Vec<(SessionId, PartyId, String)>>,
+    failures: Mutex<Vec<(SessionId, PartyId, Vec<PartyId>)>>,
 }
 
 #[async_trait]
@@ -92,13 +92,13 @@ impl CoordinatorClient for TestCoordinator {
         &self,
         session: SessionId,
         party: &PartyId,
-        _culprits: Vec<PartyId>,
-        detail: String,
+        culprits: Vec<PartyId>,
+        _detail: String,
     ) -> Result<(), CoordinatorError> {
         self.failures
             .lock()
             .unwrap()
-            .push((session, party.clone(), detail));
+            .push((session, party.clone(), culprits));
         Ok(())
     }
 }
@@ -356,13 +356,6 @@ async fn inject_forgeries<C>(world: &World<C>, session: SessionId) {
             &garbage,
         ),
         mpc_crypto::seal(&mallory, header(session, 1, "server", None), None, &garbage),
-        // Signed by the device, but encrypted to another key than the recipient's.
-        mpc_crypto::seal(
-            world.nodes[0].identity(),
-            header(session, 1, "device", Some("recovery")),
-            Some(&mallory.public()),
-            &garbage,
-        ),
         // Claims to come from the recipient itself.
         mpc_crypto::seal(
             world.nodes[1].identity(),
@@ -374,6 +367,37 @@ async fn inject_forgeries<C>(world: &World<C>, session: SessionId) {
     for forged in forgeries {
         world.inject(&forged.unwrap()).await;
     }
+}
+
+/// A participant that signs a message its recipient cannot decrypt (sealed to
+/// another key) is named: the run aborts blaming it, instead of waiting out the
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_message_that_does_not_decrypt_aborts_the_run_naming_its_sender() {
+    let world = world();
+    let threshold = Threshold::new(2, 3).unwrap();
+    let keygen = world.add_session(SessionSpec::Keygen { threshold }, &[0, 1, 2]);
+    let sealed_to_another_key = mpc_crypto::seal(
+        world.nodes[0].identity(),
+        header(keygen, 1, "device", Some("recovery")),
+        Some(&PartyIdentity::generate().public()),
+        &[0x5a; 200],
+    )
+    .unwrap();
+    world.inject(&sealed_to_another_key).await;
+    let recovery = world.nodes[2].clone();
+    let err = tokio::time::timeout(Duration::from_secs(60), recovery.keygen(keygen, "token"))
+        .await
+        .expect("the run ends before its deadline")
+        .unwrap_err();
+    assert!(
+        matches!(&err, mpc_party::PartyError::Engine(EngineError::Aborted { culprit: Some(i), .. }) if i.get() == 1),
+        "{err}"
+    );
+    let failures = world.coordinator.failures.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].1, party("recovery"));
+    assert_eq!(failures[0].2, vec![party("device")]);
 }
 
 async fn run_keygen(world: &World<TestCoordinator>, session: SessionId) -> PublicKey {

@@ -5,12 +5,13 @@
 //! salt, and a key-check blob that tells a wrong passphrase from a damaged share)
 //! and one file per share version at `<key_id>/<party_id>.v<version>.share`.
 //!
-//! Each share file holds the public metadata (engine, public key, index, `t`, `n`),
+//! Each share file holds the public metadata (engine, public key, index, `t`, `n`,
+//! the pinned roster of holders),
 //! a random 96-bit nonce and the AES-256-GCM ciphertext of the secret. The
 //! associated data is a length-prefixed encoding of the tag `mpc-share-v1`, the
 //! party id, key id and version taken from the file's *path*, and the public
-//! metadata: a file edited, or moved to another party, key or version, does not
-//! decrypt. Files are written to a temporary file, synced, then linked into place
+//! metadata, with the pinned roster where the share has one: a file edited, or
+//! moved to another party, key or version, does not decrypt. Files are written to a temporary file, synced, then linked into place
 //! (which never replaces an existing file), and the directory is synced.
 //! Retiring a version deletes its file and syncs the directory (see
 //! [`ShareVault::retire`] for what deletion can and cannot erase).
@@ -25,7 +26,7 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
 use argon2::{Algorithm, Argon2, Params, Version};
 use mpc_engine::{KeyShare, PartyIndex};
-use mpc_events::{KeyId, PartyId, PublicKey};
+use mpc_events::{IdentityKey, KeyId, Participant, PartyId, PublicKey};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -38,6 +39,7 @@ const VAULT_VERSION: u32 = 1;
 const SHARE_FORMAT: u32 = 1;
 const SHARE_SUFFIX: &str = ".share";
 const SHARE_AAD_TAG: &[u8] = b"mpc-share-v1";
+const ROSTER_AAD_TAG: &[u8] = b"roster";
 pub(crate) const IDENTITY_DIR: &str = "identity";
 pub(crate) const IDENTITY_SUFFIX: &str = ".identity";
 const IDENTITY_AAD_TAG: &[u8] = b"mpc-identity-v1";
@@ -98,8 +100,53 @@ struct ShareFile {
     index: u8,
     threshold: u8,
     parties: u8,
+    /// The pinned roster (authenticated as associated data); absent in shares
+    /// stored before rosters were pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roster: Option<Vec<RosterEntry>>,
     #[serde(flatten)]
     sealed: Sealed,
+}
+
+/// On-disk form of one holder of a pinned roster; its index is its position + 1.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RosterEntry {
+    party_id: String,
+    /// Hex, Ed25519 verifying key.
+    signing: String,
+    /// Hex, X25519 public key.
+    encryption: String,
+}
+
+/// The on-disk form of `roster`.
+pub(crate) fn roster_entries(roster: &[Participant]) -> Vec<RosterEntry> {
+    roster
+        .iter()
+        .map(|p| RosterEntry {
+            party_id: p.party_id.as_str().to_owned(),
+            signing: hex::encode(p.identity.signing()),
+            encryption: hex::encode(p.identity.encryption()),
+        })
+        .collect()
+}
+
+/// The roster `entries` describe; checked, never trusted blindly (it is
+/// authenticated only afterwards, with the share).
+pub(crate) fn roster_of(entries: &[RosterEntry]) -> Result<Vec<Participant>, VaultError> {
+    entries
+        .iter()
+        .map(|e| {
+            let party_id = PartyId::parse(e.party_id.clone())
+                .map_err(|err| VaultError::Malformed(format!("roster party id: {err}")))?;
+            let identity = IdentityKey::new(
+                &decode_hex(&e.signing, "roster signing key")?,
+                &decode_hex(&e.encryption, "roster encryption key")?,
+            )
+            .map_err(|err| VaultError::Malformed(format!("roster identity: {err}")))?;
+            Ok(Participant { party_id, identity })
+        })
+        .collect()
 }
 
 /// A passphrase-protected vault in a directory; see the module docs.
@@ -228,12 +275,14 @@ impl FileVault {
             )));
         }
         let public_key = decode_hex(&file.public_key, "public key")?;
+        let roster = file.roster.as_deref().map(roster_of).transpose()?;
         let meta = PublicMeta {
             engine: &file.engine,
             public_key: &public_key,
             index: file.index,
             threshold: file.threshold,
             parties: file.parties,
+            roster: roster.as_deref(),
         };
         let aad = share_aad(party_id, key_id, version, &meta);
         let secret = open_sealed(&self.key, &aad, &file.sealed)?;
@@ -257,7 +306,7 @@ impl ShareVault for FileVault {
         if key_dir.join(&name).exists() {
             return Err(already());
         }
-        let meta = PublicMeta::of(share);
+        let meta = PublicMeta::of(record);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let file = ShareFile {
             format: SHARE_FORMAT,
@@ -266,6 +315,7 @@ impl ShareVault for FileVault {
             index: share.index.get(),
             threshold: share.threshold,
             parties: share.parties,
+            roster: record.roster.as_deref().map(roster_entries),
             sealed: seal(&self.key, &aad, &share.secret)?,
         };
         let bytes = serde_json::to_vec_pretty(&file)
@@ -373,17 +423,20 @@ pub(crate) struct PublicMeta<'a> {
     pub(crate) index: u8,
     pub(crate) threshold: u8,
     pub(crate) parties: u8,
+    pub(crate) roster: Option<&'a [Participant]>,
 }
 
 impl<'a> PublicMeta<'a> {
-    /// The public facts of `share`, as bound into its AAD.
-    pub(crate) fn of(share: &'a KeyShare) -> Self {
+    /// The public facts of `record`, as bound into its AAD.
+    pub(crate) fn of(record: &'a ShareRecord) -> Self {
+        let share = &record.share;
         Self {
             engine: &share.engine,
             public_key: share.public_key.as_bytes(),
             index: share.index.get(),
             threshold: share.threshold,
             parties: share.parties,
+            roster: record.roster.as_deref(),
         }
     }
 
@@ -413,6 +466,7 @@ impl<'a> PublicMeta<'a> {
                 parties: self.parties,
                 secret,
             },
+            roster: self.roster.map(<[Participant]>::to_vec),
         })
     }
 }
@@ -425,17 +479,37 @@ pub(crate) fn share_aad(
     meta: &PublicMeta<'_>,
 ) -> Vec<u8> {
     let key_id = key_id.to_string();
-    let fields: [&[u8]; 9] = [
+    let version = version.to_be_bytes();
+    let counts = [meta.index, meta.threshold, meta.parties];
+    let mut fields: Vec<&[u8]> = vec![
         SHARE_AAD_TAG,
         party_id.as_str().as_bytes(),
         key_id.as_bytes(),
-        &version.to_be_bytes(),
+        &version,
         meta.engine.as_bytes(),
         meta.public_key,
-        &[meta.index],
-        &[meta.threshold],
-        &[meta.parties],
+        &counts[0..1],
+        &counts[1..2],
+        &counts[2..3],
     ];
+    // A share without a roster keeps the AAD it was sealed under.
+    let roster = meta.roster.map(|roster| {
+        let members: Vec<&[u8]> = roster
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.party_id.as_str().as_bytes(),
+                    p.identity.signing().as_slice(),
+                    p.identity.encryption().as_slice(),
+                ]
+            })
+            .collect();
+        length_prefixed(&members)
+    });
+    if let Some(roster) = &roster {
+        fields.push(ROSTER_AAD_TAG);
+        fields.push(roster);
+    }
     length_prefixed(&fields)
 }
 

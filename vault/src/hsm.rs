@@ -50,9 +50,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::file::{
-    IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, Sealed, create_dir, decode_hex, identity_aad,
-    io_error, open_sealed, read_dir, read_limited, remove_share_file, seal, share_aad, share_files,
-    share_name, sync_dir, write_new,
+    IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, RosterEntry, Sealed, create_dir, decode_hex,
+    identity_aad, io_error, open_sealed, read_dir, read_limited, remove_share_file, roster_entries,
+    roster_of, seal, share_aad, share_files, share_name, sync_dir, write_new,
 };
 use crate::port::{ShareMeta, ShareRecord, ShareVault, VaultError};
 
@@ -110,6 +110,10 @@ struct ShareFile {
     index: u8,
     threshold: u8,
     parties: u8,
+    /// The pinned roster (authenticated as associated data); absent in shares
+    /// stored before rosters were pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roster: Option<Vec<RosterEntry>>,
     /// Hex, 12 bytes.
     nonce: String,
     /// Hex, AES-256-GCM ciphertext followed by the 16-byte tag.
@@ -435,12 +439,14 @@ impl Pkcs11Vault {
         })?;
         check_format(&path, file.format)?;
         let public_key = decode_hex(&file.public_key, "public key")?;
+        let roster = file.roster.as_deref().map(roster_of).transpose()?;
         let meta = PublicMeta {
             engine: &file.engine,
             public_key: &public_key,
             index: file.index,
             threshold: file.threshold,
             parties: file.parties,
+            roster: roster.as_deref(),
         };
         let aad = share_aad(party_id, key_id, version, &meta);
         let sealed = Sealed {
@@ -468,7 +474,7 @@ impl ShareVault for Pkcs11Vault {
         if key_dir.join(&name).exists() {
             return Err(already());
         }
-        let meta = PublicMeta::of(share);
+        let meta = PublicMeta::of(record);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let state = self.lock();
         let (sealed, wrapped_key) = self.seal_new(&state, &aad, &share.secret)?;
@@ -479,6 +485,7 @@ impl ShareVault for Pkcs11Vault {
             index: share.index.get(),
             threshold: share.threshold,
             parties: share.parties,
+            roster: record.roster.as_deref().map(roster_entries),
             nonce: sealed.nonce,
             ciphertext: sealed.ciphertext,
             kek: state.kek.clone(),

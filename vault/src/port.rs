@@ -7,7 +7,7 @@
 //! `tests/vault_contract/mod.rs`.
 
 use mpc_engine::KeyShare;
-use mpc_events::{KeyId, PartyId};
+use mpc_events::{KeyId, Participant, PartyId};
 use zeroize::Zeroizing;
 
 /// Public facts about a stored share (never its content).
@@ -21,14 +21,22 @@ pub struct ShareMeta {
     pub public_key: mpc_events::PublicKey,
 }
 
-/// A share with the facts that bind it: party, key and version are authenticated
-/// together with the ciphertext (AAD), so a share cannot be swapped for another.
+/// A share with the facts that bind it: party, key, version and pinned roster are
+/// authenticated together with the ciphertext (AAD), so a share cannot be swapped
+/// for another and its roster cannot be edited.
 #[derive(Debug)]
 pub struct ShareRecord {
     pub party_id: PartyId,
     pub key_id: KeyId,
     pub version: u32,
     pub share: KeyShare,
+    /// The key's holders as this party verified them, in protocol-index order
+    /// (holder `i` at position `i - 1`): pinned from the keygen it ran, carried to
+    /// each refreshed version and changed only by a repair. Every later session on
+    /// the key is checked against it. `None` for shares stored before rosters were
+    /// pinned; such a share is refused where the roster decides (approval-gated
+    /// signing, repairs).
+    pub roster: Option<Vec<Participant>>,
 }
 
 #[derive(Debug, thiserror::Error)]

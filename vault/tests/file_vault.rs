@@ -82,6 +82,8 @@ fn a_flipped_ciphertext_bit_or_edited_metadata_is_tampering() {
         ("index", serde_json::json!(1)),
         ("threshold", serde_json::json!(3)),
         ("engine", serde_json::json!("other")),
+        ("roster", serde_json::json!(null)),
+        ("roster", serde_json::json!([])),
     ] {
         fs::write(&path, &original).unwrap();
         edit_share(&path, |v| v[field] = value);
@@ -93,6 +95,15 @@ fn a_flipped_ciphertext_bit_or_edited_metadata_is_tampering() {
             "edited {field} accepted"
         );
     }
+    // A pinned holder's identity swapped for the coordinator's choice.
+    fs::write(&path, &original).unwrap();
+    edit_share(&path, |v| {
+        v["roster"][1]["signing"] = hex::encode([0x42u8; 32]).into()
+    });
+    assert!(matches!(
+        vault.get(&stored.party_id, &stored.key_id),
+        Err(VaultError::Tampered)
+    ));
     fs::write(&path, &original).unwrap();
     assert_same(
         &vault.get(&stored.party_id, &stored.key_id).unwrap(),
@@ -193,6 +204,7 @@ fn a_dkls_share_signs_after_a_round_trip_through_the_vault() {
                 key_id: key,
                 version: 1,
                 share,
+                roster: None,
             })
             .unwrap();
     }

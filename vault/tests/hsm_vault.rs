@@ -264,7 +264,7 @@ fn edited_files_are_tampering(hsm: &Hsm, dir: &Path) {
             .unwrap()
             .to_owned();
 
-    let edits: [(&str, Edit); 7] = [
+    let edits: [(&str, Edit); 9] = [
         ("ciphertext", Box::new(|v| flip_hex(v, "ciphertext", 3))),
         ("nonce", Box::new(|v| flip_hex(v, "nonce", 0))),
         ("wrapped key", Box::new(|v| flip_hex(v, "wrapped_key", 9))),
@@ -275,6 +275,14 @@ fn edited_files_are_tampering(hsm: &Hsm, dir: &Path) {
         ("index", Box::new(|v| v["index"] = 1.into())),
         ("threshold", Box::new(|v| v["threshold"] = 3.into())),
         ("engine", Box::new(|v| v["engine"] = "other".into())),
+        (
+            "roster dropped",
+            Box::new(|v| v["roster"] = serde_json::Value::Null),
+        ),
+        (
+            "roster holder's key",
+            Box::new(|v| v["roster"][1]["signing"] = hex::encode([0x42u8; 32]).into()),
+        ),
     ];
     for (what, change) in edits {
         fs::write(&path, &original).unwrap();

@@ -6,7 +6,7 @@
 //! adapter stores shares and live with the adapter's own tests.
 
 use mpc_engine::{KeyShare, PartyIndex};
-use mpc_events::{KeyId, PartyId, PublicKey, SessionId};
+use mpc_events::{IdentityKey, KeyId, Participant, PartyId, PublicKey, SessionId};
 use mpc_vault::{ShareRecord, ShareVault, VaultError};
 use zeroize::Zeroizing;
 
@@ -34,7 +34,20 @@ pub fn record(party_id: &PartyId, key_id: KeyId, version: u32, fill: u8) -> Shar
             parties: 3,
             secret: Zeroizing::new(vec![fill; 100 + usize::from(fill)]),
         },
+        roster: Some(roster(fill)),
     }
+}
+
+/// Three recognisable holders.
+pub fn roster(fill: u8) -> Vec<Participant> {
+    ["device", "server", "recovery"]
+        .iter()
+        .zip(0u8..)
+        .map(|(name, i)| Participant {
+            party_id: party(name),
+            identity: IdentityKey::new(&[fill ^ i; 32], &[fill.wrapping_add(i); 32]).unwrap(),
+        })
+        .collect()
 }
 
 pub fn assert_same(got: &ShareRecord, want: &ShareRecord) {
@@ -47,6 +60,7 @@ pub fn assert_same(got: &ShareRecord, want: &ShareRecord) {
     assert_eq!(g.index, w.index);
     assert_eq!((g.threshold, g.parties), (w.threshold, w.parties));
     assert_eq!(g.secret.as_slice(), w.secret.as_slice());
+    assert_eq!(got.roster, want.roster);
 }
 
 /// Runs every contract check, each on a fresh vault from `make`.
@@ -61,6 +75,7 @@ pub fn vault_contract(make: impl Fn() -> Box<dyn ShareVault>) {
     every_stored_version_can_be_read(make());
     a_retired_version_is_gone(make());
     retiring_the_newest_version_falls_back_to_the_previous(make());
+    a_share_stored_without_a_roster_comes_back_without_one(make());
 }
 
 fn a_stored_share_comes_back_unchanged(vault: Box<dyn ShareVault>) {
@@ -261,4 +276,13 @@ fn retiring_the_newest_version_falls_back_to_the_previous(vault: Box<dyn ShareVa
         Err(VaultError::NotFound { .. })
     ));
     assert!(vault.list().unwrap().is_empty());
+}
+
+fn a_share_stored_without_a_roster_comes_back_without_one(vault: Box<dyn ShareVault>) {
+    let mut stored = record(&party("device"), key_id(), 1, 4);
+    stored.roster = None;
+    vault.put(&stored).unwrap();
+    let got = vault.get(&stored.party_id, &stored.key_id).unwrap();
+    assert_same(&got, &stored);
+    assert!(got.roster.is_none());
 }

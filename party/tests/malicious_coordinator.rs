@@ -1,0 +1,486 @@
+//! A party decides from what it verified itself, whatever the coordinator says:
+//! these tests play a coordinator that lies (forged approvals, substituted identity
+//! keys, a bare hash, repairs of keys whose holders the party cannot check) and
+//! hand a real party node, over a real vault holding a real DKLs23 share, the
+//! session view it would then see. In each case the node must refuse before it
+//! sends anything, and keep its share.
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use mpc_crypto::EvidenceError;
+use mpc_engine::Dkls23Engine;
+use mpc_engine::KeyShare;
+use mpc_events::{
+    ApprovalEvidence, Decision, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
+    RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView, SignedApproval, Threshold,
+    Timestamp, WorkflowId,
+};
+use mpc_party::{
+    CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode, RosterError,
+    SigningPolicy,
+};
+use mpc_schemas::Envelope;
+use mpc_transport::{InProcessTransport, Inbox, Transport, TransportError};
+use mpc_vault::{FileVault, ShareRecord, ShareVault};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PAYLOAD: &[u8] = b"move 40 BTC to the exchange";
+
+/// A coordinator that answers every join with one prepared view and accepts
+/// nothing else: the node must refuse before it gets further.
+struct Lying(SessionView);
+
+#[async_trait]
+impl CoordinatorClient for Lying {
+    async fn join(
+        &self,
+        _: SessionId,
+        _: &PartyId,
+        _: &str,
+    ) -> Result<SessionView, CoordinatorError> {
+        Ok(self.0.clone())
+    }
+    async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
+    }
+    async fn wait_finished(&self, _: SessionId) -> Result<SessionStatus, CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
+    }
+    async fn report_completion(
+        &self,
+        _: SessionId,
+        _: &PartyId,
+        _: PartyOutcome,
+    ) -> Result<(), CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
+    }
+    async fn report_failure(
+        &self,
+        _: SessionId,
+        _: &PartyId,
+        _: Vec<PartyId>,
+        _: String,
+    ) -> Result<(), CoordinatorError> {
+        Err(CoordinatorError::Refused(
+            "the node went past its approval check".into(),
+        ))
+    }
+}
+
+/// The in-process transport, counting what the node publishes.
+#[derive(Default)]
+struct Counting {
+    inner: InProcessTransport,
+    published: AtomicUsize,
+}
+
+#[async_trait]
+impl Transport for Counting {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), TransportError> {
+        self.published.fetch_add(1, Ordering::SeqCst);
+        self.inner.publish(envelope).await
+    }
+    async fn subscribe(
+        &self,
+        session: SessionId,
+        party: &PartyId,
+    ) -> Result<Inbox, TransportError> {
+        self.inner.subscribe(session, party).await
+    }
+    async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
+        self.inner.close_session(session).await
+    }
+}
+
+/// Five approvers of a 3-of-5 key; this test's node is approver 1 and holds the
+/// first share.
+struct Review {
+    identities: Vec<PartyIdentity>,
+    key: KeyRef,
+    share: KeyShare,
+    workflow: WorkflowId,
+    hash: MessageHash,
+}
+
+fn review() -> Review {
+    let identities: Vec<PartyIdentity> = (0..5).map(|_| PartyIdentity::generate()).collect();
+    // One 3-of-5 keygen for the whole suite: approver 1's share.
+    static SHARE: OnceLock<KeyShare> = OnceLock::new();
+    let first = SHARE.get_or_init(|| mpc_engine::testing::keygen(3, 5).swap_remove(0));
+    let share = KeyShare {
+        engine: first.engine.clone(),
+        public_key: first.public_key,
+        index: first.index,
+        threshold: first.threshold,
+        parties: first.parties,
+        secret: first.secret.clone(),
+    };
+    Review {
+        key: KeyRef {
+            key_id: KeyId::of_keygen(SessionId::new()),
+            public_key: share.public_key,
+            threshold: Threshold::new(3, 5).unwrap(),
+            parties: identities
+                .iter()
+                .enumerate()
+                .map(|(i, id)| Participant {
+                    party_id: PartyId::parse(format!("approver-{}", i + 1)).unwrap(),
+                    identity: id.public(),
+                })
+                .collect(),
+            epoch: 1,
+        },
+        identities,
+        share,
+        workflow: WorkflowId::new(),
+        hash: MessageHash::from_bytes(Sha256::digest(PAYLOAD).into()),
+    }
+}
+
+impl Review {
+    fn approval(&self, by: usize, signed_by: usize) -> SignedApproval {
+        self.approval_with(by, &self.identities[signed_by])
+    }
+
+    fn approval_with(&self, by: usize, key: &PartyIdentity) -> SignedApproval {
+        SignedApproval {
+            approver: self.key.parties[by].party_id.clone(),
+            signature: key.sign_decision(self.workflow, &self.hash, Decision::Approve),
+        }
+    }
+
+    /// The view of a signing session among `signers` carrying `approvals`.
+    fn view(&self, signers: &[usize], approvals: Option<Vec<SignedApproval>>) -> SessionView {
+        SessionView {
+            session_id: SessionId::new(),
+            spec: SessionSpec::Signing {
+                key: self.key.clone(),
+                message_hash: self.hash,
+                message: Some(PAYLOAD.to_vec()),
+                approval: approvals.map(|approvals| ApprovalEvidence {
+                    workflow_id: self.workflow,
+                    payload_hash: self.hash,
+                    approvals,
+                }),
+            },
+            participants: signers
+                .iter()
+                .map(|i| (u8::try_from(i + 1).unwrap(), self.key.parties[*i].clone()))
+                .collect(),
+            status: SessionStatus::Created,
+            expires_at: Timestamp::from_millis(i64::MAX),
+        }
+    }
+
+    async fn sign_as_approver_1(&self, view: SessionView, policy: SigningPolicy) -> PartyError {
+        self.attack(view, policy, Some(self.key.parties.clone()))
+            .await
+    }
+
+    /// Approver 1's node, its vault holding its share pinned with `roster` (`None`:
+    /// a share stored before rosters were pinned), joins `view`. Returns the
+    /// node's error, after checking that it sent nothing and kept its share.
+    async fn attack(
+        &self,
+        view: SessionView,
+        policy: SigningPolicy,
+        roster: Option<Vec<Participant>>,
+    ) -> PartyError {
+        let dir = tempfile::tempdir().unwrap();
+        let vault =
+            Arc::new(FileVault::create(dir.path().join("vault"), b"test passphrase").unwrap());
+        let me = self.key.parties[0].party_id.clone();
+        vault
+            .put(&ShareRecord {
+                party_id: me.clone(),
+                key_id: self.key.key_id,
+                version: 1,
+                share: KeyShare {
+                    engine: self.share.engine.clone(),
+                    public_key: self.share.public_key,
+                    index: self.share.index,
+                    threshold: self.share.threshold,
+                    parties: self.share.parties,
+                    secret: self.share.secret.clone(),
+                },
+                roster,
+            })
+            .unwrap();
+        let identity =
+            PartyIdentity::from_secret_bytes(&self.identities[0].to_secret_bytes()).unwrap();
+        let transport = Arc::new(Counting::default());
+        let node = PartyNode::new(
+            me.clone(),
+            identity,
+            Arc::new(Dkls23Engine),
+            vault.clone(),
+            transport.clone(),
+            Arc::new(Lying(view.clone())),
+        )
+        .with_policy(policy);
+        let err = node
+            .participate(view.session_id, "token")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            transport.published.load(Ordering::SeqCst),
+            0,
+            "the node sent protocol messages"
+        );
+        let kept = vault.get(&me, &self.key.key_id).unwrap();
+        assert_eq!(kept.version, 1);
+        assert_eq!(kept.share.public_key, self.key.public_key);
+        err
+    }
+}
+
+#[tokio::test]
+async fn an_approved_only_party_refuses_a_session_without_approvals() {
+    let r = review();
+    let err = r
+        .sign_as_approver_1(r.view(&[0, 1, 2], None), SigningPolicy::ApprovedOnly)
+        .await;
+    assert!(matches!(err, PartyError::ApprovalRequired(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_forged_approval_is_refused_whatever_the_policy() {
+    let r = review();
+    // Approver 3's approval, signed by approver 2's key.
+    let approvals = vec![r.approval(0, 0), r.approval(1, 1), r.approval(2, 1)];
+    for policy in [SigningPolicy::AnyRequest, SigningPolicy::ApprovedOnly] {
+        let err = r
+            .sign_as_approver_1(r.view(&[0, 1, 2], Some(approvals.clone())), policy)
+            .await;
+        assert!(
+            matches!(&err, PartyError::Approvals(EvidenceError::BadSignature(p)) if p.as_str() == "approver-3"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fewer_than_t_or_duplicate_approvals_are_refused() {
+    let r = review();
+    let err = r
+        .sign_as_approver_1(
+            r.view(&[0, 1], Some(vec![r.approval(0, 0), r.approval(1, 1)])),
+            SigningPolicy::ApprovedOnly,
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            PartyError::Approvals(EvidenceError::Count { needed: 3, got: 2 })
+        ),
+        "{err}"
+    );
+    let err = r
+        .sign_as_approver_1(
+            r.view(
+                &[0, 1, 2],
+                Some(vec![r.approval(0, 0), r.approval(1, 1), r.approval(1, 1)]),
+            ),
+            SigningPolicy::ApprovedOnly,
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            PartyError::Approvals(EvidenceError::DuplicateApprover(_))
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn valid_approvals_by_other_parties_than_the_signers_are_refused() {
+    let r = review();
+    // Approvers 1, 4 and 5 approved, but the session asks 1, 2 and 3 to sign.
+    let approvals = vec![r.approval(0, 0), r.approval(3, 3), r.approval(4, 4)];
+    let err = r
+        .sign_as_approver_1(
+            r.view(&[0, 1, 2], Some(approvals)),
+            SigningPolicy::ApprovedOnly,
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            PartyError::Approvals(EvidenceError::SignersNotApprovers)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn t_valid_approvals_by_the_signers_pass_the_check() {
+    let r = review();
+    let approvals = vec![r.approval(0, 0), r.approval(1, 1), r.approval(2, 2)];
+    // The check passes; the node then waits for the session to start, which this
+    // coordinator refuses: that is the first step after the checks.
+    let err = r
+        .sign_as_approver_1(
+            r.view(&[0, 1, 2], Some(approvals)),
+            SigningPolicy::ApprovedOnly,
+        )
+        .await;
+    assert!(
+        matches!(err, PartyError::Coordinator(CoordinatorError::Refused(_))),
+        "{err}"
+    );
+}
+
+/// The coordinator puts its own identity keys in the key's roster for approvers 2
+/// and 3 and signs their approvals itself.
+#[tokio::test]
+async fn approvals_forged_with_identity_keys_substituted_in_the_key_are_refused() {
+    let mut r = review();
+    let pinned = r.key.parties.clone();
+    let forger = [PartyIdentity::generate(), PartyIdentity::generate()];
+    for (holder, key) in r.key.parties[1..3].iter_mut().zip(&forger) {
+        holder.identity = key.public();
+    }
+    let approvals = vec![
+        r.approval(0, 0),
+        r.approval_with(1, &forger[0]),
+        r.approval_with(2, &forger[1]),
+    ];
+    for policy in [SigningPolicy::AnyRequest, SigningPolicy::ApprovedOnly] {
+        let err = r
+            .attack(
+                r.view(&[0, 1, 2], Some(approvals.clone())),
+                policy,
+                Some(pinned.clone()),
+            )
+            .await;
+        assert!(
+            matches!(err, PartyError::Roster(RosterError::KeyParties(k)) if k == r.key.key_id),
+            "{err}"
+        );
+    }
+}
+
+/// The key is shown as pinned, but a participant presents another identity key
+/// (the coordinator's, to read what is encrypted to that participant).
+#[tokio::test]
+async fn a_participant_presenting_a_substituted_identity_is_refused() {
+    let r = review();
+    let mut view = r.view(&[0, 1, 2], None);
+    view.participants[2].1.identity = PartyIdentity::generate().public();
+    let err = r.sign_as_approver_1(view, SigningPolicy::AnyRequest).await;
+    assert!(
+        matches!(&err, PartyError::Roster(RosterError::Participant(p)) if p.as_str() == "approver-3"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_default_party_refuses_to_sign_a_bare_hash() {
+    let r = review();
+    let mut view = r.view(&[0, 1, 2], None);
+    if let SessionSpec::Signing { message, .. } = &mut view.spec {
+        *message = None;
+    }
+    let err = r.sign_as_approver_1(view, SigningPolicy::AnyRequest).await;
+    assert!(matches!(err, PartyError::PrehashRefused(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_share_without_a_pinned_roster_is_refused_for_approval_gated_signing() {
+    let r = review();
+    let approvals = vec![r.approval(0, 0), r.approval(1, 1), r.approval(2, 2)];
+    let err = r
+        .attack(
+            r.view(&[0, 1, 2], Some(approvals)),
+            SigningPolicy::ApprovedOnly,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(err, PartyError::Roster(RosterError::Missing(k)) if k == r.key.key_id),
+        "{err}"
+    );
+    assert!(err.to_string().contains("generate a new key"), "{err}");
+}
+
+/// A refresh whose key lists a substituted holder identity: a helper would
+/// otherwise encrypt refresh material to the coordinator's key.
+#[tokio::test]
+async fn a_refresh_of_a_key_with_a_substituted_holder_is_refused() {
+    let r = review();
+    let pinned = r.key.parties.clone();
+    let mut key = r.key.clone();
+    key.parties[4].identity = PartyIdentity::generate().public();
+    let view = SessionView {
+        session_id: SessionId::new(),
+        spec: SessionSpec::Refresh {
+            key: key.clone(),
+            repair: None,
+        },
+        participants: key
+            .parties
+            .iter()
+            .cloned()
+            .zip(1u8..)
+            .map(|(p, i)| (i, p))
+            .collect(),
+        status: SessionStatus::Created,
+        expires_at: Timestamp::from_millis(i64::MAX),
+    };
+    let err = r
+        .attack(view, SigningPolicy::AnyRequest, Some(pinned))
+        .await;
+    assert!(
+        matches!(err, PartyError::Roster(RosterError::KeyParties(_))),
+        "{err}"
+    );
+}
+
+/// A repair of a key whose share predates pinned rosters: the helper cannot tell
+/// the genuine holders from substitutes, so it sends no repair terms.
+#[tokio::test]
+async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
+    let r = review();
+    let new_device = PartyIdentity::generate().public();
+    let repair = RepairSpec {
+        target: r.key.parties[4].party_id.clone(),
+        identity: new_device,
+        helpers: r.key.parties[..3]
+            .iter()
+            .map(|p| p.party_id.clone())
+            .collect(),
+    };
+    let mut participants: Vec<(u8, Participant)> = r
+        .key
+        .parties
+        .iter()
+        .cloned()
+        .zip(1u8..)
+        .map(|(p, i)| (i, p))
+        .collect();
+    participants[4].1.identity = new_device;
+    let view = SessionView {
+        session_id: SessionId::new(),
+        spec: SessionSpec::Refresh {
+            key: r.key.clone(),
+            repair: Some(repair),
+        },
+        participants,
+        status: SessionStatus::Created,
+        expires_at: Timestamp::from_millis(i64::MAX),
+    };
+    let err = r.attack(view, SigningPolicy::AnyRequest, None).await;
+    assert!(
+        matches!(err, PartyError::Roster(RosterError::Missing(_))),
+        "{err}"
+    );
+}
