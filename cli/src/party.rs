@@ -80,22 +80,13 @@ pub struct NodeArgs {
     /// Envelopes go through Kafka when brokers are given, else through the gateway.
     #[command(flatten)]
     pub transport: TransportArgs,
-    /// Which signing sessions this node takes part in: `any-request` (any session
-    /// on a key it holds, for parties whose callers authorize each request) or
-    /// `approved-only` (only sessions carrying t valid approvals by the signers,
-    /// checked against the identity keys pinned at keygen: an approver's node).
-    #[arg(long, env = "MPC_SIGNING_POLICY", value_enum, default_value_t = Policy::AnyRequest)]
-    pub policy: Policy,
-    /// Also sign sessions that carry only a SHA-256 hash of the data. The node then
-    /// cannot see what it signs; off by default.
+    /// Which signing sessions this node joins: `any-request`, or `approved-only` (t valid
+    /// approvals by the signers, checked against the identity keys pinned at keygen).
+    #[arg(long, env = "MPC_SIGNING_POLICY", default_value = "any-request")]
+    pub policy: SigningPolicy,
+    /// Also sign sessions carrying only a hash of the data (unseen by this node).
     #[arg(long, env = "MPC_ALLOW_PREHASH")]
     pub allow_prehash: bool,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    AnyRequest,
-    ApprovedOnly,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -209,26 +200,19 @@ fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         coordinator: args.coordinator.clone(),
         kafka_brokers: args.transport.kafka_brokers.clone(),
         kafka_topic: args.transport.kafka_topic.clone(),
-        policy: match args.policy {
-            Policy::AnyRequest => SigningPolicy::AnyRequest,
-            Policy::ApprovedOnly => SigningPolicy::ApprovedOnly,
-        },
+        policy: args.policy,
         allow_prehash: args.allow_prehash,
     })
 }
 
 fn print_identity(id: &PartyId, identity: &PartyIdentity) {
     let public = identity.public();
-    println!(
-        "{}",
-        json!({
-            "party_id": id.as_str(),
-            "identity": {
-                "signing": hex::encode(public.signing()),
-                "encryption": hex::encode(public.encryption()),
-            },
-        })
+    let (signing, encryption) = (
+        hex::encode(public.signing()),
+        hex::encode(public.encryption()),
     );
+    let identity = json!({"signing": signing, "encryption": encryption});
+    println!("{}", json!({"party_id": id.as_str(), "identity": identity}));
 }
 
 fn outcome_json(session: SessionId, outcome: &PartyOutcome) -> serde_json::Value {

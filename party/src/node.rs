@@ -205,6 +205,21 @@ pub enum SigningPolicy {
     ApprovedOnly,
 }
 
+impl std::str::FromStr for SigningPolicy {
+    type Err = String;
+
+    /// `any-request` or `approved-only`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "any-request" => Ok(Self::AnyRequest),
+            "approved-only" => Ok(Self::ApprovedOnly),
+            other => Err(format!(
+                "unknown signing policy {other:?} (any-request or approved-only)"
+            )),
+        }
+    }
+}
+
 /// One party: its identity, engine, vault, and how it reaches peers and coordinator.
 pub struct PartyNode {
     id: PartyId,

@@ -412,6 +412,33 @@ async fn a_share_without_a_pinned_roster_is_refused_for_approval_gated_signing()
     assert!(err.to_string().contains("generate a new key"), "{err}");
 }
 
+/// The view of a refresh of `key` among all its holders, `repair`'s target
+/// presenting the new identity.
+fn refresh_view(key: &KeyRef, repair: Option<RepairSpec>) -> SessionView {
+    let participants = key
+        .parties
+        .iter()
+        .cloned()
+        .zip(1u8..)
+        .map(|(mut p, i)| {
+            if let Some(repair) = repair.as_ref().filter(|r| r.target == p.party_id) {
+                p.identity = repair.identity;
+            }
+            (i, p)
+        })
+        .collect();
+    SessionView {
+        session_id: SessionId::new(),
+        spec: SessionSpec::Refresh {
+            key: key.clone(),
+            repair,
+        },
+        participants,
+        status: SessionStatus::Created,
+        expires_at: Timestamp::from_millis(i64::MAX),
+    }
+}
+
 /// A refresh whose key lists a substituted holder identity: a helper would
 /// otherwise encrypt refresh material to the coordinator's key.
 #[tokio::test]
@@ -420,24 +447,12 @@ async fn a_refresh_of_a_key_with_a_substituted_holder_is_refused() {
     let pinned = r.key.parties.clone();
     let mut key = r.key.clone();
     key.parties[4].identity = PartyIdentity::generate().public();
-    let view = SessionView {
-        session_id: SessionId::new(),
-        spec: SessionSpec::Refresh {
-            key: key.clone(),
-            repair: None,
-        },
-        participants: key
-            .parties
-            .iter()
-            .cloned()
-            .zip(1u8..)
-            .map(|(p, i)| (i, p))
-            .collect(),
-        status: SessionStatus::Created,
-        expires_at: Timestamp::from_millis(i64::MAX),
-    };
     let err = r
-        .attack(view, SigningPolicy::AnyRequest, Some(pinned))
+        .attack(
+            refresh_view(&key, None),
+            SigningPolicy::AnyRequest,
+            Some(pinned),
+        )
         .await;
     assert!(
         matches!(err, PartyError::Roster(RosterError::KeyParties(_))),
@@ -450,34 +465,15 @@ async fn a_refresh_of_a_key_with_a_substituted_holder_is_refused() {
 #[tokio::test]
 async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
     let r = review();
-    let new_device = PartyIdentity::generate().public();
     let repair = RepairSpec {
         target: r.key.parties[4].party_id.clone(),
-        identity: new_device,
+        identity: PartyIdentity::generate().public(),
         helpers: r.key.parties[..3]
             .iter()
             .map(|p| p.party_id.clone())
             .collect(),
     };
-    let mut participants: Vec<(u8, Participant)> = r
-        .key
-        .parties
-        .iter()
-        .cloned()
-        .zip(1u8..)
-        .map(|(p, i)| (i, p))
-        .collect();
-    participants[4].1.identity = new_device;
-    let view = SessionView {
-        session_id: SessionId::new(),
-        spec: SessionSpec::Refresh {
-            key: r.key.clone(),
-            repair: Some(repair),
-        },
-        participants,
-        status: SessionStatus::Created,
-        expires_at: Timestamp::from_millis(i64::MAX),
-    };
+    let view = refresh_view(&r.key, Some(repair));
     let err = r.attack(view, SigningPolicy::AnyRequest, None).await;
     assert!(
         matches!(err, PartyError::Roster(RosterError::Missing(_))),
