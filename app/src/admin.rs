@@ -96,18 +96,27 @@ impl AdminClient {
         })
     }
 
-    /// Posts `{session_id, token}` to `url`'s `/v1/invitations`.
-    pub async fn invite(&self, url: &str, session_id: &str, token: &str) -> Result<(), AdminError> {
-        let response = self
+    /// Posts `{session_id, token}` to `url`'s `/v1/invitations`, with the party's
+    /// invitation `credential` as bearer token when it has one.
+    pub async fn invite(
+        &self,
+        url: &str,
+        session_id: &str,
+        token: &str,
+        credential: Option<&str>,
+    ) -> Result<(), AdminError> {
+        let request = self
             .http
             .post(format!("{url}/v1/invitations"))
             .json(&BTreeMap::from([
                 ("session_id", session_id),
                 ("token", token),
-            ]))
-            .send()
-            .await
-            .map_err(AdminError::PartyUnreachable)?;
+            ]));
+        let request = match credential {
+            Some(credential) => request.bearer_auth(credential),
+            None => request,
+        };
+        let response = request.send().await.map_err(AdminError::PartyUnreachable)?;
         if !response.status().is_success() {
             return Err(AdminError::PartyStatus(response.status()));
         }

@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, web};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
 use mpc_events::{PartyId, PartyOutcome, SessionId};
@@ -20,6 +21,7 @@ use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
@@ -29,6 +31,8 @@ use crate::adapters::{self, AdapterError};
 const PENDING_INVITATIONS: usize = 64;
 /// The largest invitation body accepted.
 const MAX_INVITATION_BYTES: usize = 16 * 1024;
+/// The shortest invitation credential accepted.
+const MIN_CREDENTIAL_BYTES: usize = 16;
 
 /// Where a party's shares rest and the secrets that open them.
 #[derive(Debug, Clone)]
@@ -108,6 +112,13 @@ pub enum PartyProcessError {
     ServerStopped(#[source] std::io::Error),
     #[error("the invitation queue closed")]
     QueueClosed,
+    #[error(
+        "refusing to accept invitations on {0} without a credential: anyone who reaches it \
+         could queue sessions; set an invitation credential or bind to a loopback address"
+    )]
+    UnauthenticatedBind(SocketAddr),
+    #[error("the invitation credential must be at least {MIN_CREDENTIAL_BYTES} bytes")]
+    WeakCredential,
 }
 
 /// Creates the party's vault and a new identity stored in it.
@@ -210,13 +221,29 @@ pub struct InvitationListener {
 }
 
 impl InvitationListener {
-    /// Listens on `bind` (port 0: any free port, see [`Self::addr`]).
-    pub fn bind(node: PartyNode, bind: SocketAddr) -> Result<Self, PartyProcessError> {
+    /// Listens on `bind` (port 0: any free port, see [`Self::addr`]). With a
+    /// `credential`, an invitation must carry it as `Authorization: Bearer …`;
+    /// without one, only a loopback `bind` is accepted.
+    pub fn bind(
+        node: PartyNode,
+        bind: SocketAddr,
+        credential: Option<Zeroizing<String>>,
+    ) -> Result<Self, PartyProcessError> {
+        let credential = match credential {
+            Some(c) if c.len() < MIN_CREDENTIAL_BYTES => {
+                return Err(PartyProcessError::WeakCredential);
+            }
+            None if !bind.ip().is_loopback() => {
+                return Err(PartyProcessError::UnauthenticatedBind(bind));
+            }
+            credential => web::Data::new(credential.map(|c| Sha256::digest(c.as_bytes()))),
+        };
         let (invitations, inbox) = mpsc::channel::<Invitation>(PENDING_INVITATIONS);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(invitations.clone()))
-                .app_data(web::JsonConfig::default().limit(MAX_INVITATION_BYTES))
+                .app_data(credential.clone())
+                .app_data(web::PayloadConfig::new(MAX_INVITATION_BYTES))
                 .route("/health", web::get().to(HttpResponse::Ok))
                 .route("/v1/invitations", web::post().to(invite))
         })
@@ -275,11 +302,37 @@ impl InvitationListener {
     }
 }
 
+/// The SHA-256 digest of the invitation credential, if one is configured.
+type CredentialDigest = Option<sha2::digest::Output<Sha256>>;
+
 async fn invite(
+    http: HttpRequest,
     queue: web::Data<mpsc::Sender<Invitation>>,
-    request: web::Json<InvitationRequest>,
+    credential: web::Data<CredentialDigest>,
+    body: web::Bytes,
 ) -> HttpResponse {
-    let request = request.into_inner();
+    // Authenticate before reading the body. Digests are compared, so the time taken
+    // tells nothing about the credential.
+    if let Some(expected) = credential.get_ref() {
+        let presented = http
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| Sha256::digest(token.as_bytes()));
+        if presented.as_ref() != Some(expected) {
+            return HttpResponse::Unauthorized().json(json!({
+                "code": "unauthorized",
+                "message": "an invitation needs this party's invitation credential as a bearer token"
+            }));
+        }
+    }
+    let Ok(request) = serde_json::from_slice::<InvitationRequest>(&body) else {
+        return HttpResponse::BadRequest().json(json!({
+            "code": "invalid_body",
+            "message": "expected {\"session_id\": <uuid>, \"token\": <join token>}"
+        }));
+    };
     let Ok(session_id) = request.session_id.parse() else {
         return HttpResponse::BadRequest()
             .json(json!({"code": "invalid_session_id", "message": "session_id must be a uuid"}));

@@ -2,20 +2,8 @@
 //! in-process transport, encrypted vaults), with every fact read back from the
 //! event log and the read models.
 //!
-//! - `foundation` (default): keygen among t-of-n parties, then two signings by
-//!   different signer sets.
-//! - `approval`: the seed's multi-person review: a 3-of-5 key among five approvers
-//!   who sign only approved payloads; one rejects, three approve, and the signing
-//!   session among the three carries their approvals, which every signer checks.
-//! - `data`: data-integrity signing with a 2-of-3 data key among an application
-//!   server, an HSM-backed party (SoftHSM2 through PKCS#11 when it is installed, the
-//!   file vault otherwise) and a backup party; the signature is verified over the
-//!   document, and a tampered copy is shown not to verify.
-//! - `recovery`: a 2-of-3 account (device, server, recovery) loses its device. The
-//!   account goes to `recovering`; server and recovery rebuild the device share for
-//!   a newly enrolled device (its identity key bound into the session), every share
-//!   is refreshed, then all three are rotated once more. The group key is unchanged
-//!   (`public_key_before`), and the new device signs with the server.
+//! The stories are the [`Scenario`]s (`foundation`, `approval`, `data`,
+//! `recovery`); the function that runs each one says what it shows.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

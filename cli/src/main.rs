@@ -8,15 +8,9 @@
 //! - `mpc serve` runs the coordinator: HTTP gateway, session actors, projections.
 //! - `mpc party …` runs a party node (server role) or takes part in one session
 //!   (client role).
-//! - `mpc recovery start --account ID --type device_lost|share_rotation` starts an
-//!   account's recovery session (a refresh of its key; `device_lost` takes the new
-//!   device's identity with `--device-identity-json FILE|-`) and `mpc recovery list
-//!   --account ID` prints its recovery sessions; `mpc refresh --key KEY_ID` rotates
-//!   every share of any completed key, once or, with `--every 24h`, whenever the
-//!   current shares are that old. Each `--invite PARTY=URL` hands the party's join
-//!   token to its `mpc party run` listener; the other tokens are printed as JSON.
-//!   They call the gateway at `--coordinator` with the admin token from
-//!   `--admin-token-file` or `MPC_ADMIN_TOKEN`.
+//! - `mpc recovery start|list` and `mpc refresh` are the operator's commands: an
+//!   account's recovery sessions, and share rotation of a key, once or on a schedule
+//!   (`cli/src/operator.rs`).
 //! - `mpc audit verify` recomputes the audit log's hash chain; `mpc replay` rebuilds
 //!   every read model from position 0 and compares it with the live one.
 //! - `mpc bench` measures the engine floor, the full stack, throughput, bytes and
@@ -106,8 +100,7 @@ fn main() -> ExitCode {
     if let Some(path) = config_path()
         && let Err(e) = infra::apply_config_file(&path)
     {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
+        return fail(format_args!("{e:#}"));
     }
     let cli = Cli::parse();
     // SoftHSM2 reads its configuration when first loaded: prepare it while this
@@ -125,10 +118,7 @@ fn main() -> ExitCode {
                 });
             match prepared {
                 Ok(hsm) => hsm,
-                Err(e) => {
-                    eprintln!("error: cannot prepare SoftHSM2: {e:#}");
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return fail(format_args!("cannot prepare SoftHSM2: {e:#}")),
             }
         }
         _ => None,
@@ -142,15 +132,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format_args!("cannot start the async runtime: {e}")),
     };
     let result = match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(demo::Options {
@@ -176,11 +160,13 @@ fn main() -> ExitCode {
     drop(hsm_dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(format_args!("{e:#}")),
     }
+}
+
+fn fail(message: std::fmt::Arguments) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
 }
 
 /// `--config FILE`/`--config=FILE` or `MPC_CONFIG`, read before clap parses.

@@ -9,7 +9,8 @@
 //!
 //! A new session's join tokens go to the parties named by `--invite PARTY=URL`
 //! (the invitation listener of their `mpc party run`); the tokens of the others are
-//! printed, as JSON, for the operator to hand over (e.g. to a phone).
+//! printed, as JSON, for the operator to hand over (e.g. to a phone). Invitations
+//! carry `MPC_PARTY_INVITATION_TOKEN`, when set, as the listeners' credential.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -304,6 +305,9 @@ async fn hand_out(
         mut join_tokens,
         expires_at,
     } = created;
+    let credential = std::env::var(crate::party::INVITATION_TOKEN)
+        .ok()
+        .map(Zeroizing::new);
     let mut invited = Vec::new();
     for invite in invites {
         let token = Zeroizing::new(join_tokens.remove(&invite.party).with_context(|| {
@@ -313,7 +317,12 @@ async fn hand_out(
             )
         })?);
         client
-            .invite(&invite.url, &session_id, &token)
+            .invite(
+                &invite.url,
+                &session_id,
+                &token,
+                credential.as_deref().map(String::as_str),
+            )
             .await
             .with_context(|| format!("cannot invite {} at {}", invite.party, invite.url))?;
         invited.push(invite.party.clone());

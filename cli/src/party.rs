@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 
 use crate::infra::TransportArgs;
 
+pub(crate) const INVITATION_TOKEN: &str = "MPC_PARTY_INVITATION_TOKEN";
+
 #[derive(Subcommand, Debug)]
 pub enum PartyCommand {
     /// Create this party's vault and identity keys; print the public identity.
@@ -93,9 +95,14 @@ pub struct NodeArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub node: NodeArgs,
-    /// Where invitations are accepted (`POST /v1/invitations`).
+    /// Where invitations are accepted (`POST /v1/invitations`). A non-loopback address
+    /// needs an invitation credential: otherwise anyone who reaches it queues sessions.
     #[arg(long, env = "MPC_PARTY_BIND", default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
+    /// File holding the credential invitations must carry as a bearer token (default:
+    /// the MPC_PARTY_INVITATION_TOKEN variable; neither: loopback only).
+    #[arg(long, env = "MPC_PARTY_INVITATION_TOKEN_FILE")]
+    pub invitation_token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,7 +133,12 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
         }
         PartyCommand::Run(args) => {
             let node = process::node(node_config(&args.node)?).await?;
-            let listener = InvitationListener::bind(node, args.bind)?;
+            let file = args.invitation_token_file.as_deref();
+            let credential = match (file, std::env::var_os(INVITATION_TOKEN)) {
+                (None, None) => None,
+                _ => Some(secret(file, INVITATION_TOKEN, "--invitation-token-file")?),
+            };
+            let listener = InvitationListener::bind(node, args.bind, credential)?;
             println!("listening on http://{}", listener.addr());
             listener
                 .run(|session, outcome| match outcome {

@@ -138,6 +138,27 @@ impl Drop for Process {
     }
 }
 
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `mpc party init` of party `id` in `dir`; its public identity.
+fn init_party(id: &str, dir: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
+        .args(["party", "init", "--id", id, "--data-dir"])
+        .arg(dir)
+        .env("MPC_VAULT_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 struct Cluster {
     dir: tempfile::TempDir,
     coordinator: Process,
@@ -188,10 +209,7 @@ impl Cluster {
             parties: Vec::new(),
             identities: Vec::new(),
             topic,
-            http: {
-                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-                reqwest::Client::new()
-            },
+            http: http_client(),
         };
         for id in ["device", "server", "recovery"] {
             cluster.identities.push(cluster.init_party(id));
@@ -237,18 +255,7 @@ impl Cluster {
     }
 
     fn init_party(&self, id: &str) -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
-            .args(["party", "init", "--id", id, "--data-dir"])
-            .arg(self.party_dir(id))
-            .env("MPC_VAULT_PASSPHRASE", PASSPHRASE)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        init_party(id, &self.party_dir(id))
     }
 
     fn start_party(&self, id: &str) -> Process {
@@ -539,4 +546,93 @@ async fn a_sigkilled_coordinator_restarts_and_the_running_keygen_completes() {
     drop(conn);
     drop(cluster);
     db.drop_now().await;
+}
+
+/// A party's invitation endpoint: with a credential configured, an invitation
+/// without it, or with another, is refused before its body is read; without one,
+/// `mpc party run` refuses to listen on a non-loopback address.
+#[tokio::test]
+async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
+    const CREDENTIAL: &str = "a-long-random-invitation-credential";
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("server");
+    init_party("server", &data_dir);
+    let run = |bind: &'static str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mpc"));
+        command.args(["party", "run", "--id", "server", "--data-dir"]);
+        command.arg(&data_dir);
+        command.args(["--coordinator", "http://127.0.0.1:9", "--bind", bind]);
+        command.env("MPC_VAULT_PASSPHRASE", PASSPHRASE);
+        command.env_remove("MPC_PARTY_INVITATION_TOKEN");
+        command
+    };
+
+    let mut open = run("0.0.0.0:0").stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = open.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = open.kill();
+            panic!("`mpc party run --bind 0.0.0.0:0` without a credential kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut open.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("without a credential"), "{stderr}");
+
+    let node = Process::start(
+        &[
+            "party",
+            "run",
+            "--id",
+            "server",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--coordinator",
+            "http://127.0.0.1:9",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("MPC_VAULT_PASSPHRASE", PASSPHRASE),
+            ("MPC_PARTY_INVITATION_TOKEN", CREDENTIAL),
+        ],
+        None,
+    );
+    let http = http_client();
+    let invitation = json!({"session_id": uuid::Uuid::now_v7().to_string(), "token": "t"});
+    let post = |credential: Option<&str>, body: Vec<u8>| {
+        let request = http
+            .post(format!("{}/v1/invitations", node.url))
+            .header("content-type", "application/json")
+            .body(body);
+        let request = match credential {
+            Some(c) => request.bearer_auth(c),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body["code"].clone())
+        }
+    };
+    let valid = serde_json::to_vec(&invitation).unwrap();
+    assert_eq!(
+        post(None, valid.clone()).await,
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(
+        post(Some("another-credential-of-some-length"), b"{".to_vec()).await,
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(
+        post(Some(CREDENTIAL), b"{".to_vec()).await,
+        (400, json!("invalid_body"))
+    );
+    assert_eq!(post(Some(CREDENTIAL), valid).await, (202, Value::Null));
 }
