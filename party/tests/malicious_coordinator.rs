@@ -8,6 +8,7 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use mpc_app::stack::CountingTransport;
 use mpc_crypto::EvidenceError;
 use mpc_engine::Dkls23Engine;
 use mpc_engine::KeyShare;
@@ -20,11 +21,9 @@ use mpc_party::{
     CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode, RosterError,
     SigningPolicy,
 };
-use mpc_schemas::Envelope;
-use mpc_transport::{InProcessTransport, Inbox, Transport, TransportError};
+use mpc_transport::InProcessTransport;
 use mpc_vault::{FileVault, ShareRecord, ShareVault};
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const PAYLOAD: &[u8] = b"move 40 BTC to the exchange";
 
@@ -72,31 +71,6 @@ impl CoordinatorClient for Lying {
         Err(CoordinatorError::Refused(
             "the node went past its approval check".into(),
         ))
-    }
-}
-
-/// The in-process transport, counting what the node publishes.
-#[derive(Default)]
-struct Counting {
-    inner: InProcessTransport,
-    published: AtomicUsize,
-}
-
-#[async_trait]
-impl Transport for Counting {
-    async fn publish(&self, envelope: &Envelope) -> Result<(), TransportError> {
-        self.published.fetch_add(1, Ordering::SeqCst);
-        self.inner.publish(envelope).await
-    }
-    async fn subscribe(
-        &self,
-        session: SessionId,
-        party: &PartyId,
-    ) -> Result<Inbox, TransportError> {
-        self.inner.subscribe(session, party).await
-    }
-    async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
-        self.inner.close_session(session).await
     }
 }
 
@@ -216,7 +190,7 @@ impl Review {
             .unwrap();
         let identity =
             PartyIdentity::from_secret_bytes(&self.identities[0].to_secret_bytes()).unwrap();
-        let transport = Arc::new(Counting::default());
+        let transport = Arc::new(CountingTransport::new(Arc::new(InProcessTransport::new())));
         let node = PartyNode::new(
             me.clone(),
             identity,
@@ -230,11 +204,7 @@ impl Review {
             .participate(view.session_id, "token")
             .await
             .unwrap_err();
-        assert_eq!(
-            transport.published.load(Ordering::SeqCst),
-            0,
-            "the node sent protocol messages"
-        );
+        assert_eq!(transport.envelopes(), 0, "the node sent protocol messages");
         let kept = vault.get(&me, &self.key.key_id).unwrap();
         assert_eq!(kept.version, 1);
         assert_eq!(kept.share.public_key, self.key.public_key);
