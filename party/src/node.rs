@@ -610,7 +610,9 @@ impl PartyNode {
                 let (from, mut opened) = match self.accept(view, &mut seen, &envelope) {
                     Ok(accepted) => accepted,
                     // The sender's signature verified before decryption: the sender
-                    // itself sealed a body its recipient cannot open.
+                    // sealed a body this party cannot open, itself or because its view
+                    // showed another key for this party (a keygen view split, which the
+                    // execution id would fail anyway; later sessions check the roster).
                     Err(EnvelopeError::Undecryptable) => {
                         return Err(EngineError::Aborted {
                             culprit: view

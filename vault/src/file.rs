@@ -292,20 +292,8 @@ impl FileVault {
 
 impl ShareVault for FileVault {
     fn put(&self, record: &ShareRecord) -> Result<ShareMeta, VaultError> {
-        if record.version == 0 {
-            return Err(VaultError::Malformed("share versions start at 1".into()));
-        }
         let share = &record.share;
-        let key_dir = self.key_dir(&record.key_id);
-        create_dir(&key_dir)?;
-        let name = share_name(&record.party_id, record.version);
-        let already = || VaultError::AlreadyStored {
-            key_id: record.key_id,
-            version: record.version,
-        };
-        if key_dir.join(&name).exists() {
-            return Err(already());
-        }
+        let (key_dir, name) = new_share_file(&self.dir, record)?;
         let meta = PublicMeta::of(record);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let file = ShareFile {
@@ -321,7 +309,7 @@ impl ShareVault for FileVault {
         let bytes = serde_json::to_vec_pretty(&file)
             .map_err(|e| VaultError::Io(format!("encoding share: {e}")))?;
         if !write_new(&key_dir, &name, &bytes)? {
-            return Err(already());
+            return Err(already_stored(record));
         }
         sync_dir(&self.dir)?;
         Ok(ShareMeta {
@@ -526,6 +514,33 @@ fn length_prefixed(fields: &[&[u8]]) -> Vec<u8> {
 /// Binds an identity secret to its party: length-prefixed tag and party id.
 pub(crate) fn identity_aad(party_id: &PartyId) -> Vec<u8> {
     length_prefixed(&[IDENTITY_AAD_TAG, party_id.as_str().as_bytes()])
+}
+
+/// Where `record` goes under the vault directory `dir`: its key's directory
+/// (created if missing) and its file name. Refuses version 0 and a version already
+/// stored.
+pub(crate) fn new_share_file(
+    dir: &Path,
+    record: &ShareRecord,
+) -> Result<(PathBuf, String), VaultError> {
+    if record.version == 0 {
+        return Err(VaultError::Malformed("share versions start at 1".into()));
+    }
+    let key_dir = dir.join(record.key_id.to_string());
+    create_dir(&key_dir)?;
+    let name = share_name(&record.party_id, record.version);
+    if key_dir.join(&name).exists() {
+        return Err(already_stored(record));
+    }
+    Ok((key_dir, name))
+}
+
+/// The refusal to overwrite `record`'s version.
+pub(crate) fn already_stored(record: &ShareRecord) -> VaultError {
+    VaultError::AlreadyStored {
+        key_id: record.key_id,
+        version: record.version,
+    }
 }
 
 pub(crate) fn share_name(party_id: &PartyId, version: u32) -> String {

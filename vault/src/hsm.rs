@@ -50,9 +50,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::file::{
-    IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, RosterEntry, Sealed, create_dir, decode_hex,
-    identity_aad, io_error, open_sealed, read_dir, read_limited, remove_share_file, roster_entries,
-    roster_of, seal, share_aad, share_files, share_name, sync_dir, write_new,
+    IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, RosterEntry, Sealed, already_stored, create_dir,
+    decode_hex, identity_aad, io_error, new_share_file, open_sealed, read_dir, read_limited,
+    remove_share_file, roster_entries, roster_of, seal, share_aad, share_files, share_name,
+    sync_dir, write_new,
 };
 use crate::port::{ShareMeta, ShareRecord, ShareVault, VaultError};
 
@@ -460,20 +461,8 @@ impl Pkcs11Vault {
 
 impl ShareVault for Pkcs11Vault {
     fn put(&self, record: &ShareRecord) -> Result<ShareMeta, VaultError> {
-        if record.version == 0 {
-            return Err(VaultError::Malformed("share versions start at 1".into()));
-        }
         let share = &record.share;
-        let key_dir = self.key_dir(&record.key_id);
-        create_dir(&key_dir)?;
-        let name = share_name(&record.party_id, record.version);
-        let already = || VaultError::AlreadyStored {
-            key_id: record.key_id,
-            version: record.version,
-        };
-        if key_dir.join(&name).exists() {
-            return Err(already());
-        }
+        let (key_dir, name) = new_share_file(&self.dir, record)?;
         let meta = PublicMeta::of(record);
         let aad = share_aad(&record.party_id, &record.key_id, record.version, &meta);
         let state = self.lock();
@@ -492,7 +481,7 @@ impl ShareVault for Pkcs11Vault {
             wrapped_key,
         };
         if !write_new(&key_dir, &name, &to_json(&file)?)? {
-            return Err(already());
+            return Err(already_stored(record));
         }
         sync_dir(&self.dir)?;
         Ok(ShareMeta {
