@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mpc_events::{
     AccountCommand, AccountError, AccountId, AccountParties, ClaimCommand, ClaimError, Email,
-    KeyId, KeyRef, Phone, RecoveryKind, RecoveryStatus, SessionError, SessionId, SessionStatus,
-    Threshold, Username,
+    KeyId, KeyRef, Phone, RecoveryKind, RecoveryStatus, RepairSpec, SessionError, SessionId,
+    SessionStatus, SignedApproval, Threshold, Username,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::account::{Account, AccountAggregate, EmailClaims, UsernameClaims};
 use crate::aggregate::{Clock, CommandMeta};
 use crate::coordinator::{
-    Coordinator, CoordinatorError, CreatedSession, NewKeygen, NewRefresh, NewRepair, NewSigning,
+    Coordinator, CoordinatorError, CreatedSession, NewKeygen, NewRefresh, NewSigning,
     SigningPayload,
 };
 use crate::registry::{ActorError, ActorRegistry};
@@ -320,11 +320,15 @@ impl Accounts {
     /// rebuilds the device share (server and recovery help) for the new device
     /// identity; a `share_rotation` refreshes all three shares. The returned join
     /// tokens go to device (the new one, for `device_lost`), server and recovery.
+    /// A `device_lost` recovery carries `authorizations`: server's and recovery's
+    /// signatures over the recovery transcript, without which the session is
+    /// refused here and each of them refuses to help.
     /// If the session cannot be created, the recovery is recorded as failed.
     pub async fn recover(
         &self,
         account_id: AccountId,
         kind: RecoveryKind,
+        authorizations: Vec<SignedApproval>,
         ttl: Duration,
         meta: CommandMeta,
     ) -> Result<CreatedSession, AccountServiceError> {
@@ -332,16 +336,31 @@ impl Accounts {
         let key = self.key(account_id).await?;
         let session_id = SessionId::new();
         let repair = match &kind {
-            RecoveryKind::DeviceLost { identity } => Some(NewRepair {
+            RecoveryKind::DeviceLost { identity } => Some(RepairSpec {
                 target: account.parties.device.party_id.clone(),
                 identity: *identity,
                 helpers: vec![
                     account.parties.server.party_id.clone(),
                     account.parties.recovery.party_id.clone(),
                 ],
+                authorizations,
             }),
             RecoveryKind::ShareRotation => None,
         };
+        // Checked before the recovery is recorded, so an unauthorized request
+        // changes nothing; the session and every holder check again.
+        if let Some(repair) = &repair {
+            mpc_crypto::verify_recovery(
+                &key.parties,
+                key.threshold.t(),
+                key.key_id,
+                key.epoch,
+                repair,
+            )
+            .map_err(|e| {
+                CoordinatorError::Session(SessionError::RepairNotAuthorized(e.to_string()))
+            })?;
+        }
         self.accounts
             .execute(
                 &account_id.to_string(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    Decision, IdentitySignature, KeyId, MessageHash, PartyId, SessionError, SessionId,
-    SessionStatus, Timestamp, WorkflowCommand, WorkflowError, WorkflowId, WorkflowStatus,
+    Decision, IdentitySignature, KeyId, MessageHash, PartyId, SessionId, Timestamp,
+    WorkflowCommand, WorkflowError, WorkflowId, WorkflowStatus,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -26,8 +26,6 @@ pub enum ApprovalServiceError {
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
     Coordinator(#[from] CoordinatorError),
-    #[error("signing session {0} of this workflow is {1}; a new one starts only after it failed")]
-    SigningNotFailed(SessionId, SessionStatus),
     #[error("event store: {0}")]
     Store(#[from] StoreError),
     #[error("stored event cannot be read: {0}")]
@@ -134,7 +132,9 @@ impl Approvals {
     }
 
     /// Starts the signing session of an approved workflow among its t approvers,
-    /// carrying their approvals; again after an earlier session failed or expired.
+    /// carrying their approvals. Approvals are single-use: a workflow names one
+    /// signing session, whatever its outcome, and holds for the key's share
+    /// generation it was approved for.
     pub async fn start_signing(
         &self,
         workflow_id: WorkflowId,
@@ -142,13 +142,14 @@ impl Approvals {
         meta: CommandMeta,
     ) -> Result<CreatedSession, ApprovalServiceError> {
         let workflow = self.workflow(workflow_id).await?;
-        if let Some(last) = workflow.signing_sessions.last() {
-            match self.coordinator.session(*last).await {
-                Ok(s) if matches!(s.status, SessionStatus::Failed | SessionStatus::Expired) => {}
-                Ok(s) => return Err(ApprovalServiceError::SigningNotFailed(*last, s.status)),
-                Err(CoordinatorError::Session(SessionError::UnknownSession)) => {}
-                Err(e) => return Err(e.into()),
-            }
+        let approved = workflow.created.key.epoch;
+        let current = self
+            .coordinator
+            .key(workflow.created.key.key_id)
+            .await?
+            .epoch;
+        if current != approved {
+            return Err(WorkflowError::KeyRefreshed { approved, current }.into());
         }
         let evidence = workflow
             .evidence()

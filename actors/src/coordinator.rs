@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    ApprovalEvidence, IdentityKey, KeyCommand, KeyError, KeyId, KeyRef, MessageHash, Participant,
-    PartyId, PartyOutcome, RepairSpec, SessionCommand, SessionError, SessionId, SessionSpec,
-    SessionStatus, SessionView, Threshold, Timestamp,
+    ApprovalEvidence, KeyCommand, KeyError, KeyId, KeyRef, MessageHash, Participant, PartyId,
+    PartyOutcome, RepairSpec, SessionCommand, SessionError, SessionId, SessionSpec, SessionStatus,
+    SessionView, Threshold, Timestamp,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -135,18 +135,9 @@ pub struct NewSigning {
 #[derive(Debug, Clone)]
 pub struct NewRefresh {
     pub key_id: KeyId,
-    /// Rebuild a lost share first.
-    pub repair: Option<NewRepair>,
+    /// Rebuild a lost share first (its authorizations included).
+    pub repair: Option<RepairSpec>,
     pub ttl: Duration,
-}
-
-/// The lost share of a refresh: `target`'s, rebuilt by `helpers` for the new
-/// device whose identity key is `identity`.
-#[derive(Debug, Clone)]
-pub struct NewRepair {
-    pub target: PartyId,
-    pub identity: IdentityKey,
-    pub helpers: Vec<PartyId>,
 }
 
 /// A key's current generation and its latest refresh session, if any.
@@ -308,11 +299,7 @@ impl Coordinator {
         {
             return Err(CoordinatorError::RefreshRunning(request.key_id, running));
         }
-        let repair = request.repair.map(|r| RepairSpec {
-            target: r.target,
-            identity: r.identity,
-            helpers: r.helpers,
-        });
+        let repair = request.repair.map(Box::new);
         let participants = key
             .parties
             .iter()

@@ -33,7 +33,7 @@ pub use aggregate::{Aggregate, Clock, CommandMeta, SystemClock};
 pub use approval_service::{ApprovalServiceError, Approvals, NewWorkflow};
 pub use coordinator::{
     Coordinator, CoordinatorError, CreatedSession, JoinToken, KeyState, NewKeygen, NewRefresh,
-    NewRepair, NewSigning, RandomTokens, SigningPayload, TokenIssuer,
+    NewSigning, RandomTokens, SigningPayload, TokenIssuer,
 };
 pub use registry::{ActorError, ActorRegistry, DEFAULT_IDLE_TIMEOUT, load};
 pub use session::{Session, SessionAggregate, SessionState};

@@ -308,7 +308,7 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
             usize::from(threshold.t())
         }
         SessionSpec::Refresh { key, repair } => {
-            validate_refresh(key, repair.as_ref(), &c.participants)?;
+            validate_refresh(key, repair.as_deref(), &c.participants)?;
             usize::from(threshold.n())
         }
     };
@@ -331,6 +331,9 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
 
 /// A refresh session's participants are every holder of the key, each with its
 /// registered identity, except a repair's target, which presents the new device's.
+/// A repair carries the authorizations of t holders other than the target (checked
+/// here against the key's holders for a clear early answer; every holder checks
+/// them again against the roster it pinned).
 fn validate_refresh(
     key: &KeyRef,
     repair: Option<&RepairSpec>,
@@ -372,6 +375,8 @@ fn validate_refresh(
                 got: helpers.len(),
             });
         }
+        mpc_crypto::verify_recovery(&key.parties, threshold.t(), key.key_id, key.epoch, repair)
+            .map_err(|e| SessionError::RepairNotAuthorized(e.to_string()))?;
     }
     for p in participants {
         let holder = key
@@ -393,7 +398,7 @@ fn validate_refresh(
 /// The key after refresh session `spec` completed (see [`KeyRef::refreshed`]).
 pub fn refreshed_key(spec: &SessionSpec) -> Option<KeyRef> {
     match spec {
-        SessionSpec::Refresh { key, repair } => Some(key.refreshed(repair.as_ref())),
+        SessionSpec::Refresh { key, repair } => Some(key.refreshed(repair.as_deref())),
         _ => None,
     }
 }

@@ -3,7 +3,8 @@
 //! pending → approved (t approvals) → signing (a signing session is named), or
 //! pending → rejected (more than n − t rejections) | expired (deadline). Every
 //! decision must carry a valid signature by the approver's identity key, as
-//! registered with the key, over (workflow id, payload hash, decision).
+//! registered with the key, over (workflow id, key id, group key, share generation,
+//! payload hash, decision). An approved workflow names exactly one signing session.
 
 use mpc_events::{
     ApprovalEvidence, Decision, IdentitySignature, MAX_PAYLOAD_BYTES, PartyId, SessionId,
@@ -188,8 +189,12 @@ pub fn decide(
             if !matches!(w.status, WorkflowStatus::Approved | WorkflowStatus::Signing) {
                 return Err(WorkflowError::NotApproved(w.status));
             }
-            if w.signing_sessions.contains(&session_id) {
-                return Err(WorkflowError::SessionAlreadyRecorded(session_id));
+            match w.signing_sessions.first() {
+                Some(used) if *used == session_id => {
+                    return Err(WorkflowError::SessionAlreadyRecorded(session_id));
+                }
+                Some(used) => return Err(WorkflowError::ApprovalsUsed(*used)),
+                None => {}
             }
             Ok(vec![WorkflowEvent::SigningRequested {
                 session_id,
@@ -236,6 +241,7 @@ fn decide_one(
     let valid = mpc_crypto::verify_decision(
         &holder.identity,
         w.created.workflow_id,
+        &w.created.key,
         &w.created.payload_hash,
         decision,
         &signature,

@@ -13,9 +13,9 @@ use mpc_actors::{
 };
 use mpc_crypto::PartyIdentity;
 use mpc_events::{
-    AccountError, AccountParties, AccountStatus, Decision, Email, KeyId, MessageHash, Participant,
-    PartyId, PartyOutcome, PublicKey, SessionSpec, SessionStatus, Threshold, Username,
-    WorkflowError, WorkflowStatus,
+    AccountError, AccountParties, AccountStatus, Decision, Email, KeyId, KeyRef, MessageHash,
+    Participant, PartyId, PartyOutcome, PublicKey, SessionSpec, Threshold, Username, WorkflowError,
+    WorkflowStatus,
 };
 use mpc_store::{EventStore, PostgresStore, SqliteStore};
 use sha2::{Digest, Sha256};
@@ -401,6 +401,7 @@ async fn a_suspended_account_does_not_sign(w: World) {
 struct Review {
     identities: Vec<PartyIdentity>,
     names: Vec<PartyId>,
+    key: KeyRef,
     workflow: mpc_events::WorkflowId,
     hash: MessageHash,
 }
@@ -445,6 +446,7 @@ async fn review(w: &World) -> Review {
     Review {
         identities,
         names,
+        key: w.coordinator.key(key_id).await.unwrap(),
         workflow,
         hash: MessageHash::from_bytes(Sha256::digest(PAYLOAD).into()),
     }
@@ -457,7 +459,8 @@ impl Review {
         i: usize,
         decision: Decision,
     ) -> Result<mpc_actors::workflow::Workflow, ApprovalServiceError> {
-        let signature = self.identities[i].sign_decision(self.workflow, &self.hash, decision);
+        let signature =
+            self.identities[i].sign_decision(self.workflow, &self.key, &self.hash, decision);
         w.approvals
             .decide(
                 self.workflow,
@@ -512,36 +515,34 @@ async fn t_signed_approvals_start_a_signing_session_that_carries_them(w: World) 
         w.approvals.workflow(r.workflow).await.unwrap().status,
         WorkflowStatus::Signing
     );
-    // While that session runs, no second one starts.
-    let again = w
-        .approvals
-        .start_signing(r.workflow, TTL, CommandMeta::new())
-        .await;
-    assert!(
-        matches!(
-            again,
-            Err(ApprovalServiceError::SigningNotFailed(
-                _,
-                SessionStatus::Created
-            ))
-        ),
-        "{again:?}"
-    );
-    // Once it failed, a new one may.
-    w.coordinator
-        .close(
-            created.session_id,
-            "signer offline".into(),
-            CommandMeta::new(),
-        )
-        .await
-        .unwrap();
-    let retry = w
-        .approvals
-        .start_signing(r.workflow, TTL, CommandMeta::new())
-        .await
-        .unwrap();
-    assert_ne!(retry.session_id, created.session_id);
+    // Approvals are single-use: no second session, while the first runs or after
+    // it failed.
+    for close in [false, true] {
+        if close {
+            w.coordinator
+                .close(
+                    created.session_id,
+                    "signer offline".into(),
+                    CommandMeta::new(),
+                )
+                .await
+                .unwrap();
+        }
+        let again = w
+            .approvals
+            .start_signing(r.workflow, TTL, CommandMeta::new())
+            .await;
+        assert!(
+            matches!(
+                again,
+                Err(ApprovalServiceError::Workflow(WorkflowError::ApprovalsUsed(used)))
+                    if used == created.session_id
+            ),
+            "{again:?}"
+        );
+    }
+    let workflow = w.approvals.workflow(r.workflow).await.unwrap();
+    assert_eq!(workflow.signing_sessions, [created.session_id]);
 }
 
 async fn fewer_than_t_duplicates_or_foreign_approvals_never_start_signing(w: World) {
@@ -570,7 +571,7 @@ async fn fewer_than_t_duplicates_or_foreign_approvals_never_start_signing(w: Wor
     ));
     // Approver 3 signs an approval of another payload: refused, nothing recorded.
     let other = MessageHash::from_bytes(Sha256::digest(b"wire it all to mallory").into());
-    let foreign = r.identities[2].sign_decision(r.workflow, &other, Decision::Approve);
+    let foreign = r.identities[2].sign_decision(r.workflow, &r.key, &other, Decision::Approve);
     let refused = w
         .approvals
         .decide(
@@ -588,7 +589,7 @@ async fn fewer_than_t_duplicates_or_foreign_approvals_never_start_signing(w: Wor
         ))
     ));
     // Approver 2's key signing for approver 3: refused.
-    let stolen = r.identities[1].sign_decision(r.workflow, &r.hash, Decision::Approve);
+    let stolen = r.identities[1].sign_decision(r.workflow, &r.key, &r.hash, Decision::Approve);
     let refused = w
         .approvals
         .decide(

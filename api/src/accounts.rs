@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mpc_events::{
-    AccountParties, Email, IdentityKey, Participant, Phone, RecoveryKind, ShareRole, Username,
+    AccountParties, Email, IdentityKey, Participant, Phone, RecoveryKind, ShareRole,
+    SignedApproval, Username,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::common::{invalid, party, session_ttl, signing_input, text};
-use crate::{CreateSessionResponse, DtoError, IdentityDto, ParticipantDto, SigningInput};
+use crate::{
+    CreateSessionResponse, DtoError, IdentityDto, ParticipantDto, SignedApprovalDto, SigningInput,
+};
 
 /// `POST /v1/accounts`: a user's account and the three parties of its 2-of-3 key
 /// (each given like a session participant: party id and identity keys).
@@ -143,7 +146,10 @@ pub struct AccountDto {
 /// refresh session of its key. `device_lost` (the account must be `recovering`):
 /// server and recovery rebuild the device share for the new device whose public
 /// identity is `device_identity` (what `mpc party identity` prints), then every
-/// share is refreshed. `share_rotation` (the account must be `active`): every share
+/// share is refreshed. `authorizations` are the signatures of server and recovery
+/// over the recovery transcript (what `mpc party authorize-recovery` prints): each
+/// of them refuses to help without both, so an operator's token alone cannot move
+/// the device share. `share_rotation` (the account must be `active`): every share
 /// is refreshed. `ttl_seconds` is the session's lifetime (default 600, at most
 /// 86 400).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +158,7 @@ pub struct AccountDto {
 pub enum RecoveryRequest {
     DeviceLost {
         device_identity: IdentityDto,
+        authorizations: Vec<SignedApprovalDto>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ttl_seconds: Option<u64>,
     },
@@ -162,21 +169,29 @@ pub enum RecoveryRequest {
 }
 
 impl RecoveryRequest {
-    /// The recovery asked for and its session's lifetime.
-    pub fn into_domain(self) -> Result<(RecoveryKind, Duration), DtoError> {
+    /// The recovery asked for, its authorizations (none for a share rotation) and
+    /// its session's lifetime.
+    pub fn into_domain(self) -> Result<(RecoveryKind, Vec<SignedApproval>, Duration), DtoError> {
         Ok(match self {
             Self::DeviceLost {
                 device_identity,
+                authorizations,
                 ttl_seconds,
             } => (
                 RecoveryKind::DeviceLost {
                     identity: (&device_identity).try_into()?,
                 },
+                authorizations
+                    .iter()
+                    .map(|a| a.to_domain("authorizations.approver", "authorizations.signature_hex"))
+                    .collect::<Result<_, _>>()?,
                 session_ttl(ttl_seconds)?,
             ),
-            Self::ShareRotation { ttl_seconds } => {
-                (RecoveryKind::ShareRotation, session_ttl(ttl_seconds)?)
-            }
+            Self::ShareRotation { ttl_seconds } => (
+                RecoveryKind::ShareRotation,
+                Vec::new(),
+                session_ttl(ttl_seconds)?,
+            ),
         })
     }
 }
@@ -328,20 +343,26 @@ mod tests {
     #[test]
     fn recovery_requests_convert_or_name_the_field_at_fault() {
         let parse = |v: serde_json::Value| serde_json::from_value::<RecoveryRequest>(v);
-        let (kind, ttl) = parse(serde_json::json!({"kind": "share_rotation"}))
+        let (kind, authorizations, ttl) = parse(serde_json::json!({"kind": "share_rotation"}))
             .unwrap()
             .into_domain()
             .unwrap();
         assert_eq!(kind, RecoveryKind::ShareRotation);
+        assert!(authorizations.is_empty());
         assert_eq!(ttl, Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS));
-        let (kind, ttl) = parse(serde_json::json!({
+        let signature = hex::encode([7; 64]);
+        let (kind, authorizations, ttl) = parse(serde_json::json!({
             "kind": "device_lost",
             "device_identity": identity(9),
+            "authorizations": [{"approver": "server", "signature_hex": signature}],
             "ttl_seconds": 60,
         }))
         .unwrap()
         .into_domain()
         .unwrap();
+        assert_eq!(authorizations.len(), 1);
+        assert_eq!(authorizations[0].approver.as_str(), "server");
+        assert_eq!(authorizations[0].signature.as_bytes(), &[7; 64]);
         assert_eq!(
             kind,
             RecoveryKind::DeviceLost {
@@ -351,6 +372,23 @@ mod tests {
         assert_eq!(ttl, Duration::from_secs(60));
         assert!(parse(serde_json::json!({"kind": "explode"})).is_err());
         assert!(parse(serde_json::json!({"kind": "device_lost"})).is_err());
+        let without_authorizations =
+            serde_json::json!({"kind": "device_lost", "device_identity": identity(9)});
+        assert!(parse(without_authorizations).is_err());
+        let bad_approver = parse(serde_json::json!({
+            "kind": "device_lost",
+            "device_identity": identity(9),
+            "authorizations": [{"approver": "has space", "signature_hex": signature}],
+        }))
+        .unwrap()
+        .into_domain()
+        .unwrap_err();
+        assert!(
+            bad_approver
+                .to_string()
+                .starts_with("authorizations.approver"),
+            "{bad_approver}"
+        );
         assert!(
             parse(serde_json::json!({"kind": "share_rotation", "device_identity": identity(9)}))
                 .is_err()
@@ -358,6 +396,7 @@ mod tests {
         let bad_hex = parse(serde_json::json!({
             "kind": "device_lost",
             "device_identity": {"signing": "zz", "encryption": "00"},
+            "authorizations": [],
         }))
         .unwrap()
         .into_domain()

@@ -153,6 +153,8 @@ pub struct RepairDto {
     pub target: String,
     pub identity: IdentityDto,
     pub helpers: Vec<String>,
+    /// The holders' signed authorizations of the repair (recovery transcript).
+    pub authorizations: Vec<SignedApprovalDto>,
 }
 
 impl From<&RepairSpec> for RepairDto {
@@ -161,6 +163,11 @@ impl From<&RepairSpec> for RepairDto {
             target: r.target.to_string(),
             identity: IdentityDto::from(&r.identity),
             helpers: r.helpers.iter().map(ToString::to_string).collect(),
+            authorizations: r
+                .authorizations
+                .iter()
+                .map(SignedApprovalDto::from)
+                .collect(),
         }
     }
 }
@@ -176,6 +183,16 @@ impl TryFrom<&RepairDto> for RepairSpec {
                 .iter()
                 .map(|h| party("repair.helpers", h))
                 .collect::<Result<_, _>>()?,
+            authorizations: d
+                .authorizations
+                .iter()
+                .map(|a| {
+                    a.to_domain(
+                        "repair.authorizations.approver",
+                        "repair.authorizations.signature_hex",
+                    )
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -186,8 +203,34 @@ impl TryFrom<&RepairDto> for RepairSpec {
 pub struct SignedApprovalDto {
     pub approver: String,
     /// Ed25519 signature (64 bytes) by the approver's identity key over the
-    /// approval transcript (workflow id, payload hash, decision).
+    /// approval transcript (workflow id, payload hash, decision), or for a
+    /// repair's authorization over the recovery transcript (key id, generation,
+    /// target, new identity).
     pub signature_hex: String,
+}
+
+impl From<&SignedApproval> for SignedApprovalDto {
+    fn from(a: &SignedApproval) -> Self {
+        Self {
+            approver: a.approver.to_string(),
+            signature_hex: hex::encode(a.signature.as_bytes()),
+        }
+    }
+}
+
+impl SignedApprovalDto {
+    /// The domain approval; errors name `approver_field` or `signature_field`.
+    pub fn to_domain(
+        &self,
+        approver_field: &'static str,
+        signature_field: &'static str,
+    ) -> Result<SignedApproval, DtoError> {
+        Ok(SignedApproval {
+            approver: party(approver_field, &self.approver)?,
+            signature: IdentitySignature::from_slice(&unhex(signature_field, &self.signature_hex)?)
+                .map_err(invalid(signature_field))?,
+        })
+    }
 }
 
 /// The approvals a workflow's signing session carries.
@@ -204,14 +247,7 @@ impl From<&ApprovalEvidence> for ApprovalEvidenceDto {
         Self {
             workflow_id: e.workflow_id.to_string(),
             payload_hash_hex: hex::encode(e.payload_hash.as_bytes()),
-            approvals: e
-                .approvals
-                .iter()
-                .map(|a| SignedApprovalDto {
-                    approver: a.approver.to_string(),
-                    signature_hex: hex::encode(a.signature.as_bytes()),
-                })
-                .collect(),
+            approvals: e.approvals.iter().map(SignedApprovalDto::from).collect(),
         }
     }
 }
@@ -232,17 +268,7 @@ impl TryFrom<&ApprovalEvidenceDto> for ApprovalEvidence {
             approvals: d
                 .approvals
                 .iter()
-                .map(|a| {
-                    Ok(SignedApproval {
-                        approver: PartyId::parse(&a.approver)
-                            .map_err(invalid("approval.approver"))?,
-                        signature: IdentitySignature::from_slice(&unhex(
-                            "approval.signature_hex",
-                            &a.signature_hex,
-                        )?)
-                        .map_err(invalid("approval.signature_hex"))?,
-                    })
-                })
+                .map(|a| a.to_domain("approval.approver", "approval.signature_hex"))
                 .collect::<Result<_, DtoError>>()?,
         })
     }
@@ -269,7 +295,7 @@ impl From<&SessionView> for SessionViewDto {
             SessionSpec::Refresh {
                 repair: Some(repair),
                 ..
-            } => Some(RepairDto::from(repair)),
+            } => Some(RepairDto::from(&**repair)),
             _ => None,
         };
         Self {
@@ -323,7 +349,12 @@ impl TryFrom<&SessionViewDto> for SessionView {
             }
             "refresh" => SessionSpec::Refresh {
                 key: d.key.as_ref().ok_or(DtoError::Missing("key"))?.try_into()?,
-                repair: d.repair.as_ref().map(RepairSpec::try_from).transpose()?,
+                repair: d
+                    .repair
+                    .as_ref()
+                    .map(RepairSpec::try_from)
+                    .transpose()?
+                    .map(Box::new),
             },
             other => {
                 return Err(DtoError::UnknownValue {
@@ -728,14 +759,18 @@ mod tests {
             session_id: SessionId::new(),
             spec: SessionSpec::Refresh {
                 key: key.clone(),
-                repair: Some(RepairSpec {
+                repair: Some(Box::new(RepairSpec {
                     target: participants[0].party_id.clone(),
                     identity: IdentityKey::new(&[77; 32], &[78; 32]).unwrap(),
                     helpers: vec![
                         participants[1].party_id.clone(),
                         participants[2].party_id.clone(),
                     ],
-                }),
+                    authorizations: vec![SignedApproval {
+                        approver: participants[1].party_id.clone(),
+                        signature: IdentitySignature::from_bytes([5; 64]),
+                    }],
+                })),
             },
             participants: participants
                 .iter()

@@ -134,8 +134,9 @@ pub struct WorkflowDto {
 
 /// `POST /v1/workflows/{id}/decisions`: an approver's decision and its Ed25519
 /// signature (64 bytes, hex) by the identity key it registered with the key, over
-/// the approval transcript of (workflow id, payload hash, decision). The signature
-/// is the credential: no bearer token.
+/// the approval transcript (v2) of (workflow id, key id, group public key, share
+/// generation, payload hash, decision). The signature is the credential: no bearer
+/// token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRequest {

@@ -15,8 +15,8 @@ use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, web};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
-use mpc_events::{PartyId, PartyOutcome, SessionId};
-use mpc_party::{GatewayClient, PartyError, PartyNode, SigningPolicy};
+use mpc_events::{IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, SignedApproval};
+use mpc_party::{FileJournal, GatewayClient, Holder, PartyError, PartyNode, SigningPolicy};
 use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
 use serde::Deserialize;
@@ -27,6 +27,8 @@ use zeroize::Zeroizing;
 
 use crate::adapters::{self, AdapterError};
 
+/// The file under a party's data directory that records spent approvals.
+pub const APPROVAL_JOURNAL: &str = "approvals.journal";
 /// How many invitations may wait for the participation loop.
 const PENDING_INVITATIONS: usize = 64;
 /// The largest invitation body accepted.
@@ -119,6 +121,8 @@ pub enum PartyProcessError {
     UnauthenticatedBind(SocketAddr),
     #[error("the invitation credential must be at least {MIN_CREDENTIAL_BYTES} bytes")]
     WeakCredential,
+    #[error("cannot authorize the repair: {0}")]
+    Authorize(#[source] PartyError),
 }
 
 /// Creates the party's vault and a new identity stored in it.
@@ -146,6 +150,24 @@ pub async fn open_vault(
         let identity = PartyIdentity::from_secret_bytes(&secret)
             .map_err(PartyProcessError::MalformedIdentity)?;
         Ok((vault, identity))
+    })
+    .await?
+}
+
+/// This holder's authorization of rebuilding `target`'s share of `key_id` for the
+/// new device `identity` (see [`Holder::authorize_recovery`]); offline.
+pub async fn authorize_recovery(
+    config: VaultConfig,
+    key_id: KeyId,
+    target: PartyId,
+    identity: IdentityKey,
+) -> Result<SignedApproval, PartyProcessError> {
+    let id = config.id.clone();
+    let (vault, signer) = open_vault(config).await?;
+    tokio::task::spawn_blocking(move || {
+        Holder::new(&*vault, &id, &signer)
+            .authorize_recovery(key_id, &target, &identity)
+            .map_err(PartyProcessError::Authorize)
     })
     .await?
 }
@@ -178,6 +200,7 @@ fn share_vault(
 /// The party node `config` names, over its vault and identity.
 pub async fn node(config: NodeConfig) -> Result<PartyNode, PartyProcessError> {
     let id = config.vault.id.clone();
+    let journal = config.vault.data_dir.join(APPROVAL_JOURNAL);
     let (vault, identity) = open_vault(config.vault).await?;
     let client =
         Arc::new(GatewayClient::new(&config.coordinator).map_err(PartyProcessError::Gateway)?);
@@ -196,7 +219,8 @@ pub async fn node(config: NodeConfig) -> Result<PartyNode, PartyProcessError> {
         client,
     )
     .with_policy(config.policy)
-    .allow_prehash(config.allow_prehash))
+    .allow_prehash(config.allow_prehash)
+    .with_journal(Arc::new(FileJournal::new(journal))))
 }
 
 /// An invitation to take part in a session (`POST /v1/invitations`).

@@ -16,9 +16,9 @@ use mpc_actors::{
 };
 use mpc_crypto::verify_signature;
 use mpc_events::{
-    AccountParties, Decision, Email, KeyId, MessageHash, Participant, PartyId, PartyOutcome,
-    PublicKey, RecoveryKind, RecoveryStatus, SessionId, SessionStatus, Signature, Threshold,
-    Username, WorkflowStatus,
+    AccountParties, Decision, Email, KeyId, Participant, PartyId, PartyOutcome, PublicKey,
+    RecoveryKind, RecoveryStatus, SessionId, SessionStatus, Signature, Threshold, Username,
+    WorkflowStatus,
 };
 use mpc_party::{PartyNode, SigningPolicy};
 use mpc_projections::{
@@ -27,7 +27,6 @@ use mpc_projections::{
 use mpc_store::{EventStore, SqliteStore, StreamName};
 use mpc_transport::InProcessTransport;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use mpc_app::process::resume;
 use mpc_app::softhsm::Hsm;
@@ -345,7 +344,6 @@ async fn approval(
             CommandMeta::new(),
         )
         .await?;
-    let payload_hash = MessageHash::from_bytes(Sha256::digest(message).into());
     // Approver 2 rejects (when n − t allows one rejection); then the first t others
     // approve.
     let t = usize::from(threshold.t());
@@ -361,9 +359,7 @@ async fn approval(
     let mut workflow = None;
     for (i, decision) in decisions {
         let node = &nodes[i];
-        let signature = node
-            .identity()
-            .sign_decision(workflow_id, &payload_hash, decision);
+        let signature = node.decide(workflow_id, key_id, message, decision)?;
         workflow = Some(
             approvals
                 .decide(
@@ -534,19 +530,33 @@ async fn recovery(
     let after_loss = vec![new_device.clone(), nodes[1].clone(), nodes[2].clone()];
 
     progress.inc(1);
-    progress.set_message("server and recovery rebuild the device share; all shares refreshed");
-    let kind = RecoveryKind::DeviceLost {
-        identity: new_device.identity().public(),
-    };
+    progress
+        .set_message("server and recovery authorize and rebuild the device share; all refreshed");
+    let identity = new_device.identity().public();
+    let key_id = accounts.key(account_id).await?.key_id;
+    let authorizations = nodes[1..]
+        .iter()
+        .map(|helper| helper.authorize_recovery(key_id, &names[0], &identity))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut recoveries = Vec::new();
     let mut more_sessions = Vec::new();
-    for kind in [kind, RecoveryKind::ShareRotation] {
+    for (kind, authorizations) in [
+        (RecoveryKind::DeviceLost { identity }, authorizations),
+        (RecoveryKind::ShareRotation, Vec::new()),
+    ] {
         if kind == RecoveryKind::ShareRotation {
             progress.inc(1);
             progress.set_message("share rotation: all three shares refreshed again");
         }
+        let authorized_by = authorizations.iter().map(|a| a.approver.clone()).collect();
         let created = accounts
-            .recover(account_id, kind, SESSION_TTL, CommandMeta::new())
+            .recover(
+                account_id,
+                kind,
+                authorizations,
+                SESSION_TTL,
+                CommandMeta::new(),
+            )
             .await?;
         let (ran, account) = tokio::join!(
             run_all(&after_loss, &created),
@@ -576,6 +586,7 @@ async fn recovery(
             kind: recovery.kind.name().to_owned(),
             status: recovery.status,
             epoch: key.epoch,
+            authorized_by,
         });
         more_sessions.push(created.session_id);
     }

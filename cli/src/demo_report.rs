@@ -69,6 +69,9 @@ pub struct RecoveryReport {
     pub status: RecoveryStatus,
     /// The key's share generation after the session.
     pub epoch: u32,
+    /// The holders whose signed authorizations the repair carried (`device_lost`).
+    #[serde(serialize_with = "party_ids")]
+    pub authorized_by: Vec<PartyId>,
 }
 
 /// Everything the demo did; serialized, the `--json` report.
@@ -256,6 +259,10 @@ pub fn print_text(report: &Report) {
                 "  recovery {} {:<14} {:<10} share generation {}",
                 r.session_id, r.kind, r.status, r.epoch
             );
+            if !r.authorized_by.is_empty() {
+                let by: Vec<&str> = r.authorized_by.iter().map(PartyId::as_str).collect();
+                println!("    authorized by {}", by.join(", "));
+            }
         }
     }
     if let Some(tampered) = report.tampered_verifies {

@@ -127,6 +127,10 @@ pub struct StartArgs {
     /// prints, from this file or `-` for standard input.
     #[arg(long, required_if_eq("kind", "device_lost"))]
     pub device_identity_json: Option<PathBuf>,
+    /// For `device_lost`: a holder's authorization, the JSON `mpc party
+    /// authorize-recovery` printed (once per holder: server and recovery).
+    #[arg(long = "authorization", value_name = "FILE")]
+    pub authorizations: Vec<PathBuf>,
     /// Lifetime of the session in seconds (default 600).
     #[arg(long)]
     pub ttl_seconds: Option<u64>,
@@ -257,27 +261,45 @@ pub fn recovery_request(args: &StartArgs) -> anyhow::Result<RecoveryRequest> {
     Ok(match (args.kind, &args.device_identity_json) {
         (RecoveryType::DeviceLost, Some(path)) => RecoveryRequest::DeviceLost {
             device_identity: read_identity(path)?,
+            authorizations: args
+                .authorizations
+                .iter()
+                .map(|path| {
+                    serde_json::from_str(&read_text(path)?).with_context(|| {
+                        format!(
+                            "{} is not an authorization (approver, signature_hex)",
+                            path.display()
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             ttl_seconds: args.ttl_seconds,
         },
         (RecoveryType::DeviceLost, None) => bail!("device_lost needs --device-identity-json"),
-        (RecoveryType::ShareRotation, None) => RecoveryRequest::ShareRotation {
-            ttl_seconds: args.ttl_seconds,
-        },
-        (RecoveryType::ShareRotation, Some(_)) => {
-            bail!("--device-identity-json is only for device_lost")
+        (RecoveryType::ShareRotation, None) if args.authorizations.is_empty() => {
+            RecoveryRequest::ShareRotation {
+                ttl_seconds: args.ttl_seconds,
+            }
+        }
+        (RecoveryType::ShareRotation, _) => {
+            bail!("--device-identity-json and --authorization are only for device_lost")
         }
     })
 }
 
 /// The identity in `mpc party identity`'s output (or a bare `{signing, encryption}`)
 /// from `path`, `-` for standard input; checked before it is sent.
-fn read_identity(path: &Path) -> anyhow::Result<IdentityDto> {
-    let text = if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+pub(crate) fn read_identity(path: &Path) -> anyhow::Result<IdentityDto> {
+    parse_identity(&read_text(path)?)
+}
+
+/// The text of `path`, `-` for standard input.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
-    };
-    parse_identity(&text)
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
 }
 
 /// Parses `mpc party identity`'s output (or a bare `{signing, encryption}`).

@@ -5,7 +5,9 @@
 //! - `identity` prints it again;
 //! - `run` is the server role: it listens for invitations (session id + join token)
 //!   and takes part in each session it is invited to;
-//! - `join` is the client role: it takes part in one session and prints the result.
+//! - `join` is the client role: it takes part in one session and prints the result;
+//! - `authorize-recovery` signs this holder's authorization of another holder's
+//!   repair, checked against the roster it pinned (offline).
 //!
 //! Shares rest in a vault chosen with `--vault` (`MPC_VAULT`): `file` (the default,
 //! encrypted under a passphrase) or `pkcs11` (encrypted under a non-extractable key in
@@ -17,14 +19,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use mpc_api::{IdentityDto, ReportRequest, SignedApprovalDto};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
 use mpc_crypto::PartyIdentity;
-use mpc_events::{PartyId, PartyOutcome, SessionId};
+use mpc_events::{KeyId, PartyId, PartyOutcome, SessionId};
 use mpc_party::SigningPolicy;
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::infra::TransportArgs;
+use crate::operator::read_identity;
 
 pub(crate) const INVITATION_TOKEN: &str = "MPC_PARTY_INVITATION_TOKEN";
 
@@ -38,6 +42,23 @@ pub enum PartyCommand {
     Run(RunArgs),
     /// Client role: take part in one session and print the result.
     Join(JoinArgs),
+    /// Authorize rebuilding another holder's lost share for a new device; print the
+    /// authorization for `mpc recovery start --authorization`.
+    AuthorizeRecovery(AuthorizeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthorizeArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    #[arg(long)]
+    pub key: KeyId,
+    /// The holder whose share is lost (e.g. `device`).
+    #[arg(long)]
+    pub target: PartyId,
+    /// The new device's identity: the JSON `mpc party identity` prints, `-` for stdin.
+    #[arg(long)]
+    pub device_identity_json: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -125,6 +146,17 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
         PartyCommand::Identity(args) => {
             let (_, identity) = process::open_vault(vault_config(&args)?).await?;
             print_identity(&args.id, &identity);
+        }
+        PartyCommand::AuthorizeRecovery(args) => {
+            let device = read_identity(&args.device_identity_json)?;
+            let vault = vault_config(&args.vault)?;
+            let signed =
+                process::authorize_recovery(vault, args.key, args.target, (&device).try_into()?)
+                    .await?;
+            println!(
+                "{}",
+                serde_json::to_string(&SignedApprovalDto::from(&signed))?
+            );
         }
         PartyCommand::Join(args) => {
             let node = process::node(node_config(&args.node)?).await?;
@@ -218,31 +250,13 @@ fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
 }
 
 fn print_identity(id: &PartyId, identity: &PartyIdentity) {
-    let public = identity.public();
-    let (signing, encryption) = (
-        hex::encode(public.signing()),
-        hex::encode(public.encryption()),
-    );
-    let identity = json!({"signing": signing, "encryption": encryption});
+    let identity = IdentityDto::from(&identity.public());
     println!("{}", json!({"party_id": id.as_str(), "identity": identity}));
 }
 
+/// The outcome as its report to the coordinator reads, with the session id.
 fn outcome_json(session: SessionId, outcome: &PartyOutcome) -> serde_json::Value {
-    match outcome {
-        PartyOutcome::PublicKey(pk) => json!({
-            "session_id": session.to_string(),
-            "public_key": hex::encode(pk.as_bytes()),
-        }),
-        PartyOutcome::Signature(s) => json!({
-            "session_id": session.to_string(),
-            "r_hex": hex::encode(s.r()),
-            "s_hex": hex::encode(s.s()),
-            "recovery_id": s.recovery_id(),
-        }),
-        PartyOutcome::Refreshed { public_key, digest } => json!({
-            "session_id": session.to_string(),
-            "public_key": hex::encode(public_key.as_bytes()),
-            "refresh_digest": hex::encode(digest.as_bytes()),
-        }),
-    }
+    let mut json = json!(ReportRequest::completion(outcome));
+    json["session_id"] = json!(session.to_string());
+    json
 }

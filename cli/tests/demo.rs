@@ -201,6 +201,14 @@ async fn the_recovery_scenario_keeps_the_key_and_the_new_device_signs() {
     assert_eq!(json["scenario"], "recovery");
     assert_eq!(json["public_key_before"], json["public_key"]);
     assert_eq!(json["recovery_sessions"][0]["type"], "device_lost");
+    assert_eq!(
+        json["recovery_sessions"][0]["authorized_by"],
+        serde_json::json!(["server", "recovery"])
+    );
+    assert_eq!(
+        json["recovery_sessions"][1]["authorized_by"],
+        serde_json::json!([])
+    );
     assert_eq!(json["signatures"][0]["verified"], true);
 }
 

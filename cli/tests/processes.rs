@@ -384,6 +384,37 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// `POST path` with the admin token; the JSON answer, which must be `expected`.
+    async fn post(&self, path: &str, body: Value, expected: u16) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.coordinator.url))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "POST {path}: {answer}");
+        answer
+    }
+
+    /// `mpc args…` as a one-shot command with the operator's and the parties'
+    /// environment; its output.
+    fn mpc(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_mpc"))
+            .args(args)
+            .env("MPC_VAULT_PASSPHRASE", PASSPHRASE)
+            .env("MPC_COORDINATOR_URL", &self.coordinator.url)
+            .env("MPC_ADMIN_TOKEN", &self.admin_token)
+            .env("MPC_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -635,4 +666,166 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
         (400, json!("invalid_body"))
     );
     assert_eq!(post(Some(CREDENTIAL), valid).await, (202, Value::Null));
+}
+
+/// The lost-phone flow as its people run it, each with their own command: the
+/// operator sets the account recovering; the user initializes a new phone; the
+/// server's and the recovery key's holders each sign an authorization with `mpc party
+/// authorize-recovery` (checked against the roster their vault pinned); the operator
+/// starts the recovery with them. Without both authorizations the admin token alone
+/// gets a refusal and nothing is recorded. The rebuilt phone then signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
+    let db = Database::create().await;
+    let mut cluster = Cluster::start(&db).await;
+    let holder = |i: usize| cluster.identities[i].clone();
+    let opened = cluster
+        .post(
+            "/v1/accounts",
+            json!({
+                "username": "alice", "email": "alice@example.com", "phone": "+15551234567",
+                "device": holder(0), "server": holder(1), "recovery": holder(2),
+                "ttl_seconds": 120,
+            }),
+            201,
+        )
+        .await;
+    let keygen = &opened["keygen"];
+    cluster
+        .invite(keygen, &["device", "server", "recovery"])
+        .await;
+    let key = keygen["session_id"].as_str().unwrap().to_owned();
+    let status = cluster.wait(&key, Duration::from_secs(90), |_| false).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let public_key = public_key_of(&status);
+    let account = opened["account_id"].as_str().unwrap().to_owned();
+    cluster
+        .post(
+            &format!("/v1/accounts/{account}/status"),
+            json!({"action": "start_recovery", "reason": "lost phone"}),
+            200,
+        )
+        .await;
+
+    // The phone and its vault are gone; a new phone is set up in its place.
+    cluster.party("device").kill();
+    std::fs::remove_dir_all(cluster.party_dir("device")).unwrap();
+    let new_phone = cluster.init_party("device");
+    let phone_file = cluster.dir.path().join("new-phone.json");
+    std::fs::write(&phone_file, new_phone.to_string()).unwrap();
+    let phone_process = cluster.start_party("device");
+    *cluster.party("device") = phone_process;
+
+    let mut authorizations = Vec::new();
+    for id in ["server", "recovery"] {
+        let dir = cluster.party_dir(id);
+        let out = cluster.mpc(&[
+            "party",
+            "authorize-recovery",
+            "--id",
+            id,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--key",
+            &key,
+            "--target",
+            "device",
+            "--device-identity-json",
+            phone_file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = cluster.dir.path().join(format!("{id}.authorization.json"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        authorizations.push(file);
+    }
+    // A holder does not authorize its own repair.
+    let dir = cluster.party_dir("server");
+    let own = cluster.mpc(&[
+        "party",
+        "authorize-recovery",
+        "--id",
+        "server",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--key",
+        &key,
+        "--target",
+        "server",
+        "--device-identity-json",
+        phone_file.to_str().unwrap(),
+    ]);
+    assert!(!own.status.success());
+
+    let invites: Vec<String> = cluster
+        .parties
+        .iter()
+        .map(|(id, process)| format!("{id}={}", process.url))
+        .collect();
+    let start = |authorizations: &[PathBuf]| {
+        let mut args = vec![
+            "recovery".to_owned(),
+            "start".to_owned(),
+            "--account".to_owned(),
+            account.clone(),
+            "--type".to_owned(),
+            "device_lost".to_owned(),
+            "--device-identity-json".to_owned(),
+            phone_file.to_str().unwrap().to_owned(),
+        ];
+        for file in authorizations {
+            args.extend([
+                "--authorization".to_owned(),
+                file.to_str().unwrap().to_owned(),
+            ]);
+        }
+        for invite in &invites {
+            args.extend(["--invite".to_owned(), invite.clone()]);
+        }
+        cluster.mpc(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let head = |db: &Database| {
+        let url = db.url();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let before = head(&db).await;
+    for partial in [&authorizations[..0], &authorizations[1..]] {
+        let refused = start(partial);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success());
+        assert!(stderr.contains("recovery_not_authorized"), "{stderr}");
+    }
+    assert_eq!(
+        head(&db).await,
+        before,
+        "a refused recovery recorded events"
+    );
+
+    let started = start(&authorizations);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let started: Value = serde_json::from_slice(&started.stdout).unwrap();
+    let session = started["session_id"].as_str().unwrap();
+    let ended = cluster
+        .wait(session, Duration::from_secs(90), |_| false)
+        .await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    cluster
+        .signs(&key, &public_key, &["device", "server"])
+        .await;
+    drop(cluster);
+    db.drop_now().await;
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use mpc_actors::{
     Accounts, CommandMeta, Coordinator, CoordinatorError, CreatedSession, NewAccount, NewKeygen,
-    NewRefresh, NewRepair, NewSigning, SigningPayload, StatusChange, SystemClock,
+    NewRefresh, NewSigning, SigningPayload, StatusChange, SystemClock,
 };
 use mpc_app::LocalCoordinator;
 use mpc_crypto::verify_signature;
@@ -25,8 +25,8 @@ use mpc_engine::{
 use mpc_events::{
     AccountError, AccountId, AccountParties, AccountStatus, Email, IdentityKey, KeyId, KeyRef,
     MessageHash, Participant, PartyId, PartyOutcome, RecoveryKind, RecoveryStatus, RepairSpec,
-    SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Signature, Threshold,
-    Timestamp, Username,
+    SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Signature, SignedApproval,
+    Threshold, Timestamp, Username,
 };
 use mpc_party::{CoordinatorClient, PartyError, PartyIdentity, PartyNode};
 use mpc_store::{EventStore, SqliteStore};
@@ -166,6 +166,22 @@ struct Account {
     recovery: Node,
 }
 
+impl Account {
+    /// Server's and recovery's authorizations of rebuilding the device share for
+    /// `identity`, each from its own vault and pinned roster.
+    fn authorize(&self, identity: &IdentityKey) -> Vec<SignedApproval> {
+        [&self.server, &self.recovery]
+            .iter()
+            .map(|helper| {
+                helper
+                    .node
+                    .authorize_recovery(self.key_id, self.device.node.id(), identity)
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
 async fn account(world: &World, server: Node, recovery: Node) -> Account {
     let device = world.node("device");
     let opened = world
@@ -232,6 +248,7 @@ async fn a_lost_device_is_rebuilt_for_the_new_device_and_every_old_share_is_reti
             RecoveryKind::DeviceLost {
                 identity: phone.node.identity().public(),
             },
+            a.authorize(&phone.node.identity().public()),
             TTL,
             CommandMeta::new(),
         )
@@ -360,10 +377,11 @@ async fn fewer_than_t_helpers_are_refused_before_anything_is_recorded() {
         .create_refresh(
             NewRefresh {
                 key_id: a.key_id,
-                repair: Some(NewRepair {
+                repair: Some(RepairSpec {
                     target: a.device.node.id().clone(),
                     identity: PartyIdentity::generate().public(),
                     helpers: vec![a.server.node.id().clone()],
+                    authorizations: Vec::new(),
                 }),
                 ttl: TTL,
             },
@@ -386,13 +404,13 @@ async fn fewer_than_t_helpers_are_refused_before_anything_is_recorded() {
 async fn a_lost_device_recovery_needs_a_recovering_account() {
     let world = World::new().await;
     let a = account(&world, world.node("server"), world.node("recovery")).await;
+    let identity = PartyIdentity::generate().public();
     let refused = world
         .accounts
         .recover(
             a.id,
-            RecoveryKind::DeviceLost {
-                identity: PartyIdentity::generate().public(),
-            },
+            RecoveryKind::DeviceLost { identity },
+            a.authorize(&identity),
             TTL,
             CommandMeta::new(),
         )
@@ -408,6 +426,65 @@ async fn a_lost_device_recovery_needs_a_recovering_account() {
     let state = world.coordinator.key_state(a.key_id).await.unwrap();
     assert_eq!(state.last_refresh, None);
     world.signs(a.key_id, &[&a.device, &a.server]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_device_recovery_without_two_holders_authorizations_is_refused_and_changes_nothing()
+{
+    let world = World::new().await;
+    let a = account(&world, world.node("server"), world.node("recovery")).await;
+    lose_device(&world, &a).await;
+    let identity = PartyIdentity::generate().public();
+    let authorized = a.authorize(&identity);
+    // What an operator with the admin token alone can make: its own key signing
+    // for the server.
+    let forged = SignedApproval {
+        approver: a.server.node.id().clone(),
+        signature: PartyIdentity::generate().authorize_recovery(
+            a.key_id,
+            1,
+            a.device.node.id(),
+            &identity,
+        ),
+    };
+    let other_device = a.authorize(&PartyIdentity::generate().public());
+    for (authorizations, why) in [
+        (Vec::new(), "0 authorizations"),
+        (authorized[1..].to_vec(), "1 authorizations"),
+        (
+            vec![forged, authorized[1].clone()],
+            "server does not verify",
+        ),
+        (other_device, "server does not verify"),
+    ] {
+        let refused = world
+            .accounts
+            .recover(
+                a.id,
+                RecoveryKind::DeviceLost { identity },
+                authorizations,
+                TTL,
+                CommandMeta::new(),
+            )
+            .await;
+        match refused {
+            Err(mpc_actors::AccountServiceError::Coordinator(CoordinatorError::Session(
+                SessionError::RepairNotAuthorized(reason),
+            ))) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("an unauthorized recovery was not refused: {other:?}"),
+        }
+    }
+    assert!(
+        world
+            .accounts
+            .account(a.id)
+            .await
+            .unwrap()
+            .recoveries
+            .is_empty()
+    );
+    let state = world.coordinator.key_state(a.key_id).await.unwrap();
+    assert_eq!((state.key.epoch, state.last_refresh), (1, None));
 }
 
 /// The DKLs23 engine, except that its repair terms are computed for another run:
@@ -466,6 +543,7 @@ async fn a_helper_sending_a_wrong_term_fails_the_recovery_and_the_shares_still_s
             RecoveryKind::DeviceLost {
                 identity: phone.node.identity().public(),
             },
+            a.authorize(&phone.node.identity().public()),
             TTL,
             CommandMeta::new(),
         )
@@ -517,6 +595,7 @@ async fn an_impostor_with_the_device_token_gets_no_share_and_the_shares_still_si
             RecoveryKind::DeviceLost {
                 identity: phone.node.identity().public(),
             },
+            a.authorize(&phone.node.identity().public()),
             TTL,
             CommandMeta::new(),
         )
@@ -634,11 +713,12 @@ async fn a_helper_refuses_a_target_other_than_the_new_device_the_session_names()
         session_id: SessionId::new(),
         spec: SessionSpec::Refresh {
             key: a.key.clone(),
-            repair: Some(RepairSpec {
+            repair: Some(Box::new(RepairSpec {
                 target: a.device.node.id().clone(),
                 identity: named,
                 helpers: vec![a.server.node.id().clone(), a.recovery.node.id().clone()],
-            }),
+                authorizations: Vec::new(),
+            })),
         },
         participants: participants
             .into_iter()

@@ -18,35 +18,39 @@ use crate::PartyIdentity;
 
 impl PartyIdentity {
     /// Signs `decision` on workflow `workflow_id` over the payload with hash
-    /// `payload_hash`.
+    /// `payload_hash`, to be signed with `key` (its id, group key and generation).
     pub fn sign_decision(
         &self,
         workflow_id: WorkflowId,
+        key: &KeyRef,
         payload_hash: &MessageHash,
         decision: Decision,
     ) -> IdentitySignature {
-        let transcript = approval_transcript(workflow_id, payload_hash, decision);
+        let transcript = approval_transcript(workflow_id, key, payload_hash, decision);
         IdentitySignature::from_bytes(self.signing_key().sign(&transcript).to_bytes())
     }
 }
 
-/// Whether `signature` is `approver`'s signature of `decision` on the workflow.
+/// Whether `signature` is `approver`'s signature of `decision` on the workflow
+/// over `key` (its id, group key and generation).
 pub fn verify_decision(
     approver: &IdentityKey,
     workflow_id: WorkflowId,
+    key: &KeyRef,
     payload_hash: &MessageHash,
     decision: Decision,
     signature: &IdentitySignature,
 ) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(approver.signing()) else {
+    let Ok(verifying) = VerifyingKey::from_bytes(approver.signing()) else {
         return false;
     };
     let signature = ed25519_dalek::Signature::from_bytes(signature.as_bytes());
-    key.verify_strict(
-        &approval_transcript(workflow_id, payload_hash, decision),
-        &signature,
-    )
-    .is_ok()
+    verifying
+        .verify_strict(
+            &approval_transcript(workflow_id, key, payload_hash, decision),
+            &signature,
+        )
+        .is_ok()
 }
 
 /// Why a set of approvals does not allow a signature.
@@ -103,6 +107,7 @@ pub fn verify_evidence(
         if !verify_decision(
             &holder.identity,
             evidence.workflow_id,
+            key,
             &evidence.payload_hash,
             Decision::Approve,
             &approval.signature,
@@ -166,6 +171,7 @@ mod tests {
                 approver: self.key.parties[i].party_id.clone(),
                 signature: self.identities[i].sign_decision(
                     self.workflow,
+                    &self.key,
                     &self.hash,
                     Decision::Approve,
                 ),
@@ -188,11 +194,12 @@ mod tests {
     #[test]
     fn a_decision_verifies_only_for_its_own_workflow_payload_decision_and_key() {
         let f = fixture();
-        let sig = f.identities[0].sign_decision(f.workflow, &f.hash, Decision::Approve);
+        let sig = f.identities[0].sign_decision(f.workflow, &f.key, &f.hash, Decision::Approve);
         let me = f.identities[0].public();
         assert!(verify_decision(
             &me,
             f.workflow,
+            &f.key,
             &f.hash,
             Decision::Approve,
             &sig
@@ -200,6 +207,7 @@ mod tests {
         assert!(!verify_decision(
             &me,
             f.workflow,
+            &f.key,
             &f.hash,
             Decision::Reject,
             &sig
@@ -207,6 +215,7 @@ mod tests {
         assert!(!verify_decision(
             &me,
             WorkflowId::new(),
+            &f.key,
             &f.hash,
             Decision::Approve,
             &sig
@@ -215,6 +224,7 @@ mod tests {
         assert!(!verify_decision(
             &me,
             f.workflow,
+            &f.key,
             &other_hash,
             Decision::Approve,
             &sig
@@ -223,10 +233,42 @@ mod tests {
         assert!(!verify_decision(
             &someone_else,
             f.workflow,
+            &f.key,
             &f.hash,
             Decision::Approve,
             &sig
         ));
+    }
+
+    #[test]
+    fn a_decision_verifies_only_for_the_key_and_generation_it_was_signed_for() {
+        let f = fixture();
+        let sig = f.identities[0].sign_decision(f.workflow, &f.key, &f.hash, Decision::Approve);
+        let me = f.identities[0].public();
+        let other_key = KeyRef {
+            key_id: KeyId::of_keygen(SessionId::new()),
+            ..f.key.clone()
+        };
+        let refreshed = KeyRef {
+            epoch: 2,
+            ..f.key.clone()
+        };
+        for key in [&f.key, &other_key, &refreshed] {
+            let verified = verify_decision(&me, f.workflow, key, &f.hash, Decision::Approve, &sig);
+            assert_eq!(verified, std::ptr::eq(key, &f.key));
+        }
+        let evidence = f.evidence(&[0, 1, 2]);
+        assert_eq!(
+            verify_evidence(
+                &evidence,
+                &other_key,
+                Some(&f.payload),
+                &f.signers(&[0, 1, 2])
+            ),
+            Err(EvidenceError::BadSignature(
+                f.key.parties[0].party_id.clone()
+            ))
+        );
     }
 
     #[test]
@@ -267,7 +309,7 @@ mod tests {
         );
         let mut forged = f.evidence(&[0, 1, 2]);
         forged.approvals[2].signature =
-            f.identities[3].sign_decision(f.workflow, &f.hash, Decision::Approve);
+            f.identities[3].sign_decision(f.workflow, &f.key, &f.hash, Decision::Approve);
         assert_eq!(
             verify_evidence(&forged, &f.key, Some(&f.payload), &signers),
             Err(EvidenceError::BadSignature(signers[2].clone()))
@@ -286,7 +328,7 @@ mod tests {
         );
         let mut rejection = f.evidence(&[0, 1, 2]);
         rejection.approvals[0].signature =
-            f.identities[0].sign_decision(f.workflow, &f.hash, Decision::Reject);
+            f.identities[0].sign_decision(f.workflow, &f.key, &f.hash, Decision::Reject);
         assert_eq!(
             verify_evidence(&rejection, &f.key, Some(&f.payload), &signers),
             Err(EvidenceError::BadSignature(signers[0].clone()))

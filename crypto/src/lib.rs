@@ -17,13 +17,18 @@
 //! - The same identity key signs approval decisions
 //!   ([`PartyIdentity::sign_decision`]); [`verify_evidence`] is the one check of a
 //!   workflow's approvals, run by the session aggregate and by every signing party.
+//! - It also authorizes the repair of another holder's lost share
+//!   ([`PartyIdentity::authorize_recovery`]); [`verify_recovery`] is the one check
+//!   that t holders did, run by the session aggregate and by every holder.
 
 mod approval;
 mod envelope;
+mod recovery;
 mod signature;
 
 pub use approval::{EvidenceError, verify_decision, verify_evidence};
 pub use envelope::{
     EnvelopeError, Header, Opened, P2P_OVERHEAD, PartyIdentity, SeenMessages, open, seal,
 };
+pub use recovery::{RecoveryAuthError, verify_recovery};
 pub use signature::{is_on_curve, verify_signature};

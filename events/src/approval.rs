@@ -171,7 +171,10 @@ pub enum WorkflowError {
     NotAnApprover(PartyId),
     #[error("approver {0} has already decided")]
     AlreadyDecided(PartyId),
-    #[error("the signature of {0} does not verify over this workflow, payload and decision")]
+    #[error(
+        "the signature of {0} does not verify over this workflow, key, share generation, \
+         payload and decision"
+    )]
     BadApprovalSignature(PartyId),
     #[error("workflow is {0}; decisions are only accepted while it is pending")]
     NotPending(WorkflowStatus),
@@ -179,6 +182,16 @@ pub enum WorkflowError {
     NotApproved(WorkflowStatus),
     #[error("session {0} is already recorded for this workflow")]
     SessionAlreadyRecorded(SessionId),
+    #[error(
+        "the workflow's approvals were used by signing session {0}; approvals are single-use, \
+         so another signature needs a new workflow"
+    )]
+    ApprovalsUsed(SessionId),
+    #[error(
+        "the key was refreshed since the workflow was created (generation {approved} approved, \
+         {current} current); approvals hold for one generation, so start a new workflow"
+    )]
+    KeyRefreshed { approved: u32, current: u32 },
     #[error("the workflow's deadline has passed")]
     DeadlinePassed,
     #[error("workflow does not expire until {0} ms")]

@@ -122,6 +122,12 @@ pub struct RepairSpec {
     pub identity: IdentityKey,
     /// The holders that rebuild the share: at least t, never the target.
     pub helpers: Vec<PartyId>,
+    /// The repair's authorizations: signatures by at least t holders other than
+    /// the target, each with its identity key, over the recovery transcript (key,
+    /// generation, target, new identity). Every holder verifies them against the
+    /// identity keys it pinned before it sends anything, so neither the coordinator
+    /// nor an operator's token alone can move a share to a device of their choosing.
+    pub authorizations: Vec<SignedApproval>,
 }
 
 /// What kind of session to run and its kind-specific inputs.
@@ -144,7 +150,8 @@ pub enum SessionSpec {
     /// stays. With `repair`, a lost share is rebuilt first.
     Refresh {
         key: KeyRef,
-        repair: Option<RepairSpec>,
+        /// Boxed: most refreshes repair nothing, and the spec stays small.
+        repair: Option<Box<RepairSpec>>,
     },
 }
 
@@ -406,6 +413,8 @@ pub enum SessionError {
     TargetIsHelper(PartyId),
     #[error("the new device must present an identity key that no holder of the key uses")]
     RepairIdentityNotNew,
+    #[error("the repair is not authorized: {0}")]
+    RepairNotAuthorized(String),
 }
 
 /// What a party learns about a session it joins: everything it needs to run its

@@ -238,7 +238,7 @@ pub async fn sign(
     request_body = RecoveryRequest,
     responses(
         (status = 201, description = "the recovery's refresh session; join tokens for device, server and recovery", body = CreateSessionResponse),
-        (status = 400, description = "invalid request (kind, identity, ttl) or `identity_not_new`", body = ApiError),
+        (status = 400, description = "invalid request (kind, identity, authorizations, ttl), `identity_not_new` or `recovery_not_authorized`", body = ApiError),
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown account", body = ApiError),
         (status = 409, description = "`account_not_recovering`, `account_not_active`, `recovery_open`, `key_not_ready` or `refresh_running`", body = ApiError),
@@ -253,7 +253,7 @@ pub async fn recover(
 ) -> Result<HttpResponse> {
     state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
-    let (kind, ttl) = body.into_inner().into_domain()?;
+    let (kind, authorizations, ttl) = body.into_inner().into_domain()?;
     // A recovery whose follower stopped (a restarted gateway, say) ends here.
     state
         .accounts
@@ -261,7 +261,7 @@ pub async fn recover(
         .await?;
     let created = state
         .accounts
-        .recover(id, kind, ttl, CommandMeta::new())
+        .recover(id, kind, authorizations, ttl, CommandMeta::new())
         .await?;
     let accounts = state.accounts.clone();
     tokio::spawn(async move {

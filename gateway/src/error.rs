@@ -148,6 +148,7 @@ impl From<SessionError> for GatewayError {
             E::TooFewHelpers { .. } => Self::bad_request("too_few_helpers", message),
             E::TargetIsHelper(_) => Self::bad_request("target_is_helper", message),
             E::RepairIdentityNotNew => Self::bad_request("identity_not_new", message),
+            E::RepairNotAuthorized(_) => Self::bad_request("recovery_not_authorized", message),
             E::JoinTokensMismatch | E::NotYetExpired(_) => Self::internal(&message),
         }
     }
@@ -252,6 +253,8 @@ impl From<WorkflowError> for GatewayError {
             E::NotPending(_) => Self::conflict("workflow_not_pending", message),
             E::NotApproved(_) => Self::conflict("workflow_not_approved", message),
             E::SessionAlreadyRecorded(_) => Self::conflict("session_already_recorded", message),
+            E::ApprovalsUsed(_) => Self::conflict("approvals_used", message),
+            E::KeyRefreshed { .. } => Self::conflict("key_refreshed", message),
             E::DeadlinePassed => Self::conflict("deadline_passed", message),
             E::NotYetExpired(_) => Self::conflict("not_yet_expired", message),
         }
@@ -264,7 +267,6 @@ impl From<ApprovalServiceError> for GatewayError {
         match e {
             E::Workflow(e) => e.into(),
             E::Coordinator(e) => e.into(),
-            E::SigningNotFailed(..) => Self::conflict("signing_in_progress", e.to_string()),
             E::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -132,8 +132,8 @@ pub async fn get(
 }
 
 /// Record an approver's signed decision. No bearer token: the signature over
-/// (workflow id, payload hash, decision) by the approver's registered identity
-/// key is the credential.
+/// (workflow id, key id, group key, share generation, payload hash, decision) by the
+/// approver's registered identity key is the credential.
 #[utoipa::path(
     post, path = "/v1/workflows/{id}/decisions", tag = "workflows",
     params(("id" = String, Path, description = "workflow id")),
@@ -171,7 +171,7 @@ pub async fn decide(
         (status = 201, description = "the signing session; join tokens for the approvers", body = CreateSessionResponse),
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown workflow", body = ApiError),
-        (status = 409, description = "`workflow_not_approved` or `signing_in_progress`", body = ApiError),
+        (status = 409, description = "`workflow_not_approved`, `approvals_used` (approvals are single-use: one signing session per workflow) or `key_refreshed` (the key moved to another share generation since the approvals)", body = ApiError),
     ),
     security(("admin" = []))
 )]

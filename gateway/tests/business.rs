@@ -9,10 +9,10 @@ use common::{
 use k256::ecdsa::SigningKey;
 use mpc_api::{
     AccountDto, CreateSessionResponse, CreateWorkflowResponse, IdentityDto, JoinResponse,
-    KeyStatusDto, OpenAccountResponse, ParticipantDto, ThresholdDto, WorkflowDto,
+    KeyStateDto, KeyStatusDto, OpenAccountResponse, ParticipantDto, ThresholdDto, WorkflowDto,
 };
 use mpc_crypto::PartyIdentity;
-use mpc_events::{AccountId, Decision, MessageHash, WorkflowId};
+use mpc_events::{AccountId, Decision, KeyRef, MessageHash, WorkflowId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -332,9 +332,12 @@ async fn a_workflow_needs_t_signed_approvals_before_signing() {
     );
     let wid: WorkflowId = created.workflow_id.parse().unwrap();
     let w = created.workflow_id.as_str();
+    let resp = gw.get(&format!("/v1/keys/{key_id}"), Some(ADMIN)).await;
+    let state: KeyStateDto = resp.json().await.unwrap();
+    let key = KeyRef::try_from(&state.key).unwrap();
     let sig = |i: usize, d: Decision| {
         ids[i]
-            .sign_decision(wid, &payload_hash, d)
+            .sign_decision(wid, &key, &payload_hash, d)
             .as_bytes()
             .to_vec()
     };
@@ -413,7 +416,7 @@ async fn a_workflow_needs_t_signed_approvals_before_signing() {
     );
 
     let resp = gw.post_json(&signing_path, Some(ADMIN), &json!({})).await;
-    expect_error(resp, StatusCode::CONFLICT, "signing_in_progress").await;
+    expect_error(resp, StatusCode::CONFLICT, "approvals_used").await;
     let signing = get_workflow(&gw, w).await;
     assert_eq!(signing.status, "signing");
     assert_eq!(signing.signing_sessions, [session.session_id]);

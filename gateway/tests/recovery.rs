@@ -6,13 +6,15 @@ mod common;
 
 use common::{
     ADMIN, GENERATOR, PARTIES, TestGateway, account_body, complete_keygen, expect_error,
-    get_account, identity, keygen_body, set_status, start,
+    get_account, identity, keygen_body, party_identity, set_status, start,
 };
 use mpc_api::{
     CreateSessionResponse, KeyStateDto, OpenAccountResponse, RecoveriesDto, RecoveryDto,
     ReportRequest,
 };
-use mpc_events::{AccountId, KeyId, PartyOutcome, PublicKey, RefreshDigest, SessionId};
+use mpc_events::{
+    AccountId, IdentityKey, KeyId, PartyId, PartyOutcome, PublicKey, RefreshDigest, SessionId,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -54,6 +56,33 @@ async fn key_state(gw: &TestGateway, key_id: &str) -> KeyStateDto {
     let resp = gw.get(&format!("/v1/keys/{key_id}"), Some(ADMIN)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()
+}
+
+/// A `device_lost` request for new device `identity(9)`, authorized by the
+/// parties at `by` (1-based, as `identity(i)`) for key `key_id` at generation
+/// `epoch`.
+fn lost_device(key_id: KeyId, epoch: u32, by: &[u8]) -> Value {
+    lost_device_to(9, key_id, epoch, by)
+}
+
+/// [`lost_device`] for new device `identity(device)`.
+fn lost_device_to(device: u8, key_id: KeyId, epoch: u32, by: &[u8]) -> Value {
+    let target = PartyId::parse("device").unwrap();
+    let new_device = IdentityKey::try_from(&identity(device)).unwrap();
+    let authorizations: Vec<Value> = by
+        .iter()
+        .map(|i| {
+            let signature =
+                party_identity(*i).authorize_recovery(key_id, epoch, &target, &new_device);
+            json!({"approver": PARTIES[usize::from(*i) - 1], "signature_hex": hex::encode(signature.as_bytes())})
+        })
+        .collect();
+    json!({
+        "kind": "device_lost",
+        "device_identity": identity(device),
+        "authorizations": authorizations,
+        "ttl_seconds": 120,
+    })
 }
 
 fn tokens_of(created: &CreateSessionResponse) -> Vec<&str> {
@@ -108,6 +137,7 @@ async fn recovery_sessions_rotate_and_repair_shares_and_refusals_record_nothing(
     let bad_hex = json!({
         "kind": "device_lost",
         "device_identity": {"signing": "not hex", "encryption": hex::encode([1; 32])},
+        "authorizations": [],
     });
     let resp = request_recovery(&gw, id, &bad_hex).await;
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_hex").await;
@@ -123,8 +153,8 @@ async fn recovery_sessions_rotate_and_repair_shares_and_refusals_record_nothing(
     expect_error(resp, StatusCode::NOT_FOUND, "unknown_account").await;
     let resp = request_recovery(&gw, "not-a-uuid", &rotation).await;
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_id").await;
-    let lost = json!({"kind": "device_lost", "device_identity": identity(9), "ttl_seconds": 120});
-    let resp = request_recovery(&gw, id, &lost).await;
+    let key_id = KeyId::of_keygen(opened.keygen.session_id.parse::<SessionId>().unwrap());
+    let resp = request_recovery(&gw, id, &lost_device(key_id, 1, &[2, 3])).await;
     expect_error(resp, StatusCode::CONFLICT, "account_not_recovering").await;
     assert_eq!(gw.head().await, head_before);
     assert!(recoveries(&gw, id).await.is_empty());
@@ -153,7 +183,6 @@ async fn recovery_sessions_rotate_and_repair_shares_and_refusals_record_nothing(
     let head_open = gw.head().await;
     let resp = request_recovery(&gw, id, &rotation).await;
     expect_error(resp, StatusCode::CONFLICT, "recovery_open").await;
-    let key_id = KeyId::of_keygen(opened.keygen.session_id.parse::<SessionId>().unwrap());
     let resp = gw
         .post_json(
             &format!("/v1/keys/{key_id}/refresh"),
@@ -184,12 +213,29 @@ async fn recovery_sessions_rotate_and_repair_shares_and_refusals_record_nothing(
     let head_recovering = gw.head().await;
     let resp = request_recovery(&gw, id, &rotation).await;
     expect_error(resp, StatusCode::CONFLICT, "account_not_active").await;
-    let same_identity = json!({"kind": "device_lost", "device_identity": identity(2)});
+    let same_identity = lost_device_to(2, key_id, 2, &[2, 3]);
     let resp = request_recovery(&gw, id, &same_identity).await;
     expect_error(resp, StatusCode::BAD_REQUEST, "identity_not_new").await;
+    // The admin token alone cannot move the device share: server's and recovery's
+    // authorizations of this key's current generation are needed.
+    for unauthorized in [
+        lost_device(key_id, 2, &[]),
+        lost_device(key_id, 2, &[3]),
+        lost_device(key_id, 2, &[1, 3]),
+        lost_device(key_id, 1, &[2, 3]),
+        lost_device(KeyId::of_keygen(SessionId::new()), 2, &[2, 3]),
+    ] {
+        let resp = request_recovery(&gw, id, &unauthorized).await;
+        expect_error(resp, StatusCode::BAD_REQUEST, "recovery_not_authorized").await;
+    }
+    let mut bad_signature = lost_device(key_id, 2, &[2, 3]);
+    bad_signature["authorizations"][0]["signature_hex"] = json!("zz");
+    let resp = request_recovery(&gw, id, &bad_signature).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_hex").await;
     assert_eq!(gw.head().await, head_recovering);
     assert_eq!(recoveries(&gw, id).await.len(), 1);
 
+    let lost = lost_device(key_id, 2, &[2, 3]);
     let resp = request_recovery(&gw, id, &lost).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let repairing: CreateSessionResponse = resp.json().await.unwrap();

@@ -91,7 +91,7 @@ async fn session_data(
             key_id: key.key_id,
             session_id: created.session_id,
             public_key,
-            epoch: key.refreshed(repair.as_ref()).epoch,
+            epoch: key.refreshed(repair.as_deref()).epoch,
             repaired: repair.as_ref().map(|r| r.target.clone()),
         }),
         (SessionEvent::SessionCompleted { .. }, spec) => {

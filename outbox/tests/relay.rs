@@ -635,11 +635,12 @@ async fn a_completed_repair_is_published_as_a_refreshed_key_of_the_next_generati
             parties: participants(),
             epoch: 1,
         },
-        repair: Some(RepairSpec {
+        repair: Some(Box::new(RepairSpec {
             target: party("device"),
             identity: new_device,
             helpers: vec![party("server"), party("recovery")],
-        }),
+            authorizations: Vec::new(),
+        })),
     };
     let outcome = PartyOutcome::Refreshed {
         public_key: group_key(),

@@ -22,14 +22,20 @@
 //! features bring what only a native process has: `native` (tokio's multi-thread
 //! runtime and timer) and `http` (the reqwest client).
 
+mod consent;
 #[cfg(feature = "http")]
 mod http;
+mod journal;
 mod node;
 mod roster;
 mod runtime;
 
+pub use consent::Holder;
 #[cfg(feature = "http")]
 pub use http::GatewayClient;
+#[cfg(feature = "native")]
+pub use journal::FileJournal;
+pub use journal::{ApprovalJournal, JournalError, MemoryJournal};
 pub use mpc_crypto::PartyIdentity;
 pub use node::{
     CoordinatorClient, CoordinatorError, PartyError, PartyNode, SigningPolicy, execution_id,

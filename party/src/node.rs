@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_crypto::{
-    EnvelopeError, EvidenceError, Header, Opened, PartyIdentity, SeenMessages, verify_evidence,
+    EnvelopeError, EvidenceError, Header, Opened, PartyIdentity, RecoveryAuthError, SeenMessages,
+    verify_evidence, verify_recovery,
 };
 use mpc_engine::{
     EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, RefreshParams, RepairPlan,
     ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
 use mpc_events::{
-    KeyId, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
-    SessionId, SessionSpec, SessionStatus, SessionView, Signature, Timestamp,
+    Decision, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash, PartyId, PartyOutcome,
+    PublicKey, RefreshDigest, RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView,
+    Signature, SignedApproval, Timestamp, WorkflowId,
 };
 use mpc_schemas::{Envelope, Recipient};
 use mpc_transport::{Transport, TransportError};
@@ -22,6 +24,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::consent;
+use crate::journal::{ApprovalJournal, JournalError, MemoryJournal};
 use crate::roster::{self, RosterError};
 use crate::runtime;
 
@@ -115,6 +119,10 @@ pub enum PartyError {
     Roster(#[from] RosterError),
     #[error("approvals refused: {0}")]
     Approvals(#[from] EvidenceError),
+    #[error("repair refused: {0}")]
+    RecoveryNotAuthorized(#[from] RecoveryAuthError),
+    #[error("approvals refused: {0}")]
+    ApprovalsSpent(#[from] JournalError),
     #[error("session deadline passed before the protocol finished")]
     Timeout,
     #[error("transport: {0}")]
@@ -230,6 +238,7 @@ pub struct PartyNode {
     coordinator: Arc<dyn CoordinatorClient>,
     policy: SigningPolicy,
     allow_prehash: bool,
+    journal: Arc<dyn ApprovalJournal>,
 }
 
 impl PartyNode {
@@ -250,7 +259,15 @@ impl PartyNode {
             coordinator,
             policy: SigningPolicy::default(),
             allow_prehash: false,
+            journal: Arc::new(MemoryJournal::default()),
         }
+    }
+
+    /// This node recording spent approvals in `journal` (default: in memory, for
+    /// the process's lifetime; a node process passes a [`crate::FileJournal`]).
+    pub fn with_journal(mut self, journal: Arc<dyn ApprovalJournal>) -> Self {
+        self.journal = journal;
+        self
     }
 
     /// This node with signing policy `policy`.
@@ -303,6 +320,31 @@ impl PartyNode {
         }
     }
 
+    /// This node's authorization of a repair of key `key_id` (see
+    /// [`consent::Holder::authorize_recovery`]).
+    pub fn authorize_recovery(
+        &self,
+        key_id: KeyId,
+        target: &PartyId,
+        identity: &IdentityKey,
+    ) -> Result<SignedApproval, PartyError> {
+        let holder = consent::Holder::new(&*self.vault, &self.id, &self.identity);
+        holder.authorize_recovery(key_id, target, identity)
+    }
+
+    /// This node's signed decision on workflow `workflow_id` (see
+    /// [`consent::Holder::decide`]).
+    pub fn decide(
+        &self,
+        workflow_id: WorkflowId,
+        key_id: KeyId,
+        payload: &[u8],
+        decision: Decision,
+    ) -> Result<IdentitySignature, PartyError> {
+        let holder = consent::Holder::new(&*self.vault, &self.id, &self.identity);
+        holder.decide(workflow_id, key_id, payload, decision)
+    }
+
     /// Joins refresh session `session`: re-randomizes this party's share (or, as a
     /// repair's target, receives a rebuilt one), stores it as the key's next share
     /// version, reports, and once the session has ended retires the version it no
@@ -324,9 +366,9 @@ impl PartyNode {
         let SessionSpec::Refresh { key, repair } = &view.spec else {
             return Err(wrong_kind(view, "refresh"));
         };
+        let repair = repair.as_deref();
         let me = self.my_index(view)?;
         let plan = repair
-            .as_ref()
             .map(|repair| repair_plan(view, key, repair))
             .transpose()?;
         let params = RefreshParams {
@@ -347,10 +389,7 @@ impl PartyNode {
                     },
                     params,
                 )?;
-                (
-                    protocol,
-                    Some(roster::refreshed(&key.parties, repair.as_ref())),
-                )
+                (protocol, Some(roster::refreshed(&key.parties, repair)))
             }
             _ => {
                 let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
@@ -359,8 +398,12 @@ impl PartyNode {
                 }
                 let next_roster = match (&record.roster, repair) {
                     (Some(pinned), _) => {
-                        roster::check(pinned, key, view, repair.as_ref())?;
-                        Some(roster::refreshed(pinned, repair.as_ref()))
+                        roster::check(pinned, key, view, repair)?;
+                        if let Some(repair) = repair {
+                            let t = key.threshold.t();
+                            verify_recovery(pinned, t, key.key_id, key.epoch, repair)?;
+                        }
+                        Some(roster::refreshed(pinned, repair))
                     }
                     (None, Some(_)) => return Err(RosterError::Missing(key.key_id).into()),
                     (None, None) => None,
@@ -493,6 +536,9 @@ impl PartyNode {
                 .map(|(_, p)| p.party_id.clone())
                 .collect();
             verify_evidence(evidence, &pinned, message.as_deref(), &signers)?;
+            // Spent before anything is sent: a second session carrying these
+            // approvals is refused, whatever the coordinator says.
+            self.journal.spend(evidence.workflow_id, session)?;
         }
         let signers = view
             .participants

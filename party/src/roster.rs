@@ -192,6 +192,7 @@ mod tests {
             target: r[0].party_id.clone(),
             identity: new_device.identity,
             helpers: vec![r[1].party_id.clone(), r[2].party_id.clone()],
+            authorizations: Vec::new(),
         };
         let v = view(
             &k,

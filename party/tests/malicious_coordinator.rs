@@ -13,13 +13,13 @@ use mpc_crypto::EvidenceError;
 use mpc_engine::Dkls23Engine;
 use mpc_engine::KeyShare;
 use mpc_events::{
-    ApprovalEvidence, Decision, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
-    RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView, SignedApproval, Threshold,
-    Timestamp, WorkflowId,
+    ApprovalEvidence, Decision, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
+    PartyOutcome, RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView, SignedApproval,
+    Threshold, Timestamp, WorkflowId,
 };
 use mpc_party::{
-    CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode, RosterError,
-    SigningPolicy,
+    ApprovalJournal, CoordinatorClient, CoordinatorError, JournalError, MemoryJournal, PartyError,
+    PartyIdentity, PartyNode, RosterError, SigningPolicy,
 };
 use mpc_transport::InProcessTransport;
 use mpc_vault::{FileVault, ShareRecord, ShareVault};
@@ -124,10 +124,15 @@ impl Review {
         self.approval_with(by, &self.identities[signed_by])
     }
 
-    fn approval_with(&self, by: usize, key: &PartyIdentity) -> SignedApproval {
+    fn approval_with(&self, by: usize, signer: &PartyIdentity) -> SignedApproval {
         SignedApproval {
             approver: self.key.parties[by].party_id.clone(),
-            signature: key.sign_decision(self.workflow, &self.hash, Decision::Approve),
+            signature: signer.sign_decision(
+                self.workflow,
+                &self.key,
+                &self.hash,
+                Decision::Approve,
+            ),
         }
     }
 
@@ -168,6 +173,18 @@ impl Review {
         policy: SigningPolicy,
         roster: Option<Vec<Participant>>,
     ) -> PartyError {
+        self.attack_with(view, policy, roster, Arc::new(MemoryJournal::default()))
+            .await
+    }
+
+    /// [`Review::attack`] by a node whose approval journal is `journal`.
+    async fn attack_with(
+        &self,
+        view: SessionView,
+        policy: SigningPolicy,
+        roster: Option<Vec<Participant>>,
+        journal: Arc<dyn ApprovalJournal>,
+    ) -> PartyError {
         let dir = tempfile::tempdir().unwrap();
         let vault =
             Arc::new(FileVault::create(dir.path().join("vault"), b"test passphrase").unwrap());
@@ -199,7 +216,8 @@ impl Review {
             transport.clone(),
             Arc::new(Lying(view.clone())),
         )
-        .with_policy(policy);
+        .with_policy(policy)
+        .with_journal(journal);
         let err = node
             .participate(view.session_id, "token")
             .await
@@ -401,7 +419,7 @@ fn refresh_view(key: &KeyRef, repair: Option<RepairSpec>) -> SessionView {
         session_id: SessionId::new(),
         spec: SessionSpec::Refresh {
             key: key.clone(),
-            repair,
+            repair: repair.map(Box::new),
         },
         participants,
         status: SessionStatus::Created,
@@ -442,11 +460,142 @@ async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
             .iter()
             .map(|p| p.party_id.clone())
             .collect(),
+        authorizations: Vec::new(),
     };
     let view = refresh_view(&r.key, Some(repair));
     let err = r.attack(view, SigningPolicy::AnyRequest, None).await;
     assert!(
         matches!(err, PartyError::Roster(RosterError::Missing(_))),
+        "{err}"
+    );
+}
+
+/// A repair of approver 5's share that t holders did not authorize: whatever the
+/// coordinator (or an operator with the admin token) puts in the session, a helper
+/// sends no repair terms to a device the holders did not name.
+#[tokio::test]
+async fn a_repair_without_t_holders_authorizations_is_refused() {
+    let r = review();
+    let target = r.key.parties[4].party_id.clone();
+    let device = PartyIdentity::generate().public();
+    let authorize = |by: usize, signer: &PartyIdentity, identity: &IdentityKey| SignedApproval {
+        approver: r.key.parties[by].party_id.clone(),
+        signature: signer.authorize_recovery(r.key.key_id, r.key.epoch, &target, identity),
+    };
+    let genuine = |by: usize, identity: &IdentityKey| authorize(by, &r.identities[by], identity);
+    let coordinators = PartyIdentity::generate();
+    let cases = [
+        (Vec::new(), "0 authorizations"),
+        (
+            vec![genuine(1, &device), genuine(2, &device)],
+            "2 authorizations",
+        ),
+        (
+            (1..4)
+                .map(|by| authorize(by, &coordinators, &device))
+                .collect(),
+            "approver-2 does not verify",
+        ),
+        (
+            vec![
+                genuine(0, &device),
+                genuine(1, &device),
+                genuine(4, &device),
+            ],
+            "approver-5 is the repair's target",
+        ),
+        (
+            (1..4)
+                .map(|by| genuine(by, &PartyIdentity::generate().public()))
+                .collect(),
+            "approver-2 does not verify",
+        ),
+    ];
+    for (authorizations, why) in cases {
+        let repair = RepairSpec {
+            target: target.clone(),
+            identity: device,
+            helpers: r.key.parties[..3]
+                .iter()
+                .map(|p| p.party_id.clone())
+                .collect(),
+            authorizations,
+        };
+        let view = refresh_view(&r.key, Some(repair));
+        let err = r
+            .attack(view, SigningPolicy::AnyRequest, Some(r.key.parties.clone()))
+            .await;
+        assert!(
+            matches!(err, PartyError::RecoveryNotAuthorized(_)) && err.to_string().contains(why),
+            "{why}: {err}"
+        );
+    }
+}
+
+/// t valid approvals of the same payload by the same approvers, but signed for
+/// another key they also hold (or for this key before a refresh): the decision
+/// transcript binds key id, group key and share generation, so they verify nowhere
+/// else.
+#[tokio::test]
+async fn approvals_for_another_key_or_generation_are_refused() {
+    let r = review();
+    let other_key = KeyRef {
+        key_id: KeyId::of_keygen(SessionId::new()),
+        ..r.key.clone()
+    };
+    let earlier = KeyRef {
+        epoch: r.key.epoch + 1,
+        ..r.key.clone()
+    };
+    for signed_for in [other_key, earlier] {
+        let approvals = (0..3)
+            .map(|i| SignedApproval {
+                approver: r.key.parties[i].party_id.clone(),
+                signature: r.identities[i].sign_decision(
+                    r.workflow,
+                    &signed_for,
+                    &r.hash,
+                    Decision::Approve,
+                ),
+            })
+            .collect();
+        let err = r
+            .sign_as_approver_1(
+                r.view(&[0, 1, 2], Some(approvals)),
+                SigningPolicy::ApprovedOnly,
+            )
+            .await;
+        assert!(
+            matches!(err, PartyError::Approvals(EvidenceError::BadSignature(_))),
+            "{err}"
+        );
+    }
+}
+
+/// A workflow's approvals that this node already spent on one signing session,
+/// presented again in another: refused before anything is sent, from the node's
+/// own journal, whatever the coordinator's workflow says.
+#[tokio::test]
+async fn approvals_already_spent_on_another_session_are_refused() {
+    let r = review();
+    let journal = Arc::new(MemoryJournal::default());
+    let first = SessionId::new();
+    journal.spend(r.workflow, first).unwrap();
+    let approvals = (0..3).map(|i| r.approval(i, i)).collect();
+    let err = r
+        .attack_with(
+            r.view(&[0, 1, 2], Some(approvals)),
+            SigningPolicy::ApprovedOnly,
+            Some(r.key.parties.clone()),
+            journal,
+        )
+        .await;
+    assert!(
+        matches!(
+            &err,
+            PartyError::ApprovalsSpent(JournalError::Spent { workflow, session })
+                if *workflow == r.workflow && *session == first
+        ),
         "{err}"
     );
 }

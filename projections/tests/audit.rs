@@ -437,11 +437,12 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
             parties: participants(),
             epoch: 1,
         },
-        repair: Some(RepairSpec {
+        repair: Some(Box::new(RepairSpec {
             target: party("device"),
             identity: IdentityKey::new(&[7; 32], &[8; 32]).unwrap(),
             helpers: vec![party("server"), party("recovery")],
-        }),
+            authorizations: Vec::new(),
+        })),
     };
     f.session(
         refresh,

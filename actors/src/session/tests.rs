@@ -1,11 +1,13 @@
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use k256::ecdsa::SigningKey;
+use mpc_crypto::PartyIdentity;
 use mpc_events::{
     FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
     PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionCommand, SessionCreated,
     SessionError, SessionEvent, SessionId, SessionKind, SessionSpec, SessionStatus, Signature,
-    Threshold, Timestamp,
+    SignedApproval, Threshold, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -29,12 +31,22 @@ fn participant(name: &str, seed: u8) -> Participant {
     }
 }
 
+/// The key holders' identities: real keys, so tests can sign with them.
+fn holder_identities() -> &'static [PartyIdentity; 3] {
+    static IDENTITIES: LazyLock<[PartyIdentity; 3]> =
+        LazyLock::new(|| std::array::from_fn(|_| PartyIdentity::generate()));
+    &IDENTITIES
+}
+
 fn trio() -> Vec<Participant> {
-    vec![
-        participant("device", 1),
-        participant("server", 2),
-        participant("recovery", 3),
-    ]
+    ["device", "server", "recovery"]
+        .iter()
+        .zip(holder_identities())
+        .map(|(name, identity)| Participant {
+            party_id: pid(name),
+            identity: identity.public(),
+        })
+        .collect()
 }
 
 fn tokens(ps: &[Participant]) -> BTreeMap<PartyId, mpc_events::TokenDigest> {
@@ -698,11 +710,26 @@ fn new_device() -> IdentityKey {
     IdentityKey::new(&[44; 32], &[45; 32]).unwrap()
 }
 
+/// A repair of the device's share, authorized by server and recovery.
 fn repair(helpers: &[&str]) -> RepairSpec {
+    let key = key_ref();
+    let authorizations = [1, 2]
+        .into_iter()
+        .map(|i| SignedApproval {
+            approver: key.parties[i].party_id.clone(),
+            signature: holder_identities()[i].authorize_recovery(
+                key.key_id,
+                key.epoch,
+                &pid("device"),
+                &new_device(),
+            ),
+        })
+        .collect();
     RepairSpec {
         target: pid("device"),
         identity: new_device(),
         helpers: helpers.iter().map(|h| pid(h)).collect(),
+        authorizations,
     }
 }
 
@@ -715,7 +742,7 @@ fn refresh_created(repair: Option<RepairSpec>) -> SessionCreated {
         session_id: SessionId::from_uuid(uuid::Uuid::from_u128(3)),
         spec: SessionSpec::Refresh {
             key: key_ref(),
-            repair,
+            repair: repair.map(Box::new),
         },
         join_tokens: tokens(&participants),
         participants,
@@ -810,6 +837,28 @@ fn the_target_must_present_the_new_device_identity_and_helpers_their_own() {
     given::<SessionAggregate>([])
         .when(create_from(swapped))
         .then_err(SessionError::IdentityMismatch(pid("server")));
+}
+
+#[test]
+fn a_repair_without_the_authorizations_of_t_other_holders_is_refused() {
+    let mut one = repair(&["server", "recovery"]);
+    one.authorizations.pop();
+    let mut replayed = repair(&["server", "recovery"]);
+    replayed.identity = IdentityKey::new(&[66; 32], &[67; 32]).unwrap();
+    for (r, why) in [
+        (
+            one,
+            "1 authorizations by holders other than the target, the repair needs at least 2",
+        ),
+        (
+            replayed,
+            "the authorization of server does not verify for this key, generation, target and new identity",
+        ),
+    ] {
+        given::<SessionAggregate>([])
+            .when(create_from(refresh_created(Some(r))))
+            .then_err(SessionError::RepairNotAuthorized(why.to_owned()));
+    }
 }
 
 #[test]

@@ -83,7 +83,7 @@ impl Review {
     }
 
     fn signature(&self, i: usize, decision: Decision) -> IdentitySignature {
-        self.identities[i].sign_decision(self.id, &hash(PAYLOAD), decision)
+        self.identities[i].sign_decision(self.id, &self.key, &hash(PAYLOAD), decision)
     }
 
     fn decide(&self, i: usize, decision: Decision, offset: i64) -> WorkflowCommand {
@@ -209,7 +209,7 @@ fn someone_outside_the_key_cannot_approve() {
         .when(WorkflowCommand::Decide {
             approver: PartyId::parse("mallory").unwrap(),
             decision: Decision::Approve,
-            signature: mallory.sign_decision(r.id, &hash(PAYLOAD), Decision::Approve),
+            signature: mallory.sign_decision(r.id, &r.key, &hash(PAYLOAD), Decision::Approve),
             now: at(1),
         })
         .then_err(WorkflowError::NotAnApprover(
@@ -220,11 +220,21 @@ fn someone_outside_the_key_cannot_approve() {
 #[test]
 fn approvals_signed_for_another_payload_workflow_decision_or_by_another_key_are_refused() {
     let r = review(3, 5);
+    let other_key = KeyRef {
+        key_id: KeyId::of_keygen(SessionId::new()),
+        ..r.key.clone()
+    };
+    let refreshed = KeyRef {
+        epoch: r.key.epoch + 1,
+        ..r.key.clone()
+    };
     let forged = [
-        r.identities[0].sign_decision(r.id, &hash(b"another payload"), Decision::Approve),
-        r.identities[0].sign_decision(WorkflowId::new(), &hash(PAYLOAD), Decision::Approve),
-        r.identities[0].sign_decision(r.id, &hash(PAYLOAD), Decision::Reject),
-        r.identities[1].sign_decision(r.id, &hash(PAYLOAD), Decision::Approve),
+        r.identities[0].sign_decision(r.id, &r.key, &hash(b"another payload"), Decision::Approve),
+        r.identities[0].sign_decision(WorkflowId::new(), &r.key, &hash(PAYLOAD), Decision::Approve),
+        r.identities[0].sign_decision(r.id, &r.key, &hash(PAYLOAD), Decision::Reject),
+        r.identities[1].sign_decision(r.id, &r.key, &hash(PAYLOAD), Decision::Approve),
+        r.identities[0].sign_decision(r.id, &other_key, &hash(PAYLOAD), Decision::Approve),
+        r.identities[0].sign_decision(r.id, &refreshed, &hash(PAYLOAD), Decision::Approve),
     ];
     for signature in forged {
         given::<WorkflowAggregate>([r.created()])
@@ -334,6 +344,23 @@ fn an_approved_workflow_does_not_expire_and_names_its_signing_session() {
             now: at(5),
         })
         .then_err(WorkflowError::SessionAlreadyRecorded(session));
+}
+
+#[test]
+fn an_approved_workflow_authorizes_exactly_one_signing_session() {
+    let r = review(3, 5);
+    let first = SessionId::new();
+    let mut events = approved(&r);
+    events.push(WorkflowEvent::SigningRequested {
+        session_id: first,
+        at: at(4),
+    });
+    given::<WorkflowAggregate>(events)
+        .when(WorkflowCommand::RequestSigning {
+            session_id: SessionId::new(),
+            now: at(5),
+        })
+        .then_err(WorkflowError::ApprovalsUsed(first));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use mpc_api::{
     AccountDto, CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ReportRequest,
     ThresholdDto,
 };
+use mpc_crypto::PartyIdentity;
 use mpc_events::{MessageHash, PartyId, PartyOutcome, PublicKey, Signature};
 use mpc_gateway::auth::JwtJoinTokens;
 use mpc_gateway::{Auth, Gateway, GatewayConfig, GatewayServices, JwtKeys};
@@ -104,11 +105,15 @@ pub fn start_over(
     }
 }
 
+/// Party `i`'s identity keys, the same in every call (so tests can sign with them).
+pub fn party_identity(i: u8) -> PartyIdentity {
+    let secret: Vec<u8> = [1].into_iter().chain([i; 32]).chain([i + 50; 32]).collect();
+    PartyIdentity::from_secret_bytes(&secret).unwrap()
+}
+
+/// Party `i`'s public identity, as the API carries it.
 pub fn identity(i: u8) -> IdentityDto {
-    IdentityDto {
-        signing: hex::encode([i; 32]),
-        encryption: hex::encode([i + 50; 32]),
-    }
+    IdentityDto::from(&party_identity(i).public())
 }
 
 pub fn keygen_body() -> Value {

@@ -4,8 +4,8 @@
 //! Fixtures of every type live in `fixtures/stored/approval/`.
 
 use mpc_events::{
-    Decision, IdentitySignature, MessageHash, PartyId, SessionId, WorkflowCreated, WorkflowEvent,
-    WorkflowId,
+    Decision, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash, PartyId, SessionId,
+    WorkflowCreated, WorkflowEvent, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,25 +24,62 @@ pub const WORKFLOW_EVENT_TYPES: [&str; 6] = [
 ];
 
 /// Domain tag of the approval transcript; a different tag (and so a different
-/// first field) from every other message an identity key signs.
-const APPROVAL_DOMAIN: &[u8] = b"mpc-platform/approval-decision/v1";
+/// first field) from every other message an identity key signs. Version 2 binds
+/// the key; a v1 decision (workflow, payload hash, decision only) verifies nowhere.
+const APPROVAL_DOMAIN: &[u8] = b"mpc-platform/approval-decision/v2";
+
+/// Domain tag of the recovery transcript.
+const RECOVERY_DOMAIN: &[u8] = b"mpc-platform/recovery-authorization/v1";
 
 /// The bytes an approver signs with its identity key: a domain tag, the workflow id,
-/// the payload hash and the decision, each length-prefixed (u64 big-endian), so no
-/// two different decisions share a transcript.
+/// the key (id, group public key, share generation), the payload hash and the
+/// decision, each length-prefixed (u64 big-endian), so no two different decisions
+/// share a transcript and an approval for one key never verifies for another, nor
+/// for the same key after a refresh.
 pub fn approval_transcript(
     workflow_id: WorkflowId,
+    key: &KeyRef,
     payload_hash: &MessageHash,
     decision: Decision,
 ) -> Vec<u8> {
     let decision = decision.to_string();
     let workflow = workflow_id.as_uuid();
-    let fields: [&[u8]; 4] = [
+    let key_id = key.key_id.keygen_session().as_uuid();
+    length_prefixed(&[
         APPROVAL_DOMAIN,
         workflow.as_bytes(),
+        key_id.as_bytes(),
+        key.public_key.as_bytes(),
+        &key.epoch.to_be_bytes(),
         payload_hash.as_bytes(),
         decision.as_bytes(),
-    ];
+    ])
+}
+
+/// The bytes a key holder signs with its identity key to authorize a repair: a
+/// domain tag, the key id, the share generation the repair starts from, the target
+/// holder and the new device's identity keys (signing, encryption), each
+/// length-prefixed. The generation makes an authorization single-use: once the
+/// repair completes, the key is at the next generation and the signature no longer
+/// matches any repair of it.
+pub fn recovery_transcript(
+    key_id: KeyId,
+    epoch: u32,
+    target: &PartyId,
+    identity: &IdentityKey,
+) -> Vec<u8> {
+    let key = key_id.keygen_session().as_uuid();
+    length_prefixed(&[
+        RECOVERY_DOMAIN,
+        key.as_bytes(),
+        &epoch.to_be_bytes(),
+        target.as_str().as_bytes(),
+        identity.signing(),
+        identity.encryption(),
+    ])
+}
+
+fn length_prefixed(fields: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(fields.iter().map(|f| 8 + f.len()).sum());
     for field in fields {
         out.extend_from_slice(&(field.len() as u64).to_be_bytes());
@@ -247,20 +284,47 @@ mod tests {
     fn transcripts_differ_in_every_field_and_are_length_prefixed() {
         let w = WorkflowId::new();
         let h = MessageHash::from_bytes([1; 32]);
-        let base = approval_transcript(w, &h, Decision::Approve);
-        assert_ne!(base, approval_transcript(w, &h, Decision::Reject));
+        let mut pk = [7u8; 33];
+        pk[0] = 2;
+        let key = KeyRef {
+            key_id: KeyId::of_keygen(SessionId::new()),
+            public_key: mpc_events::PublicKey::from_slice(&pk).unwrap(),
+            threshold: mpc_events::Threshold::new(2, 3).unwrap(),
+            parties: Vec::new(),
+            epoch: 1,
+        };
+        let base = approval_transcript(w, &key, &h, Decision::Approve);
+        assert_ne!(base, approval_transcript(w, &key, &h, Decision::Reject));
         assert_ne!(
             base,
-            approval_transcript(WorkflowId::new(), &h, Decision::Approve)
+            approval_transcript(WorkflowId::new(), &key, &h, Decision::Approve)
         );
+        let other_hash = MessageHash::from_bytes([2; 32]);
         assert_ne!(
             base,
-            approval_transcript(w, &MessageHash::from_bytes([2; 32]), Decision::Approve)
+            approval_transcript(w, &key, &other_hash, Decision::Approve)
         );
+        let other_key = KeyRef {
+            key_id: KeyId::of_keygen(SessionId::new()),
+            ..key.clone()
+        };
+        let mut other_pk = pk;
+        other_pk[0] = 3;
+        let other_group_key = KeyRef {
+            public_key: mpc_events::PublicKey::from_slice(&other_pk).unwrap(),
+            ..key.clone()
+        };
+        let refreshed = KeyRef {
+            epoch: 2,
+            ..key.clone()
+        };
+        for other in [other_key, other_group_key, refreshed] {
+            assert_ne!(base, approval_transcript(w, &other, &h, Decision::Approve));
+        }
         assert_eq!(&base[..8], &(APPROVAL_DOMAIN.len() as u64).to_be_bytes());
         assert_eq!(
             base.len(),
-            4 * 8 + APPROVAL_DOMAIN.len() + 16 + 32 + "approve".len()
+            7 * 8 + APPROVAL_DOMAIN.len() + 16 + 16 + 33 + 4 + 32 + "approve".len()
         );
     }
 

@@ -10,7 +10,7 @@
 //! Versions: `SessionCreated` v2 added the approval evidence of signing sessions
 //! started by an approval workflow (v1 payloads decode with none); v3 added the
 //! key's share generation (`epoch`; older payloads decode with 1) and refresh
-//! sessions. `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
+//! sessions; v4 added a repair's authorizations (older repairs decode with none). `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
 //! outcome. Every other type is at v1.
 
 use std::collections::BTreeMap;
@@ -30,11 +30,12 @@ mod outcome_v2;
 pub(crate) mod v1;
 pub(crate) mod v2;
 mod v3;
+mod v4;
 
 /// The schema version [`encode`] writes for `event_type`.
 pub fn current_version(event_type: &str) -> u16 {
     match event_type {
-        "SessionCreated" => 3,
+        "SessionCreated" => 4,
         "PartyCompleted" | "SessionCompleted" => 2,
         _ => 1,
     }
@@ -57,7 +58,7 @@ pub const ENDING_EVENT_TYPES: [&str; 3] = ["SessionCompleted", "SessionFailed", 
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
-        SessionEvent::SessionCreated(c) => to_json(&v3::SessionCreated::from(c)),
+        SessionEvent::SessionCreated(c) => to_json(&v4::SessionCreated::from(c)),
         SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
             party_id: party_id.to_string(),
             at: v1::Time::from(*at),
@@ -113,8 +114,11 @@ pub fn decode(
         "SessionCreated" if schema_version == 2 => {
             SessionEvent::SessionCreated(from_json::<v2::SessionCreated>(payload)?.try_into()?)
         }
-        "SessionCreated" => {
+        "SessionCreated" if schema_version == 3 => {
             SessionEvent::SessionCreated(from_json::<v3::SessionCreated>(payload)?.try_into()?)
+        }
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v4::SessionCreated>(payload)?.try_into()?)
         }
         "PartyCompleted" if schema_version == 2 => {
             let e: outcome_v2::PartyCompleted = from_json(payload)?;
@@ -279,6 +283,40 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn repairs_before_v4_decode_without_authorizations() {
+        let repair_of = |version: u16| {
+            let bytes = std::fs::read(
+                fixture_dir().join(format!("SessionCreated.v{version}.refresh_repair.json")),
+            )
+            .unwrap();
+            let SessionEvent::SessionCreated(c) =
+                decode("SessionCreated", version, &bytes).unwrap()
+            else {
+                panic!("not a SessionCreated");
+            };
+            let SessionSpec::Refresh {
+                repair: Some(repair),
+                ..
+            } = c.spec
+            else {
+                panic!("repair lost");
+            };
+            (bytes, repair)
+        };
+        let (_, v3) = repair_of(3);
+        assert!(v3.authorizations.is_empty());
+        let (v4_bytes, v4) = repair_of(4);
+        let approvers: Vec<&str> = v4
+            .authorizations
+            .iter()
+            .map(|a| a.approver.as_str())
+            .collect();
+        assert_eq!(approvers, ["server", "recovery"]);
+        assert_eq!(v4.authorizations[1].signature.as_bytes(), &[0x99; 64]);
+        assert!(decode("SessionCreated", 3, &v4_bytes).is_err());
     }
 
     #[test]

@@ -47,19 +47,31 @@ pub struct SessionCreated {
     pub at: Time,
 }
 
+impl From<&SignedApproval> for ApprovalSignature {
+    fn from(a: &SignedApproval) -> Self {
+        Self {
+            approver: a.approver.to_string(),
+            signature: hex::encode(a.signature.as_bytes()),
+        }
+    }
+}
+
+impl TryFrom<ApprovalSignature> for SignedApproval {
+    type Error = SchemaError;
+    fn try_from(s: ApprovalSignature) -> Result<Self, SchemaError> {
+        Ok(Self {
+            approver: PartyId::parse(s.approver)?,
+            signature: IdentitySignature::from_slice(&unhex("approval.signature", &s.signature)?)?,
+        })
+    }
+}
+
 impl From<&ApprovalEvidence> for Approval {
     fn from(e: &ApprovalEvidence) -> Self {
         Self {
             workflow_id: e.workflow_id.to_string(),
             payload_hash: hex::encode(e.payload_hash.as_bytes()),
-            approvals: e
-                .approvals
-                .iter()
-                .map(|a| ApprovalSignature {
-                    approver: a.approver.to_string(),
-                    signature: hex::encode(a.signature.as_bytes()),
-                })
-                .collect(),
+            approvals: e.approvals.iter().map(ApprovalSignature::from).collect(),
         }
     }
 }
@@ -76,15 +88,7 @@ impl TryFrom<Approval> for ApprovalEvidence {
             approvals: a
                 .approvals
                 .into_iter()
-                .map(|s| {
-                    Ok(SignedApproval {
-                        approver: PartyId::parse(s.approver)?,
-                        signature: IdentitySignature::from_slice(&unhex(
-                            "approval.signature",
-                            &s.signature,
-                        )?)?,
-                    })
-                })
+                .map(SignedApproval::try_from)
                 .collect::<Result<_, SchemaError>>()?,
         })
     }

@@ -1,5 +1,6 @@
 //! Version 3 of `SessionCreated`: keys carry their share generation (`epoch`) and
 //! a `refresh` spec exists (with an optional `repair`). Everything else is as in v2.
+//! The payload is generic over the repair's shape, which v4 extends.
 
 use super::v1::{
     Identity, ParticipantV1, ThresholdV1, Time, participants_from_v1, threshold_v1, tokens_from_v1,
@@ -27,7 +28,7 @@ pub struct Repair {
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Spec {
+pub enum Spec<R = Repair> {
     Keygen {
         threshold: ThresholdV1,
     },
@@ -39,15 +40,15 @@ pub enum Spec {
     },
     Refresh {
         key: Key,
-        repair: Option<Repair>,
+        repair: Option<R>,
     },
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SessionCreated {
+pub struct SessionCreated<R = Repair> {
     pub session_id: String,
-    pub spec: Spec,
+    pub spec: Spec<R>,
     pub participants: Vec<ParticipantV1>,
     pub join_tokens: BTreeMap<String, String>,
     pub join_expires_at: Time,
@@ -80,16 +81,6 @@ impl TryFrom<Key> for KeyRef {
     }
 }
 
-impl From<&RepairSpec> for Repair {
-    fn from(r: &RepairSpec) -> Self {
-        Self {
-            target: r.target.to_string(),
-            identity: Identity::from(&r.identity),
-            helpers: v1::names(&r.helpers),
-        }
-    }
-}
-
 impl TryFrom<Repair> for RepairSpec {
     type Error = SchemaError;
     fn try_from(r: Repair) -> Result<Self, SchemaError> {
@@ -97,11 +88,12 @@ impl TryFrom<Repair> for RepairSpec {
             target: PartyId::parse(r.target)?,
             identity: r.identity.try_into()?,
             helpers: v1::parse_names(r.helpers)?,
+            authorizations: Vec::new(),
         })
     }
 }
 
-impl From<&mpc_events::SessionCreated> for SessionCreated {
+impl<R: for<'a> From<&'a RepairSpec>> From<&mpc_events::SessionCreated> for SessionCreated<R> {
     fn from(c: &mpc_events::SessionCreated) -> Self {
         let spec = match &c.spec {
             SessionSpec::Keygen { threshold } => Spec::Keygen {
@@ -120,7 +112,7 @@ impl From<&mpc_events::SessionCreated> for SessionCreated {
             },
             SessionSpec::Refresh { key, repair } => Spec::Refresh {
                 key: Key::from(key),
-                repair: repair.as_ref().map(Repair::from),
+                repair: repair.as_deref().map(R::from),
             },
         };
         Self {
@@ -139,9 +131,12 @@ impl From<&mpc_events::SessionCreated> for SessionCreated {
     }
 }
 
-impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
+impl<R> TryFrom<SessionCreated<R>> for mpc_events::SessionCreated
+where
+    RepairSpec: TryFrom<R, Error = SchemaError>,
+{
     type Error = SchemaError;
-    fn try_from(c: SessionCreated) -> Result<Self, SchemaError> {
+    fn try_from(c: SessionCreated<R>) -> Result<Self, SchemaError> {
         let spec = match c.spec {
             Spec::Keygen { threshold } => SessionSpec::Keygen {
                 threshold: Threshold::new(threshold.t, threshold.n)?,
@@ -159,7 +154,7 @@ impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
             },
             Spec::Refresh { key, repair } => SessionSpec::Refresh {
                 key: key.try_into()?,
-                repair: repair.map(RepairSpec::try_from).transpose()?,
+                repair: repair.map(RepairSpec::try_from).transpose()?.map(Box::new),
             },
         };
         Ok(Self {
