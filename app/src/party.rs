@@ -13,9 +13,12 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, web};
+use mpc_api::{DecisionRequest, WorkflowDto};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
-use mpc_events::{IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, SignedApproval};
+use mpc_events::{
+    Decision, IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, SignedApproval, WorkflowId,
+};
 use mpc_party::{FileJournal, GatewayClient, Holder, PartyError, PartyNode, SigningPolicy};
 use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
@@ -121,7 +124,7 @@ pub enum PartyProcessError {
     UnauthenticatedBind(SocketAddr),
     #[error("the invitation credential must be at least {MIN_CREDENTIAL_BYTES} bytes")]
     WeakCredential,
-    #[error("cannot authorize the repair: {0}")]
+    #[error("cannot sign: {0}")]
     Authorize(#[source] PartyError),
 }
 
@@ -170,6 +173,39 @@ pub async fn authorize_recovery(
             .map_err(PartyProcessError::Authorize)
     })
     .await?
+}
+
+/// This approver's decision on workflow `workflow`: signed with its identity over
+/// `payload` (what it reviewed) and key `key_id` as its own vault holds it (see
+/// [`Holder::decide`]), then posted to the coordinator at `coordinator`. Answers
+/// with the workflow afterwards.
+pub async fn decide(
+    config: VaultConfig,
+    coordinator: &str,
+    workflow: WorkflowId,
+    key_id: KeyId,
+    payload: Vec<u8>,
+    decision: Decision,
+) -> Result<WorkflowDto, PartyProcessError> {
+    let id = config.id.clone();
+    let (vault, signer) = open_vault(config).await?;
+    let approver = id.to_string();
+    let signature = tokio::task::spawn_blocking(move || {
+        Holder::new(&*vault, &id, &signer)
+            .decide(workflow, key_id, &payload, decision)
+            .map_err(PartyProcessError::Authorize)
+    })
+    .await??;
+    let request = DecisionRequest {
+        approver,
+        decision: decision.into(),
+        signature_hex: hex::encode(signature.as_bytes()),
+    };
+    GatewayClient::new(coordinator)
+        .map_err(PartyProcessError::Gateway)?
+        .decide(workflow, &request)
+        .await
+        .map_err(|e| PartyProcessError::Gateway(e.to_string()))
 }
 
 /// The party's vault as configured (`create`: a new one). Blocking.

@@ -7,7 +7,9 @@
 //!   and takes part in each session it is invited to;
 //! - `join` is the client role: it takes part in one session and prints the result;
 //! - `authorize-recovery` signs this holder's authorization of another holder's
-//!   repair, checked against the roster it pinned (offline).
+//!   repair, checked against the roster it pinned (offline);
+//! - `decide` signs this approver's decision on a workflow over the payload it
+//!   reviewed and the key as its vault holds it, and posts it.
 //!
 //! Shares rest in a vault chosen with `--vault` (`MPC_VAULT`): `file` (the default,
 //! encrypted under a passphrase) or `pkcs11` (encrypted under a non-extractable key in
@@ -22,7 +24,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{IdentityDto, ReportRequest, SignedApprovalDto};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
 use mpc_crypto::PartyIdentity;
-use mpc_events::{KeyId, PartyId, PartyOutcome, SessionId};
+use mpc_events::{Decision, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
 use mpc_party::SigningPolicy;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -45,6 +47,34 @@ pub enum PartyCommand {
     /// Authorize rebuilding another holder's lost share for a new device; print the
     /// authorization for `mpc recovery start --authorization`.
     AuthorizeRecovery(AuthorizeArgs),
+    /// Approve or reject a workflow's payload (the file you reviewed); print the
+    /// workflow afterwards.
+    Decide(DecideArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// Base URL of the coordinator's gateway.
+    #[arg(long, env = "MPC_COORDINATOR_URL")]
+    pub coordinator: String,
+    #[arg(long)]
+    pub workflow: WorkflowId,
+    /// The key the payload is to be signed with.
+    #[arg(long)]
+    pub key: KeyId,
+    /// The payload you reviewed; the decision is signed over exactly these bytes.
+    #[arg(long)]
+    pub payload_file: PathBuf,
+    #[arg(long, value_enum)]
+    pub decision: Verdict,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -157,6 +187,25 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
                 "{}",
                 serde_json::to_string(&SignedApprovalDto::from(&signed))?
             );
+        }
+        PartyCommand::Decide(args) => {
+            let payload = std::fs::read(&args.payload_file)
+                .with_context(|| format!("cannot read {}", args.payload_file.display()))?;
+            let decision = match args.decision {
+                Verdict::Approve => Decision::Approve,
+                Verdict::Reject => Decision::Reject,
+            };
+            let vault = vault_config(&args.vault)?;
+            let workflow = process::decide(
+                vault,
+                &args.coordinator,
+                args.workflow,
+                args.key,
+                payload,
+                decision,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&workflow)?);
         }
         PartyCommand::Join(args) => {
             let node = process::node(node_config(&args.node)?).await?;

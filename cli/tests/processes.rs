@@ -259,24 +259,32 @@ impl Cluster {
     }
 
     fn start_party(&self, id: &str) -> Process {
+        self.start_party_with(id, &[])
+    }
+
+    /// `mpc party run` of `id` with `extra` arguments (a policy, say).
+    fn start_party_with(&self, id: &str, extra: &[&str]) -> Process {
         let dir = self.party_dir(id);
+        let brokers = kafka_brokers();
+        let mut args = vec![
+            "party",
+            "run",
+            "--id",
+            id,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--coordinator",
+            &self.coordinator.url,
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            &self.topic,
+            "--bind",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
         Process::start(
-            &[
-                "party",
-                "run",
-                "--id",
-                id,
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--coordinator",
-                &self.coordinator.url,
-                "--kafka-brokers",
-                &kafka_brokers(),
-                "--kafka-topic",
-                &self.topic,
-                "--bind",
-                "127.0.0.1:0",
-            ],
+            &args,
             &[("MPC_VAULT_PASSPHRASE", PASSPHRASE)],
             Some(&self.party_log(id)),
         )
@@ -826,6 +834,117 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
     cluster
         .signs(&key, &public_key, &["device", "server"])
         .await;
+    drop(cluster);
+    db.drop_now().await;
+}
+
+/// The multi-person review as separate processes: approver nodes run
+/// `--policy approved-only`, so a plain signing session of the payload is refused;
+/// each approver decides from its own vault with `mpc party decide` over the
+/// payload file it reviewed (a decision over another payload is refused); the
+/// workflow's one signing session then signs, and a second is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_signed() {
+    let db = Database::create().await;
+    let mut cluster = Cluster::start(&db).await;
+    let created = cluster.keygen(120).await;
+    let all = ["device", "server", "recovery"];
+    cluster.invite(&created, &all).await;
+    let key = created["session_id"].as_str().unwrap().to_owned();
+    let status = cluster.wait(&key, Duration::from_secs(90), |_| false).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let public_key = public_key_of(&status);
+    for id in all {
+        cluster.party(id).kill();
+        let node = cluster.start_party_with(id, &["--policy", "approved-only"]);
+        *cluster.party(id) = node;
+    }
+
+    let payload = b"wire 250,000 EUR to ACME GmbH".as_slice();
+    let unapproved = cluster
+        .create(json!({
+            "kind": "signing", "key_id": key, "signers": ["device", "server"],
+            "message_hex": hex::encode(payload), "ttl_seconds": 8,
+        }))
+        .await;
+    cluster.invite(&unapproved, &["device", "server"]).await;
+    let session = unapproved["session_id"].as_str().unwrap();
+    let ended = cluster
+        .wait(session, Duration::from_secs(30), |_| false)
+        .await;
+    assert_ne!(ended["status"], "completed", "{ended}");
+    assert!(ended.get("signature").is_none_or(Value::is_null), "{ended}");
+
+    let workflow = cluster
+        .post(
+            "/v1/workflows",
+            json!({"key_id": key, "title": "Q4 payment", "payload_hex": hex::encode(payload)}),
+            201,
+        )
+        .await;
+    let workflow = workflow["workflow_id"].as_str().unwrap().to_owned();
+    let reviewed = cluster.dir.path().join("reviewed.bin");
+    std::fs::write(&reviewed, payload).unwrap();
+    let other = cluster.dir.path().join("other.bin");
+    std::fs::write(&other, b"wire 250,000 EUR to Mallory").unwrap();
+    let decide = |id: &str, file: &Path, decision: &str| {
+        let dir = cluster.party_dir(id);
+        cluster.mpc(&[
+            "party",
+            "decide",
+            "--id",
+            id,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--workflow",
+            &workflow,
+            "--key",
+            &key,
+            "--payload-file",
+            file.to_str().unwrap(),
+            "--decision",
+            decision,
+        ])
+    };
+    let forged = decide("device", &other, "approve");
+    let stderr = String::from_utf8_lossy(&forged.stderr);
+    assert!(!forged.status.success());
+    assert!(stderr.contains("invalid_approval_signature"), "{stderr}");
+    let mut last = Value::Null;
+    for (id, decision) in [
+        ("recovery", "reject"),
+        ("device", "approve"),
+        ("server", "approve"),
+    ] {
+        let out = decide(id, &reviewed, decision);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last = serde_json::from_slice(&out.stdout).unwrap();
+    }
+    assert_eq!(last["status"], "approved", "{last}");
+
+    let signing_path = format!("/v1/workflows/{workflow}/signing");
+    let signing = cluster.post(&signing_path, json!({}), 201).await;
+    cluster.invite(&signing, &["device", "server"]).await;
+    let session = signing["session_id"].as_str().unwrap();
+    let signed = cluster
+        .wait(session, Duration::from_secs(60), |_| false)
+        .await;
+    assert_eq!(signed["status"], "completed", "{signed}");
+    let sig = &signed["signature"];
+    let signature = Signature::new(
+        &hex::decode(sig["r_hex"].as_str().unwrap()).unwrap(),
+        &hex::decode(sig["s_hex"].as_str().unwrap()).unwrap(),
+        u8::try_from(sig["recovery_id"].as_u64().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let hash = MessageHash::from_bytes(Sha256::digest(payload).into());
+    assert!(verify_signature(&public_key, &hash, &signature));
+    let again = cluster.post(&signing_path, json!({}), 409).await;
+    assert_eq!(again["code"], "approvals_used", "{again}");
     drop(cluster);
     db.drop_now().await;
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use mpc_api::{
-    ApiError, InboxResponse, JoinRequest, JoinResponse, ReportRequest, SessionStatusDto,
+    ApiError, DecisionRequest, InboxResponse, JoinRequest, JoinResponse, ReportRequest,
+    SessionStatusDto, WorkflowDto,
 };
-use mpc_events::{PartyId, PartyOutcome, SessionId, SessionStatus, SessionView};
+use mpc_events::{PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, WorkflowId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
 use mpc_transport::{Inbox, Transport, TransportError};
 use reqwest::StatusCode;
@@ -84,6 +85,22 @@ impl GatewayClient {
             | StatusCode::GATEWAY_TIMEOUT => Err(CoordinatorError::Unreachable(message)),
             _ => Err(CoordinatorError::Refused(message)),
         }
+    }
+
+    /// Posts an approver's signed decision on workflow `workflow`
+    /// (`POST /v1/workflows/{id}/decisions`: the signature is the credential);
+    /// answers with the workflow afterwards.
+    pub async fn decide(
+        &self,
+        workflow: WorkflowId,
+        decision: &DecisionRequest,
+    ) -> Result<WorkflowDto, CoordinatorError> {
+        let url = format!("{}/v1/workflows/{workflow}/decisions", self.base);
+        self.send(self.http.post(url).json(decision))
+            .await?
+            .json()
+            .await
+            .map_err(|e| CoordinatorError::Unreachable(format!("gateway answer: {e}")))
     }
 
     async fn report(
