@@ -24,6 +24,7 @@ use crate::coordinator::{
     SigningPayload,
 };
 use crate::registry::{ActorError, ActorRegistry};
+use crate::session::repair_authorized;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountServiceError {
@@ -350,16 +351,7 @@ impl Accounts {
         // Checked before the recovery is recorded, so an unauthorized request
         // changes nothing; the session and every holder check again.
         if let Some(repair) = &repair {
-            mpc_crypto::verify_recovery(
-                &key.parties,
-                key.threshold.t(),
-                key.key_id,
-                key.epoch,
-                repair,
-            )
-            .map_err(|e| {
-                CoordinatorError::Session(SessionError::RepairNotAuthorized(e.to_string()))
-            })?;
+            repair_authorized(&key, repair).map_err(CoordinatorError::Session)?;
         }
         self.accounts
             .execute(

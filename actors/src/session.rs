@@ -375,8 +375,7 @@ fn validate_refresh(
                 got: helpers.len(),
             });
         }
-        mpc_crypto::verify_recovery(&key.parties, threshold.t(), key.key_id, key.epoch, repair)
-            .map_err(|e| SessionError::RepairNotAuthorized(e.to_string()))?;
+        repair_authorized(key, repair)?;
     }
     for p in participants {
         let holder = key
@@ -393,6 +392,20 @@ fn validate_refresh(
         }
     }
     Ok(())
+}
+
+/// Whether `repair` of `key` carries the authorizations of t holders other than
+/// the target (checked against the key's holders; every holder checks again
+/// against the roster it pinned).
+pub(crate) fn repair_authorized(key: &KeyRef, repair: &RepairSpec) -> Result<(), SessionError> {
+    mpc_crypto::verify_recovery(
+        &key.parties,
+        key.threshold.t(),
+        key.key_id,
+        key.epoch,
+        repair,
+    )
+    .map_err(|e| SessionError::RepairNotAuthorized(e.to_string()))
 }
 
 /// The key after refresh session `spec` completed (see [`KeyRef::refreshed`]).

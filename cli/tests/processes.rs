@@ -295,16 +295,7 @@ impl Cluster {
     }
 
     async fn create(&self, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/v1/sessions", self.coordinator.url))
-            .bearer_auth(&self.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-        response.json().await.unwrap()
+        self.post("/v1/sessions", body, 201).await
     }
 
     async fn invite(&self, created: &Value, parties: &[&str]) {
@@ -390,9 +381,7 @@ impl Cluster {
         let hash = MessageHash::from_bytes(Sha256::digest(message.as_bytes()).into());
         assert!(verify_signature(public_key, &hash, &signature));
     }
-}
 
-impl Cluster {
     /// `POST path` with the admin token; the JSON answer, which must be `expected`.
     async fn post(&self, path: &str, body: Value, expected: u16) -> Value {
         let response = self
