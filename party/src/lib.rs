@@ -23,6 +23,7 @@
 //! runtime and timer) and `http` (the reqwest client).
 
 mod consent;
+mod exchange;
 #[cfg(feature = "http")]
 mod http;
 mod journal;

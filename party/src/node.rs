@@ -5,26 +5,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_crypto::{
-    EnvelopeError, EvidenceError, Header, Opened, PartyIdentity, RecoveryAuthError, SeenMessages,
-    verify_evidence, verify_recovery,
+    EnvelopeError, EvidenceError, PartyIdentity, RecoveryAuthError, verify_evidence,
+    verify_recovery,
 };
 use mpc_engine::{
-    EngineError, Incoming, KeygenParams, Outgoing, PartyIndex, Protocol, RefreshParams, RepairPlan,
-    ShareSlot, SignParams, Step, ThresholdEngine, To,
+    EngineError, Incoming, KeygenParams, PartyIndex, Protocol, RefreshParams, RepairPlan,
+    ShareSlot, SignParams, Step, ThresholdEngine,
 };
 use mpc_events::{
     Decision, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash, PartyId, PartyOutcome,
     PublicKey, RefreshDigest, RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView,
     Signature, SignedApproval, Timestamp, WorkflowId,
 };
-use mpc_schemas::{Envelope, Recipient};
 use mpc_transport::{Transport, TransportError};
 use mpc_vault::{ShareRecord, ShareVault, VaultError};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::consent;
+use crate::exchange::Exchange;
 use crate::journal::{ApprovalJournal, JournalError, MemoryJournal};
 use crate::roster::{self, RosterError};
 use crate::runtime;
@@ -347,8 +345,10 @@ impl PartyNode {
 
     /// Joins refresh session `session`: re-randomizes this party's share (or, as a
     /// repair's target, receives a rebuilt one), stores it as the key's next share
-    /// version, reports, and once the session has ended retires the version it no
-    /// longer needs (the old one if the refresh completed, the new one otherwise).
+    /// version, exchanges signed attestations of the refreshed key with every
+    /// holder, reports, and retires the old version only if it holds every holder's
+    /// attestation and the session completed. Otherwise it keeps both versions: no
+    /// lie about how the session ended makes it drop a share another holder relies on.
     pub async fn refresh(
         &self,
         session: SessionId,
@@ -367,6 +367,13 @@ impl PartyNode {
             return Err(wrong_kind(view, "refresh"));
         };
         let repair = repair.as_deref();
+        // Every holder takes part: a refresh that left one out would leave its
+        // share on a generation nobody else holds.
+        if view.participants.len() != key.parties.len() {
+            return Err(PartyError::BadRefresh(
+                "a refresh must include every holder of the key".into(),
+            ));
+        }
         let me = self.my_index(view)?;
         let plan = repair
             .map(|repair| repair_plan(view, key, repair))
@@ -411,10 +418,12 @@ impl PartyNode {
                 (self.engine.refresh(&record.share, params)?, next_roster)
             }
         };
-        let refreshed = self.run(view, protocol).await?;
+        let mut exchange = self.open(view).await?;
+        let refreshed = self.run(view, &mut exchange, protocol).await?;
         let next = key.epoch.saturating_add(1);
         // A share of the next generation can only be left over from a refresh that
-        // never completed (the key would otherwise be at that generation): replace it.
+        // never completed: every holder still holds this generation (the protocol
+        // just ran with all of them), so none retired it. Replace it.
         match self.vault.get_version(&self.id, &key.key_id, next) {
             Ok(_) => self.vault.retire(&self.id, &key.key_id, next)?,
             Err(VaultError::NotFound { .. }) => {}
@@ -428,6 +437,12 @@ impl PartyNode {
             share: refreshed.share,
             roster: next_roster,
         })?;
+        // From here on the new share is kept whatever anyone says: a holder that
+        // has every attestation, this party's among them, may retire its old one.
+        if let Err(error) = self.guarded(view, exchange.attest(&refreshed.digest)).await {
+            tracing::warn!(party = %self.id, %session, %error, "the refresh is not attested by every holder; both share versions kept");
+            return Err(error);
+        }
         let outcome = PartyOutcome::Refreshed {
             public_key,
             digest: RefreshDigest::from_bytes(refreshed.digest),
@@ -440,27 +455,25 @@ impl PartyNode {
             }),
         )
         .await;
-        let (retire, failed) = match ended {
-            Ok(Ok(SessionStatus::Completed)) => (Some(key.epoch), None),
-            Ok(Ok(status)) => (Some(next), Some(status)),
+        match ended {
+            Ok(Ok(SessionStatus::Completed)) => {
+                match self.vault.retire(&self.id, &key.key_id, key.epoch) {
+                    Ok(()) | Err(VaultError::NotFound { .. }) => Ok(outcome),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Ok(Ok(status)) => {
+                tracing::warn!(party = %self.id, %session, %status, "every holder attested the refresh but the session did not complete; both share versions kept");
+                Err(PartyError::Ended(session, status))
+            }
             Ok(Err(error)) => {
                 tracing::warn!(party = %self.id, %session, %error, "could not learn how the refresh ended; both share versions kept");
-                (None, None)
+                Ok(outcome)
             }
             Err(_) => {
                 tracing::warn!(party = %self.id, %session, "refresh did not end before its deadline; both share versions kept");
-                (None, None)
+                Ok(outcome)
             }
-        };
-        if let Some(version) = retire {
-            match self.vault.retire(&self.id, &key.key_id, version) {
-                Ok(()) | Err(VaultError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        match failed {
-            Some(status) => Err(PartyError::Ended(session, status)),
-            None => Ok(outcome),
         }
     }
 
@@ -477,7 +490,8 @@ impl PartyNode {
         };
         let roster = roster::pin(view)?;
         let protocol = self.engine.keygen(params)?;
-        let share = self.run(view, protocol).await?;
+        let mut exchange = self.open(view).await?;
+        let share = self.run(view, &mut exchange, protocol).await?;
         let public_key = share.public_key;
         self.vault.put(&ShareRecord {
             party_id: self.id.clone(),
@@ -551,7 +565,8 @@ impl PartyNode {
             message_hash: *message_hash,
         };
         let protocol = self.engine.sign(&record.share, params)?;
-        let signature = self.run(view, protocol).await?;
+        let mut exchange = self.open(view).await?;
+        let signature = self.run(view, &mut exchange, protocol).await?;
         self.report(view, PartyOutcome::Signature(signature))
             .await?;
         Ok(signature)
@@ -625,15 +640,11 @@ impl PartyNode {
         }
     }
 
-    /// Drives `protocol` to its output; on failure tells the coordinator whom the
-    /// engine blames, so the session fails with a named culprit.
-    async fn run<O: Send + 'static>(
-        &self,
-        view: &SessionView,
-        protocol: Box<dyn Protocol<Output = O>>,
-    ) -> Result<O, PartyError> {
+    /// Opens this party's exchange of `view`'s session and waits until every
+    /// participant has joined.
+    async fn open<'a>(&'a self, view: &'a SessionView) -> Result<Exchange<'a>, PartyError> {
         let session = view.session_id;
-        let mut inbox = self.transport.subscribe(session, &self.id).await?;
+        let inbox = self.transport.subscribe(session, &self.id).await?;
         match self
             .retrying(view, "wait_started", || {
                 self.coordinator.wait_started(session)
@@ -643,68 +654,60 @@ impl PartyNode {
             SessionStatus::InProgress => {}
             other => return Err(PartyError::NotStarted(session, other)),
         }
-        let deadline = deadline_in(view.expires_at);
-        let exchange = async {
+        Ok(Exchange::new(
+            &self.id,
+            &self.identity,
+            &*self.transport,
+            view,
+            inbox,
+        ))
+    }
+
+    /// Agrees on the view with every participant, then drives `protocol` to its
+    /// output.
+    async fn run<O: Send + 'static>(
+        &self,
+        view: &SessionView,
+        exchange: &mut Exchange<'_>,
+        protocol: Box<dyn Protocol<Output = O>>,
+    ) -> Result<O, PartyError> {
+        self.guarded(view, async {
+            exchange.agree_on_view(&execution_id(view)).await?;
             let (mut protocol, first) = compute(protocol, |p| p.start()).await?;
-            self.send(view, first).await?;
-            let mut seen = SeenMessages::default();
+            exchange.send(first).await?;
             loop {
-                let envelope = match inbox.next().await {
-                    Some(envelope) => envelope?,
-                    None => return Err(PartyError::Timeout),
-                };
-                let (from, mut opened) = match self.accept(view, &mut seen, &envelope) {
-                    Ok(accepted) => accepted,
-                    // The sender's signature verified before decryption: the sender
-                    // sealed a body this party cannot open, itself or because its view
-                    // showed another key for this party (a keygen view split, which the
-                    // execution id would fail anyway; later sessions check the roster).
-                    Err(EnvelopeError::Undecryptable) => {
-                        return Err(EngineError::Aborted {
-                            culprit: view
-                                .index_of(&envelope.sender)
-                                .and_then(|i| PartyIndex::new(i).ok()),
-                            ban: false,
-                            detail: format!(
-                                "{} sent a signed message this party cannot decrypt",
-                                envelope.sender
-                            ),
-                        }
-                        .into());
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            party = %self.id,
-                            session = %session,
-                            sender = %envelope.sender,
-                            message_id = %envelope.message_id,
-                            round = envelope.round,
-                            %error,
-                            "dropped an envelope"
-                        );
-                        continue;
-                    }
-                };
+                let (from, mut message) = exchange.next().await?;
                 let incoming = Incoming {
-                    round: opened.round,
+                    round: message.round,
                     from: PartyIndex::new(from)?,
-                    broadcast: opened.broadcast,
-                    payload: std::mem::take(&mut *opened.payload),
+                    broadcast: message.broadcast,
+                    payload: std::mem::take(&mut *message.payload),
                 };
                 let (next, step) = compute(protocol, move |p| p.handle(incoming)).await?;
                 protocol = next;
                 match step {
-                    Step::Continue(out) => self.send(view, out).await?,
+                    Step::Continue(out) => exchange.send(out).await?,
                     Step::Done { output, outgoing } => {
-                        self.send(view, outgoing).await?;
+                        exchange.send(outgoing).await?;
                         return Ok(output);
                     }
                 }
             }
-        };
-        // A session that fails meanwhile (another party aborted, an operator closed
-        // it) ends this run at once; a completed one cannot end it early, because a
-        // signing session completes with its first verified signature.
+        })
+        .await
+    }
+
+    /// Runs `work` until the session's deadline, ending it at once if the session
+    /// fails meanwhile (another party aborted, an operator closed it); on a protocol
+    /// failure tells the coordinator whom the engine blames, so the session fails
+    /// with a named culprit. A completed session cannot end `work` early, because a
+    /// signing session completes with its first verified signature.
+    async fn guarded<T>(
+        &self,
+        view: &SessionView,
+        work: impl std::future::Future<Output = Result<T, PartyError>>,
+    ) -> Result<T, PartyError> {
+        let session = view.session_id;
         let failed = async {
             match self
                 .retrying(view, "wait_finished", || {
@@ -716,9 +719,9 @@ impl PartyNode {
                 _ => std::future::pending().await,
             }
         };
-        let result = match runtime::timeout(deadline, async {
+        let result = match runtime::timeout(deadline_in(view.expires_at), async {
             tokio::select! {
-                result = exchange => result,
+                result = work => result,
                 status = failed => Err(PartyError::Ended(session, status)),
             }
         })
@@ -731,71 +734,6 @@ impl PartyNode {
             self.blame(view, e).await;
         }
         result
-    }
-
-    /// Verifies (signature first), checks and decrypts one arrived envelope: its
-    /// sender must be another participant, its session and recipient ours, and its
-    /// message id new in this run. Returns the sender's index and the message.
-    fn accept(
-        &self,
-        view: &SessionView,
-        seen: &mut SeenMessages,
-        envelope: &Envelope,
-    ) -> Result<(u8, Opened), EnvelopeError> {
-        let (from, sender) = view
-            .participants
-            .iter()
-            .find(|(_, p)| p.party_id == envelope.sender)
-            .ok_or_else(|| EnvelopeError::UnknownSender(envelope.sender.clone()))?;
-        let opened = mpc_crypto::open(
-            envelope,
-            view.session_id,
-            &self.id,
-            &self.identity,
-            &sender.identity,
-        )?;
-        seen.admit(opened.message_id)?;
-        Ok((*from, opened))
-    }
-
-    /// Seals each message (signed; point-to-point ones encrypted to the recipient's
-    /// registered key) and publishes it.
-    async fn send(&self, view: &SessionView, messages: Vec<Outgoing>) -> Result<(), PartyError> {
-        for m in messages {
-            let plaintext = Zeroizing::new(m.payload);
-            let (recipient, recipient_key) = match m.to {
-                To::All => (Recipient::Broadcast, None),
-                To::One(i) => {
-                    let p = view
-                        .party_at(i.get())
-                        .ok_or(EngineError::InvalidParameters(
-                            mpc_engine::ParameterError::NoParticipant { index: i },
-                        ))?;
-                    (Recipient::Party(p.party_id.clone()), Some(&p.identity))
-                }
-            };
-            let header = Header {
-                message_id: Uuid::now_v7(),
-                session_id: view.session_id,
-                round: m.round,
-                sender: self.id.clone(),
-                recipient,
-            };
-            let envelope = mpc_crypto::seal(&self.identity, header, recipient_key, &plaintext)
-                .map_err(|e| match (e, m.to) {
-                    // A peer registered a key nobody can encrypt to: blame it.
-                    (EnvelopeError::Encrypt, To::One(i)) => {
-                        PartyError::Engine(EngineError::Aborted {
-                            culprit: Some(i),
-                            ban: false,
-                            detail: format!("party {i} registered an unusable encryption key"),
-                        })
-                    }
-                    (e, _) => e.into(),
-                })?;
-            self.transport.publish(&envelope).await?;
-        }
-        Ok(())
     }
 
     async fn blame(&self, view: &SessionView, error: &EngineError) {

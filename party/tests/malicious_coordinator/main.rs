@@ -3,7 +3,10 @@
 //! keys, a bare hash, repairs of keys whose holders the party cannot check) and
 //! hand a real party node, over a real vault holding a real DKLs23 share, the
 //! session view it would then see. In each case the node must refuse before it
-//! sends anything, and keep its share.
+//! sends anything, and keep its share. [`split`] runs whole sessions whose
+//! coordinator tells different parties different things.
+
+mod split;
 
 use std::sync::{Arc, OnceLock};
 
