@@ -359,7 +359,9 @@ async fn approval(
     let mut workflow = None;
     for (i, decision) in decisions {
         let node = &nodes[i];
-        let signature = node.decide(workflow_id, key_id, message, decision)?;
+        let signature = node
+            .holder()
+            .decide(workflow_id, key_id, message, decision)?;
         workflow = Some(
             approvals
                 .decide(
@@ -536,7 +538,11 @@ async fn recovery(
     let key_id = accounts.key(account_id).await?.key_id;
     let authorizations = nodes[1..]
         .iter()
-        .map(|helper| helper.authorize_recovery(key_id, &names[0], &identity))
+        .map(|helper| {
+            helper
+                .holder()
+                .authorize_recovery(key_id, &names[0], &identity)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut recoveries = Vec::new();
     let mut more_sessions = Vec::new();

@@ -175,6 +175,7 @@ impl Account {
             .map(|helper| {
                 helper
                     .node
+                    .holder()
                     .authorize_recovery(self.key_id, self.device.node.id(), identity)
                     .unwrap()
             })

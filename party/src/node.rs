@@ -13,9 +13,8 @@ use mpc_engine::{
     ShareSlot, SignParams, Step, ThresholdEngine,
 };
 use mpc_events::{
-    Decision, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash, PartyId, PartyOutcome,
-    PublicKey, RefreshDigest, RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView,
-    Signature, SignedApproval, Timestamp, WorkflowId,
+    KeyId, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
+    SessionId, SessionSpec, SessionStatus, SessionView, Signature, Timestamp,
 };
 use mpc_transport::{Transport, TransportError};
 use mpc_vault::{ShareRecord, ShareVault, VaultError};
@@ -318,29 +317,10 @@ impl PartyNode {
         }
     }
 
-    /// This node's authorization of a repair of key `key_id` (see
-    /// [`consent::Holder::authorize_recovery`]).
-    pub fn authorize_recovery(
-        &self,
-        key_id: KeyId,
-        target: &PartyId,
-        identity: &IdentityKey,
-    ) -> Result<SignedApproval, PartyError> {
-        let holder = consent::Holder::new(&*self.vault, &self.id, &self.identity);
-        holder.authorize_recovery(key_id, target, identity)
-    }
-
-    /// This node's signed decision on workflow `workflow_id` (see
-    /// [`consent::Holder::decide`]).
-    pub fn decide(
-        &self,
-        workflow_id: WorkflowId,
-        key_id: KeyId,
-        payload: &[u8],
-        decision: Decision,
-    ) -> Result<IdentitySignature, PartyError> {
-        let holder = consent::Holder::new(&*self.vault, &self.id, &self.identity);
-        holder.decide(workflow_id, key_id, payload, decision)
+    /// This node as a key holder, to sign what a person decides outside sessions
+    /// (workflow decisions, recovery authorizations; see [`consent::Holder`]).
+    pub fn holder(&self) -> consent::Holder<'_> {
+        consent::Holder::new(&*self.vault, &self.id, &self.identity)
     }
 
     /// Joins refresh session `session`: re-randomizes this party's share (or, as a
