@@ -183,8 +183,13 @@ impl From<TransportError> for GatewayError {
             TransportError::SessionClosed(_) => {
                 Self::new(StatusCode::GONE, "session_closed", message)
             }
-            TransportError::SessionFull { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "session_full", message)
+            TransportError::SessionBytes { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "session_budget_exceeded",
+                message,
+            ),
+            TransportError::SenderEnvelopes { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_envelopes", message)
             }
             TransportError::Encoding(_) => Self::bad_request("invalid_envelope", message),
             TransportError::Backend(_) => Self::internal(&message),

@@ -11,7 +11,7 @@
 //! | `POST /v1/sessions/{id}/report` | party | the caller's result |
 //! | `POST /v1/sessions/{id}/close` | admin | end the session as failed |
 //! | `POST /v1/sessions/{id}/messages` | party | publish one envelope (raw bytes) |
-//! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll) |
+//! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll; resumes the caller's open inbox, [`Inboxes`]) |
 //! | `GET /v1/keys/{key_id}` | admin | a completed key, its share generation and latest refresh |
 //! | `POST /v1/keys/{key_id}/refresh` | admin | rotate every share of a completed key (refresh session); join tokens |
 //! | `POST /v1/accounts` | admin | open an account; its 2-of-3 keygen session and join tokens |
@@ -43,6 +43,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod error;
+mod inboxes;
 mod openapi;
 pub mod routes;
 pub mod workflows;
@@ -62,6 +63,7 @@ use mpc_transport::Transport;
 
 pub use auth::{Auth, JwtKeys, KeyError};
 pub use error::GatewayError;
+pub use inboxes::Inboxes;
 pub use openapi::ApiDoc;
 
 /// Default cap on JSON request bodies (64 KiB).
@@ -122,6 +124,8 @@ pub struct GatewayState {
     pub transport: Arc<dyn Transport>,
     pub store: Arc<dyn EventStore>,
     pub auth: Arc<Auth>,
+    /// The inboxes parties poll, kept open between polls.
+    pub inboxes: Arc<Inboxes>,
     openapi: web::Bytes,
     json_limit: usize,
 }
@@ -147,6 +151,7 @@ impl Gateway {
                 transport: services.transport,
                 store: services.store,
                 auth: services.auth,
+                inboxes: Arc::new(Inboxes::default()),
                 openapi: openapi.into(),
                 json_limit: config.json_limit,
             },

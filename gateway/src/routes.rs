@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use mpc_actors::{
     CommandMeta, CoordinatorError, CreatedSession, KeyState, NewKeygen, NewRefresh, NewSigning,
     Session, SigningPayload,
@@ -20,12 +20,13 @@ use mpc_api::{
 use mpc_events::{KeyId, PartyId, SessionError, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 use serde::Deserialize;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 use utoipa::IntoParams;
 
 use crate::GatewayState;
 use crate::auth::{ACCESS_AUDIENCE, JOIN_AUDIENCE};
 use crate::error::GatewayError;
+use crate::inboxes::Found;
 
 /// Longest status long-poll.
 pub const MAX_STATUS_WAIT: Duration = Duration::from_secs(60);
@@ -310,6 +311,7 @@ pub async fn close(
         .coordinator
         .close(session, reason, CommandMeta::new())
         .await?;
+    state.inboxes.forget(session);
     if let Err(e) = state.transport.close_session(session).await {
         tracing::warn!(%session, error = %e, "closed session's message log could not be freed");
     }
@@ -358,7 +360,8 @@ async fn read_envelope(req: &HttpRequest, mut payload: web::Payload) -> Result<V
         (status = 401, description = "no or bad access token", body = ApiError),
         (status = 403, description = "sender is not the caller", body = ApiError),
         (status = 409, description = "session has ended", body = ApiError),
-        (status = 413, description = "envelope too large", body = ApiError),
+        (status = 413, description = "envelope too large, or the session's byte budget is spent", body = ApiError),
+        (status = 429, description = "the caller sent the most envelopes one sender may in a session", body = ApiError),
     ),
     security(("party" = []))
 )]
@@ -442,26 +445,19 @@ pub async fn inbox(
     let after = query.after.unwrap_or(0);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_INBOX_WAIT);
     let deadline = Instant::now() + wait;
-    let mut inbox = state.transport.subscribe(session, &party).await?;
-    let unchanged = || {
-        HttpResponse::Ok().json(InboxResponse {
+    let reader = state.inboxes.reader(session, &party);
+    let mut reader = reader.lock().await;
+    let found = reader
+        .first_after(&*state.transport, session, &party, after, deadline)
+        .await?;
+    let Found::Envelope(first) = found else {
+        if matches!(found, Found::Ended) {
+            state.inboxes.forget(session);
+        }
+        return Ok(HttpResponse::Ok().json(InboxResponse {
             messages: Vec::new(),
             cursor: after,
-        })
-    };
-    let mut skipped = 0;
-    while skipped < after {
-        match timeout_at(deadline, inbox.next()).await {
-            Ok(Some(item)) => {
-                item?;
-                skipped += 1;
-            }
-            Ok(None) | Err(_) => return Ok(unchanged()),
-        }
-    }
-    let first = match timeout_at(deadline, inbox.next()).await {
-        Ok(Some(item)) => item?,
-        Ok(None) | Err(_) => return Ok(unchanged()),
+        }));
     };
     let mut messages = Vec::new();
     let mut bytes = 0;
@@ -474,13 +470,15 @@ pub async fn inbox(
         messages.push(hex::encode(encoded));
         if messages.len() < MAX_INBOX_MESSAGES
             && bytes < MAX_INBOX_BYTES
-            && let Some(Some(item)) = inbox.next().now_or_never()
+            && let Some(item) = reader.ready()
         {
             next = Some(item?);
         }
     }
-    let cursor = after + messages.len() as u64;
-    Ok(HttpResponse::Ok().json(InboxResponse { messages, cursor }))
+    Ok(HttpResponse::Ok().json(InboxResponse {
+        messages,
+        cursor: reader.position(),
+    }))
 }
 
 /// A key id in a path segment.

@@ -4,10 +4,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, PARTIES, TestGateway, envelope, expect_error, keygen_body, post, start};
+use std::sync::Arc;
+
+use common::{
+    ADMIN, PARTIES, SECRET, TestGateway, envelope, expect_error, keygen_body, post, start, start_on,
+};
 use mpc_api::InboxResponse;
 use mpc_events::SessionId;
+use mpc_gateway::JwtKeys;
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES};
+use mpc_store::SqliteStore;
+use mpc_transport::{InProcessTransport, SessionBudget};
 use reqwest::StatusCode;
 
 async fn read(gw: &TestGateway, session: &str, token: &str, query: &str) -> InboxResponse {
@@ -216,4 +223,102 @@ async fn long_polls_time_out_with_the_state_unchanged_and_closed_sessions_take_n
         "session_closed",
     )
     .await;
+}
+
+/// A session's budget through HTTP: the sender over its count gets 429, the envelope
+/// that would pass the session's bytes 413, both as JSON errors; nothing refused is
+/// delivered, and other senders go on.
+#[actix_web::test]
+async fn a_sender_over_its_count_gets_429_and_a_session_over_its_bytes_413() {
+    let budget = SessionBudget {
+        bytes: 1_000,
+        envelopes_per_sender: 3,
+    };
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let gw = start_on(
+        store,
+        JwtKeys::hs256(SECRET).unwrap(),
+        |_| {},
+        InProcessTransport::with_budget(budget),
+    );
+    let s = gw.create(&keygen_body()).await;
+    let sid = s.session_id.as_str();
+    let tokens = gw.join_all(&s, &PARTIES).await;
+    let (device, server, recovery) = (&tokens[0], &tokens[1], &tokens[2]);
+
+    let mut sent = Vec::new();
+    for i in 0..3u8 {
+        let e = envelope(sid, "device", Some("server"), &[i]);
+        assert_eq!(
+            post(&gw, sid, device, e.encode().unwrap()).await.status(),
+            StatusCode::ACCEPTED
+        );
+        sent.push(e);
+    }
+    let fourth = envelope(sid, "device", Some("server"), b"one too many");
+    let message = expect_error(
+        post(&gw, sid, device, fourth.encode().unwrap()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_envelopes",
+    )
+    .await;
+    assert!(message.contains("device already sent 3"), "{message}");
+
+    let big = envelope(sid, "recovery", Some("server"), &[7; 998]);
+    expect_error(
+        post(&gw, sid, recovery, big.encode().unwrap()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "session_budget_exceeded",
+    )
+    .await;
+    let fits = envelope(sid, "recovery", Some("server"), &[8; 900]);
+    assert_eq!(
+        post(&gw, sid, recovery, fits.encode().unwrap())
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    sent.push(fits);
+    assert_eq!(decoded(&read(&gw, sid, server, "").await), sent);
+}
+
+/// Each party's polls resume one open inbox (what a poll costs is what is new, and
+/// on Kafka one consumer per party and session), a retried poll still gets its
+/// envelopes again, and closing the session lets go of every inbox.
+#[actix_web::test]
+async fn polls_resume_one_open_inbox_per_party_and_closing_lets_go() {
+    let gw = start().await;
+    let s = gw.create(&keygen_body()).await;
+    let sid = s.session_id.as_str();
+    let tokens = gw.join_all(&s, &PARTIES).await;
+    let (device, server, recovery) = (&tokens[0], &tokens[1], &tokens[2]);
+
+    let mut cursor = 0;
+    let mut sent = Vec::new();
+    for i in 0..20u8 {
+        let e = envelope(sid, "device", Some("server"), &[i]);
+        post(&gw, sid, device, e.encode().unwrap()).await;
+        let page = read(&gw, sid, server, &format!("after={cursor}")).await;
+        assert_eq!(decoded(&page), std::slice::from_ref(&e));
+        assert_eq!(page.cursor, cursor + 1);
+        cursor = page.cursor;
+        sent.push(e);
+    }
+    assert_eq!(gw.inboxes.open_count(), 1, "twenty polls, one open inbox");
+
+    let again = read(&gw, sid, server, "after=18").await;
+    assert_eq!(decoded(&again), sent[18..]);
+    assert_eq!(again.cursor, 20);
+    assert!(read(&gw, sid, recovery, "").await.messages.is_empty());
+    assert_eq!(gw.inboxes.open_count(), 2);
+
+    let resp = gw
+        .post_json(
+            &format!("/v1/sessions/{sid}/close"),
+            Some(ADMIN),
+            &serde_json::json!({"reason": "test over"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(gw.inboxes.open_count(), 0);
 }

@@ -14,6 +14,11 @@
 //!   attestation, so no lie about how the session ended can leave a generation with
 //!   fewer than all its shares.
 //!
+//! What a run reads is bounded by the transport's [`SessionBudget`], counted here
+//! too (a party does not rely on the bus to have counted): the bytes of every
+//! envelope that arrives, and the envelopes of each sender whose signature verified.
+//! A run over the bytes ends; a verified sender over its count is named.
+//!
 //! Every envelope is signed with its sender's identity key over session, round,
 //! sender and payload, and each sender's key is the one the party checked against
 //! its pinned roster: a broadcast carrying a digest is that holder's signed
@@ -25,7 +30,7 @@ use mpc_crypto::{EnvelopeError, Header, Opened, PartyIdentity, SeenMessages};
 use mpc_engine::{EngineError, Outgoing, PartyIndex, To};
 use mpc_events::{PartyId, SessionView};
 use mpc_schemas::{Envelope, Recipient};
-use mpc_transport::{Inbox, Transport};
+use mpc_transport::{Inbox, SessionBudget, Transport, TransportError, Usage};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -65,6 +70,10 @@ pub(crate) struct Exchange<'a> {
     view: &'a SessionView,
     inbox: Inbox,
     seen: SeenMessages,
+    /// Payload bytes of every envelope that arrived, verified or not.
+    arrived: u64,
+    /// What each verified sender sent.
+    usage: Usage,
     phase: Phase,
     /// Messages that arrived before this party reached their round, with their
     /// senders' indices.
@@ -86,6 +95,8 @@ impl<'a> Exchange<'a> {
             view,
             inbox,
             seen: SeenMessages::default(),
+            arrived: 0,
+            usage: Usage::default(),
             phase: Phase::Agreeing,
             held: VecDeque::new(),
         }
@@ -227,15 +238,38 @@ impl<'a> Exchange<'a> {
     /// The next envelope that verifies (signature first), is for this run and
     /// decrypts, with its sender's index. Envelopes that fail are dropped with a
     /// warning (a forger on the bus cannot end a run), except a participant's
-    /// signed one this party cannot decrypt, which aborts the run naming it.
+    /// signed one this party cannot decrypt, which aborts the run naming it. Past the
+    /// [`SessionBudget`] the run ends: naming a verified sender over its count, or,
+    /// over the bytes, naming nobody (unverified senders may be forged).
     async fn receive(&mut self) -> Result<(u8, Opened), PartyError> {
+        let budget = SessionBudget::DEFAULT;
         loop {
             let envelope = match self.inbox.next().await {
                 Some(envelope) => envelope?,
                 None => return Err(PartyError::Timeout),
             };
+            self.arrived = self
+                .arrived
+                .saturating_add(u64::try_from(envelope.payload.len()).unwrap_or(u64::MAX));
+            if self.arrived > budget.bytes {
+                return Err(TransportError::SessionBytes {
+                    session: self.view.session_id,
+                    max: budget.bytes,
+                }
+                .into());
+            }
             match self.accept(&envelope) {
-                Ok(accepted) => return Ok(accepted),
+                Ok(accepted) => {
+                    if let Err(over) = self.usage.admit(&budget, &envelope) {
+                        return Err(EngineError::Aborted {
+                            culprit: PartyIndex::new(accepted.0).ok(),
+                            ban: false,
+                            detail: over.to_string(),
+                        }
+                        .into());
+                    }
+                    return Ok(accepted);
+                }
                 // The sender's signature verified before decryption: the sender
                 // sealed a body this party cannot open, itself or because its view
                 // showed another key for this party.

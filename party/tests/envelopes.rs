@@ -33,7 +33,8 @@ use mpc_party::{CoordinatorClient, CoordinatorError, PartyNode};
 use mpc_schemas::{Envelope, Recipient};
 use mpc_store::{EventStore, RecordedEvent, SqliteStore};
 use mpc_transport::{
-    InProcessTransport, Inbox, KafkaConfig, KafkaTransport, Transport, TransportError,
+    InProcessTransport, Inbox, KafkaConfig, KafkaTransport, SessionBudget, Transport,
+    TransportError,
 };
 use mpc_vault::FileVault;
 use rdkafka::config::ClientConfig;
@@ -397,6 +398,46 @@ async fn a_signed_message_that_does_not_decrypt_aborts_the_run_naming_its_sender
     let failures = world.coordinator.failures.lock().unwrap().clone();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].1, party("recovery"));
+    assert_eq!(failures[0].2, vec![party("device")]);
+}
+
+/// A participant that floods a party with validly signed envelopes over a bus that
+/// does not count them (a compromised broker) is named once it passes the budget the
+/// party counts itself, and the run ends at once instead of reading without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_flooding_signed_envelopes_is_named_by_the_party_itself() {
+    let uncounting_bus = InProcessTransport::with_budget(SessionBudget {
+        envelopes_per_sender: u32::MAX,
+        ..SessionBudget::DEFAULT
+    });
+    let world = world_over(
+        Arc::new(TestCoordinator::default()),
+        Arc::new(uncounting_bus),
+    );
+    let threshold = Threshold::new(2, 3).unwrap();
+    let keygen = world.add_session(SessionSpec::Keygen { threshold }, &[0, 1, 2]);
+    for _ in 0..=SessionBudget::DEFAULT.envelopes_per_sender {
+        let flood = mpc_crypto::seal(
+            world.nodes[0].identity(),
+            header(keygen, 1, "device", Some("recovery")),
+            Some(&world.key(2)),
+            &[0x5a; 16],
+        )
+        .unwrap();
+        world.inject(&flood).await;
+    }
+    let recovery = world.nodes[2].clone();
+    let err = tokio::time::timeout(Duration::from_secs(60), recovery.keygen(keygen, "token"))
+        .await
+        .expect("the run ends before its deadline")
+        .unwrap_err();
+    assert!(
+        matches!(&err, mpc_party::PartyError::Engine(EngineError::Aborted { culprit: Some(i), detail, .. })
+            if i.get() == 1 && detail.contains("device already sent 1024 envelopes")),
+        "{err}"
+    );
+    let failures = world.coordinator.failures.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].2, vec![party("device")]);
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Each session is an append-only `Vec` of envelopes inside a `tokio::sync::watch`
 //! channel: publishing pushes and wakes the session's inboxes, and each inbox keeps its
-//! own cursor into the log. Nothing polls.
+//! own cursor into the log. Nothing polls. Each log counts its [`Usage`] of the
+//! transport's [`SessionBudget`], exactly: every publisher of the session goes
+//! through it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,12 +15,10 @@ use mpc_events::{PartyId, SessionId};
 use mpc_schemas::Envelope;
 use tokio::sync::watch;
 
+use crate::budget::{SessionBudget, Usage};
 use crate::error::TransportError;
 use crate::inbox::Inbox;
 use crate::port::{Transport, encode_for_transport};
-
-/// Default cap on the envelopes one session's log may hold.
-pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
 
 /// In-memory transport. Cheap to clone: clones share the same sessions.
 ///
@@ -31,7 +31,7 @@ pub struct InProcessTransport {
 
 #[derive(Debug)]
 struct Inner {
-    capacity: usize,
+    budget: SessionBudget,
     sessions: Mutex<Sessions>,
 }
 
@@ -45,6 +45,7 @@ struct Sessions {
 #[derive(Debug, Default)]
 struct Log {
     envelopes: Vec<Envelope>,
+    usage: Usage,
     closed: bool,
 }
 
@@ -55,17 +56,17 @@ impl Default for InProcessTransport {
 }
 
 impl InProcessTransport {
-    /// A transport whose sessions hold up to [`DEFAULT_SESSION_CAPACITY`] envelopes.
+    /// A transport whose sessions each get [`SessionBudget::DEFAULT`].
     pub fn new() -> Self {
-        Self::with_session_capacity(DEFAULT_SESSION_CAPACITY)
+        Self::with_budget(SessionBudget::DEFAULT)
     }
 
-    /// A transport whose sessions hold up to `capacity` envelopes each; publishing
-    /// beyond that fails with [`TransportError::SessionFull`].
-    pub fn with_session_capacity(capacity: usize) -> Self {
+    /// A transport whose sessions each get `budget`; a publish over it fails with
+    /// [`TransportError::SessionBytes`] or [`TransportError::SenderEnvelopes`].
+    pub fn with_budget(budget: SessionBudget) -> Self {
         Self {
             inner: Arc::new(Inner {
-                capacity,
+                budget,
                 sessions: Mutex::new(Sessions::default()),
             }),
         }
@@ -104,16 +105,15 @@ impl Transport for InProcessTransport {
         encode_for_transport(envelope)?;
         let session = envelope.session_id;
         let log = self.log(session)?;
-        let capacity = self.inner.capacity;
+        let budget = &self.inner.budget;
         let mut outcome = Ok(());
         log.send_if_modified(|log| {
             outcome = if log.closed {
                 Err(TransportError::SessionClosed(session))
-            } else if log.envelopes.len() >= capacity {
-                Err(TransportError::SessionFull { session, capacity })
             } else {
-                log.envelopes.push(envelope.clone());
-                Ok(())
+                log.usage.admit(budget, envelope).map(|()| {
+                    log.envelopes.push(envelope.clone());
+                })
             };
             outcome.is_ok()
         });
@@ -147,6 +147,7 @@ impl Transport for InProcessTransport {
             log.send_modify(|log| {
                 log.closed = true;
                 log.envelopes = Vec::new();
+                log.usage = Usage::default();
             });
         }
         Ok(())
@@ -219,17 +220,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_session_rejects_more_envelopes() {
-        let transport = InProcessTransport::with_session_capacity(3);
+    async fn a_session_over_budget_keeps_what_it_accepted() {
+        let transport = InProcessTransport::with_budget(SessionBudget {
+            bytes: 1_000,
+            envelopes_per_sender: 3,
+        });
         let session = SessionId::new();
         for _ in 0..3 {
             transport.publish(&broadcast(session)).await.unwrap();
         }
         assert_eq!(
             transport.publish(&broadcast(session)).await,
-            Err(TransportError::SessionFull {
+            Err(TransportError::SenderEnvelopes {
                 session,
-                capacity: 3
+                sender: party("a"),
+                max: 3
             })
         );
         transport
@@ -240,6 +245,18 @@ mod tests {
         for _ in 0..3 {
             assert!(inbox.next().await.unwrap().is_ok());
         }
+        transport
+            .publish(&Envelope {
+                sender: party("c"),
+                ..broadcast(session)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            inbox.next().await.unwrap().unwrap().sender,
+            party("c"),
+            "the refused envelope was not kept"
+        );
     }
 
     #[tokio::test]

@@ -20,6 +20,15 @@
 //! and in-order retries). [`Transport::publish`] checks the envelope's size before
 //! anything reaches librdkafka and returns once the broker has acknowledged the record.
 //!
+//! # Budgets
+//!
+//! Each transport counts what it published per session against
+//! [`KafkaConfig::budget`] and refuses a publish over it. Other processes publishing
+//! to the same session are not counted here (they cannot be: they write to the broker
+//! directly); a party counts its inbox itself, over the envelopes whose signatures it
+//! verified, so no publisher can make it read without bound. The counts of the
+//! 4 096 most recent sessions are kept; a closed session's go at once.
+//!
 //! # Consuming
 //!
 //! Each inbox owns a consumer with an *explicit* assignment of its session's partition:
@@ -41,7 +50,7 @@
 //! inbox, in this process or another) reads it all again; [`Inbox`] drops duplicate
 //! message ids.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -59,6 +68,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
+use crate::budget::{SessionBudget, Usage};
 use crate::error::TransportError;
 use crate::inbox::Inbox;
 use crate::port::{Transport, encode_for_transport};
@@ -72,6 +82,9 @@ const CLOSE: &[u8] = b"close";
 /// Largest record the producer sends and the topic accepts: the largest envelope plus
 /// room for the key, the header and the batch framing.
 const MAX_RECORD_BYTES: usize = MAX_ENVELOPE_BYTES + 64 * 1024;
+/// How many sessions' publish counts one transport keeps; past that, the oldest
+/// session's count (session ids are UUIDv7, ordered by creation time) is forgotten.
+const OPEN_USAGE: usize = 4096;
 
 /// Where and how [`KafkaTransport`] talks to Kafka.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +113,8 @@ pub struct KafkaConfig {
     /// a larger value only saves idle requests; tansu 0.6 holds the fetch for the full
     /// wait, so there it bounds the publish-to-receive latency.
     pub fetch_wait: Duration,
+    /// What this transport lets one session publish.
+    pub budget: SessionBudget,
 }
 
 impl KafkaConfig {
@@ -115,7 +130,7 @@ impl KafkaConfig {
 impl Default for KafkaConfig {
     /// A local broker (`127.0.0.1:9092`), topic [`DEFAULT_TOPIC`] with 12 partitions,
     /// client id `mpc`, 1 ms linger, 5 min of clock skew, 10 s requests, 30 s delivery,
-    /// 10 ms fetch wait.
+    /// 10 ms fetch wait, [`SessionBudget::DEFAULT`].
     fn default() -> Self {
         Self {
             brokers: "127.0.0.1:9092".into(),
@@ -127,6 +142,7 @@ impl Default for KafkaConfig {
             request_timeout: Duration::from_secs(10),
             delivery_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(10),
+            budget: SessionBudget::DEFAULT,
         }
     }
 }
@@ -160,7 +176,15 @@ struct Inner {
     /// The topic's actual partition count.
     partitions: i32,
     producer: FutureProducer,
-    closed: Mutex<HashSet<SessionId>>,
+    sessions: Mutex<Sessions>,
+}
+
+/// What this transport knows of sessions: which it closed, and what it published to
+/// the open ones.
+#[derive(Default)]
+struct Sessions {
+    closed: HashSet<SessionId>,
+    usage: BTreeMap<SessionId, Usage>,
 }
 
 impl std::fmt::Debug for KafkaTransport {
@@ -195,7 +219,7 @@ impl KafkaTransport {
                 config,
                 partitions,
                 producer,
-                closed: Mutex::new(HashSet::new()),
+                sessions: Mutex::new(Sessions::default()),
             }),
         })
     }
@@ -209,20 +233,40 @@ impl KafkaTransport {
         partition_for(session, self.inner.partitions)
     }
 
-    fn closed(&self) -> MutexGuard<'_, HashSet<SessionId>> {
-        // Every update is one insert: the set stays consistent if a holder panicked.
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        // Every update is one insert or remove: the sets stay consistent if a holder
+        // panicked.
         self.inner
-            .closed
+            .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn refuse_if_closed(&self, session: SessionId) -> Result<(), TransportError> {
-        if self.closed().contains(&session) {
+        if self.sessions().closed.contains(&session) {
             Err(TransportError::SessionClosed(session))
         } else {
             Ok(())
         }
+    }
+
+    /// Counts `envelope` against its session's budget, or refuses it (and a closed
+    /// session's).
+    fn admit(&self, envelope: &Envelope) -> Result<(), TransportError> {
+        let session = envelope.session_id;
+        let mut sessions = self.sessions();
+        if sessions.closed.contains(&session) {
+            return Err(TransportError::SessionClosed(session));
+        }
+        sessions
+            .usage
+            .entry(session)
+            .or_default()
+            .admit(&self.inner.config.budget, envelope)?;
+        if sessions.usage.len() > OPEN_USAGE {
+            sessions.usage.pop_first();
+        }
+        Ok(())
     }
 
     /// Appends one record to `session`'s partition and waits for the broker's ack.
@@ -292,7 +336,7 @@ impl KafkaTransport {
 impl Transport for KafkaTransport {
     async fn publish(&self, envelope: &Envelope) -> Result<(), TransportError> {
         let bytes = encode_for_transport(envelope)?;
-        self.refuse_if_closed(envelope.session_id)?;
+        self.admit(envelope)?;
         self.append(envelope.session_id, &bytes, None).await
     }
 
@@ -314,7 +358,11 @@ impl Transport for KafkaTransport {
     }
 
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
-        self.closed().insert(session);
+        {
+            let mut sessions = self.sessions();
+            sessions.closed.insert(session);
+            sessions.usage.remove(&session);
+        }
         let marker = OwnedHeaders::new().insert(Header {
             key: CONTROL_HEADER,
             value: Some(CLOSE),

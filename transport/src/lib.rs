@@ -10,6 +10,9 @@
 //! - [`Inbox::new`] is the one place those delivery rules (session, addressee,
 //!   de-duplication by message id) are applied; every adapter builds its inboxes with
 //!   it.
+//! - [`SessionBudget`] bounds what one session may cost: payload bytes per session and
+//!   envelopes per sender. Every adapter refuses a publish over it, and [`Usage`] is
+//!   the one count they keep (a party counts the same over what it verified).
 //! - [`InProcessTransport`] is the default adapter, for parties in one process.
 //! - `KafkaTransport` (feature `kafka`, on by default; native only) carries envelopes through one Kafka topic keyed by session id,
 //!   for parties in different processes or hosts; each inbox reads its session's
@@ -20,6 +23,7 @@
 //! adapter instantiates it with a single macro call (see `tests/in_process.rs` and
 //! `tests/kafka.rs`; the Kafka tests need a broker: `scripts/ensure-kafka.sh`).
 
+mod budget;
 mod error;
 mod in_process;
 mod inbox;
@@ -27,8 +31,9 @@ mod inbox;
 mod kafka;
 mod port;
 
+pub use budget::{SessionBudget, Usage};
 pub use error::TransportError;
-pub use in_process::{DEFAULT_SESSION_CAPACITY, InProcessTransport};
+pub use in_process::InProcessTransport;
 pub use inbox::Inbox;
 #[cfg(feature = "kafka")]
 pub use kafka::{CONTROL_HEADER, DEFAULT_TOPIC, KafkaConfig, KafkaTransport, partition_for};

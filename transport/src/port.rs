@@ -21,7 +21,10 @@ use crate::inbox::Inbox;
 pub trait Transport: Send + Sync {
     /// Appends `envelope` to its session's log. Fails with
     /// [`TransportError::TooLarge`] if it encodes to more than [`MAX_ENVELOPE_BYTES`],
-    /// and with [`TransportError::SessionClosed`] once the session is closed.
+    /// with [`TransportError::SessionBytes`] or [`TransportError::SenderEnvelopes`] if
+    /// it would break the session's [`crate::SessionBudget`] (as far as this adapter
+    /// sees the session), and with [`TransportError::SessionClosed`] once the session
+    /// is closed. A refused envelope is not kept.
     async fn publish(&self, envelope: &Envelope) -> Result<(), TransportError>;
 
     /// Every envelope of `session` that [`Envelope::is_for`] `party`, from the start of

@@ -4,13 +4,13 @@ mod contract;
 
 use std::sync::Arc;
 
-use mpc_transport::{InProcessTransport, Transport};
+use mpc_transport::{InProcessTransport, SessionBudget, Transport};
 
 struct InProcessHarness(InProcessTransport);
 
 impl contract::Harness for InProcessHarness {
-    async fn create() -> Self {
-        Self(InProcessTransport::new())
+    async fn create_with(budget: SessionBudget) -> Self {
+        Self(InProcessTransport::with_budget(budget))
     }
 
     fn transport(&self) -> Arc<dyn Transport> {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mpc_events::{PartyId, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
-use mpc_transport::{Inbox, KafkaConfig, KafkaTransport, Transport, TransportError};
+use mpc_transport::{Inbox, KafkaConfig, KafkaTransport, SessionBudget, Transport, TransportError};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -58,8 +58,14 @@ async fn connect(config: &KafkaConfig) -> KafkaTransport {
 struct KafkaHarness(KafkaTransport);
 
 impl contract::Harness for KafkaHarness {
-    async fn create() -> Self {
-        Self(connect(&config(3)).await)
+    async fn create_with(budget: SessionBudget) -> Self {
+        Self(
+            connect(&KafkaConfig {
+                budget,
+                ..config(3)
+            })
+            .await,
+        )
     }
 
     fn transport(&self) -> Arc<dyn Transport> {

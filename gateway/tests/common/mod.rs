@@ -14,7 +14,7 @@ use mpc_api::{
 use mpc_crypto::PartyIdentity;
 use mpc_events::{MessageHash, PartyId, PartyOutcome, PublicKey, Signature};
 use mpc_gateway::auth::JwtJoinTokens;
-use mpc_gateway::{Auth, Gateway, GatewayConfig, GatewayServices, JwtKeys};
+use mpc_gateway::{Auth, Gateway, GatewayConfig, GatewayServices, Inboxes, JwtKeys};
 use mpc_schemas::envelope::SIGNATURE_BYTES;
 use mpc_schemas::{Envelope, Recipient};
 use mpc_store::{EventStore, SqliteStore};
@@ -32,6 +32,8 @@ pub struct TestGateway {
     pub http: reqwest::Client,
     pub store: Arc<dyn EventStore>,
     pub transport: InProcessTransport,
+    /// The inboxes the gateway keeps open between polls.
+    pub inboxes: Arc<Inboxes>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -63,10 +65,19 @@ pub fn start_over(
     keys: JwtKeys,
     adjust: impl FnOnce(&mut GatewayConfig),
 ) -> TestGateway {
+    start_on(store, keys, adjust, InProcessTransport::new())
+}
+
+/// A gateway over `store` carrying envelopes on `transport`.
+pub fn start_on(
+    store: Arc<dyn EventStore>,
+    keys: JwtKeys,
+    adjust: impl FnOnce(&mut GatewayConfig),
+    transport: InProcessTransport,
+) -> TestGateway {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap());
     config.workers = Some(1);
     adjust(&mut config);
-    let transport = InProcessTransport::new();
     let auth = Arc::new(Auth::new(keys, ISSUER.to_owned(), ADMIN).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let coordinator = Arc::new(Coordinator::with_token_issuer(
@@ -89,6 +100,7 @@ pub fn start_over(
             auth,
         },
     );
+    let inboxes = gateway.state().inboxes.clone();
     let (addr, server) = gateway.start().unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);
@@ -101,6 +113,7 @@ pub fn start_over(
         },
         store,
         transport,
+        inboxes,
         handle,
     }
 }

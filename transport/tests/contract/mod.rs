@@ -18,14 +18,18 @@ use std::time::Duration;
 
 use mpc_events::{PartyId, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
-use mpc_transport::{Inbox, Transport, TransportError};
+use mpc_transport::{Inbox, SessionBudget, Transport, TransportError};
 use uuid::Uuid;
 
 /// How the suite gets a transport from an adapter.
 pub trait Harness: Sized + Send + Sync {
     /// A fresh transport used by this test only (plus whatever it needs, kept alive by
-    /// the harness).
-    fn create() -> impl Future<Output = Self> + Send;
+    /// the harness), whose sessions each get `budget`.
+    fn create_with(budget: SessionBudget) -> impl Future<Output = Self> + Send;
+    /// [`Harness::create_with`] the default budget.
+    fn create() -> impl Future<Output = Self> + Send {
+        Self::create_with(SessionBudget::DEFAULT)
+    }
     /// The transport under test.
     fn transport(&self) -> Arc<dyn Transport>;
 }
@@ -48,6 +52,22 @@ macro_rules! transport_contract {
             close_session_ends_inboxes,
             a_closed_session_refuses_publish_and_subscribe,
         );
+        $crate::contract::transport_contract!(@budget_cases $harness;
+            a_sender_over_its_envelope_count_is_refused,
+            a_session_over_its_bytes_is_refused,
+        );
+    };
+    (@budget_cases $harness:ty; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let harness = <$harness as $crate::contract::Harness>::create_with(
+                    $crate::contract::TIGHT,
+                )
+                .await;
+                $crate::contract::$case($crate::contract::Harness::transport(&harness)).await;
+            }
+        )+
     };
     (@cases $harness:ty; $($case:ident),+ $(,)?) => {
         $(
@@ -60,6 +80,13 @@ macro_rules! transport_contract {
     };
 }
 pub(crate) use transport_contract;
+
+/// The budget of the budget cases: 3 envelopes per sender, 100 payload bytes per
+/// session.
+pub const TIGHT: SessionBudget = SessionBudget {
+    bytes: 100,
+    envelopes_per_sender: 3,
+};
 
 /// Upper bound for waiting on an inbox; reached only when the transport is broken.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -381,4 +408,62 @@ pub async fn a_closed_session_refuses_publish_and_subscribe(transport: Arc<dyn T
         Err(TransportError::SessionClosed(s)) => assert_eq!(s, session),
         other => panic!("expected SessionClosed, got {other:?}"),
     }
+}
+
+pub async fn a_sender_over_its_envelope_count_is_refused(transport: Arc<dyn Transport>) {
+    let (session, other) = (SessionId::new(), SessionId::new());
+    let mut b = inbox(&transport, session, "b").await;
+    for _ in 0..TIGHT.envelopes_per_sender {
+        publish(&transport, &envelope(session, "a", Some("b"), b"1")).await;
+    }
+    assert_eq!(
+        transport
+            .publish(&envelope(session, "a", Some("b"), b"one too many"))
+            .await,
+        Err(TransportError::SenderEnvelopes {
+            session,
+            sender: party("a"),
+            max: TIGHT.envelopes_per_sender
+        })
+    );
+    publish(
+        &transport,
+        &envelope(other, "a", Some("b"), b"another session"),
+    )
+    .await;
+    let marker = envelope(session, "c", Some("b"), b"marker");
+    publish(&transport, &marker).await;
+    for _ in 0..TIGHT.envelopes_per_sender {
+        assert_eq!(recv(&mut b).await.payload, b"1");
+    }
+    assert_eq!(
+        recv(&mut b).await,
+        marker,
+        "the refused envelope must not arrive; other senders go on"
+    );
+}
+
+pub async fn a_session_over_its_bytes_is_refused(transport: Arc<dyn Transport>) {
+    let session = SessionId::new();
+    let mut b = inbox(&transport, session, "b").await;
+    let bytes = usize::try_from(TIGHT.bytes).expect("small");
+    let most = envelope(session, "a", None, &vec![1; bytes - 10]);
+    publish(&transport, &most).await;
+    assert_eq!(
+        transport
+            .publish(&envelope(session, "c", None, &[2; 11]))
+            .await,
+        Err(TransportError::SessionBytes {
+            session,
+            max: TIGHT.bytes
+        })
+    );
+    let last = envelope(session, "c", None, &[3; 10]);
+    publish(&transport, &last).await;
+    assert_eq!(recv(&mut b).await, most);
+    assert_eq!(
+        recv(&mut b).await,
+        last,
+        "the refused envelope must not arrive; what still fits goes on"
+    );
 }
