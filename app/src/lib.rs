@@ -39,6 +39,7 @@ pub mod load;
 pub mod local;
 pub mod party;
 pub mod process;
+pub mod reviews;
 pub mod services;
 pub mod softhsm;
 pub mod stack;

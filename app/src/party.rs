@@ -1,8 +1,11 @@
 //! A party node process: its share vault (passphrase-encrypted files or a PKCS#11
 //! token), its identity, the [`PartyNode`] over the coordinator's gateway and the
-//! transport a configuration names, and the invitation listener of the server role
-//! (`POST /v1/invitations`, `GET /health`) that takes part in each session it is
-//! invited to.
+//! transport a configuration names, and the listener of the server role: it takes
+//! part in each session it is invited to (`POST /v1/invitations`), keeps the review
+//! requests of an approver (`POST /v1/reviews`, `GET /v1/reviews[/{workflow}]`, see
+//! [`crate::reviews`]) and signs its human's decision on one
+//! (`POST /v1/reviews/{workflow}/decision`), all behind the party's credential;
+//! `GET /health` answers anyone.
 //!
 //! Secrets arrive already read ([`VaultConfig`]); where they come from (files,
 //! variables) and what is printed are the binary's.
@@ -11,13 +14,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, web};
 use mpc_api::{DecisionRequest, WorkflowDto};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
 use mpc_events::{
-    Decision, IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, SignedApproval, WorkflowId,
+    Decision, IdentityKey, IdentitySignature, KeyId, PartyId, PartyOutcome, SessionId,
+    SignedApproval, WorkflowId,
 };
 use mpc_party::{FileJournal, GatewayClient, Holder, PartyError, PartyNode, SigningPolicy};
 use mpc_transport::Transport;
@@ -29,6 +33,7 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::adapters::{self, AdapterError};
+use crate::reviews::{MAX_PAYLOAD_BYTES, ReviewDesk, ReviewError, ReviewRequest};
 
 /// The file under a party's data directory that records spent approvals.
 pub const APPROVAL_JOURNAL: &str = "approvals.journal";
@@ -126,6 +131,8 @@ pub enum PartyProcessError {
     WeakCredential,
     #[error("cannot sign: {0}")]
     Authorize(#[source] PartyError),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
 }
 
 /// Creates the party's vault and a new identity stored in it.
@@ -189,15 +196,72 @@ pub async fn decide(
 ) -> Result<WorkflowDto, PartyProcessError> {
     let id = config.id.clone();
     let (vault, signer) = open_vault(config).await?;
-    let approver = id.to_string();
+    let approver = id.clone();
     let signature = tokio::task::spawn_blocking(move || {
         Holder::new(&*vault, &id, &signer)
             .decide(workflow, key_id, &payload, decision)
             .map_err(PartyProcessError::Authorize)
     })
     .await??;
+    post_decision(coordinator, &approver, workflow, decision, &signature).await
+}
+
+/// The decision on the pending review of `workflow` under the party's data
+/// directory (see [`crate::reviews`]), whose payload the human was shown as
+/// `shown_sha256`: signed from the party's vault over the stored payload, posted to
+/// the coordinator at `coordinator`, then recorded. Answers with the workflow.
+pub async fn decide_review(
+    config: VaultConfig,
+    coordinator: &str,
+    workflow: &str,
+    shown_sha256: &str,
+    decision: Decision,
+) -> Result<WorkflowDto, PartyProcessError> {
+    let desk = ReviewDesk::new(&config.data_dir);
+    let id = config.id.clone();
+    let (vault, signer) = open_vault(config).await?;
+    settle(
+        &desk,
+        coordinator,
+        &id,
+        workflow,
+        shown_sha256,
+        decision,
+        |w, k, p| Holder::new(&*vault, &id, &signer).decide(w, k, p, decision),
+    )
+    .await
+}
+
+/// Decides the pending review of `workflow` shown as `shown_sha256`: `sign` signs
+/// over the stored payload, the decision goes to the coordinator, and the desk
+/// records it once the coordinator accepted it.
+async fn settle(
+    desk: &ReviewDesk,
+    coordinator: &str,
+    approver: &PartyId,
+    workflow: &str,
+    shown_sha256: &str,
+    decision: Decision,
+    sign: impl FnOnce(WorkflowId, KeyId, &[u8]) -> Result<IdentitySignature, PartyError>,
+) -> Result<WorkflowDto, PartyProcessError> {
+    let review = desk.to_decide(workflow, shown_sha256)?;
+    let workflow = review.workflow()?;
+    let signature =
+        sign(workflow, review.key()?, &review.payload()?).map_err(PartyProcessError::Authorize)?;
+    let answer = post_decision(coordinator, approver, workflow, decision, &signature).await?;
+    desk.decided(review, decision)?;
+    Ok(answer)
+}
+
+async fn post_decision(
+    coordinator: &str,
+    approver: &PartyId,
+    workflow: WorkflowId,
+    decision: Decision,
+    signature: &IdentitySignature,
+) -> Result<WorkflowDto, PartyProcessError> {
     let request = DecisionRequest {
-        approver,
+        approver: approver.to_string(),
         decision: decision.into(),
         signature_hex: hex::encode(signature.as_bytes()),
     };
@@ -271,8 +335,16 @@ struct Invitation {
     token: Zeroizing<String>,
 }
 
-/// The server role: an HTTP listener that queues invitations, and a loop that takes
-/// part in each invited session.
+/// What the review routes need: the node's identity and vault (to sign), its desk
+/// and the coordinator (to post the decision).
+struct Reviewer {
+    node: Arc<PartyNode>,
+    desk: ReviewDesk,
+    coordinator: String,
+}
+
+/// The server role: an HTTP listener that queues invitations and keeps review
+/// requests, and a loop that takes part in each invited session.
 pub struct InvitationListener {
     node: Arc<PartyNode>,
     addr: SocketAddr,
@@ -282,12 +354,15 @@ pub struct InvitationListener {
 
 impl InvitationListener {
     /// Listens on `bind` (port 0: any free port, see [`Self::addr`]). With a
-    /// `credential`, an invitation must carry it as `Authorization: Bearer …`;
-    /// without one, only a loopback `bind` is accepted.
+    /// `credential`, every request but `/health` must carry it as
+    /// `Authorization: Bearer …`; without one, only a loopback `bind` is accepted.
+    /// Reviews are kept under `data_dir`; decisions go to `coordinator`.
     pub fn bind(
         node: PartyNode,
         bind: SocketAddr,
         credential: Option<Zeroizing<String>>,
+        data_dir: &std::path::Path,
+        coordinator: &str,
     ) -> Result<Self, PartyProcessError> {
         let credential = match credential {
             Some(c) if c.len() < MIN_CREDENTIAL_BYTES => {
@@ -299,13 +374,31 @@ impl InvitationListener {
             credential => web::Data::new(credential.map(|c| Sha256::digest(c.as_bytes()))),
         };
         let (invitations, inbox) = mpsc::channel::<Invitation>(PENDING_INVITATIONS);
+        let node = Arc::new(node);
+        let reviewer = web::Data::new(Reviewer {
+            node: node.clone(),
+            desk: ReviewDesk::new(data_dir),
+            coordinator: coordinator.to_owned(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(invitations.clone()))
                 .app_data(credential.clone())
+                .app_data(reviewer.clone())
                 .app_data(web::PayloadConfig::new(MAX_INVITATION_BYTES))
                 .route("/health", web::get().to(HttpResponse::Ok))
                 .route("/v1/invitations", web::post().to(invite))
+                .service(
+                    web::resource("/v1/reviews")
+                        .app_data(web::PayloadConfig::new(2 * MAX_PAYLOAD_BYTES + 4096))
+                        .post(receive_review)
+                        .get(list_reviews),
+                )
+                .route("/v1/reviews/{workflow}", web::get().to(show_review))
+                .route(
+                    "/v1/reviews/{workflow}/decision",
+                    web::post().to(decide_on_review),
+                )
         })
         .workers(1)
         .bind(bind)
@@ -316,7 +409,7 @@ impl InvitationListener {
             .copied()
             .ok_or(PartyProcessError::NoAddress)?;
         Ok(Self {
-            node: Arc::new(node),
+            node,
             addr,
             server: server.run(),
             inbox,
@@ -365,27 +458,33 @@ impl InvitationListener {
 /// The SHA-256 digest of the invitation credential, if one is configured.
 type CredentialDigest = Option<sha2::digest::Output<Sha256>>;
 
+/// The 401 answer, unless the request carries the party's credential.
+/// Digests are compared, so the time taken tells nothing about the credential.
+fn unauthorized(http: &HttpRequest, credential: &CredentialDigest) -> Option<HttpResponse> {
+    let expected = credential.as_ref()?;
+    let presented = http
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| Sha256::digest(token.as_bytes()));
+    (presented.as_ref() != Some(expected)).then(|| {
+        HttpResponse::Unauthorized().json(json!({
+            "code": "unauthorized",
+            "message": "this party's listener needs its credential as a bearer token"
+        }))
+    })
+}
+
 async fn invite(
     http: HttpRequest,
     queue: web::Data<mpsc::Sender<Invitation>>,
     credential: web::Data<CredentialDigest>,
     body: web::Bytes,
 ) -> HttpResponse {
-    // Authenticate before reading the body. Digests are compared, so the time taken
-    // tells nothing about the credential.
-    if let Some(expected) = credential.get_ref() {
-        let presented = http
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|token| Sha256::digest(token.as_bytes()));
-        if presented.as_ref() != Some(expected) {
-            return HttpResponse::Unauthorized().json(json!({
-                "code": "unauthorized",
-                "message": "an invitation needs this party's invitation credential as a bearer token"
-            }));
-        }
+    // Authenticate before reading the body.
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
     }
     let Ok(request) = serde_json::from_slice::<InvitationRequest>(&body) else {
         return HttpResponse::BadRequest().json(json!({
@@ -406,4 +505,132 @@ async fn invite(
         Err(_) => HttpResponse::ServiceUnavailable()
             .json(json!({"code": "busy", "message": "too many pending invitations"})),
     }
+}
+
+/// A human's decision on a review (`POST /v1/reviews/{workflow}/decision`): the
+/// SHA-256 of the payload it was shown names what it decides on.
+#[derive(Deserialize)]
+struct DecisionBody {
+    decision: String,
+    payload_sha256: String,
+}
+
+async fn receive_review(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<ReviewRequest>(&body) else {
+        return HttpResponse::BadRequest().json(json!({
+            "code": "invalid_body",
+            "message": "expected {\"workflow_id\", \"key_id\", \"title\", \"payload_hex\"}"
+        }));
+    };
+    answer(
+        reviewer.desk.receive(request).map_err(Into::into),
+        StatusCode::CREATED,
+    )
+}
+
+async fn list_reviews(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    answer(reviewer.desk.list().map_err(Into::into), StatusCode::OK)
+}
+
+async fn show_review(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    workflow: web::Path<String>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    answer(
+        reviewer.desk.get(&workflow).map_err(Into::into),
+        StatusCode::OK,
+    )
+}
+
+async fn decide_on_review(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    workflow: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    let decision = match serde_json::from_slice::<DecisionBody>(&body) {
+        Ok(body) => match body.decision.as_str() {
+            "approve" => (Decision::Approve, body.payload_sha256),
+            "reject" => (Decision::Reject, body.payload_sha256),
+            _ => return invalid_decision(),
+        },
+        Err(_) => return invalid_decision(),
+    };
+    let (decision, shown) = decision;
+    let node = &reviewer.node;
+    let settled = settle(
+        &reviewer.desk,
+        &reviewer.coordinator,
+        node.id(),
+        &workflow,
+        &shown,
+        decision,
+        |w, k, p| node.holder().decide(w, k, p, decision),
+    )
+    .await;
+    answer(settled, StatusCode::OK)
+}
+
+fn invalid_decision() -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({
+        "code": "invalid_body",
+        "message": "expected {\"decision\": \"approve\" | \"reject\", \"payload_sha256\": <hex>}"
+    }))
+}
+
+/// The one table from a review route's outcome to its answer.
+fn answer<T: serde::Serialize>(
+    result: Result<T, PartyProcessError>,
+    ok: StatusCode,
+) -> HttpResponse {
+    let error = match result {
+        Ok(body) => return HttpResponse::build(ok).json(body),
+        Err(error) => error,
+    };
+    let (status, code) = match &error {
+        PartyProcessError::Review(review) => match review {
+            ReviewError::InvalidWorkflow(_)
+            | ReviewError::InvalidKey(_)
+            | ReviewError::InvalidPayload => (StatusCode::BAD_REQUEST, "invalid_review"),
+            ReviewError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ReviewError::Full => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ReviewError::AlreadyDecided(_) => (StatusCode::CONFLICT, "already_decided"),
+            ReviewError::Changed { .. } => (StatusCode::CONFLICT, "payload_changed"),
+            ReviewError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_review"),
+            ReviewError::Corrupt(_) | ReviewError::Io(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        },
+        PartyProcessError::Authorize(_) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot_sign"),
+        PartyProcessError::Gateway(_) => (StatusCode::BAD_GATEWAY, "coordinator_refused"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    if status.is_server_error() {
+        tracing::warn!(%error, "review route failed");
+    }
+    HttpResponse::build(status).json(json!({"code": code, "message": error.to_string()}))
 }

@@ -8,7 +8,11 @@
 //! - `join` is the client role: it takes part in one session and prints the result;
 //! - `authorize-recovery` signs this holder's authorization of another holder's
 //!   repair, checked against the roster it pinned (offline);
-//! - `decide` signs this approver's decision on a workflow over the payload it
+//! - `approvals list|show|approve|reject` is an approver's review desk: the review
+//!   requests its node received (`mpc_app::reviews`), each payload shown with its
+//!   SHA-256, and the decision signed over the stored payload the human saw (named
+//!   by that digest) and posted;
+//! - `decide` signs this approver's decision on a workflow over a payload file it
 //!   reviewed and the key as its vault holds it, and posts it.
 //!
 //! Shares rest in a vault chosen with `--vault` (`MPC_VAULT`): `file` (the default,
@@ -23,6 +27,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{IdentityDto, ReportRequest, SignedApprovalDto};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
+use mpc_app::reviews::ReviewDesk;
 use mpc_crypto::PartyIdentity;
 use mpc_events::{Decision, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
 use mpc_party::SigningPolicy;
@@ -50,6 +55,52 @@ pub enum PartyCommand {
     /// Approve or reject a workflow's payload (the file you reviewed); print the
     /// workflow afterwards.
     Decide(DecideArgs),
+    /// The review requests this node received: list, show, approve or reject them.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    /// Every review request, pending and decided, as JSON lines (without payloads).
+    List(DeskArgs),
+    /// One review request: its payload (hex, and as text when it is UTF-8) and the
+    /// SHA-256 an approval or rejection must name.
+    Show(ShowArgs),
+    /// Approve the payload you were shown; print the workflow afterwards.
+    Approve(VerdictArgs),
+    /// Reject the payload you were shown; print the workflow afterwards.
+    Reject(VerdictArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeskArgs {
+    /// Directory of this party's vault (its reviews are under it).
+    #[arg(long, env = "MPC_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub desk: DeskArgs,
+    #[arg(long)]
+    pub workflow: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerdictArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// Base URL of the coordinator's gateway.
+    #[arg(long, env = "MPC_COORDINATOR_URL")]
+    pub coordinator: String,
+    #[arg(long)]
+    pub workflow: String,
+    /// The SHA-256 `show` printed for the payload you reviewed; refused if the
+    /// stored payload changed since.
+    #[arg(long)]
+    pub payload_sha256: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -207,6 +258,7 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string(&workflow)?);
         }
+        PartyCommand::Approvals(command) => approvals(command).await?,
         PartyCommand::Join(args) => {
             let node = process::node(node_config(&args.node)?).await?;
             let outcome = node.participate(args.session, &args.token).await?;
@@ -219,7 +271,13 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
                 (None, None) => None,
                 _ => Some(secret(file, INVITATION_TOKEN, "--invitation-token-file")?),
             };
-            let listener = InvitationListener::bind(node, args.bind, credential)?;
+            let listener = InvitationListener::bind(
+                node,
+                args.bind,
+                credential,
+                &args.node.vault.data_dir,
+                &args.node.coordinator,
+            )?;
             println!("listening on http://{}", listener.addr());
             listener
                 .run(|session, outcome| match outcome {
@@ -232,6 +290,49 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    Ok(())
+}
+
+async fn approvals(command: ApprovalsCommand) -> anyhow::Result<()> {
+    match command {
+        ApprovalsCommand::List(args) => {
+            for review in ReviewDesk::new(&args.data_dir).list()? {
+                println!(
+                    "{}",
+                    json!({
+                        "workflow_id": review.workflow_id,
+                        "key_id": review.key_id,
+                        "title": review.title,
+                        "payload_bytes": review.payload_hex.len() / 2,
+                        "payload_sha256": review.payload_sha256,
+                        "decision": review.decision,
+                    })
+                );
+            }
+        }
+        ApprovalsCommand::Show(args) => {
+            let review = ReviewDesk::new(&args.desk.data_dir).get(&args.workflow)?;
+            let text = String::from_utf8(review.payload()?).ok();
+            let mut shown = serde_json::to_value(&review)?;
+            shown["payload_text"] = json!(text);
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        }
+        ApprovalsCommand::Approve(args) => verdict(args, Decision::Approve).await?,
+        ApprovalsCommand::Reject(args) => verdict(args, Decision::Reject).await?,
+    }
+    Ok(())
+}
+
+async fn verdict(args: VerdictArgs, decision: Decision) -> anyhow::Result<()> {
+    let workflow = process::decide_review(
+        vault_config(&args.vault)?,
+        &args.coordinator,
+        &args.workflow,
+        &args.payload_sha256,
+        decision,
+    )
+    .await?;
+    println!("{}", serde_json::to_string(&workflow)?);
     Ok(())
 }
 

@@ -663,6 +663,44 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
         (400, json!("invalid_body"))
     );
     assert_eq!(post(Some(CREDENTIAL), valid).await, (202, Value::Null));
+
+    // The review desk is behind the same credential, reads included.
+    let review = json!({
+        "workflow_id": uuid::Uuid::now_v7().to_string(),
+        "key_id": uuid::Uuid::now_v7().to_string(),
+        "payload_hex": hex::encode(b"pay 10"),
+    });
+    let reviews = format!("{}/v1/reviews", node.url);
+    for request in [
+        http.post(&reviews).json(&review),
+        http.get(&reviews),
+        http.get(format!(
+            "{reviews}/{}",
+            review["workflow_id"].as_str().unwrap()
+        )),
+        http.post(format!(
+            "{reviews}/{}/decision",
+            review["workflow_id"].as_str().unwrap()
+        ))
+        .json(&json!({"decision": "approve", "payload_sha256": "00"})),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let listed: Value = http
+        .get(&reviews)
+        .bearer_auth(CREDENTIAL)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        json!([]),
+        "nothing was stored without the credential"
+    );
 }
 
 /// The lost-phone flow as its people run it, each with their own command: the
@@ -828,10 +866,14 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
 }
 
 /// The multi-person review as separate processes: approver nodes run
-/// `--policy approved-only`, so a plain signing session of the payload is refused;
-/// each approver decides from its own vault with `mpc party decide` over the
-/// payload file it reviewed (a decision over another payload is refused); the
-/// workflow's one signing session then signs, and a second is refused.
+/// `--policy approved-only`, so a plain signing session of the payload is refused.
+/// The review request reaches each approver's node (`POST /v1/reviews`); each
+/// approver reads it from its own node (`mpc party approvals list|show`) and decides
+/// there, naming the SHA-256 of the payload it was shown: a payload swapped after it
+/// was shown is refused by the node, a decision over another payload than the
+/// workflow's by the gateway. One approver decides through the node's HTTP route,
+/// one with `mpc party decide` over the file it reviewed. The workflow's one signing
+/// session then signs, and a second is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_signed() {
     let db = Database::create().await;
@@ -850,6 +892,7 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     }
 
     let payload = b"wire 250,000 EUR to ACME GmbH".as_slice();
+    let forged = b"wire 250,000 EUR to Mallory".as_slice();
     let unapproved = cluster
         .create(json!({
             "kind": "signing", "key_id": key, "signers": ["device", "server"],
@@ -872,40 +915,110 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
         )
         .await;
     let workflow = workflow["workflow_id"].as_str().unwrap().to_owned();
-    let reviewed = cluster.dir.path().join("reviewed.bin");
-    std::fs::write(&reviewed, payload).unwrap();
-    let other = cluster.dir.path().join("other.bin");
-    std::fs::write(&other, b"wire 250,000 EUR to Mallory").unwrap();
-    let decide = |id: &str, file: &Path, decision: &str| {
+    let request_review = |id: &str, shown: &[u8]| {
+        let url = cluster
+            .parties
+            .iter()
+            .find(|(p, _)| p == id)
+            .unwrap()
+            .1
+            .url
+            .clone();
+        let body = json!({
+            "workflow_id": workflow, "key_id": key, "title": "Q4 payment",
+            "payload_hex": hex::encode(shown),
+        });
+        let http = cluster.http.clone();
+        async move {
+            let response = http.post(format!("{url}/v1/reviews")).json(&body).send();
+            assert_eq!(response.await.unwrap().status(), 201);
+        }
+    };
+    let approvals = |id: &str, verb: &str, extra: &[&str]| {
         let dir = cluster.party_dir(id);
-        cluster.mpc(&[
+        let mut args = vec![
             "party",
-            "decide",
-            "--id",
-            id,
+            "approvals",
+            verb,
             "--data-dir",
             dir.to_str().unwrap(),
-            "--workflow",
-            &workflow,
-            "--key",
-            &key,
-            "--payload-file",
-            file.to_str().unwrap(),
-            "--decision",
-            decision,
-        ])
+        ];
+        if matches!(verb, "approve" | "reject") {
+            args.extend(["--id", id]);
+        }
+        args.extend_from_slice(extra);
+        cluster.mpc(&args)
     };
-    let forged = decide("device", &other, "approve");
-    let stderr = String::from_utf8_lossy(&forged.stderr);
-    assert!(!forged.status.success());
+    let sha = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+
+    // The device is shown the forged payload, which is then swapped for the real one.
+    request_review("device", forged).await;
+    let out = approvals("device", "list", &[]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["workflow_id"], workflow.as_str());
+    assert_eq!(listed["payload_sha256"], sha(forged));
+    assert!(listed["decision"].is_null());
+    request_review("device", payload).await;
+    let swapped = approvals(
+        "device",
+        "approve",
+        &["--workflow", &workflow, "--payload-sha256", &sha(forged)],
+    );
+    let stderr = String::from_utf8_lossy(&swapped.stderr);
+    assert!(!swapped.status.success());
+    assert!(stderr.contains("changed since it was shown"), "{stderr}");
+    let out = approvals("device", "show", &["--workflow", &workflow]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["payload_text"], "wire 250,000 EUR to ACME GmbH");
+    assert_eq!(shown["payload_sha256"], sha(payload));
+
+    // The recovery key's holder approves the forged payload it was shown: the
+    // gateway refuses, and its node records nothing.
+    request_review("recovery", forged).await;
+    let refused = approvals(
+        "recovery",
+        "approve",
+        &["--workflow", &workflow, "--payload-sha256", &sha(forged)],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
     assert!(stderr.contains("invalid_approval_signature"), "{stderr}");
+    let out = approvals("recovery", "list", &[]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed["decision"].is_null(), "{listed}");
+
+    // Offline over a file (`mpc party decide`), the same forged payload is refused.
+    let other = cluster.dir.path().join("other.bin");
+    std::fs::write(&other, forged).unwrap();
+    let dir = cluster.party_dir("device");
+    let offline = cluster.mpc(&[
+        "party",
+        "decide",
+        "--id",
+        "device",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--workflow",
+        &workflow,
+        "--key",
+        &key,
+        "--payload-file",
+        other.to_str().unwrap(),
+        "--decision",
+        "approve",
+    ]);
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(!offline.status.success());
+    assert!(stderr.contains("invalid_approval_signature"), "{stderr}");
+
     let mut last = Value::Null;
-    for (id, decision) in [
-        ("recovery", "reject"),
-        ("device", "approve"),
-        ("server", "approve"),
-    ] {
-        let out = decide(id, &reviewed, decision);
+    request_review("recovery", payload).await;
+    for (id, verb) in [("recovery", "reject"), ("device", "approve")] {
+        let out = approvals(
+            id,
+            verb,
+            &["--workflow", &workflow, "--payload-sha256", &sha(payload)],
+        );
         assert!(
             out.status.success(),
             "{}",
@@ -913,7 +1026,34 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
         );
         last = serde_json::from_slice(&out.stdout).unwrap();
     }
+    assert_eq!(last["status"], "pending", "{last}");
+
+    // The server's approver decides through its node's HTTP route.
+    request_review("server", payload).await;
+    let server = cluster
+        .parties
+        .iter()
+        .find(|(p, _)| p == "server")
+        .unwrap()
+        .1
+        .url
+        .clone();
+    let route = format!("{server}/v1/reviews/{workflow}/decision");
+    let decide = |sha256: String| {
+        cluster
+            .http
+            .post(&route)
+            .json(&json!({"decision": "approve", "payload_sha256": sha256}))
+            .send()
+    };
+    let stale = decide(sha(forged)).await.unwrap();
+    assert_eq!(stale.status(), 409);
+    let answer = decide(sha(payload)).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let last: Value = answer.json().await.unwrap();
     assert_eq!(last["status"], "approved", "{last}");
+    let twice = decide(sha(payload)).await.unwrap();
+    assert_eq!(twice.status(), 409);
 
     let signing_path = format!("/v1/workflows/{workflow}/signing");
     let signing = cluster.post(&signing_path, json!({}), 201).await;
