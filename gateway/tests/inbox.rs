@@ -201,14 +201,7 @@ async fn long_polls_time_out_with_the_state_unchanged_and_closed_sessions_take_n
     assert_eq!(inbox.cursor, 0);
     assert!(started.elapsed() >= Duration::from_millis(300));
 
-    let resp = gw
-        .post_json(
-            &format!("/v1/sessions/{sid}/close"),
-            Some(ADMIN),
-            &serde_json::json!({"reason": "test over"}),
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
+    gw.close(sid).await;
     let late = envelope(sid, "device", Some("server"), b"too late");
     expect_error(
         post(&gw, sid, &tokens[0], late.encode().unwrap()).await,
@@ -312,13 +305,6 @@ async fn polls_resume_one_open_inbox_per_party_and_closing_lets_go() {
     assert!(read(&gw, sid, recovery, "").await.messages.is_empty());
     assert_eq!(gw.inboxes.open_count(), 2);
 
-    let resp = gw
-        .post_json(
-            &format!("/v1/sessions/{sid}/close"),
-            Some(ADMIN),
-            &serde_json::json!({"reason": "test over"}),
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
+    gw.close(sid).await;
     assert_eq!(gw.inboxes.open_count(), 0);
 }

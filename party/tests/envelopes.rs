@@ -386,19 +386,7 @@ async fn a_signed_message_that_does_not_decrypt_aborts_the_run_naming_its_sender
     )
     .unwrap();
     world.inject(&sealed_to_another_key).await;
-    let recovery = world.nodes[2].clone();
-    let err = tokio::time::timeout(Duration::from_secs(60), recovery.keygen(keygen, "token"))
-        .await
-        .expect("the run ends before its deadline")
-        .unwrap_err();
-    assert!(
-        matches!(&err, mpc_party::PartyError::Engine(EngineError::Aborted { culprit: Some(i), .. }) if i.get() == 1),
-        "{err}"
-    );
-    let failures = world.coordinator.failures.lock().unwrap().clone();
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0].1, party("recovery"));
-    assert_eq!(failures[0].2, vec![party("device")]);
+    recovery_blames_device(&world, keygen).await;
 }
 
 /// A participant that floods a party with validly signed envelopes over a bus that
@@ -426,19 +414,35 @@ async fn a_participant_flooding_signed_envelopes_is_named_by_the_party_itself() 
         .unwrap();
         world.inject(&flood).await;
     }
+    let detail = recovery_blames_device(&world, keygen).await;
+    assert!(
+        detail.contains("device already sent 1024 envelopes"),
+        "{detail}"
+    );
+}
+
+/// Runs recovery's part of `keygen`, which must abort before its deadline naming the
+/// device (index 1) and tell the coordinator so; returns the abort's detail.
+async fn recovery_blames_device(world: &World<TestCoordinator>, keygen: SessionId) -> String {
     let recovery = world.nodes[2].clone();
     let err = tokio::time::timeout(Duration::from_secs(60), recovery.keygen(keygen, "token"))
         .await
         .expect("the run ends before its deadline")
         .unwrap_err();
-    assert!(
-        matches!(&err, mpc_party::PartyError::Engine(EngineError::Aborted { culprit: Some(i), detail, .. })
-            if i.get() == 1 && detail.contains("device already sent 1024 envelopes")),
-        "{err}"
-    );
+    let mpc_party::PartyError::Engine(EngineError::Aborted {
+        culprit: Some(culprit),
+        detail,
+        ..
+    }) = &err
+    else {
+        panic!("expected an abort naming a culprit, got {err}");
+    };
+    assert_eq!(culprit.get(), 1, "{err}");
     let failures = world.coordinator.failures.lock().unwrap().clone();
     assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].1, party("recovery"));
     assert_eq!(failures[0].2, vec![party("device")]);
+    detail.clone()
 }
 
 async fn run_keygen(world: &World<TestCoordinator>, session: SessionId) -> PublicKey {

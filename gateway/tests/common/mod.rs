@@ -212,6 +212,18 @@ impl TestGateway {
         .await
     }
 
+    /// Closes `session` as the operator; asserts it was closed.
+    pub async fn close(&self, session: &str) {
+        let resp = self
+            .post_json(
+                &format!("/v1/sessions/{session}/close"),
+                Some(ADMIN),
+                &json!({"reason": "test over"}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
     /// Joins every party; returns each party's access token in `PARTIES` order.
     pub async fn join_all(&self, created: &CreateSessionResponse, parties: &[&str]) -> Vec<String> {
         let mut tokens = Vec::new();
