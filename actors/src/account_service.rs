@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mpc_events::{
     AccountCommand, AccountError, AccountId, AccountParties, ClaimCommand, ClaimError, Email,
-    KeyId, KeyRef, Phone, RecoveryKind, RecoveryStatus, RepairSpec, SessionError, SessionId,
-    SessionStatus, SignedApproval, Threshold, Username,
+    KeyId, KeyPolicy, KeyRef, Phone, RecoveryKind, RecoveryStatus, RepairSpec, SessionError,
+    SessionId, SessionStatus, SignedApproval, Threshold, Username,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -193,6 +193,7 @@ impl Accounts {
             .create_keygen_as(
                 session_id,
                 NewKeygen {
+                    policy: KeyPolicy::AnyRequest,
                     threshold,
                     participants,
                     ttl,

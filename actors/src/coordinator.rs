@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc_events::{
-    ApprovalEvidence, KeyCommand, KeyError, KeyId, KeyRef, MessageHash, Participant, PartyId,
-    PartyOutcome, RepairSpec, SessionCommand, SessionError, SessionId, SessionSpec, SessionStatus,
-    SessionView, Threshold, Timestamp,
+    ApprovalEvidence, KeyCommand, KeyError, KeyId, KeyPolicy, KeyRef, MessageHash, Participant,
+    PartyId, PartyOutcome, RepairSpec, SessionCommand, SessionError, SessionId, SessionSpec,
+    SessionStatus, SessionView, Threshold, Timestamp,
 };
 use mpc_schemas::SchemaError;
 use mpc_store::{EventStore, StoreError};
@@ -32,6 +32,11 @@ pub enum CoordinatorError {
     Session(#[from] SessionError),
     #[error("key {0} is not ready: its keygen session has not completed")]
     KeyNotReady(KeyId),
+    #[error(
+        "key {0} signs only approved payloads (its keygen fixed approved-only): start the \
+         signing from an approval workflow"
+    )]
+    ApprovalRequired(KeyId),
     #[error("key {0} is being refreshed in session {1}; wait until it ends")]
     RefreshRunning(KeyId, SessionId),
     #[error(transparent)]
@@ -111,6 +116,8 @@ pub struct NewKeygen {
     pub threshold: Threshold,
     pub participants: Vec<Participant>,
     pub ttl: Duration,
+    /// Which signing sessions of the new key its holders will join.
+    pub policy: KeyPolicy,
 }
 
 /// What a signing session signs.
@@ -147,6 +154,8 @@ pub struct KeyState {
     /// When the current generation of shares came to be: the keygen session's or
     /// the latest completed refresh session's last event.
     pub generation_at: Timestamp,
+    /// Which signing sessions the holders join, fixed at keygen.
+    pub policy: KeyPolicy,
     /// The latest refresh session recorded for the key, with its status (`None`
     /// when the session was recorded but never created).
     pub last_refresh: Option<(SessionId, Option<SessionStatus>)>,
@@ -222,6 +231,7 @@ impl Coordinator {
     ) -> Result<CreatedSession, CoordinatorError> {
         let spec = SessionSpec::Keygen {
             threshold: request.threshold,
+            policy: request.policy,
         };
         self.create(session_id, spec, request.participants, request.ttl, meta)
             .await
@@ -245,7 +255,12 @@ impl Coordinator {
         approval: Option<ApprovalEvidence>,
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
-        let key = self.key(request.key_id).await?;
+        let KeyState { key, policy, .. } = self.key_state(request.key_id).await?;
+        // The holders refuse such a session themselves; refusing it here tells the
+        // caller at once instead of when the session fails.
+        if approval.is_none() && policy == KeyPolicy::ApprovedOnly {
+            return Err(CoordinatorError::ApprovalRequired(request.key_id));
+        }
         let mut participants = Vec::with_capacity(request.signers.len());
         for signer in &request.signers {
             let holder = key
@@ -532,18 +547,21 @@ impl Coordinator {
     /// The key's current generation and where its latest refresh stands.
     pub async fn key_state(&self, key_id: KeyId) -> Result<KeyState, CoordinatorError> {
         let session = self.session(key_id.keygen_session()).await?;
-        let mut key = match (&session.created.spec, session.status, &session.outcome) {
+        let (mut key, policy) = match (&session.created.spec, session.status, &session.outcome) {
             (
-                SessionSpec::Keygen { threshold },
+                SessionSpec::Keygen { threshold, policy },
                 SessionStatus::Completed,
                 Some(PartyOutcome::PublicKey(pk)),
-            ) => KeyRef {
-                key_id,
-                public_key: *pk,
-                threshold: *threshold,
-                parties: session.created.participants.clone(),
-                epoch: 1,
-            },
+            ) => (
+                KeyRef {
+                    key_id,
+                    public_key: *pk,
+                    threshold: *threshold,
+                    parties: session.created.participants.clone(),
+                    epoch: 1,
+                },
+                *policy,
+            ),
             _ => return Err(CoordinatorError::KeyNotReady(key_id)),
         };
         let lineage = self.keys.state(&key_id.to_string()).await?;
@@ -568,6 +586,7 @@ impl Coordinator {
         Ok(KeyState {
             key,
             generation_at,
+            policy,
             last_refresh,
         })
     }

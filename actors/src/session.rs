@@ -219,7 +219,11 @@ pub fn decide(
             for c in &culprits {
                 s.participant(c)?;
             }
-            if s.status != SessionStatus::InProgress {
+            // A participant that joined and refuses what the session asks ends it
+            // at once, with its reason, rather than leaving the others to wait out
+            // the deadline.
+            let refusing = s.status == SessionStatus::Created && s.joined.contains(&party_id);
+            if s.status != SessionStatus::InProgress && !refusing {
                 return Err(SessionError::NotInProgress(s.status));
             }
             Ok(vec![SessionEvent::SessionFailed {
@@ -264,7 +268,7 @@ fn validate_new(c: &SessionCreated) -> Result<(), SessionError> {
     }
     let threshold = c.spec.threshold();
     let expected = match &c.spec {
-        SessionSpec::Keygen { threshold } => usize::from(threshold.n()),
+        SessionSpec::Keygen { threshold, .. } => usize::from(threshold.n()),
         SessionSpec::Signing {
             key,
             message_hash,

@@ -13,9 +13,9 @@ use mpc_actors::{
 };
 use mpc_crypto::PartyIdentity;
 use mpc_events::{
-    AccountError, AccountParties, AccountStatus, Decision, Email, KeyId, KeyRef, MessageHash,
-    Participant, PartyId, PartyOutcome, PublicKey, SessionSpec, Threshold, Username, WorkflowError,
-    WorkflowStatus,
+    AccountError, AccountParties, AccountStatus, Decision, Email, KeyId, KeyPolicy, KeyRef,
+    MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionSpec, Threshold, Username,
+    WorkflowError, WorkflowStatus,
 };
 use mpc_store::{EventStore, PostgresStore, SqliteStore};
 use sha2::{Digest, Sha256};
@@ -417,6 +417,7 @@ async fn review(w: &World) -> Review {
         .coordinator
         .create_keygen(
             NewKeygen {
+                policy: KeyPolicy::AnyRequest,
                 threshold: Threshold::new(3, 5).unwrap(),
                 participants: names
                     .iter()

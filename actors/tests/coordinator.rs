@@ -9,8 +9,8 @@ use mpc_actors::{
     NewWorkflow, SigningPayload, SystemClock,
 };
 use mpc_events::{
-    IdentityKey, KeyId, Participant, PartyId, PartyOutcome, PublicKey, SessionError, SessionId,
-    SessionStatus, Threshold, WorkflowStatus, stream,
+    IdentityKey, KeyId, KeyPolicy, Participant, PartyId, PartyOutcome, PublicKey, SessionError,
+    SessionId, SessionStatus, Threshold, WorkflowStatus, stream,
 };
 use mpc_store::{EventStore, SqliteStore, StreamName};
 
@@ -56,6 +56,7 @@ async fn fixture() -> Fixture {
 
 fn keygen_request(ttl: Duration) -> NewKeygen {
     NewKeygen {
+        policy: KeyPolicy::AnyRequest,
         threshold: Threshold::new(2, 3).unwrap(),
         participants: participants(&["device", "server", "recovery"]),
         ttl,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mpc_actors::{ActorRegistry, Clock, CommandMeta, SessionAggregate, SystemClock};
 use mpc_events::{
-    IdentityKey, Participant, PartyId, SessionCommand, SessionId, SessionSpec, SessionStatus,
-    Threshold, TokenDigest,
+    IdentityKey, KeyPolicy, Participant, PartyId, SessionCommand, SessionId, SessionSpec,
+    SessionStatus, Threshold, TokenDigest,
 };
 use mpc_store::{EventStore, SqliteStore};
 
@@ -29,6 +29,7 @@ fn create(session: SessionId, now: mpc_events::Timestamp) -> SessionCommand {
         session_id: session,
         spec: SessionSpec::Keygen {
             threshold: Threshold::new(2, 2).unwrap(),
+            policy: KeyPolicy::AnyRequest,
         },
         participants,
         join_tokens,

@@ -121,6 +121,9 @@ pub struct AccountDto {
     pub status: String,
     /// Share-location map: `device`, `server`, `recovery` → party id.
     pub shares: BTreeMap<String, String>,
+    /// Each share holder's identity keys, by role: after a lost-device recovery,
+    /// the new device's, so a user can tell which device holds the share now.
+    pub share_identities: BTreeMap<String, IdentityDto>,
     pub keygen_session_id: String,
     pub key_status: KeyStatusDto,
     /// The key's id, once keygen completed.

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mpc_events::{
-    IdError, IdentityKey, KeyId, MessageHash, Participant, PartyId, SessionKind, SessionStatus,
-    Signature, Threshold,
+    IdError, IdentityKey, KeyId, KeyPolicy, MessageHash, Participant, PartyId, SessionKind,
+    SessionStatus, Signature, Threshold,
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +99,17 @@ pub fn parse_status(s: &str) -> Result<SessionStatus, DtoError> {
                 value: other.to_owned(),
             });
         }
+    })
+}
+
+/// Parses a key's signing policy (`any-request` or `approved-only`; absent:
+/// `any-request`).
+pub fn parse_policy(field: &'static str, s: Option<&str>) -> Result<KeyPolicy, DtoError> {
+    s.map_or(Ok(KeyPolicy::AnyRequest), |s| {
+        s.parse().map_err(|_| DtoError::UnknownValue {
+            field,
+            value: s.to_owned(),
+        })
     })
 }
 

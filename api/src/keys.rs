@@ -90,6 +90,9 @@ pub struct KeyStateDto {
     /// When the current generation of shares came to be (keygen or the latest
     /// completed refresh), in milliseconds.
     pub generation_at: i64,
+    /// Which signing sessions the holders join, fixed at keygen: `any-request` or
+    /// `approved-only`.
+    pub policy: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refresh: Option<LastRefreshDto>,
 }

@@ -6,13 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mpc_events::{
-    ApprovalEvidence, FailureReason, IdentitySignature, KeyId, MessageHash, Participant, PartyId,
-    PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionId, SessionSpec, SessionStatus,
-    SessionView, Signature, SignedApproval, Threshold, Timestamp, WorkflowId,
+    ApprovalEvidence, FailureReason, IdentitySignature, KeyId, KeyPolicy, MessageHash, Participant,
+    PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionId, SessionSpec,
+    SessionStatus, SessionView, Signature, SignedApproval, Threshold, Timestamp, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::common::{invalid, kind_str, party, signing_input, text, ttl, unhex};
+use crate::common::{invalid, kind_str, parse_policy, party, signing_input, text, ttl, unhex};
 use crate::{
     DtoError, IdentityDto, IndexedParticipantDto, KeyDto, ParticipantDto, SignatureDto,
     SigningInput, ThresholdDto, parse_status,
@@ -28,6 +28,12 @@ pub enum CreateSessionRequest {
         threshold: ThresholdDto,
         participants: Vec<ParticipantDto>,
         ttl_seconds: u64,
+        /// Which signing sessions of the new key its holders join: `any-request`
+        /// (the default) or `approved-only` (only sessions carrying t approvals of
+        /// an approval workflow). Every holder pins it with its share; it cannot be
+        /// changed later.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
     },
     /// Signing with completed key `key_id` by `signers`. Exactly one of
     /// `message_hex` (the data; signers sign its SHA-256 and see the data) and
@@ -50,6 +56,7 @@ pub enum NewSession {
         threshold: Threshold,
         participants: Vec<Participant>,
         ttl: Duration,
+        policy: KeyPolicy,
     },
     Signing {
         key_id: KeyId,
@@ -67,7 +74,9 @@ impl TryFrom<CreateSessionRequest> for NewSession {
                 threshold,
                 participants,
                 ttl_seconds,
+                policy,
             } => Ok(Self::Keygen {
+                policy: parse_policy("policy", policy.as_deref())?,
                 threshold: threshold.try_into()?,
                 participants: participants
                     .iter()
@@ -123,6 +132,10 @@ pub struct SessionViewDto {
     /// `keygen`, `signing` or `refresh`.
     pub kind: String,
     pub threshold: ThresholdDto,
+    /// The new key's signing policy (keygen sessions only): `any-request` or
+    /// `approved-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Participants with their protocol index, in index order.
     pub participants: Vec<IndexedParticipantDto>,
     /// The key being used (signing and refresh sessions).
@@ -291,6 +304,10 @@ impl From<&SessionView> for SessionViewDto {
             ),
             SessionSpec::Refresh { key, .. } => (Some(KeyDto::from(key)), None, None, None),
         };
+        let policy = match &v.spec {
+            SessionSpec::Keygen { policy, .. } => Some(policy.as_str().to_owned()),
+            _ => None,
+        };
         let repair = match &v.spec {
             SessionSpec::Refresh {
                 repair: Some(repair),
@@ -302,6 +319,7 @@ impl From<&SessionView> for SessionViewDto {
             session_id: v.session_id.to_string(),
             kind: kind_str(v.spec.kind()),
             threshold: v.spec.threshold().into(),
+            policy,
             participants: v
                 .participants
                 .iter()
@@ -324,6 +342,7 @@ impl TryFrom<&SessionViewDto> for SessionView {
         let spec = match d.kind.as_str() {
             "keygen" => SessionSpec::Keygen {
                 threshold: d.threshold.try_into()?,
+                policy: parse_policy("policy", d.policy.as_deref())?,
             },
             "signing" => {
                 let key = d.key.as_ref().ok_or(DtoError::Missing("key"))?;
@@ -647,6 +666,7 @@ mod tests {
             threshold,
             participants,
             ttl,
+            policy,
         } = NewSession::try_from(r).unwrap()
         else {
             panic!("not keygen");
@@ -654,6 +674,23 @@ mod tests {
         assert_eq!(threshold, Threshold::new(2, 3).unwrap());
         assert_eq!(participants.len(), 3);
         assert_eq!(ttl, Duration::from_secs(60));
+        assert_eq!(policy, KeyPolicy::AnyRequest);
+    }
+
+    #[test]
+    fn a_keygen_names_its_policy_and_an_unknown_one_is_refused() {
+        let policy = |value: &str| {
+            let mut j = keygen_json();
+            j["policy"] = value.into();
+            let r: CreateSessionRequest = serde_json::from_value(j).unwrap();
+            NewSession::try_from(r).map(|s| match s {
+                NewSession::Keygen { policy, .. } => policy,
+                NewSession::Signing { .. } => panic!("not keygen"),
+            })
+        };
+        assert_eq!(policy("approved-only").unwrap(), KeyPolicy::ApprovedOnly);
+        assert_eq!(policy("any-request").unwrap(), KeyPolicy::AnyRequest);
+        assert_eq!(policy("approve-all").unwrap_err().code(), "invalid_value");
     }
 
     #[test]
@@ -810,5 +847,17 @@ mod tests {
         assert_eq!(SessionView::try_from(&back).unwrap(), view);
         assert_eq!(dto.status, "in_progress");
         assert_eq!(dto.message_hex.as_deref(), Some("706179"));
+        let keygen = SessionView {
+            spec: SessionSpec::Keygen {
+                threshold: Threshold::new(2, 3).unwrap(),
+                policy: KeyPolicy::ApprovedOnly,
+            },
+            ..view
+        };
+        let dto = SessionViewDto::from(&keygen);
+        assert_eq!(dto.policy.as_deref(), Some("approved-only"));
+        let back: SessionViewDto =
+            serde_json::from_str(&serde_json::to_string(&dto).unwrap()).unwrap();
+        assert_eq!(SessionView::try_from(&back).unwrap(), keygen);
     }
 }

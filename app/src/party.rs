@@ -23,7 +23,7 @@ use mpc_events::{
     Decision, IdentityKey, IdentitySignature, KeyId, PartyId, PartyOutcome, SessionId,
     SignedApproval, WorkflowId,
 };
-use mpc_party::{FileJournal, GatewayClient, Holder, PartyError, PartyNode, SigningPolicy};
+use mpc_party::{FileJournal, GatewayClient, Holder, KeyPolicy, PartyError, PartyNode};
 use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
 use serde::Deserialize;
@@ -75,7 +75,7 @@ pub struct NodeConfig {
     pub kafka_brokers: Option<String>,
     pub kafka_topic: String,
     /// Which signing sessions the node takes part in.
-    pub policy: SigningPolicy,
+    pub policy: KeyPolicy,
     /// Whether it signs sessions that carry only a hash of the data.
     pub allow_prehash: bool,
 }

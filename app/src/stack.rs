@@ -22,7 +22,7 @@ use mpc_events::{
     KeyId, MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionId, SessionStatus,
     Signature, Threshold,
 };
-use mpc_party::{PartyError, PartyIdentity, PartyNode, SigningPolicy};
+use mpc_party::{KeyPolicy, PartyError, PartyIdentity, PartyNode};
 use mpc_projections::{
     AccountsProjection, AuditLogProjection, Projection, ProjectionError, ProjectionRunner,
     ReadModels, SessionStatusProjection, WorkflowsProjection,
@@ -168,7 +168,7 @@ impl Stack {
     pub async fn file_node(
         &self,
         name: &PartyId,
-        policy: SigningPolicy,
+        policy: KeyPolicy,
     ) -> Result<Arc<PartyNode>, StackError> {
         let passphrase = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
         let vault_dir = self.vault_dir(name);
@@ -196,7 +196,7 @@ impl Stack {
         &self,
         name: &PartyId,
         vault: Arc<dyn ShareVault>,
-        policy: SigningPolicy,
+        policy: KeyPolicy,
     ) -> Arc<PartyNode> {
         Arc::new(
             PartyNode::new(
@@ -216,6 +216,7 @@ impl Stack {
     pub async fn keygen(
         &self,
         threshold: Threshold,
+        policy: KeyPolicy,
         nodes: &[Arc<PartyNode>],
         ttl: Duration,
     ) -> Result<(KeyId, PublicKey), StackError> {
@@ -226,6 +227,7 @@ impl Stack {
                     threshold,
                     participants: nodes.iter().map(|n| participant(n)).collect(),
                     ttl,
+                    policy,
                 },
                 CommandMeta::new(),
             )
@@ -398,7 +400,7 @@ impl Holders {
         let mut nodes = Vec::new();
         for name in ["device", "server", "recovery"] {
             let id = PartyId::parse(name).unwrap_or_else(|_| unreachable!("valid party ids"));
-            nodes.push(stack.file_node(&id, SigningPolicy::AnyRequest).await?);
+            nodes.push(stack.file_node(&id, KeyPolicy::AnyRequest).await?);
         }
         Ok(Self { stack, nodes })
     }
@@ -410,7 +412,12 @@ impl Holders {
     /// API request → all three parties' keygen → `Completed` recorded.
     pub async fn keygen(&self) -> Result<(KeyId, PublicKey), StackError> {
         self.stack
-            .keygen(Self::threshold(), &self.nodes, SESSION_TTL)
+            .keygen(
+                Self::threshold(),
+                KeyPolicy::AnyRequest,
+                &self.nodes,
+                SESSION_TTL,
+            )
             .await
     }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
 use mpc_actors::{
-    CommandMeta, CreatedSession, NewAccount, NewWorkflow, SigningPayload, StatusChange,
+    CommandMeta, CoordinatorError, CreatedSession, NewAccount, NewSigning, NewWorkflow,
+    SigningPayload, StatusChange,
 };
 use mpc_crypto::verify_signature;
 use mpc_events::{
@@ -20,7 +21,7 @@ use mpc_events::{
     RecoveryKind, RecoveryStatus, SessionId, SessionStatus, Signature, Threshold, Username,
     WorkflowStatus,
 };
-use mpc_party::{PartyNode, SigningPolicy};
+use mpc_party::{KeyPolicy, PartyNode};
 use mpc_projections::{
     AuditLogProjection, ReadModels, SessionStatusProjection, WorkflowsProjection,
 };
@@ -115,7 +116,7 @@ async fn hsm_node(stack: &Stack, name: &PartyId, hsm: &Hsm) -> anyhow::Result<Ar
         .fresh_vault(stack.vault_dir(name))
         .await
         .with_context(|| format!("cannot open the PKCS#11 vault of {name}"))?;
-    Ok(stack.node(name, Arc::new(vault), SigningPolicy::AnyRequest))
+    Ok(stack.node(name, Arc::new(vault), KeyPolicy::AnyRequest))
 }
 
 /// What a scenario produced.
@@ -293,9 +294,10 @@ async fn foundation(
     let names = party_names(threshold.n());
     let mut nodes = Vec::with_capacity(names.len());
     for name in &names {
-        nodes.push(world.file_node(name, SigningPolicy::AnyRequest).await?);
+        nodes.push(world.file_node(name, KeyPolicy::AnyRequest).await?);
     }
-    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+    let (key_id, public_key) =
+        keygen(world, threshold, KeyPolicy::AnyRequest, &nodes, progress).await?;
     let t = usize::from(threshold.t());
     let signer_sets = [nodes[..t].to_vec(), nodes[nodes.len() - t..].to_vec()];
     let mut signatures = Vec::new();
@@ -325,9 +327,33 @@ async fn approval(
         .collect::<Result<_, _>>()?;
     let mut nodes = Vec::with_capacity(names.len());
     for name in &names {
-        nodes.push(world.file_node(name, SigningPolicy::ApprovedOnly).await?);
+        nodes.push(world.file_node(name, KeyPolicy::AnyRequest).await?);
     }
-    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+    // The gate is the key's, pinned by every approver at keygen: the nodes run
+    // with the default policy and still refuse to sign this key unapproved.
+    let (key_id, public_key) =
+        keygen(world, threshold, KeyPolicy::ApprovedOnly, &nodes, progress).await?;
+    let unapproved = world
+        .services
+        .coordinator
+        .create_signing(
+            NewSigning {
+                key_id,
+                signers: names[..usize::from(threshold.t())].to_vec(),
+                payload: SigningPayload::Message(message.to_vec()),
+                ttl: SESSION_TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await;
+    let unapproved_request = match unapproved {
+        Err(refusal @ CoordinatorError::ApprovalRequired(_)) => refusal.to_string(),
+        Err(other) => return Err(other.into()),
+        Ok(created) => bail!(
+            "a plain signing session {} of an approved-only key was created",
+            created.session_id
+        ),
+    };
 
     progress.inc(1);
     progress.set_message("approval workflow: collecting signed decisions");
@@ -407,6 +433,8 @@ async fn approval(
             read_model_status: None,
             approved_by: workflow.approvers.clone(),
             rejected_by,
+            key_policy: world.services.coordinator.key_state(key_id).await?.policy,
+            unapproved_request,
         }),
         ..Outcome::new(threshold, names, (key_id, public_key), vec![signature])
     })
@@ -431,18 +459,17 @@ async fn data(
             format!("pkcs11 ({})", hsm.module.display()),
         ),
         None => (
-            world
-                .file_node(&hsm_party, SigningPolicy::AnyRequest)
-                .await?,
+            world.file_node(&hsm_party, KeyPolicy::AnyRequest).await?,
             "file (SoftHSM2 not installed)".to_owned(),
         ),
     };
     let nodes = vec![
-        world.file_node(&app, SigningPolicy::AnyRequest).await?,
+        world.file_node(&app, KeyPolicy::AnyRequest).await?,
         hsm_node,
-        world.file_node(&backup, SigningPolicy::AnyRequest).await?,
+        world.file_node(&backup, KeyPolicy::AnyRequest).await?,
     ];
-    let (key_id, public_key) = keygen(world, threshold, &nodes, progress).await?;
+    let (key_id, public_key) =
+        keygen(world, threshold, KeyPolicy::AnyRequest, &nodes, progress).await?;
 
     progress.inc(1);
     let signers = nodes[..2].to_vec();
@@ -480,7 +507,7 @@ async fn recovery(
     let names = party_names(3);
     let mut nodes = Vec::with_capacity(3);
     for name in &names {
-        nodes.push(world.file_node(name, SigningPolicy::AnyRequest).await?);
+        nodes.push(world.file_node(name, KeyPolicy::AnyRequest).await?);
     }
     let holder = |node: &Arc<PartyNode>| Participant {
         party_id: node.id().clone(),
@@ -526,9 +553,7 @@ async fn recovery(
             CommandMeta::new(),
         )
         .await?;
-    let new_device = world
-        .file_node(&names[0], SigningPolicy::AnyRequest)
-        .await?;
+    let new_device = world.file_node(&names[0], KeyPolicy::AnyRequest).await?;
     let after_loss = vec![new_device.clone(), nodes[1].clone(), nodes[2].clone()];
 
     progress.inc(1);
@@ -634,12 +659,15 @@ fn joined(nodes: &[Arc<PartyNode>]) -> String {
 async fn keygen(
     world: &Stack,
     threshold: Threshold,
+    policy: KeyPolicy,
     nodes: &[Arc<PartyNode>],
     progress: &ProgressBar,
 ) -> anyhow::Result<(KeyId, PublicKey)> {
     progress.inc(1);
-    progress.set_message(format!("distributed key generation ({threshold})"));
-    Ok(world.keygen(threshold, nodes, SESSION_TTL).await?)
+    progress.set_message(format!(
+        "distributed key generation ({threshold}, {policy})"
+    ));
+    Ok(world.keygen(threshold, policy, nodes, SESSION_TTL).await?)
 }
 
 /// Has `signers` sign in `created`; the signature once it is recorded and verified.

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use mpc_events::{
-    KeyId, MessageHash, PartyId, PublicKey, RecoveryStatus, SessionId, Signature, Threshold,
-    WorkflowId, WorkflowStatus,
+    KeyId, KeyPolicy, MessageHash, PartyId, PublicKey, RecoveryStatus, SessionId, Signature,
+    Threshold, WorkflowId, WorkflowStatus,
 };
 use mpc_projections::SessionStatusRow;
 use serde::{Serialize, Serializer};
@@ -55,6 +55,12 @@ pub struct WorkflowReport {
     pub approved_by: Vec<PartyId>,
     #[serde(serialize_with = "party_ids")]
     pub rejected_by: Vec<PartyId>,
+    /// The key's signing policy, fixed at keygen and pinned by every holder.
+    #[serde(serialize_with = "display")]
+    pub key_policy: KeyPolicy,
+    /// Why a plain signing request of the payload, without the workflow, was
+    /// refused.
+    pub unapproved_request: String,
 }
 
 /// One recovery session of the recovery scenario's account.
@@ -241,6 +247,11 @@ pub fn print_text(report: &Report) {
     if let Some(w) = &report.workflow {
         println!();
         println!("approval workflow {} ({:?})", w.workflow_id, w.title);
+        println!(
+            "  key policy  {} (pinned by every approver at keygen)",
+            w.key_policy
+        );
+        println!("  unapproved  refused: {}", w.unapproved_request);
         println!("  rejected by {}", names(&w.rejected_by));
         println!("  approved by {}", names(&w.approved_by));
         println!("  status      {}", w.status);

@@ -30,7 +30,7 @@ use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfi
 use mpc_app::reviews::ReviewDesk;
 use mpc_crypto::PartyIdentity;
 use mpc_events::{Decision, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
-use mpc_party::SigningPolicy;
+use mpc_party::KeyPolicy;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -185,9 +185,11 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub transport: TransportArgs,
     /// Which signing sessions this node joins: `any-request`, or `approved-only` (t valid
-    /// approvals by the signers, checked against the identity keys pinned at keygen).
+    /// approvals by the signers, checked against the identity keys pinned at keygen) for
+    /// every key it holds. A key created with policy `approved-only` needs approvals
+    /// whatever this says: each holder pins the key's policy at keygen.
     #[arg(long, env = "MPC_SIGNING_POLICY", default_value = "any-request")]
-    pub policy: SigningPolicy,
+    pub policy: KeyPolicy,
     /// Also sign sessions carrying only a hash of the data (unseen by this node).
     #[arg(long, env = "MPC_ALLOW_PREHASH")]
     pub allow_prehash: bool,

@@ -38,8 +38,8 @@ use mpc_app::LocalCoordinator;
 use mpc_app::resume_open_sessions;
 use mpc_engine::{Dkls23Engine, ThresholdEngine};
 use mpc_events::{
-    KeyId, Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold,
-    stream,
+    KeyId, KeyPolicy, Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView,
+    Threshold, stream,
 };
 use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
 use mpc_projections::{ProjectionRunner, ReadModels, SessionStatusProjection};
@@ -625,6 +625,7 @@ impl Parties {
         match kind {
             Kind::Keygen => {
                 let request = NewKeygen {
+                    policy: KeyPolicy::AnyRequest,
                     threshold: Threshold::new(2, 3).unwrap(),
                     participants: self.participants(),
                     ttl,

@@ -5,7 +5,7 @@ use std::process::Command;
 use indicatif::ProgressBar;
 use mpc_cli::demo::{Options, Scenario, execute};
 use mpc_crypto::verify_signature;
-use mpc_events::{MessageHash, PublicKey, Signature};
+use mpc_events::{KeyPolicy, MessageHash, PublicKey, Signature};
 use sha2::{Digest, Sha256};
 
 fn names(ps: &[mpc_events::PartyId]) -> Vec<&str> {
@@ -136,6 +136,14 @@ async fn the_approval_scenario_signs_only_after_t_signed_approvals_and_only_by_t
     let report = execute(&options, &ProgressBar::hidden()).await.unwrap();
     let workflow = report.workflow.as_ref().expect("a workflow report");
     assert_eq!(names(&workflow.rejected_by), ["approver-2"]);
+    assert_eq!(workflow.key_policy, KeyPolicy::ApprovedOnly);
+    assert!(
+        workflow
+            .unapproved_request
+            .contains("signs only approved payloads"),
+        "{}",
+        workflow.unapproved_request
+    );
     assert_eq!(
         names(&workflow.approved_by),
         ["approver-1", "approver-3", "approver-4"]

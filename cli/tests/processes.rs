@@ -258,15 +258,11 @@ impl Cluster {
         init_party(id, &self.party_dir(id))
     }
 
+    /// `mpc party run` of `id`.
     fn start_party(&self, id: &str) -> Process {
-        self.start_party_with(id, &[])
-    }
-
-    /// `mpc party run` of `id` with `extra` arguments (a policy, say).
-    fn start_party_with(&self, id: &str, extra: &[&str]) -> Process {
         let dir = self.party_dir(id);
         let brokers = kafka_brokers();
-        let mut args = vec![
+        let args = [
             "party",
             "run",
             "--id",
@@ -282,7 +278,6 @@ impl Cluster {
             "--bind",
             "127.0.0.1:0",
         ];
-        args.extend_from_slice(extra);
         Process::start(
             &args,
             &[("MPC_VAULT_PASSPHRASE", PASSPHRASE)],
@@ -865,8 +860,11 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
     db.drop_now().await;
 }
 
-/// The multi-person review as separate processes: approver nodes run
-/// `--policy approved-only`, so a plain signing session of the payload is refused.
+/// The multi-person review as separate processes: the key is created
+/// `approved-only`, so the approver nodes, run with the default policy, pinned
+/// that gate with their shares, and a plain signing session of the payload is
+/// refused (by the gateway at once; by every holder, whatever a coordinator says,
+/// in `party/tests/malicious_coordinator`).
 /// The review request reaches each approver's node (`POST /v1/reviews`); each
 /// approver reads it from its own node (`mpc party approvals list|show`) and decides
 /// there, naming the SHA-256 of the payload it was shown: a payload swapped after it
@@ -877,35 +875,46 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_signed() {
     let db = Database::create().await;
-    let mut cluster = Cluster::start(&db).await;
-    let created = cluster.keygen(120).await;
-    let all = ["device", "server", "recovery"];
-    cluster.invite(&created, &all).await;
+    let cluster = Cluster::start(&db).await;
+    let created = cluster
+        .create(json!({
+            "kind": "keygen", "threshold": {"t": 2, "n": 3},
+            "participants": cluster.identities, "ttl_seconds": 120,
+            "policy": "approved-only",
+        }))
+        .await;
+    cluster
+        .invite(&created, &["device", "server", "recovery"])
+        .await;
     let key = created["session_id"].as_str().unwrap().to_owned();
     let status = cluster.wait(&key, Duration::from_secs(90), |_| false).await;
     assert_eq!(status["status"], "completed", "{status}");
     let public_key = public_key_of(&status);
-    for id in all {
-        cluster.party(id).kill();
-        let node = cluster.start_party_with(id, &["--policy", "approved-only"]);
-        *cluster.party(id) = node;
-    }
+    let state: Value = cluster
+        .http
+        .get(format!("{}/v1/keys/{key}", cluster.coordinator.url))
+        .bearer_auth(&cluster.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["policy"], "approved-only", "{state}");
 
     let payload = b"wire 250,000 EUR to ACME GmbH".as_slice();
     let forged = b"wire 250,000 EUR to Mallory".as_slice();
     let unapproved = cluster
-        .create(json!({
-            "kind": "signing", "key_id": key, "signers": ["device", "server"],
-            "message_hex": hex::encode(payload), "ttl_seconds": 8,
-        }))
+        .post(
+            "/v1/sessions",
+            json!({
+                "kind": "signing", "key_id": key, "signers": ["device", "server"],
+                "message_hex": hex::encode(payload), "ttl_seconds": 8,
+            }),
+            409,
+        )
         .await;
-    cluster.invite(&unapproved, &["device", "server"]).await;
-    let session = unapproved["session_id"].as_str().unwrap();
-    let ended = cluster
-        .wait(session, Duration::from_secs(30), |_| false)
-        .await;
-    assert_ne!(ended["status"], "completed", "{ended}");
-    assert!(ended.get("signature").is_none_or(Value::is_null), "{ended}");
+    assert_eq!(unapproved["code"], "approval_required", "{unapproved}");
 
     let workflow = cluster
         .post(

@@ -23,10 +23,10 @@ use mpc_engine::{
     ShareSlot, SignParams, ThresholdEngine,
 };
 use mpc_events::{
-    AccountError, AccountId, AccountParties, AccountStatus, Email, IdentityKey, KeyId, KeyRef,
-    MessageHash, Participant, PartyId, PartyOutcome, RecoveryKind, RecoveryStatus, RepairSpec,
-    SessionError, SessionId, SessionSpec, SessionStatus, SessionView, Signature, SignedApproval,
-    Threshold, Timestamp, Username,
+    AccountError, AccountId, AccountParties, AccountStatus, Email, FailureReason, IdentityKey,
+    KeyId, KeyPolicy, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, RecoveryKind,
+    RecoveryStatus, RepairSpec, SessionError, SessionId, SessionSpec, SessionStatus, SessionView,
+    Signature, SignedApproval, Threshold, Timestamp, Username,
 };
 use mpc_party::{CoordinatorClient, PartyError, PartyIdentity, PartyNode};
 use mpc_store::{EventStore, SqliteStore};
@@ -309,6 +309,24 @@ async fn a_lost_device_is_rebuilt_for_the_new_device_and_every_old_share_is_reti
         a.device.node.sign(created.session_id, &token).await,
         Err(PartyError::IdentityMismatch)
     ));
+    // It says so at once: the session fails with its reason instead of expiring.
+    let session = world.coordinator.session(created.session_id).await.unwrap();
+    assert_eq!(session.status, SessionStatus::Failed);
+    match session.failure {
+        Some(FailureReason::PartyAborted {
+            reported_by,
+            culprits,
+            detail,
+        }) => {
+            assert_eq!(&reported_by, a.device.node.id());
+            assert!(culprits.is_empty());
+            assert!(
+                detail.contains("a recovery moved this party's share"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected the device's refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -319,6 +337,7 @@ async fn a_refresh_rotates_every_share_of_a_three_of_four_key() {
         .coordinator
         .create_keygen(
             NewKeygen {
+                policy: KeyPolicy::AnyRequest,
                 threshold: Threshold::new(3, 4).unwrap(),
                 participants: nodes.iter().map(Node::holder).collect(),
                 ttl: TTL,
@@ -603,33 +622,30 @@ async fn an_impostor_with_the_device_token_gets_no_share_and_the_shares_still_si
         .await
         .unwrap();
     let session = created.session_id;
-    let closer = async {
-        // The impostor used the device's token (all three joined, so the session
-        // started): the real phone can no longer join, so an operator closes it.
+    // The impostor takes the device's token, so the real phone can no longer
+    // join; the impostor's node sees that the session names another identity for
+    // the device and ends it at once, saying so.
+    let holders = [&a.server, &a.recovery];
+    let impostor_runs = async {
         world
             .coordinator
-            .wait_for(session, |s| s.status == SessionStatus::InProgress)
+            .wait_for(session, |s| s.joined.len() == 2)
             .await
             .unwrap();
-        world
-            .coordinator
-            .close(session, "impostor joined".into(), CommandMeta::new())
-            .await
-            .unwrap();
+        run(&[&impostor], &created).await
     };
-    let parties = [&impostor, &a.server, &a.recovery];
-    let (outcomes, (), account) = tokio::join!(
-        run(&parties, &created),
-        closer,
+    let (helpers, impostor_outcome, account) = tokio::join!(
+        run(&holders, &created),
+        impostor_runs,
         world.accounts.follow_recovery(a.id, CommandMeta::new())
     );
     assert!(
-        matches!(outcomes[0], Err(PartyError::IdentityMismatch)),
+        matches!(impostor_outcome[0], Err(PartyError::IdentityMismatch)),
         "{:?}",
-        outcomes[0]
+        impostor_outcome[0]
     );
-    for outcome in &outcomes[1..] {
-        // Ended while running, or closed before its run began: either way, no share.
+    for outcome in &helpers {
+        // Ended while running, or before its run began: either way, no share.
         assert!(
             matches!(
                 outcome,
@@ -639,6 +655,15 @@ async fn an_impostor_with_the_device_token_gets_no_share_and_the_shares_still_si
             "{outcome:?}"
         );
     }
+    let ended = world.coordinator.session(session).await.unwrap();
+    assert!(
+        matches!(
+            &ended.failure,
+            Some(FailureReason::PartyAborted { reported_by, .. }) if reported_by == impostor.node.id()
+        ),
+        "{:?}",
+        ended.failure
+    );
     assert!(impostor.versions(a.key_id, 3).is_empty());
     let account = account.unwrap();
     assert_eq!(account.recoveries[0].status, RecoveryStatus::Failed);

@@ -19,7 +19,8 @@ use mpc_actors::{CommandMeta, Coordinator, CreatedSession, NewKeygen, SystemCloc
 use mpc_app::LocalCoordinator;
 use mpc_engine::Dkls23Engine;
 use mpc_events::{
-    Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView, Threshold, stream,
+    KeyPolicy, Participant, PartyId, PartyOutcome, SessionId, SessionStatus, SessionView,
+    Threshold, stream,
 };
 use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
 use mpc_store::{EventStore, SqliteStore, StreamName};
@@ -173,6 +174,7 @@ impl World {
             })
             .collect();
         let request = NewKeygen {
+            policy: KeyPolicy::AnyRequest,
             threshold: Threshold::new(2, 3).unwrap(),
             participants,
             ttl,

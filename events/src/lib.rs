@@ -30,7 +30,7 @@ pub use ids::{
 };
 pub use key::{KeyCommand, KeyError, KeyEvent};
 pub use session::{
-    ApprovalEvidence, FailureReason, KeyRef, Participant, PartyOutcome, RepairSpec, SessionCommand,
-    SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec, SessionStatus,
-    SessionView, SignedApproval,
+    ApprovalEvidence, FailureReason, KeyPolicy, KeyRef, Participant, PartyOutcome, RepairSpec,
+    SessionCommand, SessionCreated, SessionError, SessionEvent, SessionKind, SessionSpec,
+    SessionStatus, SessionView, SignedApproval,
 };

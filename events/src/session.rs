@@ -27,6 +27,50 @@ impl fmt::Display for SessionKind {
     }
 }
 
+/// Which signing sessions of a key its holders join, fixed at keygen. Every holder
+/// binds it into the keygen's execution id and pins it with its share, so a run in
+/// which holders were told different policies produces no key, and a coordinator
+/// cannot lift the gate afterwards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KeyPolicy {
+    /// Any signing session (the callers authorize each request).
+    #[default]
+    AnyRequest,
+    /// Only sessions carrying t valid approvals of an approval workflow.
+    ApprovedOnly,
+}
+
+impl KeyPolicy {
+    /// `any-request` or `approved-only`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AnyRequest => "any-request",
+            Self::ApprovedOnly => "approved-only",
+        }
+    }
+}
+
+impl fmt::Display for KeyPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for KeyPolicy {
+    type Err = String;
+
+    /// `any-request` or `approved-only`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "any-request" => Ok(Self::AnyRequest),
+            "approved-only" => Ok(Self::ApprovedOnly),
+            other => Err(format!(
+                "unknown signing policy {other:?} (any-request or approved-only)"
+            )),
+        }
+    }
+}
+
 /// Lifecycle: created → in_progress → completed | failed | expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionStatus {
@@ -135,6 +179,8 @@ pub struct RepairSpec {
 pub enum SessionSpec {
     Keygen {
         threshold: Threshold,
+        /// Which signing sessions of the new key its holders will join.
+        policy: KeyPolicy,
     },
     Signing {
         key: KeyRef,
@@ -165,7 +211,7 @@ impl SessionSpec {
     }
     pub fn threshold(&self) -> Threshold {
         match self {
-            Self::Keygen { threshold } => *threshold,
+            Self::Keygen { threshold, .. } => *threshold,
             Self::Signing { key, .. } | Self::Refresh { key, .. } => key.threshold,
         }
     }

@@ -43,6 +43,10 @@ async fn account_dto(state: &GatewayState, account: &Account) -> Result<AccountD
             .iter()
             .map(|r| (r.to_string(), account.parties.get(*r).party_id.to_string()))
             .collect(),
+        share_identities: ShareRole::ALL
+            .iter()
+            .map(|r| (r.to_string(), (&account.parties.get(*r).identity).into()))
+            .collect(),
         keygen_session_id: keygen.to_string(),
         key_status,
         key_id: key.as_ref().map(|k| k.key_id.to_string()),

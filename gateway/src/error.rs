@@ -159,6 +159,9 @@ impl From<CoordinatorError> for GatewayError {
         match e {
             CoordinatorError::Session(e) => e.into(),
             CoordinatorError::KeyNotReady(_) => Self::conflict("key_not_ready", e.to_string()),
+            CoordinatorError::ApprovalRequired(_) => {
+                Self::conflict("approval_required", e.to_string())
+            }
             CoordinatorError::RefreshRunning(..) | CoordinatorError::Key(_) => {
                 Self::conflict("refresh_running", e.to_string())
             }

@@ -76,7 +76,7 @@ pub(crate) fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
         (status = 400, description = "invalid request", body = ApiError),
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown key", body = ApiError),
-        (status = 409, description = "key not ready", body = ApiError),
+        (status = 409, description = "key not ready, or the key signs only approved payloads (approval_required)", body = ApiError),
     ),
     security(("admin" = []))
 )]
@@ -91,11 +91,13 @@ pub async fn create_session(
             threshold,
             participants,
             ttl,
+            policy,
         } => {
             let request = NewKeygen {
                 threshold,
                 participants,
                 ttl,
+                policy,
             };
             state
                 .coordinator
@@ -491,6 +493,7 @@ fn key_state_dto(state: &KeyState) -> KeyStateDto {
     KeyStateDto {
         key: KeyDto::from(&state.key),
         generation_at: state.generation_at.as_millis(),
+        policy: state.policy.as_str().to_owned(),
         last_refresh: state
             .last_refresh
             .map(|(session_id, status)| LastRefreshDto {

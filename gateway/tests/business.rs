@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// A completed 2-of-3 key held by `device`, `server`, `recovery` with these
-/// identities; returns its key id.
-async fn completed_key(gw: &TestGateway, identities: &[PartyIdentity; 3]) -> String {
+/// identities and signing `policy`; returns its key id.
+async fn completed_key(gw: &TestGateway, identities: &[PartyIdentity; 3], policy: &str) -> String {
     let participants: Vec<ParticipantDto> = PARTIES
         .iter()
         .zip(identities)
@@ -34,6 +34,7 @@ async fn completed_key(gw: &TestGateway, identities: &[PartyIdentity; 3]) -> Str
             "threshold": ThresholdDto { t: 2, n: 3 },
             "participants": participants,
             "ttl_seconds": 120,
+            "policy": policy,
         }))
         .await;
     complete_keygen(gw, &created).await;
@@ -302,8 +303,18 @@ async fn a_workflow_needs_t_signed_approvals_before_signing() {
         PartyIdentity::generate(),
         PartyIdentity::generate(),
     ];
-    let key_id = completed_key(&gw, &ids).await;
+    let key_id = completed_key(&gw, &ids, "approved-only").await;
+    let resp = gw.get(&format!("/v1/keys/{key_id}"), Some(ADMIN)).await;
+    let key: Value = resp.json().await.unwrap();
+    assert_eq!(key["policy"], "approved-only", "{key}");
     let payload = b"wire 1000 EUR to ACME".to_vec();
+    // The key signs only what a workflow approved: a plain session is refused.
+    let plain = json!({
+        "kind": "signing", "key_id": key_id, "signers": ["device", "server"],
+        "message_hex": hex::encode(&payload), "ttl_seconds": 60,
+    });
+    let resp = gw.post_json("/v1/sessions", Some(ADMIN), &plain).await;
+    expect_error(resp, StatusCode::CONFLICT, "approval_required").await;
     let body =
         json!({"key_id": key_id, "title": "Q3 payment", "payload_hex": hex::encode(&payload)});
 
@@ -520,7 +531,7 @@ async fn data_is_signed_through_a_session_whose_signers_see_it() {
         PartyIdentity::generate(),
         PartyIdentity::generate(),
     ];
-    let key_id = completed_key(&gw, &ids).await;
+    let key_id = completed_key(&gw, &ids, "any-request").await;
     let data = b"{\"record\": 42}";
     let body =
         json!({"key_id": key_id, "signers": ["device", "recovery"], "data_hex": hex::encode(data)});

@@ -257,6 +257,11 @@ async fn recovery_sessions_rotate_and_repair_shares_and_refusals_record_nothing(
     let account = get_account(&gw, id).await;
     assert_eq!(account.status, "active");
     assert_eq!(account.key_epoch, Some(3));
+    assert_eq!(account.share_identities["device"], identity(9));
+    assert_ne!(
+        account.share_identities["server"],
+        account.share_identities["device"]
+    );
     let key = key_state(&gw, &key_id.to_string()).await;
     assert_eq!(key.key.parties[0].identity, identity(9));
     assert_eq!(

@@ -58,7 +58,7 @@ async fn session_data(
                 outcome: PartyOutcome::PublicKey(public_key),
                 ..
             },
-            SessionSpec::Keygen { threshold },
+            SessionSpec::Keygen { threshold, .. },
         ) => DomainData::KeyGenerated(KeyGenerated {
             key_id: KeyId::of_keygen(created.session_id),
             public_key,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_events::{
-    AccountEvent, AccountId, AccountParties, Email, ShareRole, Username, WorkflowCreated,
-    WorkflowEvent, WorkflowId, stream,
+    AccountEvent, AccountId, AccountParties, Email, KeyPolicy, ShareRole, Username,
+    WorkflowCreated, WorkflowEvent, WorkflowId, stream,
 };
 use mpc_events::{
     FailureReason, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
@@ -224,6 +224,7 @@ fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>) -> Sessi
 fn keygen_created(id: SessionId) -> SessionEvent {
     let spec = SessionSpec::Keygen {
         threshold: Threshold::new(2, 3).unwrap(),
+        policy: KeyPolicy::AnyRequest,
     };
     created(id, spec, participants())
 }

@@ -38,7 +38,6 @@ pub use http::GatewayClient;
 pub use journal::FileJournal;
 pub use journal::{ApprovalJournal, JournalError, MemoryJournal};
 pub use mpc_crypto::PartyIdentity;
-pub use node::{
-    CoordinatorClient, CoordinatorError, PartyError, PartyNode, SigningPolicy, execution_id,
-};
+pub use mpc_events::KeyPolicy;
+pub use node::{CoordinatorClient, CoordinatorError, PartyError, PartyNode, execution_id};
 pub use roster::RosterError;

@@ -13,8 +13,8 @@ use mpc_engine::{
     ShareSlot, SignParams, Step, ThresholdEngine,
 };
 use mpc_events::{
-    KeyId, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
-    SessionId, SessionSpec, SessionStatus, SessionView, Signature, Timestamp,
+    KeyId, KeyPolicy, KeyRef, MessageHash, PartyId, PartyOutcome, PublicKey, RefreshDigest,
+    RepairSpec, SessionId, SessionSpec, SessionStatus, SessionView, Signature, Timestamp,
 };
 use mpc_transport::{Transport, TransportError};
 use mpc_vault::{ShareRecord, ShareVault, VaultError};
@@ -85,7 +85,10 @@ pub enum PartyError {
     Coordinator(#[from] CoordinatorError),
     #[error("this party is not a participant of session {0}")]
     NotInvited(SessionId),
-    #[error("session registered another identity key for this party")]
+    #[error(
+        "the session lists another identity key for this party than this node's: a recovery \
+         moved this party's share to another device, or the coordinator substituted it"
+    )]
     IdentityMismatch,
     #[error("session {session} is a {actual} session, not a {expected} one")]
     WrongKind {
@@ -105,7 +108,10 @@ pub enum PartyError {
     MessageHashMismatch,
     #[error("vault holds a share of another key than the session's")]
     ShareKeyMismatch,
-    #[error("session {0} carries no approvals and this party signs only approved payloads")]
+    #[error(
+        "session {0} carries no approvals and this party signs only approved payloads with this \
+         key (the key's policy fixed at keygen, or the node's --policy)"
+    )]
     ApprovalRequired(SessionId),
     #[error(
         "session {0} carries only a hash of the data to sign; this party signs a bare hash \
@@ -132,8 +138,27 @@ pub enum PartyError {
     Envelope(#[from] EnvelopeError),
 }
 
+impl PartyError {
+    /// Whether the coordinator has yet to hear of this failure from this party. A
+    /// protocol abort is reported with its culprit as it happens; a session that
+    /// ended or expired needs no report; a party not invited, or that cannot reach
+    /// the coordinator, cannot make one.
+    fn is_unreported(&self) -> bool {
+        !matches!(
+            self,
+            Self::Engine(_)
+                | Self::Ended(..)
+                | Self::NotStarted(..)
+                | Self::Timeout
+                | Self::Coordinator(_)
+                | Self::NotInvited(_)
+        )
+    }
+}
+
 /// The fresh run id every party of a session derives identically: SHA-256 over a
-/// domain tag, the session id, the kind, the threshold, for signing and refresh the
+/// domain tag, the session id, the kind, the threshold, for keygen the key's signing
+/// policy, for signing and refresh the
 /// key and its share generation, for signing the message hash and the approval
 /// evidence, for refresh the repair (target, new identity, helpers), and each
 /// participant's index, party id and identity keys, all length-prefixed. Parties shown different sessions (say,
@@ -149,6 +174,9 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
     put(view.spec.kind().to_string().as_bytes());
     let threshold = view.spec.threshold();
     put(&[threshold.t(), threshold.n()]);
+    if let SessionSpec::Keygen { policy, .. } = &view.spec {
+        put(policy.as_str().as_bytes());
+    }
     if let Some(key) = view.spec.key() {
         put(key.key_id.keygen_session().as_uuid().as_bytes());
         put(key.public_key.as_bytes());
@@ -197,34 +225,6 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// What a party agrees to sign. Whatever the policy, approvals a session carries
-/// are always checked before the party contributes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SigningPolicy {
-    /// Any signing session of a key this party holds (the account and data-signing
-    /// parties, whose callers authorize each request).
-    #[default]
-    AnyRequest,
-    /// Only sessions carrying t valid approvals of an approval workflow, among
-    /// them this party's own (the approvers of a reviewed key).
-    ApprovedOnly,
-}
-
-impl std::str::FromStr for SigningPolicy {
-    type Err = String;
-
-    /// `any-request` or `approved-only`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "any-request" => Ok(Self::AnyRequest),
-            "approved-only" => Ok(Self::ApprovedOnly),
-            other => Err(format!(
-                "unknown signing policy {other:?} (any-request or approved-only)"
-            )),
-        }
-    }
-}
-
 /// One party: its identity, engine, vault, and how it reaches peers and coordinator.
 pub struct PartyNode {
     id: PartyId,
@@ -233,7 +233,7 @@ pub struct PartyNode {
     vault: Arc<dyn ShareVault>,
     transport: Arc<dyn Transport>,
     coordinator: Arc<dyn CoordinatorClient>,
-    policy: SigningPolicy,
+    policy: KeyPolicy,
     allow_prehash: bool,
     journal: Arc<dyn ApprovalJournal>,
 }
@@ -254,7 +254,7 @@ impl PartyNode {
             vault,
             transport,
             coordinator,
-            policy: SigningPolicy::default(),
+            policy: KeyPolicy::default(),
             allow_prehash: false,
             journal: Arc::new(MemoryJournal::default()),
         }
@@ -267,8 +267,9 @@ impl PartyNode {
         self
     }
 
-    /// This node with signing policy `policy`.
-    pub fn with_policy(mut self, policy: SigningPolicy) -> Self {
+    /// This node with signing policy `policy` for every key it holds. A key whose
+    /// keygen fixed `approved-only` needs approvals whatever the node's policy.
+    pub fn with_policy(mut self, policy: KeyPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -292,14 +293,16 @@ impl PartyNode {
     /// share in the vault and reports the group public key.
     pub async fn keygen(&self, session: SessionId, token: &str) -> Result<PublicKey, PartyError> {
         let view = self.join(session, token).await?;
-        self.keygen_in(&view).await
+        let result = self.keygen_in(&view).await;
+        self.settle(&view, result).await
     }
 
     /// Joins signing session `session`, checks what it is asked to sign, signs with
     /// its share and reports the verified signature.
     pub async fn sign(&self, session: SessionId, token: &str) -> Result<Signature, PartyError> {
         let view = self.join(session, token).await?;
-        self.sign_in(&view).await
+        let result = self.sign_in(&view).await;
+        self.settle(&view, result).await
     }
 
     /// Joins `session` and runs whichever protocol it is (keygen or signing); returns
@@ -310,11 +313,12 @@ impl PartyNode {
         token: &str,
     ) -> Result<PartyOutcome, PartyError> {
         let view = self.join(session, token).await?;
-        match view.spec {
+        let result = match view.spec {
             SessionSpec::Keygen { .. } => self.keygen_in(&view).await.map(PartyOutcome::PublicKey),
             SessionSpec::Signing { .. } => self.sign_in(&view).await.map(PartyOutcome::Signature),
             SessionSpec::Refresh { .. } => self.refresh_in(&view).await,
-        }
+        };
+        self.settle(&view, result).await
     }
 
     /// This node as a key holder, to sign what a person decides outside sessions
@@ -335,7 +339,8 @@ impl PartyNode {
         token: &str,
     ) -> Result<RefreshDigest, PartyError> {
         let view = self.join(session, token).await?;
-        match self.refresh_in(&view).await? {
+        let result = self.refresh_in(&view).await;
+        match self.settle(&view, result).await? {
             PartyOutcome::Refreshed { digest, .. } => Ok(digest),
             _ => Err(wrong_kind(&view, "refresh")),
         }
@@ -362,9 +367,11 @@ impl PartyNode {
             execution_id: execution_id(view),
             repair: plan.clone(),
         };
-        let (protocol, next_roster) = match &plan {
+        let (protocol, next_roster, policy) = match &plan {
             // The new device has no share and so no roster of its own: it takes the
-            // session's, moved on by the repair.
+            // session's, moved on by the repair. No holder vouches for the key's
+            // policy in a repair, so it pins its own node's; the helpers keep the
+            // policy they pinned, and every signer enforces its own.
             Some(plan) if plan.target == me => {
                 let protocol = self.engine.recover(
                     ShareSlot {
@@ -376,7 +383,11 @@ impl PartyNode {
                     },
                     params,
                 )?;
-                (protocol, Some(roster::refreshed(&key.parties, repair)))
+                (
+                    protocol,
+                    Some(roster::refreshed(&key.parties, repair)),
+                    self.policy,
+                )
             }
             _ => {
                 let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
@@ -395,7 +406,11 @@ impl PartyNode {
                     (None, Some(_)) => return Err(RosterError::Missing(key.key_id).into()),
                     (None, None) => None,
                 };
-                (self.engine.refresh(&record.share, params)?, next_roster)
+                (
+                    self.engine.refresh(&record.share, params)?,
+                    next_roster,
+                    record.policy,
+                )
             }
         };
         let mut exchange = self.open(view).await?;
@@ -416,6 +431,7 @@ impl PartyNode {
             version: next,
             share: refreshed.share,
             roster: next_roster,
+            policy,
         })?;
         // From here on the new share is kept whatever anyone says: a holder that
         // has every attestation, this party's among them, may retire its old one.
@@ -459,7 +475,7 @@ impl PartyNode {
 
     async fn keygen_in(&self, view: &SessionView) -> Result<PublicKey, PartyError> {
         let session = view.session_id;
-        let SessionSpec::Keygen { threshold } = &view.spec else {
+        let SessionSpec::Keygen { threshold, policy } = &view.spec else {
             return Err(wrong_kind(view, "keygen"));
         };
         let params = KeygenParams {
@@ -479,6 +495,7 @@ impl PartyNode {
             version: 1,
             share,
             roster: Some(roster),
+            policy: *policy,
         })?;
         self.report(view, PartyOutcome::PublicKey(public_key))
             .await?;
@@ -504,10 +521,14 @@ impl PartyNode {
         if message.is_none() && !self.allow_prehash {
             return Err(PartyError::PrehashRefused(session));
         }
-        if approval.is_none() && self.policy == SigningPolicy::ApprovedOnly {
+        let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
+        // The key's own gate, pinned at its keygen, holds whatever the node's
+        // policy: a coordinator cannot lift it.
+        if approval.is_none()
+            && (self.policy == KeyPolicy::ApprovedOnly || record.policy == KeyPolicy::ApprovedOnly)
+        {
             return Err(PartyError::ApprovalRequired(session));
         }
-        let record = self.vault.get_version(&self.id, &key.key_id, key.epoch)?;
         if record.share.public_key != key.public_key {
             return Err(PartyError::ShareKeyMismatch);
         }
@@ -560,9 +581,28 @@ impl PartyNode {
             .find(|(_, p)| p.party_id == self.id)
             .ok_or(PartyError::NotInvited(session))?;
         if me.1.identity != self.identity.public() {
-            return Err(PartyError::IdentityMismatch);
+            return self.settle(&view, Err(PartyError::IdentityMismatch)).await;
         }
         Ok(view)
+    }
+
+    /// `result` of this party's part in `view`. A refusal the coordinator has not
+    /// heard of (this party would not take part: a check failed, or its own
+    /// vault or transport did) is reported first, so the session fails at once
+    /// with this party's reason instead of every participant waiting out its
+    /// deadline.
+    async fn settle<T>(
+        &self,
+        view: &SessionView,
+        result: Result<T, PartyError>,
+    ) -> Result<T, PartyError> {
+        if let Err(error) = &result
+            && error.is_unreported()
+        {
+            self.report_failure(view, Vec::new(), error.to_string())
+                .await;
+        }
+        result
     }
 
     fn my_index(&self, view: &SessionView) -> Result<PartyIndex, PartyError> {
@@ -728,7 +768,12 @@ impl PartyNode {
             .and_then(|i| view.party_at(i.get()))
             .map(|p| vec![p.party_id.clone()])
             .unwrap_or_default();
-        let detail = error.to_string();
+        self.report_failure(view, culprits, error.to_string()).await;
+    }
+
+    /// Tells the coordinator this party ends `view`'s session, naming `culprits`;
+    /// repeated while the coordinator is unreachable, logged if refused.
+    async fn report_failure(&self, view: &SessionView, culprits: Vec<PartyId>, detail: String) {
         if let Err(e) = self
             .retrying(view, "report_failure", || {
                 self.coordinator.report_failure(
@@ -740,7 +785,7 @@ impl PartyNode {
             })
             .await
         {
-            tracing::warn!(party = %self.id, session = %view.session_id, error = %e, "could not report protocol failure");
+            tracing::warn!(party = %self.id, session = %view.session_id, error = %e, "could not report the failure");
         }
     }
 }

@@ -26,8 +26,8 @@ use mpc_engine::{
     Refreshed, ShareSlot, SignParams, Step, ThresholdEngine, To,
 };
 use mpc_events::{
-    IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
-    SessionId, SessionSpec, SessionStatus, SessionView, Signature, Threshold, Timestamp,
+    IdentityKey, KeyId, KeyPolicy, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
+    PublicKey, SessionId, SessionSpec, SessionStatus, SessionView, Signature, Threshold, Timestamp,
 };
 use mpc_party::{CoordinatorClient, CoordinatorError, PartyNode};
 use mpc_schemas::{Envelope, Recipient};
@@ -377,7 +377,13 @@ async fn inject_forgeries<C>(world: &World<C>, session: SessionId) {
 async fn a_signed_message_that_does_not_decrypt_aborts_the_run_naming_its_sender() {
     let world = world();
     let threshold = Threshold::new(2, 3).unwrap();
-    let keygen = world.add_session(SessionSpec::Keygen { threshold }, &[0, 1, 2]);
+    let keygen = world.add_session(
+        SessionSpec::Keygen {
+            threshold,
+            policy: KeyPolicy::AnyRequest,
+        },
+        &[0, 1, 2],
+    );
     let sealed_to_another_key = mpc_crypto::seal(
         world.nodes[0].identity(),
         header(keygen, 1, "device", Some("recovery")),
@@ -403,7 +409,13 @@ async fn a_participant_flooding_signed_envelopes_is_named_by_the_party_itself() 
         Arc::new(uncounting_bus),
     );
     let threshold = Threshold::new(2, 3).unwrap();
-    let keygen = world.add_session(SessionSpec::Keygen { threshold }, &[0, 1, 2]);
+    let keygen = world.add_session(
+        SessionSpec::Keygen {
+            threshold,
+            policy: KeyPolicy::AnyRequest,
+        },
+        &[0, 1, 2],
+    );
     for _ in 0..=SessionBudget::DEFAULT.envelopes_per_sender {
         let flood = mpc_crypto::seal(
             world.nodes[0].identity(),
@@ -463,7 +475,13 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
     let world = world();
     let threshold = Threshold::new(2, 3).unwrap();
 
-    let keygen = world.add_session(SessionSpec::Keygen { threshold }, &[0, 1, 2]);
+    let keygen = world.add_session(
+        SessionSpec::Keygen {
+            threshold,
+            policy: KeyPolicy::AnyRequest,
+        },
+        &[0, 1, 2],
+    );
     inject_forgeries(&world, keygen).await;
     let public_key = tokio::time::timeout(Duration::from_secs(60), run_keygen(&world, keygen))
         .await
@@ -740,6 +758,7 @@ async fn the_brokers_and_the_coordinators_stored_copies_hold_no_plaintext_protoc
     let keygen = coordinator
         .create_keygen(
             NewKeygen {
+                policy: KeyPolicy::AnyRequest,
                 threshold,
                 participants: world.nodes.iter().map(|n| participant(n)).collect(),
                 ttl,

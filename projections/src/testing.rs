@@ -214,9 +214,9 @@ pub mod samples {
     use std::collections::BTreeMap;
 
     use mpc_events::{
-        IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey,
-        SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold, Timestamp,
-        TokenDigest,
+        IdentityKey, KeyId, KeyPolicy, KeyRef, MessageHash, Participant, PartyId, PartyOutcome,
+        PublicKey, SessionCreated, SessionEvent, SessionId, SessionSpec, Signature, Threshold,
+        Timestamp, TokenDigest,
     };
 
     /// `ms` milliseconds after a fixed instant.
@@ -282,6 +282,7 @@ pub mod samples {
     pub fn keygen_created(id: SessionId, ms: i64) -> SessionEvent {
         let spec = SessionSpec::Keygen {
             threshold: Threshold::new(2, 3).unwrap(),
+            policy: KeyPolicy::AnyRequest,
         };
         created(id, spec, participants(), ms)
     }

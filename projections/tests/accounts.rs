@@ -5,8 +5,8 @@ use std::ops::Deref;
 
 use mpc_events::{
     AccountEvent, AccountId, AccountParties, AccountStatus, Email, FailureReason, IdentityKey,
-    KeyId, PartyId, PartyOutcome, Phone, RecoveryKind, RecoveryStatus, SessionEvent, SessionId,
-    SessionSpec, ShareRole, Signature, Threshold, Username, stream,
+    KeyId, KeyPolicy, PartyId, PartyOutcome, Phone, RecoveryKind, RecoveryStatus, SessionEvent,
+    SessionId, SessionSpec, ShareRole, Signature, Threshold, Username, stream,
 };
 use mpc_projections::on_every_backend;
 use mpc_projections::testing::samples::{at, completed, created, group_key, participant};
@@ -64,6 +64,7 @@ fn opened(id: AccountId, user: &str, keygen: SessionId, ms: i64) -> AccountEvent
 fn keygen_created(id: SessionId, user: &str, ms: i64) -> SessionEvent {
     let spec = SessionSpec::Keygen {
         threshold: Threshold::new(2, 3).unwrap(),
+        policy: KeyPolicy::AnyRequest,
     };
     created(id, spec, parties(user).in_order(), ms)
 }

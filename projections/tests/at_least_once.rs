@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mpc_events::{
-    FailureReason, KeyId, KeyRef, MessageHash, PartyOutcome, SessionEvent, SessionId, SessionSpec,
-    Signature, Threshold, stream,
+    FailureReason, KeyId, KeyPolicy, KeyRef, MessageHash, PartyOutcome, SessionEvent, SessionId,
+    SessionSpec, Signature, Threshold, stream,
 };
 use mpc_projections::on_every_backend;
 use mpc_projections::testing::samples::*;
@@ -344,6 +344,7 @@ async fn write_histories(store: Arc<dyn EventStore>) -> (usize, u64) {
 fn keygen_history(id: SessionId, ms: i64) -> Vec<SessionEvent> {
     let spec = SessionSpec::Keygen {
         threshold: Threshold::new(2, 3).unwrap(),
+        policy: KeyPolicy::AnyRequest,
     };
     let key = PartyOutcome::PublicKey(group_key());
     vec![

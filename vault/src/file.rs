@@ -6,11 +6,13 @@
 //! and one file per share version at `<key_id>/<party_id>.v<version>.share`.
 //!
 //! Each share file holds the public metadata (engine, public key, index, `t`, `n`,
-//! the pinned roster of holders),
+//! the pinned roster of holders and the key's signing policy when it is
+//! `approved-only`),
 //! a random 96-bit nonce and the AES-256-GCM ciphertext of the secret. The
 //! associated data is a length-prefixed encoding of the tag `mpc-share-v1`, the
 //! party id, key id and version taken from the file's *path*, and the public
-//! metadata, with the pinned roster where the share has one: a file edited, or
+//! metadata, with the pinned roster where the share has one and the policy where it
+//! is `approved-only`: a file edited, or
 //! moved to another party, key or version, does not decrypt. Files are written to a temporary file, synced, then linked into place
 //! (which never replaces an existing file), and the directory is synced.
 //! Retiring a version deletes its file and syncs the directory (see
@@ -26,7 +28,7 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
 use argon2::{Algorithm, Argon2, Params, Version};
 use mpc_engine::{KeyShare, PartyIndex};
-use mpc_events::{IdentityKey, KeyId, Participant, PartyId, PublicKey};
+use mpc_events::{IdentityKey, KeyId, KeyPolicy, Participant, PartyId, PublicKey};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -40,6 +42,7 @@ const SHARE_FORMAT: u32 = 1;
 const SHARE_SUFFIX: &str = ".share";
 const SHARE_AAD_TAG: &[u8] = b"mpc-share-v1";
 const ROSTER_AAD_TAG: &[u8] = b"roster";
+const POLICY_AAD_TAG: &[u8] = b"policy";
 pub(crate) const IDENTITY_DIR: &str = "identity";
 pub(crate) const IDENTITY_SUFFIX: &str = ".identity";
 const IDENTITY_AAD_TAG: &[u8] = b"mpc-identity-v1";
@@ -104,6 +107,10 @@ struct ShareFile {
     /// stored before rosters were pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     roster: Option<Vec<RosterEntry>>,
+    /// `approved-only` when the key's keygen fixed it (authenticated as associated
+    /// data); absent for `any-request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
     #[serde(flatten)]
     sealed: Sealed,
 }
@@ -276,6 +283,7 @@ impl FileVault {
         }
         let public_key = decode_hex(&file.public_key, "public key")?;
         let roster = file.roster.as_deref().map(roster_of).transpose()?;
+        let policy = policy_of(file.policy.as_deref())?;
         let meta = PublicMeta {
             engine: &file.engine,
             public_key: &public_key,
@@ -283,6 +291,7 @@ impl FileVault {
             threshold: file.threshold,
             parties: file.parties,
             roster: roster.as_deref(),
+            policy,
         };
         let aad = share_aad(party_id, key_id, version, &meta);
         let secret = open_sealed(&self.key, &aad, &file.sealed)?;
@@ -304,6 +313,7 @@ impl ShareVault for FileVault {
             threshold: share.threshold,
             parties: share.parties,
             roster: record.roster.as_deref().map(roster_entries),
+            policy: policy_entry(record.policy),
             sealed: seal(&self.key, &aad, &share.secret)?,
         };
         let bytes = serde_json::to_vec_pretty(&file)
@@ -412,6 +422,7 @@ pub(crate) struct PublicMeta<'a> {
     pub(crate) threshold: u8,
     pub(crate) parties: u8,
     pub(crate) roster: Option<&'a [Participant]>,
+    pub(crate) policy: KeyPolicy,
 }
 
 impl<'a> PublicMeta<'a> {
@@ -425,6 +436,7 @@ impl<'a> PublicMeta<'a> {
             threshold: share.threshold,
             parties: share.parties,
             roster: record.roster.as_deref(),
+            policy: record.policy,
         }
     }
 
@@ -455,6 +467,7 @@ impl<'a> PublicMeta<'a> {
                 secret,
             },
             roster: self.roster.map(<[Participant]>::to_vec),
+            policy: self.policy,
         })
     }
 }
@@ -498,7 +511,28 @@ pub(crate) fn share_aad(
         fields.push(ROSTER_AAD_TAG);
         fields.push(roster);
     }
+    // Likewise a share of an `any-request` key: only the gate is bound, so it cannot
+    // be removed from the file without the share failing to decrypt.
+    if meta.policy == KeyPolicy::ApprovedOnly {
+        fields.push(POLICY_AAD_TAG);
+        fields.push(KeyPolicy::ApprovedOnly.as_str().as_bytes());
+    }
     length_prefixed(&fields)
+}
+
+/// The on-disk form of `policy`: absent for `any-request`.
+pub(crate) fn policy_entry(policy: KeyPolicy) -> Option<String> {
+    (policy == KeyPolicy::ApprovedOnly).then(|| policy.as_str().to_owned())
+}
+
+/// The policy `entry` names (absent: `any-request`); checked, never trusted blindly
+/// (it is authenticated only when the share is opened).
+pub(crate) fn policy_of(entry: Option<&str>) -> Result<KeyPolicy, VaultError> {
+    entry.map_or(Ok(KeyPolicy::AnyRequest), |policy| {
+        policy
+            .parse()
+            .map_err(|err: String| VaultError::Malformed(format!("share policy: {err}")))
+    })
 }
 
 /// Unambiguous concatenation: every field preceded by its length (u64, big-endian).

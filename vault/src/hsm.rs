@@ -51,9 +51,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::file::{
     IDENTITY_DIR, IDENTITY_SUFFIX, PublicMeta, RosterEntry, Sealed, already_stored, create_dir,
-    decode_hex, identity_aad, io_error, new_share_file, open_sealed, read_dir, read_limited,
-    remove_share_file, roster_entries, roster_of, seal, share_aad, share_files, share_name,
-    sync_dir, write_new,
+    decode_hex, identity_aad, io_error, new_share_file, open_sealed, policy_entry, policy_of,
+    read_dir, read_limited, remove_share_file, roster_entries, roster_of, seal, share_aad,
+    share_files, share_name, sync_dir, write_new,
 };
 use crate::port::{ShareMeta, ShareRecord, ShareVault, VaultError};
 
@@ -115,6 +115,10 @@ struct ShareFile {
     /// stored before rosters were pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     roster: Option<Vec<RosterEntry>>,
+    /// `approved-only` when the key's keygen fixed it (authenticated as associated
+    /// data); absent for `any-request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
     /// Hex, 12 bytes.
     nonce: String,
     /// Hex, AES-256-GCM ciphertext followed by the 16-byte tag.
@@ -441,6 +445,7 @@ impl Pkcs11Vault {
         check_format(&path, file.format)?;
         let public_key = decode_hex(&file.public_key, "public key")?;
         let roster = file.roster.as_deref().map(roster_of).transpose()?;
+        let policy = policy_of(file.policy.as_deref())?;
         let meta = PublicMeta {
             engine: &file.engine,
             public_key: &public_key,
@@ -448,6 +453,7 @@ impl Pkcs11Vault {
             threshold: file.threshold,
             parties: file.parties,
             roster: roster.as_deref(),
+            policy,
         };
         let aad = share_aad(party_id, key_id, version, &meta);
         let sealed = Sealed {
@@ -475,6 +481,7 @@ impl ShareVault for Pkcs11Vault {
             threshold: share.threshold,
             parties: share.parties,
             roster: record.roster.as_deref().map(roster_entries),
+            policy: policy_entry(record.policy),
             nonce: sealed.nonce,
             ciphertext: sealed.ciphertext,
             kek: state.kek.clone(),

@@ -7,7 +7,7 @@
 //! `tests/vault_contract/mod.rs`.
 
 use mpc_engine::KeyShare;
-use mpc_events::{KeyId, Participant, PartyId};
+use mpc_events::{KeyId, KeyPolicy, Participant, PartyId};
 use zeroize::Zeroizing;
 
 /// Public facts about a stored share (never its content).
@@ -21,9 +21,10 @@ pub struct ShareMeta {
     pub public_key: mpc_events::PublicKey,
 }
 
-/// A share with the facts that bind it: party, key, version and pinned roster are
-/// authenticated together with the ciphertext (AAD), so a share cannot be swapped
-/// for another and its roster cannot be edited.
+/// A share with the facts that bind it: party, key, version, pinned roster and
+/// signing policy are authenticated together with the ciphertext (AAD), so a share
+/// cannot be swapped for another and neither its roster nor its policy can be
+/// edited.
 #[derive(Debug)]
 pub struct ShareRecord {
     pub party_id: PartyId,
@@ -37,6 +38,10 @@ pub struct ShareRecord {
     /// pinned; such a share is refused where the roster decides (approval-gated
     /// signing, repairs).
     pub roster: Option<Vec<Participant>>,
+    /// Which signing sessions of the key this party joins, pinned from the keygen
+    /// it ran and carried to each refreshed version (`any-request` for shares stored
+    /// before policies were pinned).
+    pub policy: KeyPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]

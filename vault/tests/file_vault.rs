@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mpc_events::MessageHash;
+use mpc_events::{KeyPolicy, MessageHash};
 use mpc_vault::{FileVault, ShareVault, VaultError};
 use vault_contract::{assert_same, key_id, party, record};
 
@@ -84,6 +84,8 @@ fn a_flipped_ciphertext_bit_or_edited_metadata_is_tampering() {
         ("engine", serde_json::json!("other")),
         ("roster", serde_json::json!(null)),
         ("roster", serde_json::json!([])),
+        ("policy", serde_json::json!(null)),
+        ("policy", serde_json::json!("any-request")),
     ] {
         fs::write(&path, &original).unwrap();
         edit_share(&path, |v| v[field] = value);
@@ -205,6 +207,7 @@ fn a_dkls_share_signs_after_a_round_trip_through_the_vault() {
                 version: 1,
                 share,
                 roster: None,
+                policy: KeyPolicy::AnyRequest,
             })
             .unwrap();
     }

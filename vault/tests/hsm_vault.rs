@@ -264,7 +264,7 @@ fn edited_files_are_tampering(hsm: &Hsm, dir: &Path) {
             .unwrap()
             .to_owned();
 
-    let edits: [(&str, Edit); 9] = [
+    let edits: [(&str, Edit); 10] = [
         ("ciphertext", Box::new(|v| flip_hex(v, "ciphertext", 3))),
         ("nonce", Box::new(|v| flip_hex(v, "nonce", 0))),
         ("wrapped key", Box::new(|v| flip_hex(v, "wrapped_key", 9))),
@@ -278,6 +278,10 @@ fn edited_files_are_tampering(hsm: &Hsm, dir: &Path) {
         (
             "roster dropped",
             Box::new(|v| v["roster"] = serde_json::Value::Null),
+        ),
+        (
+            "approved-only gate dropped",
+            Box::new(|v| v["policy"] = serde_json::Value::Null),
         ),
         (
             "roster holder's key",

@@ -4,8 +4,8 @@ use std::sync::LazyLock;
 use k256::ecdsa::SigningKey;
 use mpc_crypto::PartyIdentity;
 use mpc_events::{
-    FailureReason, IdError, IdentityKey, KeyId, KeyRef, MessageHash, Participant, PartyId,
-    PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionCommand, SessionCreated,
+    FailureReason, IdError, IdentityKey, KeyId, KeyPolicy, KeyRef, MessageHash, Participant,
+    PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionCommand, SessionCreated,
     SessionError, SessionEvent, SessionId, SessionKind, SessionSpec, SessionStatus, Signature,
     SignedApproval, Threshold, Timestamp,
 };
@@ -69,6 +69,7 @@ fn keygen_created() -> SessionCreated {
         session_id: keygen_session(),
         spec: SessionSpec::Keygen {
             threshold: Threshold::new(2, 3).unwrap(),
+            policy: KeyPolicy::AnyRequest,
         },
         participants: trio(),
         join_tokens: tokens(&trio()),
@@ -594,6 +595,50 @@ fn a_party_abort_fails_the_session_naming_the_culprit() {
             },
             at: at(10),
         }]);
+}
+
+#[test]
+fn a_party_that_joined_and_refuses_fails_the_session_before_it_starts() {
+    let refused = "session registered another identity key for this party";
+    given::<SessionAggregate>([
+        SessionEvent::SessionCreated(keygen_created()),
+        SessionEvent::ParticipantJoined {
+            party_id: pid("device"),
+            at: at(5),
+        },
+    ])
+    .when(SessionCommand::ReportFailure {
+        party_id: pid("device"),
+        culprits: vec![],
+        detail: refused.into(),
+        now: at(10),
+    })
+    .then([SessionEvent::SessionFailed {
+        reason: FailureReason::PartyAborted {
+            reported_by: pid("device"),
+            culprits: vec![],
+            detail: refused.into(),
+        },
+        at: at(10),
+    }]);
+}
+
+#[test]
+fn a_party_that_has_not_joined_cannot_fail_a_session_before_it_starts() {
+    given::<SessionAggregate>([
+        SessionEvent::SessionCreated(keygen_created()),
+        SessionEvent::ParticipantJoined {
+            party_id: pid("device"),
+            at: at(5),
+        },
+    ])
+    .when(SessionCommand::ReportFailure {
+        party_id: pid("server"),
+        culprits: vec![],
+        detail: "no".into(),
+        now: at(10),
+    })
+    .then_err(SessionError::NotInProgress(SessionStatus::Created));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 mod split;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use mpc_app::stack::CountingTransport;
@@ -21,8 +21,8 @@ use mpc_events::{
     Threshold, Timestamp, WorkflowId,
 };
 use mpc_party::{
-    ApprovalJournal, CoordinatorClient, CoordinatorError, JournalError, MemoryJournal, PartyError,
-    PartyIdentity, PartyNode, RosterError, SigningPolicy,
+    ApprovalJournal, CoordinatorClient, CoordinatorError, JournalError, KeyPolicy, MemoryJournal,
+    PartyError, PartyIdentity, PartyNode, RosterError,
 };
 use mpc_transport::InProcessTransport;
 use mpc_vault::{FileVault, ShareRecord, ShareVault};
@@ -31,8 +31,12 @@ use sha2::{Digest, Sha256};
 const PAYLOAD: &[u8] = b"move 40 BTC to the exchange";
 
 /// A coordinator that answers every join with one prepared view and accepts
-/// nothing else: the node must refuse before it gets further.
-struct Lying(SessionView);
+/// nothing but failure reports, which it keeps: the node must refuse before it
+/// gets further, and say why.
+struct Lying {
+    view: SessionView,
+    refusals: Mutex<Vec<String>>,
+}
 
 #[async_trait]
 impl CoordinatorClient for Lying {
@@ -42,7 +46,7 @@ impl CoordinatorClient for Lying {
         _: &PartyId,
         _: &str,
     ) -> Result<SessionView, CoordinatorError> {
-        Ok(self.0.clone())
+        Ok(self.view.clone())
     }
     async fn wait_started(&self, _: SessionId) -> Result<SessionStatus, CoordinatorError> {
         Err(CoordinatorError::Refused(
@@ -68,12 +72,12 @@ impl CoordinatorClient for Lying {
         &self,
         _: SessionId,
         _: &PartyId,
-        _: Vec<PartyId>,
-        _: String,
+        culprits: Vec<PartyId>,
+        detail: String,
     ) -> Result<(), CoordinatorError> {
-        Err(CoordinatorError::Refused(
-            "the node went past its approval check".into(),
-        ))
+        assert!(culprits.is_empty(), "a refusal blames nobody: {culprits:?}");
+        self.refusals.lock().unwrap().push(detail);
+        Ok(())
     }
 }
 
@@ -162,7 +166,7 @@ impl Review {
         }
     }
 
-    async fn sign_as_approver_1(&self, view: SessionView, policy: SigningPolicy) -> PartyError {
+    async fn sign_as_approver_1(&self, view: SessionView, policy: KeyPolicy) -> PartyError {
         self.attack(view, policy, Some(self.key.parties.clone()))
             .await
     }
@@ -173,19 +177,25 @@ impl Review {
     async fn attack(
         &self,
         view: SessionView,
-        policy: SigningPolicy,
+        policy: KeyPolicy,
         roster: Option<Vec<Participant>>,
     ) -> PartyError {
-        self.attack_with(view, policy, roster, Arc::new(MemoryJournal::default()))
-            .await
+        self.attack_with(
+            view,
+            policy,
+            (roster, KeyPolicy::AnyRequest),
+            Arc::new(MemoryJournal::default()),
+        )
+        .await
     }
 
-    /// [`Review::attack`] by a node whose approval journal is `journal`.
+    /// [`Review::attack`] by a node whose share was pinned with `(roster, policy)`
+    /// at keygen and whose approval journal is `journal`.
     async fn attack_with(
         &self,
         view: SessionView,
-        policy: SigningPolicy,
-        roster: Option<Vec<Participant>>,
+        policy: KeyPolicy,
+        (roster, pinned): (Option<Vec<Participant>>, KeyPolicy),
         journal: Arc<dyn ApprovalJournal>,
     ) -> PartyError {
         let dir = tempfile::tempdir().unwrap();
@@ -206,10 +216,15 @@ impl Review {
                     secret: self.share.secret.clone(),
                 },
                 roster,
+                policy: pinned,
             })
             .unwrap();
         let identity =
             PartyIdentity::from_secret_bytes(&self.identities[0].to_secret_bytes()).unwrap();
+        let coordinator = Arc::new(Lying {
+            view: view.clone(),
+            refusals: Mutex::new(Vec::new()),
+        });
         let transport = Arc::new(CountingTransport::new(Arc::new(InProcessTransport::new())));
         let node = PartyNode::new(
             me.clone(),
@@ -217,7 +232,7 @@ impl Review {
             Arc::new(Dkls23Engine),
             vault.clone(),
             transport.clone(),
-            Arc::new(Lying(view.clone())),
+            coordinator.clone(),
         )
         .with_policy(policy)
         .with_journal(journal);
@@ -226,6 +241,15 @@ impl Review {
             .await
             .unwrap_err();
         assert_eq!(transport.envelopes(), 0, "the node sent protocol messages");
+        // A refusal fails the session at once with the node's reason, not at its
+        // deadline; a node that went past its checks (the control case) refused
+        // nothing.
+        let reported = coordinator.refusals.lock().unwrap().clone();
+        if matches!(err, PartyError::Coordinator(_)) {
+            assert!(reported.is_empty(), "{reported:?}");
+        } else {
+            assert_eq!(reported, [err.to_string()]);
+        }
         let kept = vault.get(&me, &self.key.key_id).unwrap();
         assert_eq!(kept.version, 1);
         assert_eq!(kept.share.public_key, self.key.public_key);
@@ -237,7 +261,24 @@ impl Review {
 async fn an_approved_only_party_refuses_a_session_without_approvals() {
     let r = review();
     let err = r
-        .sign_as_approver_1(r.view(&[0, 1, 2], None), SigningPolicy::ApprovedOnly)
+        .sign_as_approver_1(r.view(&[0, 1, 2], None), KeyPolicy::ApprovedOnly)
+        .await;
+    assert!(matches!(err, PartyError::ApprovalRequired(_)), "{err}");
+}
+
+/// The key's gate was pinned at keygen: a node started with the default policy
+/// (an operator who forgot `--policy`, or a restart without it) still refuses a
+/// session of that key that carries no approvals.
+#[tokio::test]
+async fn a_key_pinned_approved_only_needs_approvals_whatever_the_node_policy() {
+    let r = review();
+    let err = r
+        .attack_with(
+            r.view(&[0, 1, 2], None),
+            KeyPolicy::AnyRequest,
+            (Some(r.key.parties.clone()), KeyPolicy::ApprovedOnly),
+            Arc::new(MemoryJournal::default()),
+        )
         .await;
     assert!(matches!(err, PartyError::ApprovalRequired(_)), "{err}");
 }
@@ -247,7 +288,7 @@ async fn a_forged_approval_is_refused_whatever_the_policy() {
     let r = review();
     // Approver 3's approval, signed by approver 2's key.
     let approvals = vec![r.approval(0, 0), r.approval(1, 1), r.approval(2, 1)];
-    for policy in [SigningPolicy::AnyRequest, SigningPolicy::ApprovedOnly] {
+    for policy in [KeyPolicy::AnyRequest, KeyPolicy::ApprovedOnly] {
         let err = r
             .sign_as_approver_1(r.view(&[0, 1, 2], Some(approvals.clone())), policy)
             .await;
@@ -264,7 +305,7 @@ async fn fewer_than_t_or_duplicate_approvals_are_refused() {
     let err = r
         .sign_as_approver_1(
             r.view(&[0, 1], Some(vec![r.approval(0, 0), r.approval(1, 1)])),
-            SigningPolicy::ApprovedOnly,
+            KeyPolicy::ApprovedOnly,
         )
         .await;
     assert!(
@@ -280,7 +321,7 @@ async fn fewer_than_t_or_duplicate_approvals_are_refused() {
                 &[0, 1, 2],
                 Some(vec![r.approval(0, 0), r.approval(1, 1), r.approval(1, 1)]),
             ),
-            SigningPolicy::ApprovedOnly,
+            KeyPolicy::ApprovedOnly,
         )
         .await;
     assert!(
@@ -298,10 +339,7 @@ async fn valid_approvals_by_other_parties_than_the_signers_are_refused() {
     // Approvers 1, 4 and 5 approved, but the session asks 1, 2 and 3 to sign.
     let approvals = vec![r.approval(0, 0), r.approval(3, 3), r.approval(4, 4)];
     let err = r
-        .sign_as_approver_1(
-            r.view(&[0, 1, 2], Some(approvals)),
-            SigningPolicy::ApprovedOnly,
-        )
+        .sign_as_approver_1(r.view(&[0, 1, 2], Some(approvals)), KeyPolicy::ApprovedOnly)
         .await;
     assert!(
         matches!(
@@ -319,10 +357,7 @@ async fn t_valid_approvals_by_the_signers_pass_the_check() {
     // The check passes; the node then waits for the session to start, which this
     // coordinator refuses: that is the first step after the checks.
     let err = r
-        .sign_as_approver_1(
-            r.view(&[0, 1, 2], Some(approvals)),
-            SigningPolicy::ApprovedOnly,
-        )
+        .sign_as_approver_1(r.view(&[0, 1, 2], Some(approvals)), KeyPolicy::ApprovedOnly)
         .await;
     assert!(
         matches!(err, PartyError::Coordinator(CoordinatorError::Refused(_))),
@@ -345,7 +380,7 @@ async fn approvals_forged_with_identity_keys_substituted_in_the_key_are_refused(
         r.approval_with(1, &forger[0]),
         r.approval_with(2, &forger[1]),
     ];
-    for policy in [SigningPolicy::AnyRequest, SigningPolicy::ApprovedOnly] {
+    for policy in [KeyPolicy::AnyRequest, KeyPolicy::ApprovedOnly] {
         let err = r
             .attack(
                 r.view(&[0, 1, 2], Some(approvals.clone())),
@@ -367,7 +402,7 @@ async fn a_participant_presenting_a_substituted_identity_is_refused() {
     let r = review();
     let mut view = r.view(&[0, 1, 2], None);
     view.participants[2].1.identity = PartyIdentity::generate().public();
-    let err = r.sign_as_approver_1(view, SigningPolicy::AnyRequest).await;
+    let err = r.sign_as_approver_1(view, KeyPolicy::AnyRequest).await;
     assert!(
         matches!(&err, PartyError::Roster(RosterError::Participant(p)) if p.as_str() == "approver-3"),
         "{err}"
@@ -381,7 +416,7 @@ async fn a_default_party_refuses_to_sign_a_bare_hash() {
     if let SessionSpec::Signing { message, .. } = &mut view.spec {
         *message = None;
     }
-    let err = r.sign_as_approver_1(view, SigningPolicy::AnyRequest).await;
+    let err = r.sign_as_approver_1(view, KeyPolicy::AnyRequest).await;
     assert!(matches!(err, PartyError::PrehashRefused(_)), "{err}");
 }
 
@@ -392,7 +427,7 @@ async fn a_share_without_a_pinned_roster_is_refused_for_approval_gated_signing()
     let err = r
         .attack(
             r.view(&[0, 1, 2], Some(approvals)),
-            SigningPolicy::ApprovedOnly,
+            KeyPolicy::ApprovedOnly,
             None,
         )
         .await;
@@ -441,7 +476,7 @@ async fn a_refresh_of_a_key_with_a_substituted_holder_is_refused() {
     let err = r
         .attack(
             refresh_view(&key, None),
-            SigningPolicy::AnyRequest,
+            KeyPolicy::AnyRequest,
             Some(pinned),
         )
         .await;
@@ -466,7 +501,7 @@ async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
         authorizations: Vec::new(),
     };
     let view = refresh_view(&r.key, Some(repair));
-    let err = r.attack(view, SigningPolicy::AnyRequest, None).await;
+    let err = r.attack(view, KeyPolicy::AnyRequest, None).await;
     assert!(
         matches!(err, PartyError::Roster(RosterError::Missing(_))),
         "{err}"
@@ -526,7 +561,7 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
         };
         let view = refresh_view(&r.key, Some(repair));
         let err = r
-            .attack(view, SigningPolicy::AnyRequest, Some(r.key.parties.clone()))
+            .attack(view, KeyPolicy::AnyRequest, Some(r.key.parties.clone()))
             .await;
         assert!(
             matches!(err, PartyError::RecoveryNotAuthorized(_)) && err.to_string().contains(why),
@@ -563,10 +598,7 @@ async fn approvals_for_another_key_or_generation_are_refused() {
             })
             .collect();
         let err = r
-            .sign_as_approver_1(
-                r.view(&[0, 1, 2], Some(approvals)),
-                SigningPolicy::ApprovedOnly,
-            )
+            .sign_as_approver_1(r.view(&[0, 1, 2], Some(approvals)), KeyPolicy::ApprovedOnly)
             .await;
         assert!(
             matches!(err, PartyError::Approvals(EvidenceError::BadSignature(_))),
@@ -588,8 +620,8 @@ async fn approvals_already_spent_on_another_session_are_refused() {
     let err = r
         .attack_with(
             r.view(&[0, 1, 2], Some(approvals)),
-            SigningPolicy::ApprovedOnly,
-            Some(r.key.parties.clone()),
+            KeyPolicy::ApprovedOnly,
+            (Some(r.key.parties.clone()), KeyPolicy::AnyRequest),
             journal,
         )
         .await;

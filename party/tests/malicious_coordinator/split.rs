@@ -15,7 +15,9 @@ use mpc_events::{
     KeyId, KeyRef, MessageHash, Participant, PartyId, PartyOutcome, PublicKey, SessionId,
     SessionSpec, SessionStatus, SessionView, Threshold, Timestamp,
 };
-use mpc_party::{CoordinatorClient, CoordinatorError, PartyError, PartyIdentity, PartyNode};
+use mpc_party::{
+    CoordinatorClient, CoordinatorError, KeyPolicy, PartyError, PartyIdentity, PartyNode,
+};
 use mpc_schemas::Envelope;
 use mpc_transport::{InProcessTransport, Inbox, Transport, TransportError};
 use mpc_vault::{FileVault, ShareVault, VaultError};
@@ -215,7 +217,10 @@ impl World {
     async fn keygen(&self) -> KeyRef {
         let threshold = Threshold::new(2, 3).unwrap();
         let view = view(
-            SessionSpec::Keygen { threshold },
+            SessionSpec::Keygen {
+                threshold,
+                policy: KeyPolicy::AnyRequest,
+            },
             &self.roster(),
             &[0, 1, 2],
         );
@@ -311,6 +316,35 @@ fn view(spec: SessionSpec, roster: &[Participant], at: &[usize]) -> SessionView 
     }
 }
 
+/// Runs a keygen whose view `honest` device and server see and `split` the
+/// recovery party sees; every party must abort naming another before the
+/// deadline. Returns the culprit each party named, after checking that nothing
+/// but view commitments (round 0) was sent.
+async fn split_keygen(w: &World, honest: &SessionView, split: &SessionView) -> Vec<Option<u8>> {
+    w.show(honest, &[0, 1]);
+    w.show(split, &[2]);
+    let runs = w.nodes.iter().map(|node| {
+        let node = node.clone();
+        let session = honest.session_id;
+        async move { node.keygen(session, "token").await }
+    });
+    let results = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(runs))
+        .await
+        .expect("the split is noticed before the deadline");
+    let sent = w.relay.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.iter().all(|(_, round)| *round == 0), "{sent:?}");
+    results
+        .iter()
+        .map(|result| match result {
+            Err(PartyError::Engine(EngineError::Aborted { culprit, .. })) => {
+                culprit.map(|i| i.get())
+            }
+            other => panic!("expected an abort naming a party, got {other:?}"),
+        })
+        .collect()
+}
+
 /// The coordinator shows the recovery party a keygen in which the server's
 /// identity key is its own. Each party's view commitment then differs from
 /// another's: the run aborts naming the party whose commitment differs, and no
@@ -319,34 +353,60 @@ fn view(spec: SessionSpec, roster: &[Participant], at: &[usize]) -> SessionView 
 async fn a_keygen_shown_differently_to_one_party_aborts_before_any_protocol_message() {
     let w = world();
     let threshold = Threshold::new(2, 3).unwrap();
-    let honest = view(SessionSpec::Keygen { threshold }, &w.roster(), &[0, 1, 2]);
+    let policy = KeyPolicy::AnyRequest;
+    let honest = view(
+        SessionSpec::Keygen { threshold, policy },
+        &w.roster(),
+        &[0, 1, 2],
+    );
     let mut split = honest.clone();
     split.participants[1].1.identity = PartyIdentity::generate().public();
-    w.show(&honest, &[0, 1]);
-    w.show(&split, &[2]);
-    let runs = w.nodes.iter().map(|node| {
-        let node = node.clone();
-        async move { node.keygen(honest.session_id, "token").await }
-    });
-    let results = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(runs))
-        .await
-        .expect("the split is noticed before the deadline");
-    let culprit = |result: &Result<PublicKey, PartyError>| match result {
-        Err(PartyError::Engine(EngineError::Aborted { culprit, .. })) => culprit.map(|i| i.get()),
-        other => panic!("expected an abort naming a party, got {other:?}"),
-    };
     // Device and server see the recovery party commit to another view; the
     // recovery party sees the device's commitment differ (the server's does not
     // even verify under the key it was shown).
-    assert_eq!(culprit(&results[0]), Some(3));
-    assert_eq!(culprit(&results[1]), Some(3));
-    assert_eq!(culprit(&results[2]), Some(1));
-    let sent = w.relay.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 3, "{sent:?}");
-    assert!(sent.iter().all(|(_, round)| *round == 0), "{sent:?}");
+    assert_eq!(
+        split_keygen(&w, &honest, &split).await,
+        [Some(3), Some(3), Some(1)]
+    );
     let failures = w.script.failures.lock().unwrap().clone();
     assert!(failures.contains(&(party("device"), vec![party("recovery")])));
     assert!(failures.contains(&(party("recovery"), vec![party("device")])));
+}
+
+/// The coordinator tells device and server the new key signs any request and the
+/// recovery party that it signs only approved payloads (or the other way round: a
+/// key some holders gate and others do not). The policy is part of the view every
+/// party commits to, so no key comes out of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keygen_with_the_policy_told_differently_to_one_party_makes_no_key() {
+    let w = world();
+    let threshold = Threshold::new(2, 3).unwrap();
+    let roster = w.roster();
+    let honest = view(
+        SessionSpec::Keygen {
+            threshold,
+            policy: KeyPolicy::ApprovedOnly,
+        },
+        &roster,
+        &[0, 1, 2],
+    );
+    let split = SessionView {
+        spec: SessionSpec::Keygen {
+            threshold,
+            policy: KeyPolicy::AnyRequest,
+        },
+        ..honest.clone()
+    };
+    let culprits = split_keygen(&w, &honest, &split).await;
+    assert_eq!(culprits, [Some(3), Some(3), Some(1)]);
+    for (node, vault) in w.nodes.iter().zip(&w.vaults) {
+        let stored = vault.get(node.id(), &KeyId::of_keygen(honest.session_id));
+        assert!(
+            matches!(stored, Err(VaultError::NotFound { .. })),
+            "{} stored a share",
+            node.id()
+        );
+    }
 }
 
 /// After a refresh every holder attested, the coordinator tells the device and the

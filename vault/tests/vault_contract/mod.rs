@@ -6,7 +6,7 @@
 //! adapter stores shares and live with the adapter's own tests.
 
 use mpc_engine::{KeyShare, PartyIndex};
-use mpc_events::{IdentityKey, KeyId, Participant, PartyId, PublicKey, SessionId};
+use mpc_events::{IdentityKey, KeyId, KeyPolicy, Participant, PartyId, PublicKey, SessionId};
 use mpc_vault::{ShareRecord, ShareVault, VaultError};
 use zeroize::Zeroizing;
 
@@ -18,7 +18,8 @@ pub fn key_id() -> KeyId {
     KeyId::of_keygen(SessionId::new())
 }
 
-/// A share with recognisable content; the vault never interprets it.
+/// A share with recognisable content; the vault never interprets it. Odd fills
+/// make shares of `approved-only` keys.
 pub fn record(party_id: &PartyId, key_id: KeyId, version: u32, fill: u8) -> ShareRecord {
     let mut public_key = [fill; 33];
     public_key[0] = 0x02 | (fill & 1);
@@ -35,6 +36,11 @@ pub fn record(party_id: &PartyId, key_id: KeyId, version: u32, fill: u8) -> Shar
             secret: Zeroizing::new(vec![fill; 100 + usize::from(fill)]),
         },
         roster: Some(roster(fill)),
+        policy: if fill % 2 == 1 {
+            KeyPolicy::ApprovedOnly
+        } else {
+            KeyPolicy::AnyRequest
+        },
     }
 }
 
@@ -61,6 +67,7 @@ pub fn assert_same(got: &ShareRecord, want: &ShareRecord) {
     assert_eq!((g.threshold, g.parties), (w.threshold, w.parties));
     assert_eq!(g.secret.as_slice(), w.secret.as_slice());
     assert_eq!(got.roster, want.roster);
+    assert_eq!(got.policy, want.policy);
 }
 
 /// Runs every contract check, each on a fresh vault from `make`.

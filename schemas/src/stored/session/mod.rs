@@ -10,16 +10,17 @@
 //! Versions: `SessionCreated` v2 added the approval evidence of signing sessions
 //! started by an approval workflow (v1 payloads decode with none); v3 added the
 //! key's share generation (`epoch`; older payloads decode with 1) and refresh
-//! sessions; v4 added a repair's authorizations (older repairs decode with none). `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
+//! sessions; v4 added a repair's authorizations (older repairs decode with none); v5
+//! added a keygen's signing policy (older keygens decode as `any-request`). `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
 //! outcome. Every other type is at v1.
 
 use std::collections::BTreeMap;
 
 use mpc_events::{
-    ApprovalEvidence, FailureReason, IdentityKey, IdentitySignature, KeyId, KeyRef, MessageHash,
-    Participant, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec, SessionEvent,
-    SessionId, SessionSpec, Signature, SignedApproval, Threshold, Timestamp, TokenDigest,
-    WorkflowId,
+    ApprovalEvidence, FailureReason, IdentityKey, IdentitySignature, KeyId, KeyPolicy, KeyRef,
+    MessageHash, Participant, PartyId, PartyOutcome, PublicKey, RefreshDigest, RepairSpec,
+    SessionEvent, SessionId, SessionSpec, Signature, SignedApproval, Threshold, Timestamp,
+    TokenDigest, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +32,12 @@ pub(crate) mod v1;
 pub(crate) mod v2;
 mod v3;
 mod v4;
+mod v5;
 
 /// The schema version [`encode`] writes for `event_type`.
 pub fn current_version(event_type: &str) -> u16 {
     match event_type {
-        "SessionCreated" => 4,
+        "SessionCreated" => 5,
         "PartyCompleted" | "SessionCompleted" => 2,
         _ => 1,
     }
@@ -58,7 +60,7 @@ pub const ENDING_EVENT_TYPES: [&str; 3] = ["SessionCompleted", "SessionFailed", 
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
-        SessionEvent::SessionCreated(c) => to_json(&v4::SessionCreated::from(c)),
+        SessionEvent::SessionCreated(c) => to_json(&v5::SessionCreated::from(c)),
         SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
             party_id: party_id.to_string(),
             at: v1::Time::from(*at),
@@ -117,8 +119,11 @@ pub fn decode(
         "SessionCreated" if schema_version == 3 => {
             SessionEvent::SessionCreated(from_json::<v3::SessionCreated>(payload)?.try_into()?)
         }
-        "SessionCreated" => {
+        "SessionCreated" if schema_version == 4 => {
             SessionEvent::SessionCreated(from_json::<v4::SessionCreated>(payload)?.try_into()?)
+        }
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v5::SessionCreated>(payload)?.try_into()?)
         }
         "PartyCompleted" if schema_version == 2 => {
             let e: outcome_v2::PartyCompleted = from_json(payload)?;

@@ -100,6 +100,7 @@ impl TryFrom<SessionCreated> for mpc_events::SessionCreated {
         let spec = match c.spec {
             Spec::Keygen { threshold } => SessionSpec::Keygen {
                 threshold: Threshold::new(threshold.t, threshold.n)?,
+                policy: KeyPolicy::AnyRequest,
             },
             Spec::Signing {
                 key,

@@ -1,6 +1,7 @@
 //! Version 3 of `SessionCreated`: keys carry their share generation (`epoch`) and
 //! a `refresh` spec exists (with an optional `repair`). Everything else is as in v2.
-//! The payload is generic over the repair's shape, which v4 extends.
+//! The payload is generic over the repair's shape, which v4 extends, and over the
+//! keygen's, which v5 extends.
 
 use super::v1::{
     Identity, ParticipantV1, ThresholdV1, Time, participants_from_v1, threshold_v1, tokens_from_v1,
@@ -27,11 +28,36 @@ pub struct Repair {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keygen {
+    pub threshold: ThresholdV1,
+}
+
+/// The keygen part of a spec in one version's shape.
+pub trait KeygenPayload: Sized {
+    fn of(threshold: &Threshold, policy: KeyPolicy) -> Self;
+    fn into_domain(self) -> Result<(Threshold, KeyPolicy), SchemaError>;
+}
+
+/// Before v5 every key signed any request.
+impl KeygenPayload for Keygen {
+    fn of(threshold: &Threshold, _: KeyPolicy) -> Self {
+        Self {
+            threshold: threshold_v1(threshold),
+        }
+    }
+    fn into_domain(self) -> Result<(Threshold, KeyPolicy), SchemaError> {
+        Ok((
+            Threshold::new(self.threshold.t, self.threshold.n)?,
+            KeyPolicy::AnyRequest,
+        ))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Spec<R = Repair> {
-    Keygen {
-        threshold: ThresholdV1,
-    },
+pub enum Spec<R = Repair, G = Keygen> {
+    Keygen(G),
     Signing {
         key: Key,
         message_hash: String,
@@ -46,9 +72,9 @@ pub enum Spec<R = Repair> {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SessionCreated<R = Repair> {
+pub struct SessionCreated<R = Repair, G = Keygen> {
     pub session_id: String,
-    pub spec: Spec<R>,
+    pub spec: Spec<R, G>,
     pub participants: Vec<ParticipantV1>,
     pub join_tokens: BTreeMap<String, String>,
     pub join_expires_at: Time,
@@ -93,12 +119,12 @@ impl TryFrom<Repair> for RepairSpec {
     }
 }
 
-impl<R: for<'a> From<&'a RepairSpec>> From<&mpc_events::SessionCreated> for SessionCreated<R> {
+impl<R: for<'a> From<&'a RepairSpec>, G: KeygenPayload> From<&mpc_events::SessionCreated>
+    for SessionCreated<R, G>
+{
     fn from(c: &mpc_events::SessionCreated) -> Self {
         let spec = match &c.spec {
-            SessionSpec::Keygen { threshold } => Spec::Keygen {
-                threshold: threshold_v1(threshold),
-            },
+            SessionSpec::Keygen { threshold, policy } => Spec::Keygen(G::of(threshold, *policy)),
             SessionSpec::Signing {
                 key,
                 message_hash,
@@ -131,16 +157,17 @@ impl<R: for<'a> From<&'a RepairSpec>> From<&mpc_events::SessionCreated> for Sess
     }
 }
 
-impl<R> TryFrom<SessionCreated<R>> for mpc_events::SessionCreated
+impl<R, G: KeygenPayload> TryFrom<SessionCreated<R, G>> for mpc_events::SessionCreated
 where
     RepairSpec: TryFrom<R, Error = SchemaError>,
 {
     type Error = SchemaError;
-    fn try_from(c: SessionCreated<R>) -> Result<Self, SchemaError> {
+    fn try_from(c: SessionCreated<R, G>) -> Result<Self, SchemaError> {
         let spec = match c.spec {
-            Spec::Keygen { threshold } => SessionSpec::Keygen {
-                threshold: Threshold::new(threshold.t, threshold.n)?,
-            },
+            Spec::Keygen(keygen) => {
+                let (threshold, policy) = keygen.into_domain()?;
+                SessionSpec::Keygen { threshold, policy }
+            }
             Spec::Signing {
                 key,
                 message_hash,
