@@ -959,41 +959,41 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
         cluster.mpc(&args)
     };
     let sha = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    // `approvals <verb>` of `id` answering JSON.
+    let answer = |id: &str, verb: &str, extra: &[&str]| -> Value {
+        serde_json::from_slice(&approvals(id, verb, extra).stdout).unwrap()
+    };
+    // `id` approves `workflow` naming the payload digest `shown`; the command must
+    // fail. Its stderr.
+    let approve_refused = |id: &str, shown: &str| -> String {
+        let out = approvals(
+            id,
+            "approve",
+            &["--workflow", &workflow, "--payload-sha256", shown],
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
 
     // The device is shown the forged payload, which is then swapped for the real one.
     request_review("device", forged).await;
-    let out = approvals("device", "list", &[]);
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = answer("device", "list", &[]);
     assert_eq!(listed["workflow_id"], workflow.as_str());
     assert_eq!(listed["payload_sha256"], sha(forged));
     assert!(listed["decision"].is_null());
     request_review("device", payload).await;
-    let swapped = approvals(
-        "device",
-        "approve",
-        &["--workflow", &workflow, "--payload-sha256", &sha(forged)],
-    );
-    let stderr = String::from_utf8_lossy(&swapped.stderr);
-    assert!(!swapped.status.success());
+    let stderr = approve_refused("device", &sha(forged));
     assert!(stderr.contains("changed since it was shown"), "{stderr}");
-    let out = approvals("device", "show", &["--workflow", &workflow]);
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = answer("device", "show", &["--workflow", &workflow]);
     assert_eq!(shown["payload_text"], "wire 250,000 EUR to ACME GmbH");
     assert_eq!(shown["payload_sha256"], sha(payload));
 
     // The recovery key's holder approves the forged payload it was shown: the
     // gateway refuses, and its node records nothing.
     request_review("recovery", forged).await;
-    let refused = approvals(
-        "recovery",
-        "approve",
-        &["--workflow", &workflow, "--payload-sha256", &sha(forged)],
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let stderr = approve_refused("recovery", &sha(forged));
     assert!(stderr.contains("invalid_approval_signature"), "{stderr}");
-    let out = approvals("recovery", "list", &[]);
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = answer("recovery", "list", &[]);
     assert!(listed["decision"].is_null(), "{listed}");
 
     // Offline over a file (`mpc party decide`), the same forged payload is refused.

@@ -314,6 +314,15 @@ impl World<TestCoordinator> {
         );
         session_id
     }
+
+    /// A 2-of-3 keygen session among the three nodes.
+    fn add_keygen(&self) -> SessionId {
+        let spec = SessionSpec::Keygen {
+            threshold: Threshold::new(2, 3).unwrap(),
+            policy: KeyPolicy::AnyRequest,
+        };
+        self.add_session(spec, &[0, 1, 2])
+    }
 }
 
 impl<C> World<C> {
@@ -376,14 +385,7 @@ async fn inject_forgeries<C>(world: &World<C>, session: SessionId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_message_that_does_not_decrypt_aborts_the_run_naming_its_sender() {
     let world = world();
-    let threshold = Threshold::new(2, 3).unwrap();
-    let keygen = world.add_session(
-        SessionSpec::Keygen {
-            threshold,
-            policy: KeyPolicy::AnyRequest,
-        },
-        &[0, 1, 2],
-    );
+    let keygen = world.add_keygen();
     let sealed_to_another_key = mpc_crypto::seal(
         world.nodes[0].identity(),
         header(keygen, 1, "device", Some("recovery")),
@@ -408,14 +410,7 @@ async fn a_participant_flooding_signed_envelopes_is_named_by_the_party_itself() 
         Arc::new(TestCoordinator::default()),
         Arc::new(uncounting_bus),
     );
-    let threshold = Threshold::new(2, 3).unwrap();
-    let keygen = world.add_session(
-        SessionSpec::Keygen {
-            threshold,
-            policy: KeyPolicy::AnyRequest,
-        },
-        &[0, 1, 2],
-    );
+    let keygen = world.add_keygen();
     for _ in 0..=SessionBudget::DEFAULT.envelopes_per_sender {
         let flood = mpc_crypto::seal(
             world.nodes[0].identity(),
@@ -475,13 +470,7 @@ async fn keygen_and_signing_complete_through_signed_encrypted_envelopes_despite_
     let world = world();
     let threshold = Threshold::new(2, 3).unwrap();
 
-    let keygen = world.add_session(
-        SessionSpec::Keygen {
-            threshold,
-            policy: KeyPolicy::AnyRequest,
-        },
-        &[0, 1, 2],
-    );
+    let keygen = world.add_keygen();
     inject_forgeries(&world, keygen).await;
     let public_key = tokio::time::timeout(Duration::from_secs(60), run_keygen(&world, keygen))
         .await

@@ -597,48 +597,47 @@ fn a_party_abort_fails_the_session_naming_the_culprit() {
         }]);
 }
 
-#[test]
-fn a_party_that_joined_and_refuses_fails_the_session_before_it_starts() {
-    let refused = "session registered another identity key for this party";
-    given::<SessionAggregate>([
+/// A keygen only the device has joined yet.
+fn joined_by_device() -> [SessionEvent; 2] {
+    [
         SessionEvent::SessionCreated(keygen_created()),
         SessionEvent::ParticipantJoined {
             party_id: pid("device"),
             at: at(5),
         },
-    ])
-    .when(SessionCommand::ReportFailure {
-        party_id: pid("device"),
+    ]
+}
+
+/// `party` ends the session naming nobody, giving `detail`.
+fn refusal(party: &str, detail: &str) -> SessionCommand {
+    SessionCommand::ReportFailure {
+        party_id: pid(party),
         culprits: vec![],
-        detail: refused.into(),
+        detail: detail.into(),
         now: at(10),
-    })
-    .then([SessionEvent::SessionFailed {
-        reason: FailureReason::PartyAborted {
-            reported_by: pid("device"),
-            culprits: vec![],
-            detail: refused.into(),
-        },
-        at: at(10),
-    }]);
+    }
+}
+
+#[test]
+fn a_party_that_joined_and_refuses_fails_the_session_before_it_starts() {
+    let refused = "session registered another identity key for this party";
+    given::<SessionAggregate>(joined_by_device())
+        .when(refusal("device", refused))
+        .then([SessionEvent::SessionFailed {
+            reason: FailureReason::PartyAborted {
+                reported_by: pid("device"),
+                culprits: vec![],
+                detail: refused.into(),
+            },
+            at: at(10),
+        }]);
 }
 
 #[test]
 fn a_party_that_has_not_joined_cannot_fail_a_session_before_it_starts() {
-    given::<SessionAggregate>([
-        SessionEvent::SessionCreated(keygen_created()),
-        SessionEvent::ParticipantJoined {
-            party_id: pid("device"),
-            at: at(5),
-        },
-    ])
-    .when(SessionCommand::ReportFailure {
-        party_id: pid("server"),
-        culprits: vec![],
-        detail: "no".into(),
-        now: at(10),
-    })
-    .then_err(SessionError::NotInProgress(SessionStatus::Created));
+    given::<SessionAggregate>(joined_by_device())
+        .when(refusal("server", "no"))
+        .then_err(SessionError::NotInProgress(SessionStatus::Created));
 }
 
 #[test]
