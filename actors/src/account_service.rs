@@ -346,6 +346,7 @@ impl Accounts {
                     account.parties.recovery.party_id.clone(),
                 ],
                 authorizations,
+                policy: KeyPolicy::AnyRequest,
             }),
             RecoveryKind::ShareRotation => None,
         };

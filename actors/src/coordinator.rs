@@ -142,7 +142,8 @@ pub struct NewSigning {
 #[derive(Debug, Clone)]
 pub struct NewRefresh {
     pub key_id: KeyId,
-    /// Rebuild a lost share first (its authorizations included).
+    /// Rebuild a lost share first (its authorizations included). Its `policy` is
+    /// not the caller's to choose: the session carries the key's, fixed at keygen.
     pub repair: Option<RepairSpec>,
     pub ttl: Duration,
 }
@@ -307,14 +308,19 @@ impl Coordinator {
         meta: CommandMeta,
     ) -> Result<CreatedSession, CoordinatorError> {
         let KeyState {
-            key, last_refresh, ..
+            key,
+            last_refresh,
+            policy,
+            ..
         } = self.key_state(request.key_id).await?;
         if let Some((running, Some(status))) = last_refresh
             && !status.is_terminal()
         {
             return Err(CoordinatorError::RefreshRunning(request.key_id, running));
         }
-        let repair = request.repair.map(Box::new);
+        let repair = request
+            .repair
+            .map(|repair| Box::new(RepairSpec { policy, ..repair }));
         let participants = key
             .parties
             .iter()

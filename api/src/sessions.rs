@@ -168,6 +168,11 @@ pub struct RepairDto {
     pub helpers: Vec<String>,
     /// The holders' signed authorizations of the repair (recovery transcript).
     pub authorizations: Vec<SignedApprovalDto>,
+    /// The key's signing policy (`any-request` when absent): every holder refuses
+    /// a repair naming another policy than the one it pinned at keygen, and the new
+    /// device pins it with its rebuilt share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl From<&RepairSpec> for RepairDto {
@@ -181,6 +186,7 @@ impl From<&RepairSpec> for RepairDto {
                 .iter()
                 .map(SignedApprovalDto::from)
                 .collect(),
+            policy: Some(r.policy.as_str().to_owned()),
         }
     }
 }
@@ -206,6 +212,7 @@ impl TryFrom<&RepairDto> for RepairSpec {
                     )
                 })
                 .collect::<Result<_, _>>()?,
+            policy: parse_policy("repair.policy", d.policy.as_deref())?,
         })
     }
 }
@@ -807,6 +814,7 @@ mod tests {
                         approver: participants[1].party_id.clone(),
                         signature: IdentitySignature::from_bytes([5; 64]),
                     }],
+                    policy: KeyPolicy::ApprovedOnly,
                 })),
             },
             participants: participants

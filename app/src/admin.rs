@@ -10,6 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::reviews::ReviewRequest;
+
 /// How long one request to the gateway or a party may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -105,13 +107,31 @@ impl AdminClient {
         token: &str,
         credential: Option<&str>,
     ) -> Result<(), AdminError> {
-        let request = self
-            .http
-            .post(format!("{url}/v1/invitations"))
-            .json(&BTreeMap::from([
-                ("session_id", session_id),
-                ("token", token),
-            ]));
+        let body = BTreeMap::from([("session_id", session_id), ("token", token)]);
+        self.to_party(url, "/v1/invitations", &body, credential)
+            .await
+    }
+
+    /// Posts a review request (`{workflow_id, key_id, title, payload_hex}`) to the
+    /// approver's node at `url` (`/v1/reviews`), with the party's `credential` as
+    /// bearer token when it has one. The node keeps it for its human to decide.
+    pub async fn request_review(
+        &self,
+        url: &str,
+        request: &ReviewRequest,
+        credential: Option<&str>,
+    ) -> Result<(), AdminError> {
+        self.to_party(url, "/v1/reviews", request, credential).await
+    }
+
+    async fn to_party<B: Serialize + ?Sized>(
+        &self,
+        url: &str,
+        path: &str,
+        body: &B,
+        credential: Option<&str>,
+    ) -> Result<(), AdminError> {
+        let request = self.http.post(format!("{url}{path}")).json(body);
         let request = match credential {
             Some(credential) => request.bearer_auth(credential),
             None => request,

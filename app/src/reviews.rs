@@ -28,7 +28,7 @@ pub const MAX_PENDING: usize = 256;
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
 /// A review request as it arrives (`POST /v1/reviews`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReviewRequest {
     pub workflow_id: String,
     pub key_id: String,

@@ -61,6 +61,10 @@ enum Command {
     Recovery(operator::RecoveryCommand),
     /// Rotate every share of a completed key, once or on a schedule.
     Refresh(operator::RefreshArgs),
+    /// Open an approval workflow and send its review requests to the approvers'
+    /// nodes; show one; start its signing once approved.
+    #[command(subcommand)]
+    Workflow(operator::WorkflowCommand),
     /// Check the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
         Command::Party(command) => runtime.block_on(party::run(command)),
         Command::Recovery(command) => runtime.block_on(operator::recovery(command)),
         Command::Refresh(args) => runtime.block_on(operator::refresh(args)),
+        Command::Workflow(command) => runtime.block_on(operator::workflow(command)),
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),

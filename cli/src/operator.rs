@@ -6,6 +6,10 @@
 //!   share refreshed); `mpc recovery list` prints the account's recovery sessions.
 //! - `mpc refresh` rotates every share of any completed key once, or, with
 //!   `--every`, whenever the current share generation is that old.
+//! - `mpc workflow open` asks a key's holders to review a payload and pushes the
+//!   review request to the approvers' nodes named by `--review PARTY=URL` (their
+//!   `mpc party approvals` desk); `mpc workflow show` prints a workflow;
+//!   `mpc workflow sign` starts the signing session of an approved workflow.
 //!
 //! A new session's join tokens go to the parties named by `--invite PARTY=URL`
 //! (the invitation listener of their `mpc party run`); the tokens of the others are
@@ -18,11 +22,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{
-    CreateSessionResponse, IdentityDto, KeyStateDto, RecoveriesDto, RecoveryRequest,
-    SessionTtlRequest,
+    CreateSessionResponse, CreateWorkflowRequest, CreateWorkflowResponse, IdentityDto, KeyStateDto,
+    RecoveriesDto, RecoveryRequest, SessionTtlRequest, WorkflowDto,
 };
 use mpc_app::admin::AdminClient;
-use mpc_events::{AccountId, IdentityKey, KeyId, Timestamp};
+use mpc_app::reviews::ReviewRequest;
+use mpc_events::{AccountId, IdentityKey, KeyId, Timestamp, WorkflowId};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -166,6 +171,169 @@ pub struct RefreshArgs {
     pub every: Option<Duration>,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum WorkflowCommand {
+    /// Ask a key's holders to review a payload before it is signed, and push the
+    /// review request to the approvers' nodes.
+    Open(OpenWorkflowArgs),
+    /// Print a workflow: status, payload, approvers and their decisions.
+    Show(ShowWorkflowArgs),
+    /// Start the signing session of an approved workflow; invite its signers.
+    Sign(SignWorkflowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OpenWorkflowArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// The completed key whose holders approve.
+    #[arg(long)]
+    pub key: KeyId,
+    /// What the approvers are asked (1 to 200 characters).
+    #[arg(long)]
+    pub title: String,
+    /// The payload to sign once approved, from this file or `-` for standard input.
+    #[arg(long)]
+    pub payload_file: PathBuf,
+    /// How long approvers have to decide, in seconds (default 86 400).
+    #[arg(long)]
+    pub ttl_seconds: Option<u64>,
+    /// Send approver PARTY's node (`mpc party run` at URL) the review request.
+    #[arg(long = "review", value_name = "PARTY=URL", value_parser = parse_invite)]
+    pub reviews: Vec<Invite>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowWorkflowArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[arg(long)]
+    pub workflow: WorkflowId,
+}
+
+#[derive(Args, Debug)]
+pub struct SignWorkflowArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[arg(long)]
+    pub workflow: WorkflowId,
+    /// Lifetime of the session in seconds (default 600).
+    #[arg(long)]
+    pub ttl_seconds: Option<u64>,
+    /// Hand PARTY's join token to its `mpc party run` listener at URL.
+    #[arg(long = "invite", value_name = "PARTY=URL", value_parser = parse_invite)]
+    pub invites: Vec<Invite>,
+}
+
+/// Runs `mpc workflow …`.
+pub async fn workflow(command: WorkflowCommand) -> anyhow::Result<()> {
+    match command {
+        WorkflowCommand::Open(args) => {
+            let client = admin_client(&args.gateway)?;
+            let opened = open_workflow(&client, &args).await?;
+            println!("{opened}");
+        }
+        WorkflowCommand::Show(args) => {
+            let client = admin_client(&args.gateway)?;
+            let workflow: WorkflowDto = client
+                .get(&format!("/v1/workflows/{}", args.workflow))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&workflow)?);
+        }
+        WorkflowCommand::Sign(args) => {
+            let client = admin_client(&args.gateway)?;
+            let created: CreateSessionResponse = client
+                .post(
+                    &format!("/v1/workflows/{}/signing", args.workflow),
+                    &SessionTtlRequest {
+                        ttl_seconds: args.ttl_seconds,
+                    },
+                )
+                .await?;
+            let handed = hand_out(&client, created, &args.invites).await?;
+            println!("{handed}");
+        }
+    }
+    Ok(())
+}
+
+/// Opens the workflow, then sends each `--review` party the request. A party
+/// that is not one of the key's approvers is refused before anything is created.
+async fn open_workflow(
+    client: &AdminClient,
+    args: &OpenWorkflowArgs,
+) -> anyhow::Result<serde_json::Value> {
+    let key: KeyStateDto = client.get(&format!("/v1/keys/{}", args.key)).await?;
+    let holders: Vec<&str> = key
+        .key
+        .parties
+        .iter()
+        .map(|p| p.party_id.as_str())
+        .collect();
+    if let Some(stranger) = args
+        .reviews
+        .iter()
+        .find(|r| !holders.contains(&r.party.as_str()))
+    {
+        bail!(
+            "{} does not hold key {} (its approvers: {})",
+            stranger.party,
+            args.key,
+            holders.join(", ")
+        );
+    }
+    let payload = read_bytes(&args.payload_file)?;
+    let request = ReviewRequest {
+        workflow_id: String::new(),
+        key_id: args.key.to_string(),
+        title: args.title.clone(),
+        payload_hex: hex::encode(&payload),
+    };
+    let created: CreateWorkflowResponse = client
+        .post(
+            "/v1/workflows",
+            &CreateWorkflowRequest {
+                key_id: request.key_id.clone(),
+                title: request.title.clone(),
+                payload_hex: request.payload_hex.clone(),
+                ttl_seconds: args.ttl_seconds,
+            },
+        )
+        .await?;
+    let request = ReviewRequest {
+        workflow_id: created.workflow_id.clone(),
+        ..request
+    };
+    let credential = std::env::var(crate::party::INVITATION_TOKEN)
+        .ok()
+        .map(Zeroizing::new);
+    let mut sent = Vec::new();
+    for review in &args.reviews {
+        client
+            .request_review(
+                &review.url,
+                &request,
+                credential.as_deref().map(String::as_str),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "workflow {} is open, but the review request did not reach {} at {}",
+                    created.workflow_id, review.party, review.url
+                )
+            })?;
+        sent.push(review.party.clone());
+    }
+    Ok(json!({
+        "workflow_id": created.workflow_id,
+        "payload_hash_hex": created.payload_hash_hex,
+        "approvers": created.approvers,
+        "threshold": created.threshold,
+        "expires_at": created.expires_at,
+        "reviews_sent": sent,
+    }))
+}
+
 /// Runs `mpc recovery …`.
 pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
     match command {
@@ -295,10 +463,19 @@ pub(crate) fn read_identity(path: &Path) -> anyhow::Result<IdentityDto> {
 
 /// The text of `path`, `-` for standard input.
 fn read_text(path: &Path) -> anyhow::Result<String> {
+    String::from_utf8(read_bytes(path)?)
+        .with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// The bytes of `path`, `-` for standard input.
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("cannot read standard input")?;
+        Ok(bytes)
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     }
 }
 

@@ -865,13 +865,16 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
 /// that gate with their shares, and a plain signing session of the payload is
 /// refused (by the gateway at once; by every holder, whatever a coordinator says,
 /// in `party/tests/malicious_coordinator`).
-/// The review request reaches each approver's node (`POST /v1/reviews`); each
+/// The operator opens the workflow with `mpc workflow open`, which sends the review
+/// request to an approver's node (`POST /v1/reviews`; the forged and swapped
+/// requests are posted straight to the nodes); each
 /// approver reads it from its own node (`mpc party approvals list|show`) and decides
 /// there, naming the SHA-256 of the payload it was shown: a payload swapped after it
 /// was shown is refused by the node, a decision over another payload than the
 /// workflow's by the gateway. One approver decides through the node's HTTP route,
 /// one with `mpc party decide` over the file it reviewed. The workflow's one signing
-/// session then signs, and a second is refused.
+/// session (`mpc workflow sign`, inviting the signers' nodes) then signs, and a
+/// second is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_signed() {
     let db = Database::create().await;
@@ -916,23 +919,44 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
         .await;
     assert_eq!(unapproved["code"], "approval_required", "{unapproved}");
 
-    let workflow = cluster
-        .post(
-            "/v1/workflows",
-            json!({"key_id": key, "title": "Q4 payment", "payload_hex": hex::encode(payload)}),
-            201,
-        )
-        .await;
-    let workflow = workflow["workflow_id"].as_str().unwrap().to_owned();
+    let url_of = |id: &str| {
+        let process = &cluster.parties.iter().find(|(p, _)| p == id).unwrap().1;
+        process.url.clone()
+    };
+    // The operator opens the workflow and its command pushes the review request to
+    // the server's node; a review for a party that does not hold the key is refused
+    // before anything is created.
+    let payload_file = cluster.dir.path().join("payment.bin");
+    std::fs::write(&payload_file, payload).unwrap();
+    let open = |review: String| {
+        cluster.mpc(&[
+            "workflow",
+            "open",
+            "--key",
+            &key,
+            "--title",
+            "Q4 payment",
+            "--payload-file",
+            payload_file.to_str().unwrap(),
+            "--review",
+            &review,
+        ])
+    };
+    let stranger = open(format!("stranger={}", url_of("server")));
+    assert!(!stranger.status.success());
+    let stderr = String::from_utf8_lossy(&stranger.stderr);
+    assert!(stderr.contains("stranger does not hold key"), "{stderr}");
+    let opened = open(format!("server={}", url_of("server")));
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let opened: Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(opened["reviews_sent"], json!(["server"]), "{opened}");
+    let workflow = opened["workflow_id"].as_str().unwrap().to_owned();
     let request_review = |id: &str, shown: &[u8]| {
-        let url = cluster
-            .parties
-            .iter()
-            .find(|(p, _)| p == id)
-            .unwrap()
-            .1
-            .url
-            .clone();
+        let url = url_of(id);
         let body = json!({
             "workflow_id": workflow, "key_id": key, "title": "Q4 payment",
             "payload_hex": hex::encode(shown),
@@ -1037,17 +1061,12 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     }
     assert_eq!(last["status"], "pending", "{last}");
 
-    // The server's approver decides through its node's HTTP route.
-    request_review("server", payload).await;
-    let server = cluster
-        .parties
-        .iter()
-        .find(|(p, _)| p == "server")
-        .unwrap()
-        .1
-        .url
-        .clone();
-    let route = format!("{server}/v1/reviews/{workflow}/decision");
+    // The server's approver decides through its node's HTTP route, on the review
+    // `mpc workflow open` sent it.
+    let pending = answer("server", "list", &[]);
+    assert_eq!(pending["workflow_id"], workflow.as_str(), "{pending}");
+    assert_eq!(pending["payload_sha256"], sha(payload), "{pending}");
+    let route = format!("{}/v1/reviews/{workflow}/decision", url_of("server"));
     let decide = |sha256: String| {
         cluster
             .http
@@ -1064,9 +1083,26 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     let twice = decide(sha(payload)).await.unwrap();
     assert_eq!(twice.status(), 409);
 
-    let signing_path = format!("/v1/workflows/{workflow}/signing");
-    let signing = cluster.post(&signing_path, json!({}), 201).await;
-    cluster.invite(&signing, &["device", "server"]).await;
+    let shown = cluster.mpc(&["workflow", "show", "--workflow", &workflow]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["status"], "approved", "{shown}");
+    let sign = cluster.mpc(&[
+        "workflow",
+        "sign",
+        "--workflow",
+        &workflow,
+        "--invite",
+        &format!("device={}", url_of("device")),
+        "--invite",
+        &format!("server={}", url_of("server")),
+    ]);
+    assert!(
+        sign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sign.stderr)
+    );
+    let signing: Value = serde_json::from_slice(&sign.stdout).unwrap();
+    assert_eq!(signing["invited"], json!(["device", "server"]), "{signing}");
     let session = signing["session_id"].as_str().unwrap();
     let signed = cluster
         .wait(session, Duration::from_secs(60), |_| false)
@@ -1081,6 +1117,7 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     .unwrap();
     let hash = MessageHash::from_bytes(Sha256::digest(payload).into());
     assert!(verify_signature(&public_key, &hash, &signature));
+    let signing_path = format!("/v1/workflows/{workflow}/signing");
     let again = cluster.post(&signing_path, json!({}), 409).await;
     assert_eq!(again["code"], "approvals_used", "{again}");
     drop(cluster);

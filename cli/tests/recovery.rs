@@ -388,6 +388,75 @@ async fn a_refresh_rotates_every_share_of_a_three_of_four_key() {
         .await;
 }
 
+/// A lost share of an approved-only key rebuilt for a new device that runs on the
+/// default policy: whatever policy the request names, the session carries the
+/// key's, the holders check it against their pins, and the new device pins it with
+/// its share, so the repair does not lift the approval gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repaired_share_of_an_approved_only_key_stays_approved_only() {
+    let world = World::new().await;
+    let nodes: Vec<Node> = ["lost", "b", "c"].iter().map(|n| world.node(n)).collect();
+    let created = world
+        .coordinator
+        .create_keygen(
+            NewKeygen {
+                policy: KeyPolicy::ApprovedOnly,
+                threshold: Threshold::new(2, 3).unwrap(),
+                participants: nodes.iter().map(Node::holder).collect(),
+                ttl: TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await
+        .unwrap();
+    run(&nodes.iter().collect::<Vec<_>>(), &created).await;
+    let key_id = KeyId::of_keygen(created.session_id);
+    let phone = world.node("lost");
+    let identity = phone.node.identity().public();
+    let refresh = world
+        .coordinator
+        .create_refresh(
+            NewRefresh {
+                key_id,
+                repair: Some(RepairSpec {
+                    target: nodes[0].node.id().clone(),
+                    identity,
+                    helpers: vec![nodes[1].node.id().clone(), nodes[2].node.id().clone()],
+                    authorizations: nodes[1..]
+                        .iter()
+                        .map(|helper| {
+                            helper
+                                .node
+                                .holder()
+                                .authorize_recovery(key_id, nodes[0].node.id(), &identity)
+                                .unwrap()
+                        })
+                        .collect(),
+                    policy: KeyPolicy::AnyRequest,
+                }),
+                ttl: TTL,
+            },
+            CommandMeta::new(),
+        )
+        .await
+        .unwrap();
+    let session = world.coordinator.session(refresh.session_id).await.unwrap();
+    assert!(matches!(
+        &session.created.spec,
+        SessionSpec::Refresh { repair: Some(repair), .. } if repair.policy == KeyPolicy::ApprovedOnly
+    ));
+    for outcome in run(&[&phone, &nodes[1], &nodes[2]], &refresh).await {
+        assert!(
+            matches!(outcome, Ok(PartyOutcome::Refreshed { .. })),
+            "{outcome:?}"
+        );
+    }
+    for node in [&phone, &nodes[1], &nodes[2]] {
+        let record = node.vault.get_version(node.node.id(), &key_id, 2).unwrap();
+        assert_eq!(record.policy, KeyPolicy::ApprovedOnly, "{}", node.node.id());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fewer_than_t_helpers_are_refused_before_anything_is_recorded() {
     let world = World::new().await;
@@ -402,6 +471,7 @@ async fn fewer_than_t_helpers_are_refused_before_anything_is_recorded() {
                     identity: PartyIdentity::generate().public(),
                     helpers: vec![a.server.node.id().clone()],
                     authorizations: Vec::new(),
+                    policy: KeyPolicy::AnyRequest,
                 }),
                 ttl: TTL,
             },
@@ -744,6 +814,7 @@ async fn a_helper_refuses_a_target_other_than_the_new_device_the_session_names()
                 identity: named,
                 helpers: vec![a.server.node.id().clone(), a.recovery.node.id().clone()],
                 authorizations: Vec::new(),
+                policy: KeyPolicy::AnyRequest,
             })),
         },
         participants: participants

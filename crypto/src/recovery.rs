@@ -96,7 +96,7 @@ fn verifies(signer: &IdentityKey, transcript: &[u8], signature: &IdentitySignatu
 
 #[cfg(test)]
 mod tests {
-    use mpc_events::{SessionId, SignedApproval};
+    use mpc_events::{KeyPolicy, SessionId, SignedApproval};
 
     use super::*;
 
@@ -123,6 +123,7 @@ mod tests {
             identity: PartyIdentity::generate().public(),
             helpers: vec![holders[1].party_id.clone(), holders[2].party_id.clone()],
             authorizations: Vec::new(),
+            policy: KeyPolicy::AnyRequest,
         };
         Fixture {
             identities,

@@ -172,6 +172,11 @@ pub struct RepairSpec {
     /// identity keys it pinned before it sends anything, so neither the coordinator
     /// nor an operator's token alone can move a share to a device of their choosing.
     pub authorizations: Vec<SignedApproval>,
+    /// The key's signing policy as its holders pinned it at keygen: every holder
+    /// refuses a repair that names another policy than its own pin, and the new
+    /// device pins this one with the rebuilt share, so a repair never lifts an
+    /// approval gate.
+    pub policy: KeyPolicy,
 }
 
 /// What kind of session to run and its kind-specific inputs.

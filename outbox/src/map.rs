@@ -58,12 +58,13 @@ async fn session_data(
                 outcome: PartyOutcome::PublicKey(public_key),
                 ..
             },
-            SessionSpec::Keygen { threshold, .. },
+            SessionSpec::Keygen { threshold, policy },
         ) => DomainData::KeyGenerated(KeyGenerated {
             key_id: KeyId::of_keygen(created.session_id),
             public_key,
             threshold: *threshold,
             parties: party_ids(&created.participants),
+            policy: *policy,
         }),
         (
             SessionEvent::SessionCompleted {

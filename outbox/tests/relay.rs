@@ -224,7 +224,7 @@ fn created(id: SessionId, spec: SessionSpec, parties: Vec<Participant>) -> Sessi
 fn keygen_created(id: SessionId) -> SessionEvent {
     let spec = SessionSpec::Keygen {
         threshold: Threshold::new(2, 3).unwrap(),
-        policy: KeyPolicy::AnyRequest,
+        policy: KeyPolicy::ApprovedOnly,
     };
     created(id, spec, participants())
 }
@@ -370,6 +370,7 @@ async fn selected_events_are_published_in_position_order_and_others_are_not() {
         key.parties,
         [party("device"), party("server"), party("recovery")]
     );
+    assert_eq!(key.policy, KeyPolicy::ApprovedOnly);
     let DomainData::SignatureProduced(signed) = &published[1].data else {
         panic!("{:?}", published[1]);
     };
@@ -641,6 +642,7 @@ async fn a_completed_repair_is_published_as_a_refreshed_key_of_the_next_generati
             identity: new_device,
             helpers: vec![party("server"), party("recovery")],
             authorizations: Vec::new(),
+            policy: KeyPolicy::AnyRequest,
         })),
     };
     let outcome = PartyOutcome::Refreshed {

@@ -104,6 +104,14 @@ pub enum PartyError {
     BadRefresh(String),
     #[error("repair target does not present the new device identity the session names")]
     RepairTargetMismatch,
+    #[error(
+        "the repair says the key's signing policy is {claimed}; this holder pinned {pinned} \
+         at keygen and sends no repair terms for another"
+    )]
+    RepairPolicyMismatch {
+        claimed: KeyPolicy,
+        pinned: KeyPolicy,
+    },
     #[error("the data to sign does not hash to the session's message hash")]
     MessageHashMismatch,
     #[error("vault holds a share of another key than the session's")]
@@ -132,6 +140,10 @@ pub enum PartyError {
     Transport(#[from] TransportError),
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
+    /// The engine refused to start this party's run (its share or the session's
+    /// parameters do not fit): unlike an abort during the run, nobody else knows.
+    #[error("engine could not start the protocol: {0}")]
+    Setup(EngineError),
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
     #[error("envelope: {0}")]
@@ -160,7 +172,8 @@ impl PartyError {
 /// domain tag, the session id, the kind, the threshold, for keygen the key's signing
 /// policy, for signing and refresh the
 /// key and its share generation, for signing the message hash and the approval
-/// evidence, for refresh the repair (target, new identity, helpers), and each
+/// evidence, for refresh the repair (target, new identity, helpers, the key's
+/// policy), and each
 /// participant's index, party id and identity keys, all length-prefixed. Parties shown different sessions (say,
 /// different approvals) therefore derive different ids and their run fails.
 pub fn execution_id(view: &SessionView) -> [u8; 32] {
@@ -193,6 +206,7 @@ pub fn execution_id(view: &SessionView) -> [u8; 32] {
                 for helper in &repair.helpers {
                     put(helper.as_str().as_bytes());
                 }
+                put(repair.policy.as_str().as_bytes());
             }
         }
     }
@@ -367,26 +381,29 @@ impl PartyNode {
             execution_id: execution_id(view),
             repair: plan.clone(),
         };
-        let (protocol, next_roster, policy) = match &plan {
-            // The new device has no share and so no roster of its own: it takes the
-            // session's, moved on by the repair. No holder vouches for the key's
-            // policy in a repair, so it pins its own node's; the helpers keep the
-            // policy they pinned, and every signer enforces its own.
-            Some(plan) if plan.target == me => {
-                let protocol = self.engine.recover(
-                    ShareSlot {
-                        engine: self.engine.name().to_owned(),
-                        public_key: key.public_key,
-                        index: me,
-                        threshold: key.threshold.t(),
-                        parties: key.threshold.n(),
-                    },
-                    params,
-                )?;
+        let (protocol, next_roster, policy) = match (&plan, repair) {
+            // The new device has no share and so no roster or policy of its own: it
+            // takes the session's, moved on by the repair. The holders vouch for
+            // both: each checks them against its pins, and the execution id binds
+            // them, so the device runs only with holders that were shown the same.
+            (Some(plan), Some(repair)) if plan.target == me => {
+                let protocol = self
+                    .engine
+                    .recover(
+                        ShareSlot {
+                            engine: self.engine.name().to_owned(),
+                            public_key: key.public_key,
+                            index: me,
+                            threshold: key.threshold.t(),
+                            parties: key.threshold.n(),
+                        },
+                        params,
+                    )
+                    .map_err(PartyError::Setup)?;
                 (
                     protocol,
-                    Some(roster::refreshed(&key.parties, repair)),
-                    self.policy,
+                    Some(roster::refreshed(&key.parties, Some(repair))),
+                    repair.policy,
                 )
             }
             _ => {
@@ -400,6 +417,12 @@ impl PartyNode {
                         if let Some(repair) = repair {
                             let t = key.threshold.t();
                             verify_recovery(pinned, t, key.key_id, key.epoch, repair)?;
+                            if repair.policy != record.policy {
+                                return Err(PartyError::RepairPolicyMismatch {
+                                    claimed: repair.policy,
+                                    pinned: record.policy,
+                                });
+                            }
                         }
                         Some(roster::refreshed(pinned, repair))
                     }
@@ -407,7 +430,9 @@ impl PartyNode {
                     (None, None) => None,
                 };
                 (
-                    self.engine.refresh(&record.share, params)?,
+                    self.engine
+                        .refresh(&record.share, params)
+                        .map_err(PartyError::Setup)?,
                     next_roster,
                     record.policy,
                 )
@@ -485,7 +510,7 @@ impl PartyNode {
             me: self.my_index(view)?,
         };
         let roster = roster::pin(view)?;
-        let protocol = self.engine.keygen(params)?;
+        let protocol = self.engine.keygen(params).map_err(PartyError::Setup)?;
         let mut exchange = self.open(view).await?;
         let share = self.run(view, &mut exchange, protocol).await?;
         let public_key = share.public_key;
@@ -565,7 +590,10 @@ impl PartyNode {
             signers,
             message_hash: *message_hash,
         };
-        let protocol = self.engine.sign(&record.share, params)?;
+        let protocol = self
+            .engine
+            .sign(&record.share, params)
+            .map_err(PartyError::Setup)?;
         let mut exchange = self.open(view).await?;
         let signature = self.run(view, &mut exchange, protocol).await?;
         self.report(view, PartyOutcome::Signature(signature))

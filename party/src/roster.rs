@@ -95,7 +95,8 @@ pub fn refreshed(roster: &[Participant], repair: Option<&RepairSpec>) -> Vec<Par
 #[cfg(test)]
 mod tests {
     use mpc_events::{
-        IdentityKey, PublicKey, SessionId, SessionSpec, SessionStatus, Threshold, Timestamp,
+        IdentityKey, KeyPolicy, PublicKey, SessionId, SessionSpec, SessionStatus, Threshold,
+        Timestamp,
     };
 
     use super::*;
@@ -193,6 +194,7 @@ mod tests {
             identity: new_device.identity,
             helpers: vec![r[1].party_id.clone(), r[2].party_id.clone()],
             authorizations: Vec::new(),
+            policy: KeyPolicy::AnyRequest,
         };
         let v = view(
             &k,

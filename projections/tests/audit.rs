@@ -6,9 +6,9 @@
 use std::ops::Deref;
 
 use mpc_events::{
-    AccountEvent, AccountId, FailureReason, IdentityKey, KeyEvent, KeyId, KeyRef, PartyOutcome,
-    RecoveryKind, RefreshDigest, RepairSpec, SessionEvent, SessionId, SessionSpec, Threshold,
-    stream,
+    AccountEvent, AccountId, FailureReason, IdentityKey, KeyEvent, KeyId, KeyPolicy, KeyRef,
+    PartyOutcome, RecoveryKind, RefreshDigest, RepairSpec, SessionEvent, SessionId, SessionSpec,
+    Threshold, stream,
 };
 use mpc_projections::db::sql;
 use mpc_projections::on_every_backend;
@@ -442,6 +442,7 @@ async fn recovery_key_refresh_and_refresh_session_events_are_recorded(backend: T
             identity: IdentityKey::new(&[7; 32], &[8; 32]).unwrap(),
             helpers: vec![party("server"), party("recovery")],
             authorizations: Vec::new(),
+            policy: KeyPolicy::AnyRequest,
         })),
     };
     f.session(

@@ -18,8 +18,8 @@
 //! `fixtures/domain/` and are tested byte for byte.
 
 use mpc_events::{
-    AccountId, KeyId, MessageHash, PartyId, PublicKey, SessionId, SessionKind, ShareRole,
-    Signature, Threshold, Timestamp, Username, WorkflowId,
+    AccountId, KeyId, KeyPolicy, MessageHash, PartyId, PublicKey, SessionId, SessionKind,
+    ShareRole, Signature, Threshold, Timestamp, Username, WorkflowId,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -148,6 +148,8 @@ pub struct KeyGenerated {
     pub threshold: Threshold,
     /// The key's parties in keygen order.
     pub parties: Vec<PartyId>,
+    /// Which signing sessions the holders join, pinned by each at keygen.
+    pub policy: KeyPolicy,
 }
 
 /// `key.refreshed`: a refresh session completed; every share of the key was
@@ -405,6 +407,13 @@ mod v1 {
         pub public_key: String,
         pub threshold: ThresholdV1,
         pub parties: Vec<String>,
+        /// Added within v1; records written before it are `any-request` keys.
+        #[serde(default = "any_request")]
+        pub policy: String,
+    }
+
+    fn any_request() -> String {
+        KeyPolicy::AnyRequest.as_str().to_owned()
     }
 
     impl From<&super::KeyGenerated> for KeyGenerated {
@@ -417,6 +426,7 @@ mod v1 {
                     n: u16::from(k.threshold.n()),
                 },
                 parties: names(&k.parties),
+                policy: k.policy.as_str().to_owned(),
             }
         }
     }
@@ -429,6 +439,12 @@ mod v1 {
                 public_key: PublicKey::from_slice(&unhex("public_key", &k.public_key)?)?,
                 threshold: Threshold::new(k.threshold.t, k.threshold.n)?,
                 parties: parties(k.parties)?,
+                policy: k.policy.parse().map_err(|_| {
+                    SchemaError::Decode(DecodeError::Schema {
+                        found: k.policy.clone(),
+                        expected: "any-request or approved-only",
+                    })
+                })?,
             })
         }
     }
@@ -739,6 +755,7 @@ mod tests {
                         public_key: public_key(),
                         threshold: Threshold::new(2, 3).unwrap(),
                         parties: vec![party("device"), party("server"), party("recovery")],
+                        policy: KeyPolicy::ApprovedOnly,
                     }),
                 ),
             ),
@@ -895,6 +912,19 @@ mod tests {
             );
             assert!(examples().iter().any(|(_, e)| e.event_type() == ty));
         }
+    }
+
+    #[test]
+    fn a_key_generated_before_policies_were_published_is_an_any_request_key() {
+        let text = String::from_utf8(fixture("key.generated.json")).unwrap();
+        let earlier = text.replace(r#","policy":"approved-only""#, "");
+        assert_ne!(earlier, text);
+        let DomainData::KeyGenerated(key) = decode(earlier.as_bytes()).unwrap().data else {
+            panic!("not a key.generated");
+        };
+        assert_eq!(key.policy, KeyPolicy::AnyRequest);
+        let unknown = text.replace("approved-only", "sign-anything");
+        assert!(decode(unknown.as_bytes()).is_err());
     }
 
     #[test]

@@ -774,6 +774,7 @@ fn repair(helpers: &[&str]) -> RepairSpec {
         identity: new_device(),
         helpers: helpers.iter().map(|h| pid(h)).collect(),
         authorizations,
+        policy: KeyPolicy::AnyRequest,
     }
 }
 

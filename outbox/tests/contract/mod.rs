@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use mpc_events::{KeyId, PartyId, PublicKey, SessionId, SessionKind, Threshold, Timestamp};
+use mpc_events::{
+    KeyId, KeyPolicy, PartyId, PublicKey, SessionId, SessionKind, Threshold, Timestamp,
+};
 use mpc_outbox::DomainEventSink;
 use mpc_schemas::DomainEvent;
 use mpc_schemas::domain::{DomainData, FailureCode, KeyGenerated, SessionFailed};
@@ -34,6 +36,7 @@ pub fn events(positions: &[u64]) -> Vec<DomainEvent> {
                     public_key: PublicKey::from_slice(&key).expect("valid key bytes"),
                     threshold: Threshold::new(2, 2).expect("valid threshold"),
                     parties: vec![party("device"), party("server")],
+                    policy: KeyPolicy::AnyRequest,
                 })
             } else {
                 DomainData::SessionFailed(SessionFailed {

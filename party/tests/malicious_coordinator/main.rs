@@ -257,6 +257,23 @@ impl Review {
     }
 }
 
+/// A signing session of the 3-of-5 key with only two signers, or with the key's
+/// threshold lowered to match: the engine refuses to start the run with this
+/// share. Nobody else knows, so the party reports it and the session fails at
+/// once instead of at its deadline.
+#[tokio::test]
+async fn a_session_the_engine_cannot_start_is_reported_by_the_party() {
+    let r = review();
+    let mut lowered = r.view(&[0, 1], None);
+    if let SessionSpec::Signing { key, .. } = &mut lowered.spec {
+        key.threshold = Threshold::new(2, 5).unwrap();
+    }
+    for view in [r.view(&[0, 1], None), lowered] {
+        let err = r.sign_as_approver_1(view, KeyPolicy::AnyRequest).await;
+        assert!(matches!(err, PartyError::Setup(_)), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn an_approved_only_party_refuses_a_session_without_approvals() {
     let r = review();
@@ -499,6 +516,7 @@ async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
             .map(|p| p.party_id.clone())
             .collect(),
         authorizations: Vec::new(),
+        policy: KeyPolicy::AnyRequest,
     };
     let view = refresh_view(&r.key, Some(repair));
     let err = r.attack(view, KeyPolicy::AnyRequest, None).await;
@@ -558,6 +576,7 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
                 .map(|p| p.party_id.clone())
                 .collect(),
             authorizations,
+            policy: KeyPolicy::AnyRequest,
         };
         let view = refresh_view(&r.key, Some(repair));
         let err = r
@@ -568,6 +587,68 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
             "{why}: {err}"
         );
     }
+}
+
+/// A genuine, authorized repair of approver 5's share of an approved-only key,
+/// which the coordinator presents as an `any-request` key: the new device would
+/// pin that and sign whatever it is sent. Every holder checks the policy against
+/// its own pin and sends no repair terms; the same repair naming the pinned policy
+/// passes that check.
+#[tokio::test]
+async fn a_repair_that_would_lift_the_keys_approval_gate_is_refused() {
+    let r = review();
+    let target = r.key.parties[4].party_id.clone();
+    let device = PartyIdentity::generate().public();
+    let repair = |policy| RepairSpec {
+        target: target.clone(),
+        identity: device,
+        helpers: r.key.parties[..3]
+            .iter()
+            .map(|p| p.party_id.clone())
+            .collect(),
+        authorizations: (1..4)
+            .map(|by| SignedApproval {
+                approver: r.key.parties[by].party_id.clone(),
+                signature: r.identities[by].authorize_recovery(
+                    r.key.key_id,
+                    r.key.epoch,
+                    &target,
+                    &device,
+                ),
+            })
+            .collect(),
+        policy,
+    };
+    let pins = (Some(r.key.parties.clone()), KeyPolicy::ApprovedOnly);
+    let err = r
+        .attack_with(
+            refresh_view(&r.key, Some(repair(KeyPolicy::AnyRequest))),
+            KeyPolicy::AnyRequest,
+            pins.clone(),
+            Arc::new(MemoryJournal::default()),
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            PartyError::RepairPolicyMismatch {
+                claimed: KeyPolicy::AnyRequest,
+                pinned: KeyPolicy::ApprovedOnly,
+            }
+        ),
+        "{err}"
+    );
+    // With the pinned policy the holder gets past every check and waits for the
+    // session to start, which this coordinator refuses.
+    let err = r
+        .attack_with(
+            refresh_view(&r.key, Some(repair(KeyPolicy::ApprovedOnly))),
+            KeyPolicy::AnyRequest,
+            pins,
+            Arc::new(MemoryJournal::default()),
+        )
+        .await;
+    assert!(matches!(err, PartyError::Coordinator(_)), "{err}");
 }
 
 /// t valid approvals of the same payload by the same approvers, but signed for

@@ -11,7 +11,8 @@
 //! started by an approval workflow (v1 payloads decode with none); v3 added the
 //! key's share generation (`epoch`; older payloads decode with 1) and refresh
 //! sessions; v4 added a repair's authorizations (older repairs decode with none); v5
-//! added a keygen's signing policy (older keygens decode as `any-request`). `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
+//! added a keygen's signing policy (older keygens decode as `any-request`); v6 added
+//! a repair's signing policy (older repairs decode as `any-request`). `PartyCompleted` and `SessionCompleted` v2 added the `refreshed`
 //! outcome. Every other type is at v1.
 
 use std::collections::BTreeMap;
@@ -33,11 +34,12 @@ pub(crate) mod v2;
 mod v3;
 mod v4;
 mod v5;
+mod v6;
 
 /// The schema version [`encode`] writes for `event_type`.
 pub fn current_version(event_type: &str) -> u16 {
     match event_type {
-        "SessionCreated" => 5,
+        "SessionCreated" => 6,
         "PartyCompleted" | "SessionCompleted" => 2,
         _ => 1,
     }
@@ -60,7 +62,7 @@ pub const ENDING_EVENT_TYPES: [&str; 3] = ["SessionCompleted", "SessionFailed", 
 /// Encodes a session event as its current-version JSON payload.
 pub fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {
     let payload = match event {
-        SessionEvent::SessionCreated(c) => to_json(&v5::SessionCreated::from(c)),
+        SessionEvent::SessionCreated(c) => to_json(&v6::SessionCreated::from(c)),
         SessionEvent::ParticipantJoined { party_id, at } => to_json(&v1::ParticipantJoined {
             party_id: party_id.to_string(),
             at: v1::Time::from(*at),
@@ -122,8 +124,11 @@ pub fn decode(
         "SessionCreated" if schema_version == 4 => {
             SessionEvent::SessionCreated(from_json::<v4::SessionCreated>(payload)?.try_into()?)
         }
-        "SessionCreated" => {
+        "SessionCreated" if schema_version == 5 => {
             SessionEvent::SessionCreated(from_json::<v5::SessionCreated>(payload)?.try_into()?)
+        }
+        "SessionCreated" => {
+            SessionEvent::SessionCreated(from_json::<v6::SessionCreated>(payload)?.try_into()?)
         }
         "PartyCompleted" if schema_version == 2 => {
             let e: outcome_v2::PartyCompleted = from_json(payload)?;
@@ -291,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn repairs_before_v4_decode_without_authorizations() {
+    fn repairs_decode_with_the_authorizations_and_policy_their_version_carries() {
         let repair_of = |version: u16| {
             let bytes = std::fs::read(
                 fixture_dir().join(format!("SessionCreated.v{version}.refresh_repair.json")),
@@ -322,6 +327,12 @@ mod tests {
         assert_eq!(approvers, ["server", "recovery"]);
         assert_eq!(v4.authorizations[1].signature.as_bytes(), &[0x99; 64]);
         assert!(decode("SessionCreated", 3, &v4_bytes).is_err());
+        for version in [3, 4, 5] {
+            assert_eq!(repair_of(version).1.policy, KeyPolicy::AnyRequest);
+        }
+        let (v6_bytes, v6) = repair_of(6);
+        assert_eq!(v6.policy, KeyPolicy::ApprovedOnly);
+        assert!(decode("SessionCreated", 5, &v6_bytes).is_err());
     }
 
     #[test]

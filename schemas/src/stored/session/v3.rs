@@ -115,6 +115,7 @@ impl TryFrom<Repair> for RepairSpec {
             identity: r.identity.try_into()?,
             helpers: v1::parse_names(r.helpers)?,
             authorizations: Vec::new(),
+            policy: KeyPolicy::AnyRequest,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Version 4 of `SessionCreated`: a repair carries its authorizations, the
 //! signatures of t holders other than the target over the recovery transcript
 //! (v3 repairs decode with none, which every holder refuses). Everything else is as
-//! in v3.
+//! in v3. Repairs before v6 carry no policy and decode as `any-request`.
 
 use super::v1::{self, Identity};
 use super::v2::ApprovalSignature;
@@ -45,6 +45,7 @@ impl TryFrom<Repair> for RepairSpec {
                 .into_iter()
                 .map(SignedApproval::try_from)
                 .collect::<Result<_, SchemaError>>()?,
+            policy: KeyPolicy::AnyRequest,
         })
     }
 }

@@ -23,12 +23,16 @@ impl KeygenPayload for Keygen {
         }
     }
     fn into_domain(self) -> Result<(Threshold, KeyPolicy), SchemaError> {
-        let policy = self.policy.parse().map_err(|_| {
-            SchemaError::Decode(crate::DecodeError::Schema {
-                found: self.policy.clone(),
-                expected: "any-request or approved-only",
-            })
-        })?;
+        let policy = parse_policy(&self.policy)?;
         Ok((Threshold::new(self.threshold.t, self.threshold.n)?, policy))
     }
+}
+
+pub(super) fn parse_policy(policy: &str) -> Result<KeyPolicy, SchemaError> {
+    policy.parse().map_err(|_| {
+        SchemaError::Decode(crate::DecodeError::Schema {
+            found: policy.to_owned(),
+            expected: "any-request or approved-only",
+        })
+    })
 }
