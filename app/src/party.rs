@@ -23,7 +23,7 @@ use mpc_events::{
     Decision, IdentityKey, IdentitySignature, KeyId, PartyId, PartyOutcome, SessionId,
     SignedApproval, WorkflowId,
 };
-use mpc_party::{FileJournal, GatewayClient, Holder, KeyPolicy, PartyError, PartyNode};
+use mpc_party::{FileJournal, GatewayClient, Holder, KeyPolicy, PartyError, PartyNode, Peers};
 use mpc_transport::Transport;
 use mpc_vault::{FileVault, HsmError, Pkcs11Vault, ShareVault, VaultError};
 use serde::Deserialize;
@@ -78,6 +78,8 @@ pub struct NodeConfig {
     pub policy: KeyPolicy,
     /// Whether it signs sessions that carry only a hash of the data.
     pub allow_prehash: bool,
+    /// Its peers' identity keys, given out of band (empty: none given).
+    pub peers: Peers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +322,7 @@ pub async fn node(config: NodeConfig) -> Result<PartyNode, PartyProcessError> {
     )
     .with_policy(config.policy)
     .allow_prehash(config.allow_prehash)
+    .with_peers(config.peers)
     .with_journal(Arc::new(FileJournal::new(journal))))
 }
 

@@ -15,6 +15,9 @@
 //! - `decide` signs this approver's decision on a workflow over a payload file it
 //!   reviewed and the key as its vault holds it, and posts it.
 //!
+//! `run` and `join` take `--peers FILE`: the other parties' identities, obtained out
+//! of band; a keygen (or a repair onto this device) runs only among exactly those.
+//!
 //! Shares rest in a vault chosen with `--vault` (`MPC_VAULT`): `file` (the default,
 //! encrypted under a passphrase) or `pkcs11` (encrypted under a non-extractable key in
 //! a PKCS#11 token, configured with `--pkcs11-module`, `--pkcs11-token` and
@@ -23,14 +26,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{IdentityDto, ReportRequest, SignedApprovalDto};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
 use mpc_app::reviews::ReviewDesk;
 use mpc_crypto::PartyIdentity;
-use mpc_events::{Decision, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
-use mpc_party::KeyPolicy;
+use mpc_events::{Decision, IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
+use mpc_party::{KeyPolicy, Peers};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -193,6 +196,12 @@ pub struct NodeArgs {
     /// Also sign sessions carrying only a hash of the data (unseen by this node).
     #[arg(long, env = "MPC_ALLOW_PREHASH")]
     pub allow_prehash: bool,
+    /// A JSON array of the peers' `mpc party identity` outputs, obtained out of band:
+    /// this node then runs a keygen, or receives a repaired share, only among exactly
+    /// those peers under those identity keys, so the coordinator cannot introduce its
+    /// own keys in their place.
+    #[arg(long, env = "MPC_PEERS_FILE")]
+    pub peers: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -398,7 +407,44 @@ fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         kafka_topic: args.transport.kafka_topic.clone(),
         policy: args.policy,
         allow_prehash: args.allow_prehash,
+        peers: match &args.peers {
+            Some(path) => peers(path)?,
+            None => Peers::new(),
+        },
     })
+}
+
+/// One peer as `mpc party identity` prints it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerEntry {
+    party_id: String,
+    identity: IdentityDto,
+}
+
+/// The peers file `--peers` names: a JSON array of `mpc party identity` outputs.
+fn peers(path: &Path) -> anyhow::Result<Peers> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let entries: Vec<PeerEntry> = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a JSON array of `mpc party identity` outputs",
+            path.display()
+        )
+    })?;
+    let mut peers = Peers::new();
+    for entry in entries {
+        let id = PartyId::parse(&entry.party_id)
+            .with_context(|| format!("{}: bad party id {:?}", path.display(), entry.party_id))?;
+        let identity = IdentityKey::try_from(&entry.identity)
+            .with_context(|| format!("{}: bad identity of {id}", path.display()))?;
+        if peers.insert(id.clone(), identity).is_some() {
+            bail!("{}: {id} is listed twice", path.display());
+        }
+    }
+    if peers.is_empty() {
+        bail!("{} lists no peers", path.display());
+    }
+    Ok(peers)
 }
 
 fn print_identity(id: &PartyId, identity: &PartyIdentity) {
@@ -411,4 +457,55 @@ fn outcome_json(session: SessionId, outcome: &PartyOutcome) -> serde_json::Value
     let mut json = json!(ReportRequest::completion(outcome));
     json["session_id"] = json!(session.to_string());
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `dir/peers.json` holding `text`; its parse.
+    fn parse(text: &str) -> anyhow::Result<Peers> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        std::fs::write(&path, text).unwrap();
+        peers(&path)
+    }
+
+    fn identity_json(id: &str) -> serde_json::Value {
+        let identity = IdentityDto::from(&PartyIdentity::generate().public());
+        json!({"party_id": id, "identity": identity})
+    }
+
+    #[test]
+    fn a_peers_file_is_the_identity_outputs_of_the_other_parties() {
+        let server = identity_json("server");
+        let recovery = identity_json("recovery");
+        let peers = parse(&json!([server, recovery]).to_string()).unwrap();
+        let expected = IdentityKey::try_from(
+            &serde_json::from_value::<IdentityDto>(server["identity"].clone()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(peers.len(), 2);
+        assert_eq!(peers[&PartyId::parse("server").unwrap()], expected);
+    }
+
+    #[test]
+    fn a_bad_peers_file_is_refused_with_what_is_wrong() {
+        let server = identity_json("server");
+        let mut bad = server.clone();
+        bad["identity"]["signing"] = json!("00");
+        for (text, says) in [
+            (json!([server, server]).to_string(), "listed twice"),
+            ("[]".to_owned(), "lists no peers"),
+            (server.to_string(), "not a JSON array"),
+            (json!([bad]).to_string(), "bad identity of server"),
+            (
+                json!([{"party_id": "bad id", "identity": server["identity"]}]).to_string(),
+                "bad party id",
+            ),
+        ] {
+            let error = format!("{:#}", parse(&text).unwrap_err());
+            assert!(error.contains(says), "{says}: {error}");
+        }
+    }
 }

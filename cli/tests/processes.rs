@@ -213,6 +213,8 @@ impl Cluster {
         };
         for id in ["device", "server", "recovery"] {
             cluster.identities.push(cluster.init_party(id));
+        }
+        for id in ["device", "server", "recovery"] {
             let process = cluster.start_party(id);
             cluster.parties.push((id.to_owned(), process));
         }
@@ -258,13 +260,23 @@ impl Cluster {
         init_party(id, &self.party_dir(id))
     }
 
-    /// `mpc party run` of `id`.
+    /// `mpc party run` of `id`, given the other parties' identities as an app or
+    /// operator would hand them over out of band (`--peers`).
     fn start_party(&self, id: &str) -> Process {
         let dir = self.party_dir(id);
         let brokers = kafka_brokers();
+        let peers = self.dir.path().join(format!("{id}.peers.json"));
+        let others: Vec<&Value> = self
+            .identities
+            .iter()
+            .filter(|p| p["party_id"] != id)
+            .collect();
+        std::fs::write(&peers, serde_json::to_vec(&others).unwrap()).unwrap();
         let args = [
             "party",
             "run",
+            "--peers",
+            peers.to_str().unwrap(),
             "--id",
             id,
             "--data-dir",

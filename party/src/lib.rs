@@ -40,4 +40,4 @@ pub use journal::{ApprovalJournal, JournalError, MemoryJournal};
 pub use mpc_crypto::PartyIdentity;
 pub use mpc_events::KeyPolicy;
 pub use node::{CoordinatorClient, CoordinatorError, PartyError, PartyNode, execution_id};
-pub use roster::RosterError;
+pub use roster::{Peers, RosterError};

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::consent;
 use crate::exchange::Exchange;
 use crate::journal::{ApprovalJournal, JournalError, MemoryJournal};
-use crate::roster::{self, RosterError};
+use crate::roster::{self, Peers, RosterError};
 use crate::runtime;
 
 /// What a party needs from the session coordinator, whatever carries it (in-process
@@ -250,6 +250,7 @@ pub struct PartyNode {
     policy: KeyPolicy,
     allow_prehash: bool,
     journal: Arc<dyn ApprovalJournal>,
+    peers: Peers,
 }
 
 impl PartyNode {
@@ -271,7 +272,16 @@ impl PartyNode {
             policy: KeyPolicy::default(),
             allow_prehash: false,
             journal: Arc::new(MemoryJournal::default()),
+            peers: Peers::new(),
         }
+    }
+
+    /// This node given its peers' identity keys out of band: it runs a keygen, or
+    /// receives a repaired share, only among exactly those peers (default: none
+    /// given, so a keygen's participants are the ones the session names).
+    pub fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = peers;
+        self
     }
 
     /// This node recording spent approvals in `journal` (default: in memory, for
@@ -509,6 +519,8 @@ impl PartyNode {
             parties: threshold.n(),
             me: self.my_index(view)?,
         };
+        let others = view.participants.iter().map(|(_, p)| p);
+        roster::check_peers(&self.peers, others.filter(|p| p.party_id != self.id))?;
         let roster = roster::pin(view)?;
         let protocol = self.engine.keygen(params).map_err(PartyError::Setup)?;
         let mut exchange = self.open(view).await?;

@@ -7,8 +7,19 @@
 //! roster before anything is sent, and approvals are verified against the pinned
 //! identity keys only. The coordinator's `KeyRef` is a claim to check, never the
 //! source of identity keys.
+//!
+//! Before a key exists there is no roster: a party that was given its peers'
+//! identity keys out of band ([`Peers`], e.g. an app shipping its server's key)
+//! checks a keygen's participants, and a new device a repair's holders, against
+//! them before it sends anything.
 
-use mpc_events::{KeyId, KeyRef, Participant, PartyId, RepairSpec, SessionView};
+use std::collections::BTreeMap;
+
+use mpc_events::{IdentityKey, KeyId, KeyRef, Participant, PartyId, RepairSpec, SessionView};
+
+/// The identity keys a party was given for its peers, out of band, by party id.
+/// Empty: no such pins (the keygen's participants are taken as invited).
+pub type Peers = BTreeMap<PartyId, IdentityKey>;
 
 /// Why a session does not match the roster this party pinned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +41,31 @@ pub enum RosterError {
          approvals or repairs for it; generate a new key to use approval-gated signing or repair"
     )]
     Missing(KeyId),
+    /// A participant this party was given no identity key for, or another one than
+    /// it was given (its `peers`).
+    #[error(
+        "participant {0} is not one of this party's pinned peers, or presents another identity \
+         key than the one this party was given for it"
+    )]
+    NotAPeer(PartyId),
+}
+
+/// Checks `others` (every participant but this party) against the identity keys
+/// this party was given for them. With no pins every participant passes; with pins,
+/// each must be pinned under its party id with the identity key it presents.
+pub fn check_peers<'a>(
+    peers: &Peers,
+    others: impl IntoIterator<Item = &'a Participant>,
+) -> Result<(), RosterError> {
+    if peers.is_empty() {
+        return Ok(());
+    }
+    for p in others {
+        if peers.get(&p.party_id) != Some(&p.identity) {
+            return Err(RosterError::NotAPeer(p.party_id.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The roster a keygen run pins: its participants in index order. Indices must be
@@ -227,6 +263,27 @@ mod tests {
         assert_eq!(
             pin(&v),
             Err(RosterError::Participant(r[2].party_id.clone()))
+        );
+    }
+
+    #[test]
+    fn given_pinned_peers_when_a_participant_is_missing_or_substituted_then_it_is_named() {
+        let r = roster();
+        let peers: Peers = r[1..]
+            .iter()
+            .map(|p| (p.party_id.clone(), p.identity))
+            .collect();
+        assert_eq!(check_peers(&peers, &r[1..]), Ok(()));
+        assert_eq!(check_peers(&Peers::new(), [&holder("stranger", 9)]), Ok(()));
+        let substituted = holder("server", 7);
+        assert_eq!(
+            check_peers(&peers, [&r[2], &substituted]),
+            Err(RosterError::NotAPeer(substituted.party_id.clone()))
+        );
+        let stranger = holder("stranger", 3);
+        assert_eq!(
+            check_peers(&peers, [&r[1], &stranger]),
+            Err(RosterError::NotAPeer(stranger.party_id.clone()))
         );
     }
 }

@@ -22,7 +22,7 @@ use mpc_events::{
 };
 use mpc_party::{
     ApprovalJournal, CoordinatorClient, CoordinatorError, JournalError, KeyPolicy, MemoryJournal,
-    PartyError, PartyIdentity, PartyNode, RosterError,
+    PartyError, PartyIdentity, PartyNode, Peers, RosterError,
 };
 use mpc_transport::InProcessTransport;
 use mpc_vault::{FileVault, ShareRecord, ShareVault};
@@ -89,6 +89,8 @@ struct Review {
     share: KeyShare,
     workflow: WorkflowId,
     hash: MessageHash,
+    /// The identity keys approver 1's node was given for its peers (none by default).
+    peers: Peers,
 }
 
 fn review() -> Review {
@@ -123,6 +125,7 @@ fn review() -> Review {
         share,
         workflow: WorkflowId::new(),
         hash: MessageHash::from_bytes(Sha256::digest(PAYLOAD).into()),
+        peers: Peers::new(),
     }
 }
 
@@ -235,6 +238,7 @@ impl Review {
             coordinator.clone(),
         )
         .with_policy(policy)
+        .with_peers(self.peers.clone())
         .with_journal(journal);
         let err = node
             .participate(view.session_id, "token")
@@ -254,6 +258,49 @@ impl Review {
         assert_eq!(kept.version, 1);
         assert_eq!(kept.share.public_key, self.key.public_key);
         err
+    }
+}
+
+/// A keygen among the five approvers in which the coordinator put its own
+/// identity key in approver 2's place: a node given its peers' identity keys out of
+/// band refuses before it sends anything (without them, the view-agreement round
+/// catches a split view only after the round-0 commitments, and a coordinator that
+/// shows every party the same substitution is caught by nobody). A stranger in the
+/// roster is refused the same way.
+#[tokio::test]
+async fn a_keygen_among_others_than_the_pinned_peers_is_refused() {
+    let mut r = review();
+    r.peers = r.key.parties[1..]
+        .iter()
+        .map(|p| (p.party_id.clone(), p.identity))
+        .collect();
+    let keygen = |parties: &[Participant]| SessionView {
+        session_id: SessionId::new(),
+        spec: SessionSpec::Keygen {
+            threshold: r.key.threshold,
+            policy: KeyPolicy::AnyRequest,
+        },
+        participants: parties
+            .iter()
+            .cloned()
+            .zip(1u8..)
+            .map(|(p, i)| (i, p))
+            .collect(),
+        status: SessionStatus::Created,
+        expires_at: Timestamp::from_millis(i64::MAX),
+    };
+    let mut substituted = r.key.parties.clone();
+    substituted[1].identity = PartyIdentity::generate().public();
+    let mut stranger = r.key.parties.clone();
+    stranger[4].party_id = PartyId::parse("stranger").unwrap();
+    for (parties, named) in [(substituted, "approver-2"), (stranger, "stranger")] {
+        let err = r
+            .attack(keygen(&parties), KeyPolicy::AnyRequest, None)
+            .await;
+        assert!(
+            matches!(&err, PartyError::Roster(RosterError::NotAPeer(p)) if p.as_str() == named),
+            "{err}"
+        );
     }
 }
 
