@@ -323,8 +323,13 @@ impl Cluster {
     }
 
     async fn status(&self, session: &str) -> Value {
+        self.get(&format!("/v1/sessions/{session}")).await
+    }
+
+    /// The gateway's JSON answer to `GET path` with the admin token.
+    async fn get(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}/v1/sessions/{session}", self.coordinator.url))
+            .get(format!("{}{path}", self.coordinator.url))
             .bearer_auth(&self.admin_token)
             .send()
             .await
@@ -905,16 +910,7 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     let status = cluster.wait(&key, Duration::from_secs(90), |_| false).await;
     assert_eq!(status["status"], "completed", "{status}");
     let public_key = public_key_of(&status);
-    let state: Value = cluster
-        .http
-        .get(format!("{}/v1/keys/{key}", cluster.coordinator.url))
-        .bearer_auth(&cluster.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = cluster.get(&format!("/v1/keys/{key}")).await;
     assert_eq!(state["policy"], "approved-only", "{state}");
 
     let payload = b"wire 250,000 EUR to ACME GmbH".as_slice();

@@ -108,6 +108,26 @@ impl World {
         self.node_with(name, Arc::new(Dkls23Engine))
     }
 
+    /// A `t`-of-all key of `nodes` with `policy`, its keygen run to the end; its id.
+    async fn keygen(&self, nodes: &[Node], t: u16, policy: KeyPolicy) -> KeyId {
+        let n = u16::try_from(nodes.len()).unwrap();
+        let created = self
+            .coordinator
+            .create_keygen(
+                NewKeygen {
+                    policy,
+                    threshold: Threshold::new(t, n).unwrap(),
+                    participants: nodes.iter().map(Node::holder).collect(),
+                    ttl: TTL,
+                },
+                CommandMeta::new(),
+            )
+            .await
+            .unwrap();
+        run(&nodes.iter().collect::<Vec<_>>(), &created).await;
+        KeyId::of_keygen(created.session_id)
+    }
+
     /// Signs with `signers` through a signing session of `key_id`; the signature,
     /// checked against the key's public key.
     async fn signs(&self, key_id: KeyId, signers: &[&Node]) -> Signature {
@@ -333,22 +353,8 @@ async fn a_lost_device_is_rebuilt_for_the_new_device_and_every_old_share_is_reti
 async fn a_refresh_rotates_every_share_of_a_three_of_four_key() {
     let world = World::new().await;
     let nodes: Vec<Node> = ["a", "b", "c", "d"].iter().map(|n| world.node(n)).collect();
-    let created = world
-        .coordinator
-        .create_keygen(
-            NewKeygen {
-                policy: KeyPolicy::AnyRequest,
-                threshold: Threshold::new(3, 4).unwrap(),
-                participants: nodes.iter().map(Node::holder).collect(),
-                ttl: TTL,
-            },
-            CommandMeta::new(),
-        )
-        .await
-        .unwrap();
+    let key_id = world.keygen(&nodes, 3, KeyPolicy::AnyRequest).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    run(&all, &created).await;
-    let key_id = KeyId::of_keygen(created.session_id);
     let before = world.coordinator.key(key_id).await.unwrap();
 
     let refresh = world
@@ -396,21 +402,7 @@ async fn a_refresh_rotates_every_share_of_a_three_of_four_key() {
 async fn a_repaired_share_of_an_approved_only_key_stays_approved_only() {
     let world = World::new().await;
     let nodes: Vec<Node> = ["lost", "b", "c"].iter().map(|n| world.node(n)).collect();
-    let created = world
-        .coordinator
-        .create_keygen(
-            NewKeygen {
-                policy: KeyPolicy::ApprovedOnly,
-                threshold: Threshold::new(2, 3).unwrap(),
-                participants: nodes.iter().map(Node::holder).collect(),
-                ttl: TTL,
-            },
-            CommandMeta::new(),
-        )
-        .await
-        .unwrap();
-    run(&nodes.iter().collect::<Vec<_>>(), &created).await;
-    let key_id = KeyId::of_keygen(created.session_id);
+    let key_id = world.keygen(&nodes, 2, KeyPolicy::ApprovedOnly).await;
     let phone = world.node("lost");
     let identity = phone.node.identity().public();
     let refresh = world

@@ -24,7 +24,7 @@ use mpc_events::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::json::{from_json, to_json, unhex};
+use crate::json::{self, from_json, to_json, unhex};
 use crate::{DecodeError, SchemaError};
 
 /// The `schema` field of every record [`encode`] writes.
@@ -439,12 +439,7 @@ mod v1 {
                 public_key: PublicKey::from_slice(&unhex("public_key", &k.public_key)?)?,
                 threshold: Threshold::new(k.threshold.t, k.threshold.n)?,
                 parties: parties(k.parties)?,
-                policy: k.policy.parse().map_err(|_| {
-                    SchemaError::Decode(DecodeError::Schema {
-                        found: k.policy.clone(),
-                        expected: "any-request or approved-only",
-                    })
-                })?,
+                policy: json::policy(&k.policy)?,
             })
         }
     }

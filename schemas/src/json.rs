@@ -1,5 +1,6 @@
 //! JSON helpers shared by the stored payloads and the domain-event records.
 
+use mpc_events::KeyPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::{DecodeError, SchemaError};
@@ -14,4 +15,15 @@ pub(crate) fn from_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Sc
 
 pub(crate) fn unhex(field: &'static str, s: &str) -> Result<Vec<u8>, SchemaError> {
     hex::decode(s).map_err(|source| DecodeError::Hex { field, source }.into())
+}
+
+/// A key's signing policy as stored and published: `any-request` or `approved-only`.
+pub(crate) fn policy(s: &str) -> Result<KeyPolicy, SchemaError> {
+    s.parse().map_err(|_| {
+        DecodeError::Schema {
+            found: s.to_owned(),
+            expected: "any-request or approved-only",
+        }
+        .into()
+    })
 }

@@ -130,6 +130,44 @@ fn review() -> Review {
 }
 
 impl Review {
+    /// A repair of approver 5's share onto `device`, helped by approvers 1 to 3.
+    fn repair(
+        &self,
+        device: IdentityKey,
+        authorizations: Vec<SignedApproval>,
+        policy: KeyPolicy,
+    ) -> RepairSpec {
+        RepairSpec {
+            target: self.key.parties[4].party_id.clone(),
+            identity: device,
+            helpers: self.key.parties[..3]
+                .iter()
+                .map(|p| p.party_id.clone())
+                .collect(),
+            authorizations,
+            policy,
+        }
+    }
+
+    /// Approver `by`'s authorization of moving approver 5's share to `device`,
+    /// signed by `signer` (approver `by`'s own identity for a genuine one).
+    fn recovery_authorization(
+        &self,
+        by: usize,
+        signer: &PartyIdentity,
+        device: &IdentityKey,
+    ) -> SignedApproval {
+        SignedApproval {
+            approver: self.key.parties[by].party_id.clone(),
+            signature: signer.authorize_recovery(
+                self.key.key_id,
+                self.key.epoch,
+                &self.key.parties[4].party_id,
+                device,
+            ),
+        }
+    }
+
     fn approval(&self, by: usize, signed_by: usize) -> SignedApproval {
         self.approval_with(by, &self.identities[signed_by])
     }
@@ -555,16 +593,8 @@ async fn a_refresh_of_a_key_with_a_substituted_holder_is_refused() {
 #[tokio::test]
 async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
     let r = review();
-    let repair = RepairSpec {
-        target: r.key.parties[4].party_id.clone(),
-        identity: PartyIdentity::generate().public(),
-        helpers: r.key.parties[..3]
-            .iter()
-            .map(|p| p.party_id.clone())
-            .collect(),
-        authorizations: Vec::new(),
-        policy: KeyPolicy::AnyRequest,
-    };
+    let device = PartyIdentity::generate().public();
+    let repair = r.repair(device, Vec::new(), KeyPolicy::AnyRequest);
     let view = refresh_view(&r.key, Some(repair));
     let err = r.attack(view, KeyPolicy::AnyRequest, None).await;
     assert!(
@@ -579,13 +609,10 @@ async fn a_repair_of_a_key_without_a_pinned_roster_is_refused() {
 #[tokio::test]
 async fn a_repair_without_t_holders_authorizations_is_refused() {
     let r = review();
-    let target = r.key.parties[4].party_id.clone();
     let device = PartyIdentity::generate().public();
-    let authorize = |by: usize, signer: &PartyIdentity, identity: &IdentityKey| SignedApproval {
-        approver: r.key.parties[by].party_id.clone(),
-        signature: signer.authorize_recovery(r.key.key_id, r.key.epoch, &target, identity),
+    let genuine = |by: usize, identity: &IdentityKey| {
+        r.recovery_authorization(by, &r.identities[by], identity)
     };
-    let genuine = |by: usize, identity: &IdentityKey| authorize(by, &r.identities[by], identity);
     let coordinators = PartyIdentity::generate();
     let cases = [
         (Vec::new(), "0 authorizations"),
@@ -595,7 +622,7 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
         ),
         (
             (1..4)
-                .map(|by| authorize(by, &coordinators, &device))
+                .map(|by| r.recovery_authorization(by, &coordinators, &device))
                 .collect(),
             "approver-2 does not verify",
         ),
@@ -615,16 +642,7 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
         ),
     ];
     for (authorizations, why) in cases {
-        let repair = RepairSpec {
-            target: target.clone(),
-            identity: device,
-            helpers: r.key.parties[..3]
-                .iter()
-                .map(|p| p.party_id.clone())
-                .collect(),
-            authorizations,
-            policy: KeyPolicy::AnyRequest,
-        };
+        let repair = r.repair(device, authorizations, KeyPolicy::AnyRequest);
         let view = refresh_view(&r.key, Some(repair));
         let err = r
             .attack(view, KeyPolicy::AnyRequest, Some(r.key.parties.clone()))
@@ -644,28 +662,11 @@ async fn a_repair_without_t_holders_authorizations_is_refused() {
 #[tokio::test]
 async fn a_repair_that_would_lift_the_keys_approval_gate_is_refused() {
     let r = review();
-    let target = r.key.parties[4].party_id.clone();
     let device = PartyIdentity::generate().public();
-    let repair = |policy| RepairSpec {
-        target: target.clone(),
-        identity: device,
-        helpers: r.key.parties[..3]
-            .iter()
-            .map(|p| p.party_id.clone())
-            .collect(),
-        authorizations: (1..4)
-            .map(|by| SignedApproval {
-                approver: r.key.parties[by].party_id.clone(),
-                signature: r.identities[by].authorize_recovery(
-                    r.key.key_id,
-                    r.key.epoch,
-                    &target,
-                    &device,
-                ),
-            })
-            .collect(),
-        policy,
-    };
+    let authorizations: Vec<SignedApproval> = (1..4)
+        .map(|by| r.recovery_authorization(by, &r.identities[by], &device))
+        .collect();
+    let repair = |policy| r.repair(device, authorizations.clone(), policy);
     let pins = (Some(r.key.parties.clone()), KeyPolicy::ApprovedOnly);
     let err = r
         .attack_with(

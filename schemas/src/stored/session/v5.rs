@@ -23,16 +23,7 @@ impl KeygenPayload for Keygen {
         }
     }
     fn into_domain(self) -> Result<(Threshold, KeyPolicy), SchemaError> {
-        let policy = parse_policy(&self.policy)?;
+        let policy = crate::json::policy(&self.policy)?;
         Ok((Threshold::new(self.threshold.t, self.threshold.n)?, policy))
     }
-}
-
-pub(super) fn parse_policy(policy: &str) -> Result<KeyPolicy, SchemaError> {
-    policy.parse().map_err(|_| {
-        SchemaError::Decode(crate::DecodeError::Schema {
-            found: policy.to_owned(),
-            expected: "any-request or approved-only",
-        })
-    })
 }

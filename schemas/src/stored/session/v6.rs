@@ -40,7 +40,7 @@ impl From<&RepairSpec> for Repair {
 impl TryFrom<Repair> for RepairSpec {
     type Error = SchemaError;
     fn try_from(r: Repair) -> Result<Self, SchemaError> {
-        let policy = v5::parse_policy(&r.policy)?;
+        let policy = crate::json::policy(&r.policy)?;
         let earlier = v4::Repair {
             target: r.target,
             identity: r.identity,
