@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs and starts what the tests need (SoftHSM2, PostgreSQL,
-# a Kafka-protocol broker), then runs the lints, every test and a short fuzz run of
+# a Kafka-protocol broker, promtool), then runs the lints, every test and a short fuzz run of
 # every cargo-fuzz target (installing cargo-fuzz if needed).
 # Usage: bash scripts/test.sh   (from anywhere; works on a fresh machine with Rust)
 # FUZZ_SECONDS=N sets the fuzz time per target (default 20; 0 skips the fuzz run).
@@ -20,6 +20,18 @@ bash scripts/check-boundaries.sh
 echo "==> portable party core (wasm32-unknown-unknown)"
 rustup target add wasm32-unknown-unknown
 cargo check -p mpc-party --lib --no-default-features --target wasm32-unknown-unknown --locked
+
+# The compose setup's Prometheus configuration and alert rules, checked and their
+# rule unit tests run by promtool (Debian's prometheus package).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "==> installing promtool"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+echo "==> promtool (compose/prometheus)"
+promtool check config --syntax-only compose/prometheus/prometheus.yml
+promtool check rules compose/prometheus/alerts.yml
+(cd compose/prometheus && promtool test rules alerts.test.yml)
 
 # Real infrastructure for the integration tests: the PostgreSQL on 127.0.0.1:5432
 # (installed and started if none runs) and a Kafka-protocol broker on loopback.

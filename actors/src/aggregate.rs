@@ -32,6 +32,10 @@ pub trait Aggregate: Send + Sync + 'static {
         None
     }
 
+    /// Reports `events`, just appended, with the state they led to (metrics). The
+    /// default reports nothing; never fails.
+    fn observe(_state: &Self::State, _events: &[Self::Event]) {}
+
     fn encode(event: &Self::Event) -> Result<mpc_schemas::Encoded, SchemaError>;
     fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Self::Event, SchemaError>;
     fn occurred_at(event: &Self::Event) -> Timestamp;

@@ -35,5 +35,5 @@ pub use coordinator::{
     Coordinator, CoordinatorError, CreatedSession, JoinToken, KeyState, NewKeygen, NewRefresh,
     NewSigning, RandomTokens, SigningPayload, TokenIssuer,
 };
-pub use registry::{ActorError, ActorRegistry, DEFAULT_IDLE_TIMEOUT, load};
+pub use registry::{APPEND_SECONDS, ActorError, ActorRegistry, DEFAULT_IDLE_TIMEOUT, load};
 pub use session::{Session, SessionAggregate, SessionState};

@@ -19,6 +19,8 @@ use uuid::Uuid;
 
 use crate::aggregate::{Aggregate, Clock, CommandMeta};
 
+/// The histogram of event-store append latency, by stream category.
+pub const APPEND_SECONDS: &str = "mpc_event_store_append_seconds";
 /// How many times a command is re-decided after losing an append race.
 const MAX_CONFLICT_RETRIES: usize = 5;
 /// How long an actor with nothing scheduled stays in memory without commands.
@@ -258,15 +260,18 @@ impl<A: Aggregate> Actor<A> {
                     })
                 })
                 .collect::<Result<Vec<_>, SchemaError>>()?;
-            match self
+            let started = std::time::Instant::now();
+            let appended = self
                 .store
                 .append(
                     &self.stream,
                     ExpectedVersion::Exact(self.version),
                     new_events,
                 )
-                .await
-            {
+                .await;
+            metrics::histogram!(APPEND_SECONDS, "category" => A::CATEGORY)
+                .record(started.elapsed().as_secs_f64());
+            match appended {
                 Ok(outcome) => {
                     self.version = outcome.stream_version;
                     self.state.send_modify(|s| {
@@ -274,6 +279,7 @@ impl<A: Aggregate> Actor<A> {
                             .iter()
                             .fold(std::mem::take(s), |s, e| A::evolve(s, e));
                     });
+                    A::observe(&self.state.borrow(), &events);
                     return Ok(events);
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_CONFLICT_RETRIES => {

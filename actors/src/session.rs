@@ -86,6 +86,42 @@ impl Session {
     }
 }
 
+/// Sessions by kind and outcome (`created`, then `completed`, `failed` or `expired`).
+pub const SESSIONS_TOTAL: &str = "mpc_sessions_total";
+/// Time from creation to the end of a session, by kind, outcome and `t-of-n`.
+pub const SESSION_SECONDS: &str = "mpc_session_duration_seconds";
+
+/// Counts `events` of `session` into [`SESSIONS_TOTAL`] and, for its end,
+/// [`SESSION_SECONDS`].
+fn observe(session: &Session, events: &[SessionEvent]) {
+    let kind = session.kind().to_string();
+    for event in events {
+        let outcome = match event {
+            SessionEvent::SessionCreated(_) => "created",
+            SessionEvent::SessionCompleted { .. } => "completed",
+            SessionEvent::SessionFailed { .. } => "failed",
+            SessionEvent::SessionExpired { .. } => "expired",
+            _ => continue,
+        };
+        metrics::counter!(SESSIONS_TOTAL, "kind" => kind.clone(), "outcome" => outcome)
+            .increment(1);
+        if outcome != "created" {
+            let threshold = session.created.spec.threshold();
+            let millis = event
+                .at()
+                .as_millis()
+                .saturating_sub(session.created.at.as_millis());
+            metrics::histogram!(
+                SESSION_SECONDS,
+                "kind" => kind.clone(),
+                "outcome" => outcome,
+                "threshold" => format!("{}-of-{}", threshold.t(), threshold.n()),
+            )
+            .record(millis as f64 / 1000.0);
+        }
+    }
+}
+
 /// The folded state of one session stream; `None` until it is created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionState(pub Option<Session>);
@@ -121,6 +157,12 @@ impl Aggregate for SessionAggregate {
 
     fn deadline_command(now: Timestamp) -> Option<SessionCommand> {
         Some(SessionCommand::Expire { now })
+    }
+
+    fn observe(state: &SessionState, events: &[SessionEvent]) {
+        if let Some(session) = &state.0 {
+            observe(session, events);
+        }
     }
 
     fn encode(event: &SessionEvent) -> Result<Encoded, SchemaError> {

@@ -1,5 +1,6 @@
 //! A client of the gateway's admin routes (the operator's bearer token) over HTTP,
-//! and of parties' invitation listeners (`mpc party run`).
+//! and of parties' listeners (`mpc party run`): invitations, review and recovery
+//! requests.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::recoveries::{Recovery, RecoveryRequest};
 use crate::reviews::ReviewRequest;
 
 /// How long one request to the gateway or a party may take.
@@ -34,8 +36,17 @@ pub enum AdminError {
     GatewayStatus(StatusCode),
     #[error("the party does not answer")]
     PartyUnreachable(#[source] reqwest::Error),
+    /// The party refused the request with a `{code, message}` error.
+    #[error("the party refused: {code} ({status}): {message}")]
+    PartyRefused {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
     #[error("the party answered {0}")]
     PartyStatus(StatusCode),
+    #[error("the party's answer is not the expected JSON")]
+    UnexpectedPartyAnswer(#[source] reqwest::Error),
 }
 
 /// The gateway's admin routes over HTTP, and parties' invitation listeners.
@@ -108,8 +119,8 @@ impl AdminClient {
         credential: Option<&str>,
     ) -> Result<(), AdminError> {
         let body = BTreeMap::from([("session_id", session_id), ("token", token)]);
-        self.to_party(url, "/v1/invitations", &body, credential)
-            .await
+        let request = self.http.post(format!("{url}/v1/invitations")).json(&body);
+        self.to_party(request, credential).await.map(drop)
     }
 
     /// Posts a review request (`{workflow_id, key_id, title, payload_hex}`) to the
@@ -121,25 +132,64 @@ impl AdminClient {
         request: &ReviewRequest,
         credential: Option<&str>,
     ) -> Result<(), AdminError> {
-        self.to_party(url, "/v1/reviews", request, credential).await
+        let request = self.http.post(format!("{url}/v1/reviews")).json(request);
+        self.to_party(request, credential).await.map(drop)
     }
 
-    async fn to_party<B: Serialize + ?Sized>(
+    /// Posts a recovery request to the holder's node at `url` (`/v1/recoveries`),
+    /// with the party's `credential` as bearer token when it has one; answers with
+    /// the request as the node keeps it for its human to decide.
+    pub async fn request_recovery(
         &self,
         url: &str,
-        path: &str,
-        body: &B,
+        request: &RecoveryRequest,
         credential: Option<&str>,
-    ) -> Result<(), AdminError> {
-        let request = self.http.post(format!("{url}{path}")).json(body);
+    ) -> Result<Recovery, AdminError> {
+        let request = self.http.post(format!("{url}/v1/recoveries")).json(request);
+        let response = self.to_party(request, credential).await?;
+        response
+            .json()
+            .await
+            .map_err(AdminError::UnexpectedPartyAnswer)
+    }
+
+    /// The recovery request `id` as the holder's node at `url` keeps it: once
+    /// approved, with its authorization.
+    pub async fn recovery(
+        &self,
+        url: &str,
+        id: &str,
+        credential: Option<&str>,
+    ) -> Result<Recovery, AdminError> {
+        let request = self.http.get(format!("{url}/v1/recoveries/{id}"));
+        let response = self.to_party(request, credential).await?;
+        response
+            .json()
+            .await
+            .map_err(AdminError::UnexpectedPartyAnswer)
+    }
+
+    async fn to_party(
+        &self,
+        request: reqwest::RequestBuilder,
+        credential: Option<&str>,
+    ) -> Result<reqwest::Response, AdminError> {
         let request = match credential {
             Some(credential) => request.bearer_auth(credential),
             None => request,
         };
         let response = request.send().await.map_err(AdminError::PartyUnreachable)?;
-        if !response.status().is_success() {
-            return Err(AdminError::PartyStatus(response.status()));
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
         }
-        Ok(())
+        Err(match response.json::<ApiError>().await {
+            Ok(e) => AdminError::PartyRefused {
+                status,
+                code: e.code,
+                message: e.message,
+            },
+            Err(_) => AdminError::PartyStatus(status),
+        })
     }
 }

@@ -15,9 +15,11 @@
 //!   configuration names; scratch databases and topics for measurement runs.
 //! - [`party`]: a party node process: its share vault (file or PKCS#11) and identity,
 //!   the [`mpc_party::PartyNode`] over the gateway and a transport, and the invitation
-//!   listener of the server role.
+//!   listener of the server role; [`reviews`] and [`recoveries`], the desks where
+//!   its human decides the review and recovery requests it received.
 //! - [`admin`]: the client of the gateway's admin routes and of parties' invitation
 //!   listeners, for the operator's commands.
+//! - [`metrics`]: the process's Prometheus recorder behind `/metrics`.
 //! - [`softhsm`]: SoftHSM2 tokens for PKCS#11 vaults of in-process parties.
 //! - [`acknowledged`]: an event-store wrapper that records acknowledged appends;
 //!   [`load`]: the bounded load generator behind `mpc load`, [`ledger`] its session and
@@ -34,11 +36,14 @@ pub mod admin;
 pub mod bench;
 pub mod chart;
 pub mod engine_floor;
+mod folder;
 pub mod ledger;
 pub mod load;
 pub mod local;
+pub mod metrics;
 pub mod party;
 pub mod process;
+pub mod recoveries;
 pub mod reviews;
 pub mod services;
 pub mod softhsm;

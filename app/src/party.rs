@@ -4,8 +4,12 @@
 //! part in each session it is invited to (`POST /v1/invitations`), keeps the review
 //! requests of an approver (`POST /v1/reviews`, `GET /v1/reviews[/{workflow}]`, see
 //! [`crate::reviews`]) and signs its human's decision on one
-//! (`POST /v1/reviews/{workflow}/decision`), all behind the party's credential;
-//! `GET /health` answers anyone.
+//! (`POST /v1/reviews/{workflow}/decision`), and keeps the recovery requests of a
+//! holder (`POST /v1/recoveries`, `GET /v1/recoveries[/{id}]`, see
+//! [`crate::recoveries`]) and signs the authorization its human approves
+//! (`POST /v1/recoveries/{id}/decision`), and serves its Prometheus metrics
+//! (`GET /metrics`), all behind the party's credential; `GET /health` answers
+//! anyone.
 //!
 //! Secrets arrive already read ([`VaultConfig`]); where they come from (files,
 //! variables) and what is printed are the binary's.
@@ -33,7 +37,14 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::adapters::{self, AdapterError};
+use crate::metrics::MetricsRender;
+use crate::recoveries::{Recovery, RecoveryDesk, RecoveryError, RecoveryRequest};
 use crate::reviews::{MAX_PAYLOAD_BYTES, ReviewDesk, ReviewError, ReviewRequest};
+
+/// Sessions a node took part in, by outcome (`completed` or [`PartyError::code`]).
+pub const PARTY_SESSIONS_TOTAL: &str = "mpc_party_sessions_total";
+/// Time a node spent in a session, from its invitation to its outcome.
+pub const PARTY_SESSION_SECONDS: &str = "mpc_party_session_duration_seconds";
 
 /// The file under a party's data directory that records spent approvals.
 pub const APPROVAL_JOURNAL: &str = "approvals.journal";
@@ -135,6 +146,10 @@ pub enum PartyProcessError {
     Authorize(#[source] PartyError),
     #[error(transparent)]
     Review(#[from] ReviewError),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    #[error("{0}")]
+    Metrics(String),
 }
 
 /// Creates the party's vault and a new identity stored in it.
@@ -182,6 +197,45 @@ pub async fn authorize_recovery(
             .map_err(PartyProcessError::Authorize)
     })
     .await?
+}
+
+/// Approves the pending recovery request `id` under the party's data directory
+/// (see [`crate::recoveries`]): the authorization is signed from the party's vault
+/// after it checked the request against the pinned roster, then recorded with it.
+/// Offline.
+pub async fn approve_recovery(
+    config: VaultConfig,
+    id: String,
+) -> Result<Recovery, PartyProcessError> {
+    let desk = RecoveryDesk::new(&config.data_dir);
+    let party = config.id.clone();
+    let (vault, signer) = open_vault(config).await?;
+    tokio::task::spawn_blocking(move || {
+        settle_recovery(&desk, &id, Decision::Approve, |key, target, identity| {
+            Holder::new(&*vault, &party, &signer).authorize_recovery(key, target, identity)
+        })
+    })
+    .await?
+}
+
+/// Decides the pending recovery request `id` on `desk`; an approval first signs the
+/// authorization with `authorize`, and nothing is recorded if that refuses.
+fn settle_recovery(
+    desk: &RecoveryDesk,
+    id: &str,
+    decision: Decision,
+    authorize: impl FnOnce(KeyId, &PartyId, &IdentityKey) -> Result<SignedApproval, PartyError>,
+) -> Result<Recovery, PartyProcessError> {
+    let recovery = desk.to_decide(id)?;
+    match decision {
+        Decision::Reject => Ok(desk.rejected(recovery)?),
+        Decision::Approve => {
+            let (key, target, identity) = recovery.asked()?;
+            let signed =
+                authorize(key, &target, &identity).map_err(PartyProcessError::Authorize)?;
+            Ok(desk.approved(recovery, &signed)?)
+        }
+    }
 }
 
 /// This approver's decision on workflow `workflow`: signed with its identity over
@@ -343,6 +397,7 @@ struct Invitation {
 struct Reviewer {
     node: Arc<PartyNode>,
     desk: ReviewDesk,
+    recoveries: RecoveryDesk,
     coordinator: String,
 }
 
@@ -367,6 +422,9 @@ impl InvitationListener {
         data_dir: &std::path::Path,
         coordinator: &str,
     ) -> Result<Self, PartyProcessError> {
+        let metrics = web::Data::new(
+            crate::metrics::install().map_err(|e| PartyProcessError::Metrics(e.to_string()))?,
+        );
         let credential = match credential {
             Some(c) if c.len() < MIN_CREDENTIAL_BYTES => {
                 return Err(PartyProcessError::WeakCredential);
@@ -381,6 +439,7 @@ impl InvitationListener {
         let reviewer = web::Data::new(Reviewer {
             node: node.clone(),
             desk: ReviewDesk::new(data_dir),
+            recoveries: RecoveryDesk::new(data_dir),
             coordinator: coordinator.to_owned(),
         });
         let server = HttpServer::new(move || {
@@ -388,8 +447,10 @@ impl InvitationListener {
                 .app_data(web::Data::new(invitations.clone()))
                 .app_data(credential.clone())
                 .app_data(reviewer.clone())
+                .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(MAX_INVITATION_BYTES))
                 .route("/health", web::get().to(HttpResponse::Ok))
+                .route("/metrics", web::get().to(render_metrics))
                 .route("/v1/invitations", web::post().to(invite))
                 .service(
                     web::resource("/v1/reviews")
@@ -401,6 +462,16 @@ impl InvitationListener {
                 .route(
                     "/v1/reviews/{workflow}/decision",
                     web::post().to(decide_on_review),
+                )
+                .service(
+                    web::resource("/v1/recoveries")
+                        .post(receive_recovery)
+                        .get(list_recoveries),
+                )
+                .route("/v1/recoveries/{id}", web::get().to(show_recovery))
+                .route(
+                    "/v1/recoveries/{id}/decision",
+                    web::post().to(decide_on_recovery),
                 )
         })
         .workers(1)
@@ -443,10 +514,18 @@ impl InvitationListener {
                 let on_outcome = on_outcome.clone();
                 tokio::spawn(async move {
                     let session = invitation.session_id;
+                    let started = std::time::Instant::now();
                     let outcome = node.participate(session, &invitation.token).await;
-                    if let Err(e) = &outcome {
-                        tracing::warn!(%session, error = %e, "session failed");
-                    }
+                    let label = match &outcome {
+                        Ok(_) => "completed",
+                        Err(e) => {
+                            tracing::warn!(%session, error = %e, "session failed");
+                            e.code()
+                        }
+                    };
+                    metrics::counter!(PARTY_SESSIONS_TOTAL, "outcome" => label).increment(1);
+                    metrics::histogram!(PARTY_SESSION_SECONDS, "outcome" => label)
+                        .record(started.elapsed().as_secs_f64());
                     on_outcome(session, outcome);
                 });
             }
@@ -477,6 +556,20 @@ fn unauthorized(http: &HttpRequest, credential: &CredentialDigest) -> Option<Htt
             "message": "this party's listener needs its credential as a bearer token"
         }))
     })
+}
+
+/// `GET /metrics`: the node's Prometheus metrics, behind its credential.
+async fn render_metrics(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    render: web::Data<MetricsRender>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render())
 }
 
 async fn invite(
@@ -605,6 +698,96 @@ fn invalid_decision() -> HttpResponse {
     }))
 }
 
+async fn receive_recovery(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<RecoveryRequest>(&body) else {
+        return HttpResponse::BadRequest().json(json!({
+            "code": "invalid_body",
+            "message": "expected {\"key_id\", \"target\", \"device_identity\": \
+                        {\"signing\", \"encryption\"}, \"reason\"}"
+        }));
+    };
+    answer(
+        reviewer.recoveries.receive(request).map_err(Into::into),
+        StatusCode::CREATED,
+    )
+}
+
+async fn list_recoveries(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    answer(
+        reviewer.recoveries.list().map_err(Into::into),
+        StatusCode::OK,
+    )
+}
+
+async fn show_recovery(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    answer(
+        reviewer.recoveries.get(&id).map_err(Into::into),
+        StatusCode::OK,
+    )
+}
+
+/// A human's decision on a recovery request (`POST /v1/recoveries/{id}/decision`):
+/// the id names everything the request asks.
+#[derive(Deserialize)]
+struct RecoveryDecisionBody {
+    decision: String,
+}
+
+async fn decide_on_recovery(
+    http: HttpRequest,
+    credential: web::Data<CredentialDigest>,
+    reviewer: web::Data<Reviewer>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&http, &credential) {
+        return refused;
+    }
+    let decision = match serde_json::from_slice::<RecoveryDecisionBody>(&body) {
+        Ok(body) if body.decision == "approve" => Decision::Approve,
+        Ok(body) if body.decision == "reject" => Decision::Reject,
+        _ => {
+            return HttpResponse::BadRequest().json(json!({
+                "code": "invalid_body",
+                "message": "expected {\"decision\": \"approve\" | \"reject\"}"
+            }));
+        }
+    };
+    let holder = reviewer.node.holder();
+    answer(
+        settle_recovery(
+            &reviewer.recoveries,
+            &id,
+            decision,
+            |key, target, identity| holder.authorize_recovery(key, target, identity),
+        ),
+        StatusCode::OK,
+    )
+}
+
 /// The one table from a review route's outcome to its answer.
 fn answer<T: serde::Serialize>(
     result: Result<T, PartyProcessError>,
@@ -625,6 +808,21 @@ fn answer<T: serde::Serialize>(
             ReviewError::Changed { .. } => (StatusCode::CONFLICT, "payload_changed"),
             ReviewError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_review"),
             ReviewError::Corrupt(_) | ReviewError::Io(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        },
+        PartyProcessError::Recovery(recovery) => match recovery {
+            RecoveryError::InvalidKey(_)
+            | RecoveryError::InvalidTarget(_)
+            | RecoveryError::InvalidIdentity(_)
+            | RecoveryError::ReasonTooLong
+            | RecoveryError::InvalidRequestId(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_recovery_request")
+            }
+            RecoveryError::Full => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            RecoveryError::AlreadyDecided(_) => (StatusCode::CONFLICT, "already_decided"),
+            RecoveryError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_recovery_request"),
+            RecoveryError::Corrupt(_) | RecoveryError::Io(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         },

@@ -10,15 +10,15 @@
 //! SHA-256 of the payload the human saw ([`ReviewDesk::to_decide`]) and is refused if
 //! the stored payload changed since; a decided review is never replaced.
 //!
-//! One JSON file per workflow (`reviews/<workflow id>.json`), written whole to a
-//! temporary file and renamed over the old one, so the CLI and a running node can
-//! share the directory.
+//! One JSON file per workflow (`reviews/<workflow id>.json`, see [`crate::folder`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mpc_events::{Decision, KeyId, WorkflowId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::folder::{Folder, Read};
 
 /// The directory under a party's data directory that holds its reviews.
 pub const REVIEWS_DIR: &str = "reviews";
@@ -98,14 +98,14 @@ pub enum ReviewError {
 /// A node's reviews, in `<data dir>/reviews`.
 #[derive(Debug, Clone)]
 pub struct ReviewDesk {
-    dir: PathBuf,
+    folder: Folder,
 }
 
 impl ReviewDesk {
     /// The desk of the party whose data directory is `data_dir`.
     pub fn new(data_dir: &Path) -> Self {
         Self {
-            dir: data_dir.join(REVIEWS_DIR),
+            folder: Folder::new(data_dir.join(REVIEWS_DIR)),
         }
     }
 
@@ -151,20 +151,11 @@ impl ReviewDesk {
 
     /// Every review, pending and decided, oldest workflow first.
     pub fn list(&self) -> Result<Vec<Review>, ReviewError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut reviews = Vec::new();
-        for entry in entries {
-            let name = entry?.file_name();
-            if let Some(workflow) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                reviews.push(self.get(workflow)?);
-            }
-        }
-        reviews.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id));
-        Ok(reviews)
+        self.folder
+            .names()?
+            .iter()
+            .map(|workflow| self.get(workflow))
+            .collect()
     }
 
     /// The review of `workflow`.
@@ -172,14 +163,11 @@ impl ReviewDesk {
         let id: WorkflowId = workflow
             .parse()
             .map_err(|_| ReviewError::InvalidWorkflow(workflow.to_owned()))?;
-        let bytes = match std::fs::read(self.path(id)) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ReviewError::Unknown(id.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        serde_json::from_slice(&bytes).map_err(|_| ReviewError::Corrupt(id.to_string()))
+        match self.folder.read(&id.to_string())? {
+            Read::Found(review) => Ok(review),
+            Read::Missing => Err(ReviewError::Unknown(id.to_string())),
+            Read::Corrupt => Err(ReviewError::Corrupt(id.to_string())),
+        }
     }
 
     /// The pending review of `workflow` whose payload hashes to `shown_sha256`
@@ -215,20 +203,8 @@ impl ReviewDesk {
         Ok(review)
     }
 
-    fn path(&self, workflow: WorkflowId) -> PathBuf {
-        self.dir.join(format!("{workflow}.json"))
-    }
-
     fn store(&self, review: &Review) -> Result<(), ReviewError> {
-        std::fs::create_dir_all(&self.dir)?;
-        let bytes =
-            serde_json::to_vec_pretty(review).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        std::io::Write::write_all(&mut file, &bytes)?;
-        file.as_file().sync_all()?;
-        file.persist(self.path(review.workflow()?))
-            .map_err(|e| e.error)?;
-        Ok(())
+        Ok(self.folder.write(&review.workflow()?.to_string(), review)?)
     }
 }
 

@@ -1,9 +1,14 @@
 //! Operator commands that call the coordinator's gateway with the admin bearer
 //! token:
 //!
-//! - `mpc recovery start` starts an account's recovery session (`device_lost`: a
-//!   new device's share rebuilt by server and recovery; `share_rotation`: every
-//!   share refreshed); `mpc recovery list` prints the account's recovery sessions.
+//! - `mpc recovery request` asks the holders of a recovering account's key to
+//!   authorize rebuilding its device share for a new device: it pushes the request
+//!   to their nodes named by `--review PARTY=URL` (their `mpc party recoveries`
+//!   desk). `mpc recovery start` starts an account's recovery session (`device_lost`:
+//!   the new device's share rebuilt by server and recovery, with the authorizations
+//!   their humans approved, collected from their nodes with `--authorizations-from`
+//!   or given as files; `share_rotation`: every share refreshed);
+//!   `mpc recovery list` prints the account's recovery sessions.
 //! - `mpc refresh` rotates every share of any completed key once, or, with
 //!   `--every`, whenever the current share generation is that old.
 //! - `mpc workflow open` asks a key's holders to review a payload and pushes the
@@ -22,12 +27,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{
-    CreateSessionResponse, CreateWorkflowRequest, CreateWorkflowResponse, IdentityDto, KeyStateDto,
-    RecoveriesDto, RecoveryRequest, SessionTtlRequest, WorkflowDto,
+    AccountDto, CreateSessionResponse, CreateWorkflowRequest, CreateWorkflowResponse, IdentityDto,
+    KeyStateDto, RecoveriesDto, RecoveryRequest, SessionTtlRequest, SignedApprovalDto, WorkflowDto,
 };
 use mpc_app::admin::AdminClient;
+use mpc_app::recoveries::request_id;
 use mpc_app::reviews::ReviewRequest;
-use mpc_events::{AccountId, IdentityKey, KeyId, Timestamp, WorkflowId};
+use mpc_events::{AccountId, IdentityKey, KeyId, PartyId, Timestamp, WorkflowId};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -102,6 +108,9 @@ pub fn refresh_due(
 
 #[derive(Subcommand, Debug)]
 pub enum RecoveryCommand {
+    /// Ask the key's holders to authorize a new device: push the request to their
+    /// nodes, where their humans approve or reject it.
+    Request(RequestArgs),
     /// Start a recovery session of an account; invite parties or print the tokens.
     Start(StartArgs),
     /// Print an account's recovery sessions, oldest first, as JSON.
@@ -136,12 +145,35 @@ pub struct StartArgs {
     /// authorize-recovery` printed (once per holder: server and recovery).
     #[arg(long = "authorization", value_name = "FILE")]
     pub authorizations: Vec<PathBuf>,
+    /// For `device_lost`: collect holder PARTY's authorization from its node at URL,
+    /// where its human approved `mpc recovery request`'s request.
+    #[arg(long = "authorizations-from", value_name = "PARTY=URL", value_parser = parse_invite)]
+    pub authorizations_from: Vec<Invite>,
     /// Lifetime of the session in seconds (default 600).
     #[arg(long)]
     pub ttl_seconds: Option<u64>,
     /// Hand PARTY's join token to its `mpc party run` listener at URL.
     #[arg(long = "invite", value_name = "PARTY=URL", value_parser = parse_invite)]
     pub invites: Vec<Invite>,
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// The recovering account whose device share is lost.
+    #[arg(long)]
+    pub account: AccountId,
+    /// The new device's identity, the JSON `mpc party identity` prints there, from
+    /// this file or `-` for standard input.
+    #[arg(long)]
+    pub device_identity_json: PathBuf,
+    /// Why, for the holders deciding (at most 500 characters).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Send holder PARTY's node (`mpc party run` at URL) the request.
+    #[arg(long = "review", value_name = "PARTY=URL", value_parser = parse_invite)]
+    pub reviews: Vec<Invite>,
 }
 
 #[derive(Args, Debug)]
@@ -304,9 +336,7 @@ async fn open_workflow(
         workflow_id: created.workflow_id.clone(),
         ..request
     };
-    let credential = std::env::var(crate::party::INVITATION_TOKEN)
-        .ok()
-        .map(Zeroizing::new);
+    let credential = party_credential();
     let mut sent = Vec::new();
     for review in &args.reviews {
         client
@@ -337,9 +367,25 @@ async fn open_workflow(
 /// Runs `mpc recovery …`.
 pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
     match command {
+        RecoveryCommand::Request(args) => {
+            let client = admin_client(&args.gateway)?;
+            let requested = request_recovery(&client, &args).await?;
+            println!("{requested}");
+        }
         RecoveryCommand::Start(args) => {
             let client = admin_client(&args.gateway)?;
-            let request = recovery_request(&args)?;
+            let mut request = recovery_request(&args)?;
+            if let RecoveryRequest::DeviceLost {
+                device_identity,
+                authorizations,
+                ..
+            } = &mut request
+            {
+                let asked = asked_of(&client, args.account, device_identity).await?;
+                for holder in &args.authorizations_from {
+                    authorizations.push(collect_authorization(&client, &asked, holder).await?);
+                }
+            }
             let created: CreateSessionResponse = client
                 .post(
                     &format!("/v1/accounts/{}/recoveries", args.account),
@@ -358,6 +404,150 @@ pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a device-lost recovery of an account asks its holders: the request their
+/// nodes keep, and the holders.
+struct Asked {
+    request: mpc_app::recoveries::RecoveryRequest,
+    id: String,
+    holders: Vec<String>,
+}
+
+/// The request to rebuild `account`'s device share for the device `identity`, from
+/// the account as the gateway shows it.
+async fn asked_of(
+    client: &AdminClient,
+    account: AccountId,
+    identity: &IdentityDto,
+) -> anyhow::Result<Asked> {
+    let account: AccountDto = client.get(&format!("/v1/accounts/{account}")).await?;
+    let key = account
+        .key_id
+        .as_deref()
+        .context("the account's key is not generated yet")?;
+    let target = account
+        .shares
+        .get("device")
+        .context("the account has no device share")?;
+    let id = request_id(
+        key.parse()
+            .context("the gateway answered a malformed key id")?,
+        &PartyId::parse(target.as_str()).context("the gateway answered a malformed party id")?,
+        &IdentityKey::try_from(identity).context("the device identity is invalid")?,
+    );
+    Ok(Asked {
+        request: mpc_app::recoveries::RecoveryRequest {
+            key_id: key.to_owned(),
+            target: target.clone(),
+            device_identity: identity.clone(),
+            reason: String::new(),
+        },
+        id,
+        holders: account
+            .shares
+            .values()
+            .filter(|holder| *holder != target)
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Checks that `holder` is one of the holders a request goes to.
+fn check_holder(asked: &Asked, holder: &Invite) -> anyhow::Result<()> {
+    if asked.holders.contains(&holder.party) {
+        return Ok(());
+    }
+    bail!(
+        "{} is not a holder that can authorize this recovery (they are: {})",
+        holder.party,
+        asked.holders.join(", ")
+    )
+}
+
+/// Sends each `--review` holder's node the request.
+async fn request_recovery(
+    client: &AdminClient,
+    args: &RequestArgs,
+) -> anyhow::Result<serde_json::Value> {
+    let identity = read_identity(&args.device_identity_json)?;
+    let mut asked = asked_of(client, args.account, &identity).await?;
+    asked.request.reason = args.reason.clone();
+    for review in &args.reviews {
+        check_holder(&asked, review)?;
+    }
+    let credential = party_credential();
+    let mut sent = Vec::new();
+    for review in &args.reviews {
+        let kept = client
+            .request_recovery(
+                &review.url,
+                &asked.request,
+                credential.as_deref().map(String::as_str),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "the recovery request did not reach {} at {}",
+                    review.party, review.url
+                )
+            })?;
+        if kept.request_id != asked.id {
+            bail!(
+                "{} keeps the request as {}, not {}",
+                review.party,
+                kept.request_id,
+                asked.id
+            );
+        }
+        sent.push(review.party.clone());
+    }
+    Ok(json!({
+        "request_id": asked.id,
+        "key_id": asked.request.key_id,
+        "target": asked.request.target,
+        "device_identity": asked.request.device_identity,
+        "requests_sent": sent,
+    }))
+}
+
+/// The authorization `holder`'s human approved on its node.
+async fn collect_authorization(
+    client: &AdminClient,
+    asked: &Asked,
+    holder: &Invite,
+) -> anyhow::Result<SignedApprovalDto> {
+    check_holder(asked, holder)?;
+    let credential = party_credential();
+    let kept = client
+        .recovery(
+            &holder.url,
+            &asked.id,
+            credential.as_deref().map(String::as_str),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot read recovery request {} from {} at {}",
+                asked.id, holder.party, holder.url
+            )
+        })?;
+    match (kept.decision.as_deref(), kept.authorization) {
+        (Some("approve"), Some(authorization)) => Ok(authorization),
+        (Some("reject"), _) => bail!("{} rejected recovery request {}", holder.party, asked.id),
+        _ => bail!(
+            "{} has not decided recovery request {} yet",
+            holder.party,
+            asked.id
+        ),
+    }
+}
+
+/// The credential of parties' listeners, when one is set.
+fn party_credential() -> Option<Zeroizing<String>> {
+    std::env::var(crate::party::INVITATION_TOKEN)
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Runs `mpc refresh`: once, or as a scheduler with `--every`.
@@ -444,13 +634,18 @@ pub fn recovery_request(args: &StartArgs) -> anyhow::Result<RecoveryRequest> {
             ttl_seconds: args.ttl_seconds,
         },
         (RecoveryType::DeviceLost, None) => bail!("device_lost needs --device-identity-json"),
-        (RecoveryType::ShareRotation, None) if args.authorizations.is_empty() => {
+        (RecoveryType::ShareRotation, None)
+            if args.authorizations.is_empty() && args.authorizations_from.is_empty() =>
+        {
             RecoveryRequest::ShareRotation {
                 ttl_seconds: args.ttl_seconds,
             }
         }
         (RecoveryType::ShareRotation, _) => {
-            bail!("--device-identity-json and --authorization are only for device_lost")
+            bail!(
+                "--device-identity-json, --authorization and --authorizations-from are only \
+                 for device_lost"
+            )
         }
     })
 }
@@ -504,9 +699,7 @@ async fn hand_out(
         mut join_tokens,
         expires_at,
     } = created;
-    let credential = std::env::var(crate::party::INVITATION_TOKEN)
-        .ok()
-        .map(Zeroizing::new);
+    let credential = party_credential();
     let mut invited = Vec::new();
     for invite in invites {
         let token = Zeroizing::new(join_tokens.remove(&invite.party).with_context(|| {

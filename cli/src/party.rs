@@ -12,6 +12,12 @@
 //!   requests its node received (`mpc_app::reviews`), each payload shown with its
 //!   SHA-256, and the decision signed over the stored payload the human saw (named
 //!   by that digest) and posted;
+//! - `recoveries list|show|approve|reject` is a holder's recovery desk: the requests
+//!   to rebuild another holder's lost share for a new device that its node received
+//!   (`mpc_app::recoveries`), each with the new device's identity keys to compare
+//!   with what that device shows; approving signs the authorization (checked
+//!   against the pinned roster) and keeps it for `mpc recovery start
+//!   --authorizations-from`;
 //! - `decide` signs this approver's decision on a workflow over a payload file it
 //!   reviewed and the key as its vault holds it, and posts it.
 //!
@@ -30,6 +36,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use mpc_api::{IdentityDto, ReportRequest, SignedApprovalDto};
 use mpc_app::party::{self as process, InvitationListener, NodeConfig, VaultConfig};
+use mpc_app::recoveries::RecoveryDesk;
 use mpc_app::reviews::ReviewDesk;
 use mpc_crypto::PartyIdentity;
 use mpc_events::{Decision, IdentityKey, KeyId, PartyId, PartyOutcome, SessionId, WorkflowId};
@@ -61,6 +68,41 @@ pub enum PartyCommand {
     /// The review requests this node received: list, show, approve or reject them.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// The recovery requests this node received: list, show, approve or reject them.
+    #[command(subcommand)]
+    Recoveries(RecoveriesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecoveriesCommand {
+    /// Every recovery request, pending and decided, as JSON lines.
+    List(DeskArgs),
+    /// One recovery request: the key, the holder whose share is lost and the new
+    /// device's identity keys (compare them with what the new device shows).
+    Show(RecoveryShowArgs),
+    /// Approve: sign this holder's authorization of the repair; print the request.
+    Approve(RecoveryApproveArgs),
+    /// Reject the request; print it.
+    Reject(RecoveryShowArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RecoveryShowArgs {
+    #[command(flatten)]
+    pub desk: DeskArgs,
+    /// The request's id (`list` prints it).
+    #[arg(long)]
+    pub request: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RecoveryApproveArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// The request's id (`list` prints it): the SHA-256 of what it asks, so it
+    /// names exactly the key, lost holder and device identity you were shown.
+    #[arg(long)]
+    pub request: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,6 +312,7 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&workflow)?);
         }
         PartyCommand::Approvals(command) => approvals(command).await?,
+        PartyCommand::Recoveries(command) => recoveries(command).await?,
         PartyCommand::Join(args) => {
             let node = process::node(node_config(&args.node)?).await?;
             let outcome = node.participate(args.session, &args.token).await?;
@@ -331,6 +374,29 @@ async fn approvals(command: ApprovalsCommand) -> anyhow::Result<()> {
         ApprovalsCommand::Approve(args) => verdict(args, Decision::Approve).await?,
         ApprovalsCommand::Reject(args) => verdict(args, Decision::Reject).await?,
     }
+    Ok(())
+}
+
+async fn recoveries(command: RecoveriesCommand) -> anyhow::Result<()> {
+    let recovery = match command {
+        RecoveriesCommand::List(args) => {
+            for recovery in RecoveryDesk::new(&args.data_dir).list()? {
+                println!("{}", serde_json::to_string(&recovery)?);
+            }
+            return Ok(());
+        }
+        RecoveriesCommand::Show(args) => {
+            RecoveryDesk::new(&args.desk.data_dir).get(&args.request)?
+        }
+        RecoveriesCommand::Approve(args) => {
+            process::approve_recovery(vault_config(&args.vault)?, args.request).await?
+        }
+        RecoveriesCommand::Reject(args) => {
+            let desk = RecoveryDesk::new(&args.desk.data_dir);
+            desk.rejected(desk.to_decide(&args.request)?)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&recovery)?);
     Ok(())
 }
 

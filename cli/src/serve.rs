@@ -2,7 +2,7 @@
 //! session-status, audit-log, accounts and approval-workflow projections, and, with
 //! Kafka, the domain-event outbox. On start-up it resumes every open session, so
 //! deadlines fire after a restart, and every pending approval workflow, so they
-//! expire. Projection runners are restarted after a store
+//! expire. `GET /metrics` serves its Prometheus metrics. Projection runners are restarted after a store
 //! outage, and every session that ends has its transport log closed.
 
 use std::net::SocketAddr;
@@ -81,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot configure the gateway")?,
     );
     let mut config = GatewayConfig::new(args.bind);
+    config.metrics = Some(mpc_app::metrics::install()?);
     config.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert_path), Some(key_path)) => Some(TlsFiles {
             cert_path: cert_path.clone(),

@@ -590,7 +590,8 @@ async fn a_sigkilled_coordinator_restarts_and_the_running_keygen_completes() {
 
 /// A party's invitation endpoint: with a credential configured, an invitation
 /// without it, or with another, is refused before its body is read; without one,
-/// `mpc party run` refuses to listen on a non-loopback address.
+/// `mpc party run` refuses to listen on a non-loopback address. The review and
+/// recovery desks are behind the same credential.
 #[tokio::test]
 async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
     const CREDENTIAL: &str = "a-long-random-invitation-credential";
@@ -713,13 +714,61 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
         json!([]),
         "nothing was stored without the credential"
     );
+
+    // So is the recovery desk.
+    let identity = init_party("device", &dir.path().join("device"))["identity"].clone();
+    let recovery = json!({
+        "key_id": uuid::Uuid::now_v7().to_string(), "target": "device",
+        "device_identity": identity,
+    });
+    let recoveries = format!("{}/v1/recoveries", node.url);
+    let some_id = "ab".repeat(32);
+    for request in [
+        http.post(&recoveries).json(&recovery),
+        http.get(&recoveries),
+        http.get(format!("{recoveries}/{some_id}")),
+        http.post(format!("{recoveries}/{some_id}/decision"))
+            .json(&json!({"decision": "approve"})),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let listed: Value = http
+        .get(&recoveries)
+        .bearer_auth(CREDENTIAL)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        json!([]),
+        "no recovery request was stored without the credential"
+    );
+    let kept: Value = http
+        .post(&recoveries)
+        .bearer_auth(CREDENTIAL)
+        .json(&recovery)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["device_identity"], recovery["device_identity"]);
+    assert_eq!(kept["decision"], Value::Null);
 }
 
 /// The lost-phone flow as its people run it, each with their own command: the
 /// operator sets the account recovering; the user initializes a new phone; the
-/// server's and the recovery key's holders each sign an authorization with `mpc party
-/// authorize-recovery` (checked against the roster their vault pinned); the operator
-/// starts the recovery with them. Without both authorizations the admin token alone
+/// operator pushes the recovery request to the server's and the recovery key's nodes
+/// (`mpc recovery request`); each holder's human approves it on its own node (the
+/// server with `mpc party recoveries approve`, the recovery key through its node's
+/// HTTP decision route), which signs the authorization checked against the roster its
+/// vault pinned; the operator starts the recovery with the authorizations collected
+/// from the nodes. Undecided, or with one authorization of two, the admin token alone
 /// gets a refusal and nothing is recorded. The rebuilt phone then signs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
@@ -763,56 +812,62 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
     let phone_process = cluster.start_party("device");
     *cluster.party("device") = phone_process;
 
-    let mut authorizations = Vec::new();
-    for id in ["server", "recovery"] {
-        let dir = cluster.party_dir(id);
-        let out = cluster.mpc(&[
-            "party",
-            "authorize-recovery",
-            "--id",
-            id,
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--key",
-            &key,
-            "--target",
-            "device",
-            "--device-identity-json",
-            phone_file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let file = cluster.dir.path().join(format!("{id}.authorization.json"));
-        std::fs::write(&file, &out.stdout).unwrap();
-        authorizations.push(file);
-    }
-    // A holder does not authorize its own repair.
-    let dir = cluster.party_dir("server");
-    let own = cluster.mpc(&[
-        "party",
-        "authorize-recovery",
-        "--id",
-        "server",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--key",
-        &key,
-        "--target",
-        "server",
+    let url_of = |id: &str| {
+        cluster
+            .parties
+            .iter()
+            .find(|(p, _)| p == id)
+            .unwrap()
+            .1
+            .url
+            .clone()
+    };
+    let phone = phone_file.to_str().unwrap();
+    let requested = cluster.mpc(&[
+        "recovery",
+        "request",
+        "--account",
+        &account,
         "--device-identity-json",
-        phone_file.to_str().unwrap(),
+        phone,
+        "--reason",
+        "lost phone, ticket 4711",
+        "--review",
+        &format!("server={}", url_of("server")),
+        "--review",
+        &format!("recovery={}", url_of("recovery")),
     ]);
-    assert!(!own.status.success());
+    assert!(
+        requested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&requested.stderr)
+    );
+    let requested: Value = serde_json::from_slice(&requested.stdout).unwrap();
+    let request_id = requested["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(requested["target"], "device");
+    assert_eq!(requested["device_identity"], new_phone["identity"]);
+    assert_eq!(requested["requests_sent"], json!(["server", "recovery"]));
+
+    // Each holder's human sees the request on its own node, pending.
+    let server_dir = cluster.party_dir("server");
+    let listed = cluster.mpc(&[
+        "party",
+        "recoveries",
+        "list",
+        "--data-dir",
+        server_dir.to_str().unwrap(),
+    ]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["request_id"], request_id.as_str());
+    assert_eq!(listed["reason"], "lost phone, ticket 4711");
+    assert_eq!(listed["decision"], Value::Null);
 
     let invites: Vec<String> = cluster
         .parties
         .iter()
         .map(|(id, process)| format!("{id}={}", process.url))
         .collect();
-    let start = |authorizations: &[PathBuf]| {
+    let start = |from: &[&str]| {
         let mut args = vec![
             "recovery".to_owned(),
             "start".to_owned(),
@@ -821,12 +876,12 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
             "--type".to_owned(),
             "device_lost".to_owned(),
             "--device-identity-json".to_owned(),
-            phone_file.to_str().unwrap().to_owned(),
+            phone.to_owned(),
         ];
-        for file in authorizations {
+        for id in from {
             args.extend([
-                "--authorization".to_owned(),
-                file.to_str().unwrap().to_owned(),
+                "--authorizations-from".to_owned(),
+                format!("{id}={}", url_of(id)),
             ]);
         }
         for invite in &invites {
@@ -846,19 +901,103 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
         }
     };
     let before = head(&db).await;
-    for partial in [&authorizations[..0], &authorizations[1..]] {
-        let refused = start(partial);
-        let stderr = String::from_utf8_lossy(&refused.stderr);
-        assert!(!refused.status.success());
-        assert!(stderr.contains("recovery_not_authorized"), "{stderr}");
-    }
+    let undecided = start(&["server", "recovery"]);
+    assert!(!undecided.status.success());
+    let stderr = String::from_utf8_lossy(&undecided.stderr);
+    assert!(stderr.contains("has not decided"), "{stderr}");
+
+    // The server's human approves on its node with the CLI.
+    let approved = cluster.mpc(&[
+        "party",
+        "recoveries",
+        "approve",
+        "--id",
+        "server",
+        "--data-dir",
+        server_dir.to_str().unwrap(),
+        "--request",
+        &request_id,
+    ]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let approved: Value = serde_json::from_slice(&approved.stdout).unwrap();
+    assert_eq!(approved["decision"], "approve");
+    assert_eq!(approved["authorization"]["approver"], "server");
+
+    // A holder does not authorize its own repair, offline or on its desk.
+    let own = cluster.mpc(&[
+        "party",
+        "authorize-recovery",
+        "--id",
+        "server",
+        "--data-dir",
+        server_dir.to_str().unwrap(),
+        "--key",
+        &key,
+        "--target",
+        "server",
+        "--device-identity-json",
+        phone,
+    ]);
+    assert!(!own.status.success());
+    let recovery_url = url_of("recovery");
+    let own: Value = cluster
+        .http
+        .post(format!("{recovery_url}/v1/recoveries"))
+        .json(&json!({
+            "key_id": key, "target": "recovery", "device_identity": new_phone["identity"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let decide = |id: &str| {
+        let url = format!("{recovery_url}/v1/recoveries/{id}/decision");
+        let http = cluster.http.clone();
+        async move {
+            let response = http
+                .post(url)
+                .json(&json!({"decision": "approve"}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, refused) = decide(own["request_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("cannot_sign"))
+    );
+
+    // One authorization of the two needed: the admin token alone gets a refusal.
+    let partial = start(&["server"]);
+    assert!(!partial.status.success());
+    let stderr = String::from_utf8_lossy(&partial.stderr);
+    assert!(stderr.contains("recovery_not_authorized"), "{stderr}");
     assert_eq!(
         head(&db).await,
         before,
         "a refused recovery recorded events"
     );
 
-    let started = start(&authorizations);
+    // The recovery key's human approves through its node's HTTP decision route.
+    let (status, approved) = decide(&request_id).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["authorization"]["approver"], "recovery");
+    let (status, again) = decide(&request_id).await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("already_decided"))
+    );
+
+    let started = start(&["server", "recovery"]);
     assert!(
         started.status.success(),
         "{}",
@@ -873,6 +1012,35 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
     cluster
         .signs(&key, &public_key, &["device", "server"])
         .await;
+
+    // What happened is on the coordinator's and the server node's /metrics.
+    let scrape = |url: String| {
+        let http = cluster.http.clone();
+        async move {
+            let response = http.get(format!("{url}/metrics")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let coordinator = scrape(cluster.coordinator.url.clone()).await;
+    for (kind, outcome, count) in [
+        ("keygen", "completed", 1),
+        ("refresh", "completed", 1),
+        ("signing", "completed", 1),
+        ("signing", "created", 1),
+    ] {
+        let line = format!("mpc_sessions_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {count}");
+        assert!(
+            coordinator.lines().any(|l| l == line),
+            "no `{line}` in:\n{coordinator}"
+        );
+    }
+    let server = scrape(url_of("server")).await;
+    let line = "mpc_party_sessions_total{outcome=\"completed\"} 3";
+    assert!(
+        server.lines().any(|l| l == line),
+        "keygen, recovery and signing: no `{line}` in:\n{server}"
+    );
     drop(cluster);
     db.drop_now().await;
 }

@@ -27,7 +27,7 @@
 //! | `POST /v1/workflows/{id}/signing` | admin | signing session of an approved workflow, carrying its approvals |
 //! | `POST /v1/data/signatures` | admin | signing session over a document or record (`data_hex`) |
 //! | `POST /v1/data/verify` | anyone | does a signature sign the SHA-256 of `data_hex`? |
-//! | `GET /health`, `GET /ready`, `GET /openapi.json` | anyone | operations |
+//! | `GET /health`, `GET /ready`, `GET /openapi.json`, `GET /metrics` | anyone | operations ([`metrics`]: Prometheus text, no secret in any label) |
 //!
 //! Bodies are the DTOs of [`mpc_api`]; every refusal is an
 //! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes.
@@ -44,6 +44,7 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 mod inboxes;
+pub mod metrics;
 mod openapi;
 pub mod routes;
 pub mod workflows;
@@ -64,6 +65,7 @@ use mpc_transport::Transport;
 pub use auth::{Auth, JwtKeys, KeyError};
 pub use error::GatewayError;
 pub use inboxes::Inboxes;
+pub use metrics::MetricsRender;
 pub use openapi::ApiDoc;
 
 /// Default cap on JSON request bodies (64 KiB).
@@ -77,7 +79,7 @@ pub struct TlsFiles {
 }
 
 /// How the gateway serves HTTP.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Where to listen; port 0 picks a free port ([`Gateway::start`] returns it).
     pub bind: SocketAddr,
@@ -88,6 +90,8 @@ pub struct GatewayConfig {
     pub json_limit: usize,
     /// HTTP worker threads; `None` is actix-web's default (one per core).
     pub workers: Option<usize>,
+    /// What `GET /metrics` serves; `None`: 404.
+    pub metrics: Option<MetricsRender>,
 }
 
 impl GatewayConfig {
@@ -98,6 +102,7 @@ impl GatewayConfig {
             tls: None,
             json_limit: DEFAULT_JSON_LIMIT,
             workers: None,
+            metrics: None,
         }
     }
 }
@@ -128,6 +133,7 @@ pub struct GatewayState {
     pub inboxes: Arc<Inboxes>,
     openapi: web::Bytes,
     json_limit: usize,
+    metrics: Option<MetricsRender>,
 }
 
 /// A configured gateway, ready to serve.
@@ -154,6 +160,7 @@ impl Gateway {
                 inboxes: Arc::new(Inboxes::default()),
                 openapi: openapi.into(),
                 json_limit: config.json_limit,
+                metrics: config.metrics,
             },
             bind: config.bind,
             tls: config.tls,
@@ -175,7 +182,11 @@ impl Gateway {
     /// (await it, or stop it through [`Server::handle`]).
     pub fn start(self) -> io::Result<(SocketAddr, Server)> {
         let configure = self.configure();
-        let mut server = HttpServer::new(move || App::new().configure(configure.clone()));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(metrics::record))
+                .configure(configure.clone())
+        });
         if let Some(workers) = self.workers {
             server = server.workers(workers);
         }
@@ -213,6 +224,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
         .route("/health", web::get().to(routes::health))
         .route("/ready", web::get().to(routes::ready))
         .route("/openapi.json", web::get().to(routes::openapi))
+        .route("/metrics", web::get().to(metrics::render))
         .service(
             web::scope("/v1")
                 .route("/sessions", web::post().to(routes::create_session))

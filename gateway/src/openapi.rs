@@ -46,6 +46,7 @@ use crate::{accounts, routes, workflows};
         workflows::verify_data,
         routes::health,
         routes::ready,
+        crate::metrics::render,
     ),
     components(schemas(
         ApiError, CloseRequest, CreateSessionRequest, CreateSessionResponse, FailureDto,

@@ -50,6 +50,7 @@ async fn openapi_document_lists_every_route() {
         ("/v1/data/verify", "post"),
         ("/health", "get"),
         ("/ready", "get"),
+        ("/metrics", "get"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }

@@ -151,6 +151,35 @@ pub enum PartyError {
 }
 
 impl PartyError {
+    /// A stable snake_case name of the failure (a metric label, a log field).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Coordinator(_) => "coordinator",
+            Self::NotInvited(_) => "not_invited",
+            Self::IdentityMismatch => "identity_mismatch",
+            Self::WrongKind { .. } => "wrong_kind",
+            Self::NotStarted(..) => "not_started",
+            Self::Ended(..) => "ended",
+            Self::BadRefresh(_) => "bad_refresh",
+            Self::RepairTargetMismatch => "repair_target_mismatch",
+            Self::RepairPolicyMismatch { .. } => "repair_policy_mismatch",
+            Self::MessageHashMismatch => "message_hash_mismatch",
+            Self::ShareKeyMismatch => "share_key_mismatch",
+            Self::ApprovalRequired(_) => "approval_required",
+            Self::PrehashRefused(_) => "prehash_refused",
+            Self::Roster(_) => "roster",
+            Self::Approvals(_) => "approvals",
+            Self::RecoveryNotAuthorized(_) => "recovery_not_authorized",
+            Self::ApprovalsSpent(_) => "approvals_spent",
+            Self::Timeout => "timeout",
+            Self::Transport(_) => "transport",
+            Self::Engine(_) => "engine_abort",
+            Self::Setup(_) => "engine_setup",
+            Self::Vault(_) => "vault",
+            Self::Envelope(_) => "envelope",
+        }
+    }
+
     /// Whether the coordinator has yet to hear of this failure from this party. A
     /// protocol abort is reported with its culprit as it happens; a session that
     /// ended or expired needs no report; a party not invited, or that cannot reach
