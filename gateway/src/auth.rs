@@ -10,8 +10,12 @@
 
 use std::sync::Arc;
 
-use actix_web::HttpRequest;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, ResponseError, web};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mpc_actors::{JoinToken, TokenIssuer};
@@ -301,6 +305,49 @@ impl Auth {
             )),
         }
     }
+}
+
+/// The `/v1` routes whose credential is in the body, not a bearer token: joining
+/// (the join token), an approver's decision (its signature) and verifying data
+/// (needs none).
+const BODY_CREDENTIAL_ROUTES: [(Method, &str); 3] = [
+    (Method::POST, "/v1/sessions/{id}/join"),
+    (Method::POST, "/v1/workflows/{id}/decisions"),
+    (Method::POST, "/v1/data/verify"),
+];
+
+/// Authenticate before validating: every routed `/v1` call but those of
+/// [`BODY_CREDENTIAL_ROUTES`] must carry a valid bearer token (the admin token or
+/// an access token) before its path or body is read, so a caller without one gets
+/// 401 and learns nothing about what would have been valid. Which caller may call
+/// what is still each handler's check.
+pub async fn authenticate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let open = match request.match_pattern() {
+        None => true,
+        Some(pattern) => BODY_CREDENTIAL_ROUTES
+            .iter()
+            .any(|(method, route)| method == request.method() && *route == pattern),
+    };
+    if !open {
+        let refused = match request.app_data::<web::Data<crate::GatewayState>>() {
+            Some(state) => state.auth.caller(request.request()).err(),
+            None => Some(GatewayError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway is not configured",
+            )),
+        };
+        if let Some(error) = refused {
+            let response = error.error_response();
+            return Ok(request.into_response(response).map_into_right_body());
+        }
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 fn bearer(req: &HttpRequest) -> Result<&str, GatewayError> {

@@ -32,7 +32,9 @@
 //! Bodies are the DTOs of [`mpc_api`]; every refusal is an
 //! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes.
 //! Credentials are described in [`auth`]; a decision on a workflow carries its own
-//! credential, the approver's signature, and verifying data needs none.
+//! credential, the approver's signature, and verifying data needs none. Every other
+//! `/v1` call is authenticated before its path or body is read
+//! ([`auth::authenticate`]): without a valid bearer token it is a 401, never a 400.
 //!
 //! The gateway is an adapter: it builds no service. Give a [`Gateway`] the
 //! [`GatewayServices`] it puts behind the routes (the composition layer, `mpc-app`,
@@ -227,6 +229,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
         .route("/metrics", web::get().to(metrics::render))
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(auth::authenticate))
                 .route("/sessions", web::post().to(routes::create_session))
                 .route("/sessions/{id}", web::get().to(routes::status))
                 .route("/sessions/{id}/join", web::post().to(routes::join))

@@ -151,3 +151,94 @@ async fn api_authorization_matrix() {
     );
     assert_eq!(rows.len(), 11);
 }
+
+/// Authenticate before validating: on every route that takes a bearer token, a
+/// caller without one, or with a forged one, gets 401 whatever its path and body,
+/// never a 400 describing what would have been valid; nothing is appended. Routes
+/// whose credential is in the body (join, decisions, verify) still validate it.
+#[actix_web::test]
+async fn unauthenticated_callers_get_401_before_their_input_is_read() {
+    let gw = start().await;
+    let head = gw.head().await;
+    let routes = [
+        ("POST", "/v1/sessions"),
+        ("GET", "/v1/sessions/not-a-uuid"),
+        ("POST", "/v1/sessions/not-a-uuid/report"),
+        ("POST", "/v1/sessions/not-a-uuid/close"),
+        ("POST", "/v1/sessions/not-a-uuid/messages"),
+        (
+            "GET",
+            "/v1/sessions/not-a-uuid/messages?cursor=zz&wait_ms=x",
+        ),
+        ("GET", "/v1/keys/not-a-uuid"),
+        ("POST", "/v1/keys/not-a-uuid/refresh"),
+        ("POST", "/v1/accounts"),
+        ("GET", "/v1/accounts/not-a-uuid"),
+        ("POST", "/v1/accounts/not-a-uuid/status"),
+        ("POST", "/v1/accounts/not-a-uuid/keygen"),
+        ("POST", "/v1/accounts/not-a-uuid/signatures"),
+        ("POST", "/v1/accounts/not-a-uuid/recoveries"),
+        ("GET", "/v1/accounts/not-a-uuid/recoveries"),
+        ("POST", "/v1/workflows"),
+        ("GET", "/v1/workflows/not-a-uuid"),
+        ("POST", "/v1/workflows/not-a-uuid/signing"),
+        ("POST", "/v1/data/signatures"),
+    ];
+    for (method, path) in routes {
+        for token in [
+            None,
+            Some("forged.jwt.token"),
+            Some("admin-token-guess-0123456789"),
+        ] {
+            let mut request = gw
+                .http
+                .request(method.parse().unwrap(), gw.url(path))
+                .header("content-type", "application/json")
+                .body("{\"unknown\": ");
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {body}"
+            );
+            assert!(
+                ["unauthorized", "invalid_token"].contains(&body["code"].as_str().unwrap()),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    assert_eq!(gw.head().await, head, "a refused call appended events");
+
+    // The admin token reaches validation; routes with their credential in the body
+    // validate it without a bearer.
+    let resp = gw
+        .http
+        .post(gw.url("/v1/sessions/not-a-uuid/close"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body("{\"unknown\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    for path in [
+        "/v1/sessions/not-a-uuid/join",
+        "/v1/workflows/not-a-uuid/decisions",
+        "/v1/data/verify",
+    ] {
+        let resp = gw
+            .http
+            .post(gw.url(path))
+            .header("content-type", "application/json")
+            .body("{\"unknown\": ")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+    }
+}
