@@ -30,7 +30,9 @@
 //! | `GET /health`, `GET /ready`, `GET /openapi.json`, `GET /metrics` | anyone | operations ([`metrics`]: Prometheus text, no secret in any label) |
 //!
 //! Bodies are the DTOs of [`mpc_api`]; every refusal is an
-//! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes.
+//! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes; a
+//! served path called with another method is a 405 whose `Allow` comes from the
+//! OpenAPI document ([`routes::Methods`]).
 //! Credentials are described in [`auth`]; a decision on a workflow carries its own
 //! credential, the approver's signature, and verifying data needs none. Every other
 //! `/v1` call is authenticated before its path or body is read
@@ -134,6 +136,8 @@ pub struct GatewayState {
     /// The inboxes parties poll, kept open between polls.
     pub inboxes: Arc<Inboxes>,
     openapi: web::Bytes,
+    /// Each documented path's methods, for 405 answers.
+    methods: Arc<routes::Methods>,
     json_limit: usize,
     metrics: Option<MetricsRender>,
 }
@@ -149,7 +153,9 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway serving `services` as `config` says.
     pub fn new(config: GatewayConfig, services: GatewayServices) -> Self {
-        let openapi = serde_json::to_vec(&<ApiDoc as utoipa::OpenApi>::openapi())
+        let document = <ApiDoc as utoipa::OpenApi>::openapi();
+        let methods = Arc::new(routes::Methods::of(&document));
+        let openapi = serde_json::to_vec(&document)
             .unwrap_or_else(|e| panic!("the OpenAPI document is plain data: {e}"));
         Self {
             state: GatewayState {
@@ -161,6 +167,7 @@ impl Gateway {
                 auth: services.auth,
                 inboxes: Arc::new(Inboxes::default()),
                 openapi: openapi.into(),
+                methods,
                 json_limit: config.json_limit,
                 metrics: config.metrics,
             },

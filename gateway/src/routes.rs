@@ -609,10 +609,60 @@ pub async fn openapi(state: web::Data<GatewayState>) -> HttpResponse {
         .body(state.openapi.clone())
 }
 
-/// Any other path or method.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(ApiError::new(
-        "not_found",
-        format!("no route for {} {}", req.method(), req.path()),
-    ))
+/// Any other path or method: 405 with `Allow` for a path the API serves with other
+/// methods, else 404.
+pub async fn not_found(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
+    let allowed = state.methods.allowed(req.path());
+    if allowed.is_empty() {
+        return HttpResponse::NotFound().json(ApiError::new(
+            "not_found",
+            format!("no route for {} {}", req.method(), req.path()),
+        ));
+    }
+    let allow = allowed.join(", ");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow.clone()))
+        .json(ApiError::new(
+            "method_not_allowed",
+            format!("{} takes {allow}, not {}", req.path(), req.method()),
+        ))
+}
+
+/// Which methods each documented path takes: the OpenAPI document is the one list
+/// of routes (`ops.rs` checks it names every one), so a 405's `Allow` cannot drift
+/// from what is served.
+pub struct Methods(Vec<(actix_web::dev::ResourceDef, Vec<&'static str>)>);
+
+impl Methods {
+    pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
+        Self(
+            document
+                .paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let methods = [
+                        ("GET", item.get.is_some()),
+                        ("POST", item.post.is_some()),
+                        ("PUT", item.put.is_some()),
+                        ("PATCH", item.patch.is_some()),
+                        ("DELETE", item.delete.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(method, served)| served.then_some(method))
+                    .collect();
+                    (actix_web::dev::ResourceDef::new(path.as_str()), methods)
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods `path` is served with; empty if it is not a route.
+    pub fn allowed(&self, path: &str) -> Vec<&'static str> {
+        self.0
+            .iter()
+            .filter(|(route, _)| route.is_match(path))
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect()
+    }
 }

@@ -78,3 +78,46 @@ async fn openapi_document_lists_every_route() {
     }
     assert!(doc["components"]["securitySchemes"]["admin"].is_object());
 }
+
+/// A path the API serves, called with another method, is a 405 naming the methods
+/// it takes in `Allow`; anything else is a 404.
+#[actix_web::test]
+async fn other_methods_get_405_with_allow() {
+    let gw = start().await;
+    let session = uuid::Uuid::now_v7();
+    for (method, path, allow) in [
+        ("GET", "/v1/sessions".to_owned(), "POST"),
+        ("DELETE", format!("/v1/sessions/{session}"), "GET"),
+        (
+            "PUT",
+            format!("/v1/sessions/{session}/messages"),
+            "GET, POST",
+        ),
+        (
+            "PATCH",
+            format!("/v1/accounts/{session}/recoveries"),
+            "GET, POST",
+        ),
+        ("POST", "/health".to_owned(), "GET"),
+    ] {
+        let response = gw
+            .http
+            .request(method.parse().unwrap(), gw.url(&path))
+            .bearer_auth(common::ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
+    }
+    for path in ["/v1/nothing", "/v1/sessions/a/b/c", "/nothing"] {
+        let response = gw.get(path, Some(common::ADMIN)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
