@@ -43,8 +43,19 @@ struct Cli {
     #[allow(dead_code)]
     #[arg(long, global = true, env = "MPC_CONFIG")]
     config: Option<PathBuf>,
+    /// How log lines (standard error) are written: `text` (coloured on a terminal)
+    /// or `json` (one object per line, with the request's span). Their level comes
+    /// from `MPC_LOG`, else `RUST_LOG`, else `warn`.
+    #[arg(long, global = true, env = "MPC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -129,13 +140,18 @@ fn main() -> ExitCode {
     };
     // One TLS crypto provider for the gateway and the HTTP client.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MPC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MPC_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(format_args!("cannot start the async runtime: {e}")),

@@ -93,8 +93,8 @@ impl Process {
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_mpc"))
             .args(args)
-            .envs(envs.iter().copied())
             .env("MPC_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -1298,4 +1298,69 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
     assert_eq!(again["code"], "approvals_used", "{again}");
     drop(cluster);
     db.drop_now().await;
+}
+
+/// `mpc serve --log-format json` writes only JSON lines; each HTTP request is one
+/// `answered` event inside the span named by its `X-Request-Id`. At debug level,
+/// with the admin token used, the token appears in no line.
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("coordinator");
+    let log = dir.path().join("serve.log");
+    let serve = Process::start(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
+        &[("MPC_LOG", "debug")],
+        Some(&log),
+    );
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
+    let token = token.trim();
+    let http = http_client();
+    let response = http
+        .get(format!("{}/health", serve.url))
+        .header("x-request-id", "json-log-test-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "json-log-test-7");
+    let response = http
+        .get(format!(
+            "{}/v1/sessions/{}",
+            serve.url,
+            uuid::Uuid::now_v7()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    drop(serve);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let answered = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "json-log-test-7")
+        .unwrap_or_else(|| panic!("no line in the request's span:\n{text}"));
+    assert_eq!(answered["fields"]["message"], "answered");
+    assert_eq!(answered["fields"]["status"], 200);
+    assert_eq!(answered["span"]["route"], "/health");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["route"] == "/v1/sessions/{id}" && l["fields"]["status"] == 404),
+        "{text}"
+    );
+    assert!(!text.contains(token), "the admin token is in the log");
 }

@@ -32,7 +32,8 @@
 //! Bodies are the DTOs of [`mpc_api`]; every refusal is an
 //! [`mpc_api::ApiError`] with a stable code, 4xx for the caller's mistakes; a
 //! served path called with another method is a 405 whose `Allow` comes from the
-//! OpenAPI document ([`routes::Methods`]).
+//! OpenAPI document ([`routes::Methods`]). Each request runs in a tracing span
+//! named by its `X-Request-Id`, in and out ([`request_id`]).
 //! Credentials are described in [`auth`]; a decision on a workflow carries its own
 //! credential, the approver's signature, and verifying data needs none. Every other
 //! `/v1` call is authenticated before its path or body is read
@@ -50,6 +51,7 @@ pub mod error;
 mod inboxes;
 pub mod metrics;
 mod openapi;
+pub mod request_id;
 pub mod routes;
 pub mod workflows;
 
@@ -194,6 +196,7 @@ impl Gateway {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(metrics::record))
+                .wrap(actix_web::middleware::from_fn(request_id::trace))
                 .configure(configure.clone())
         });
         if let Some(workers) = self.workers {

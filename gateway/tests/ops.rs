@@ -121,3 +121,38 @@ async fn other_methods_get_405_with_allow() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// A plausible `X-Request-Id` comes back as sent; a missing or implausible one is
+/// replaced by a new UUID (a caller cannot put arbitrary text in the logs).
+#[actix_web::test]
+async fn request_ids_come_back() {
+    let gw = start().await;
+    let id_of = async |sent: Option<&str>| {
+        let mut request = gw.http.get(gw.url("/health"));
+        if let Some(id) = sent {
+            request = request.header("x-request-id", id);
+        }
+        let response = request.send().await.unwrap();
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        id_of(Some("checkout-42:retry.1")).await,
+        "checkout-42:retry.1"
+    );
+    for implausible in [
+        None,
+        Some("two words"),
+        Some(&"x".repeat(129)),
+        Some("a\"b"),
+    ] {
+        let answered = id_of(implausible).await;
+        assert!(
+            uuid::Uuid::parse_str(&answered).is_ok(),
+            "{implausible:?} answered {answered}"
+        );
+    }
+    assert_ne!(id_of(None).await, id_of(None).await);
+}
