@@ -8,8 +8,8 @@
 //! holder (`POST /v1/recoveries`, `GET /v1/recoveries[/{id}]`, see
 //! [`crate::recoveries`]) and signs the authorization its human approves
 //! (`POST /v1/recoveries/{id}/decision`), and serves its Prometheus metrics
-//! (`GET /metrics`), all behind the party's credential; `GET /health` answers
-//! anyone.
+//! (`GET /metrics`), all behind the party's credential; `GET /health` and
+//! `GET /ready` (vault, transport and coordinator) answer anyone.
 //!
 //! Secrets arrive already read ([`VaultConfig`]); where they come from (files,
 //! variables) and what is printed are the binary's.
@@ -399,6 +399,8 @@ struct Reviewer {
     desk: ReviewDesk,
     recoveries: RecoveryDesk,
     coordinator: String,
+    /// The coordinator's gateway, for the readiness probe.
+    gateway: GatewayClient,
 }
 
 /// The server role: an HTTP listener that queues invitations and keeps review
@@ -441,6 +443,7 @@ impl InvitationListener {
             desk: ReviewDesk::new(data_dir),
             recoveries: RecoveryDesk::new(data_dir),
             coordinator: coordinator.to_owned(),
+            gateway: GatewayClient::new(coordinator).map_err(PartyProcessError::Gateway)?,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -450,6 +453,7 @@ impl InvitationListener {
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(MAX_INVITATION_BYTES))
                 .route("/health", web::get().to(HttpResponse::Ok))
+                .route("/ready", web::get().to(ready))
                 .route("/metrics", web::get().to(render_metrics))
                 .route("/v1/invitations", web::post().to(invite))
                 .service(
@@ -556,6 +560,28 @@ fn unauthorized(http: &HttpRequest, credential: &CredentialDigest) -> Option<Htt
             "message": "this party's listener needs its credential as a bearer token"
         }))
     })
+}
+
+/// `GET /ready`, open like `/health`: 200 when the vault opens, the transport
+/// answers and the coordinator answers its own readiness probe; else 503 naming
+/// the failing components (the reasons are logged, not answered).
+async fn ready(reviewer: web::Data<Reviewer>) -> HttpResponse {
+    let mut failing = reviewer.node.unready().await;
+    if let Err(e) = reviewer.gateway.ready().await {
+        failing.push(("coordinator", e.to_string()));
+    }
+    if failing.is_empty() {
+        return HttpResponse::Ok().json(json!({"status": "ready"}));
+    }
+    for (component, reason) in &failing {
+        tracing::warn!(component, reason, "not ready");
+    }
+    let names: Vec<&str> = failing.iter().map(|(component, _)| *component).collect();
+    HttpResponse::ServiceUnavailable().json(json!({
+        "code": "not_ready",
+        "message": format!("not ready: {}", names.join(", ")),
+        "failing": names,
+    }))
 }
 
 /// `GET /metrics`: the node's Prometheus metrics, behind its credential.

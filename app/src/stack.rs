@@ -126,6 +126,10 @@ impl Transport for CountingTransport {
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         self.inner.close_session(session).await
     }
+
+    async fn ready(&self) -> Result<(), TransportError> {
+        self.inner.ready().await
+    }
 }
 
 /// One coordinator's services, its read models and a transport, in this process;

@@ -493,6 +493,10 @@ impl Transport for FreezingTransport {
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         self.inner.close_session(session).await
     }
+
+    async fn ready(&self) -> Result<(), TransportError> {
+        self.inner.ready().await
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -645,6 +645,19 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
         None,
     );
     let http = http_client();
+    // Its vault opens, but the coordinator (and the gateway as transport) is down.
+    let response = http
+        .get(format!("{}/ready", node.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["failing"],
+        json!(["transport", "coordinator"]),
+        "{body}"
+    );
     let invitation = json!({"session_id": uuid::Uuid::now_v7().to_string(), "token": "t"});
     let post = |credential: Option<&str>, body: Vec<u8>| {
         let request = http
@@ -1035,6 +1048,17 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
             "no `{line}` in:\n{coordinator}"
         );
     }
+    let ready = cluster
+        .http
+        .get(format!("{}/ready", url_of("server")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "vault, Kafka and the coordinator answer"
+    );
     let server = scrape(url_of("server")).await;
     let line = "mpc_party_sessions_total{outcome=\"completed\"} 3";
     assert!(

@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::node::{CoordinatorClient, CoordinatorError};
 
+/// How long a readiness probe waits for the gateway.
+const READY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one long-poll request may wait on the server.
 const LONG_POLL: Duration = Duration::from_secs(25);
 
@@ -85,6 +87,15 @@ impl GatewayClient {
             | StatusCode::GATEWAY_TIMEOUT => Err(CoordinatorError::Unreachable(message)),
             _ => Err(CoordinatorError::Refused(message)),
         }
+    }
+
+    /// Whether the gateway answers its readiness probe (`GET /ready`: its event
+    /// store answers).
+    pub async fn ready(&self) -> Result<(), CoordinatorError> {
+        let url = format!("{}/ready", self.base);
+        self.send(self.http.get(url).timeout(READY_TIMEOUT))
+            .await
+            .map(drop)
     }
 
     /// Posts an approver's signed decision on workflow `workflow`
@@ -295,6 +306,10 @@ impl Transport for GatewayClient {
         })
         .flatten();
         Ok(Inbox::new(session, party.clone(), pages))
+    }
+
+    async fn ready(&self) -> Result<(), TransportError> {
+        self.ready().await.map_err(backend)
     }
 
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {

@@ -376,6 +376,22 @@ impl PartyNode {
 
     /// This node as a key holder, to sign what a person decides outside sessions
     /// (workflow decisions, recovery authorizations; see [`consent::Holder`]).
+    /// What keeps this node from taking part in a session now, by component
+    /// (`vault`: its identity does not open; `transport`: the backend does not
+    /// answer), with the reason; empty when it is ready.
+    pub async fn unready(&self) -> Vec<(&'static str, String)> {
+        let mut failing = Vec::new();
+        match self.vault.get_identity(&self.id) {
+            Ok(Some(_)) => {}
+            Ok(None) => failing.push(("vault", format!("no identity for {}", self.id))),
+            Err(e) => failing.push(("vault", e.to_string())),
+        }
+        if let Err(e) = self.transport.ready().await {
+            failing.push(("transport", e.to_string()));
+        }
+        failing
+    }
+
     pub fn holder(&self) -> consent::Holder<'_> {
         consent::Holder::new(&*self.vault, &self.id, &self.identity)
     }

@@ -138,6 +138,10 @@ impl Transport for RecordingTransport {
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         self.inner.close_session(session).await
     }
+
+    async fn ready(&self) -> Result<(), TransportError> {
+        self.inner.ready().await
+    }
 }
 
 /// The DKLs23 engine, keeping a copy of every plaintext payload it sends.

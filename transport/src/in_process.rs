@@ -137,6 +137,10 @@ impl Transport for InProcessTransport {
         ))
     }
 
+    async fn ready(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         let log = {
             let mut sessions = self.sessions();

@@ -357,6 +357,20 @@ impl Transport for KafkaTransport {
         ))
     }
 
+    async fn ready(&self) -> Result<(), TransportError> {
+        let config = &self.inner.config;
+        let (client, topic, timeout) = (
+            self.inner.producer.clone(),
+            config.topic.clone(),
+            config.request_timeout,
+        );
+        tokio::task::spawn_blocking(move || client.client().fetch_metadata(Some(&topic), timeout))
+            .await
+            .map_err(|e| TransportError::Backend(format!("metadata look-up task: {e}")))?
+            .map(drop)
+            .map_err(|e| unreachable_brokers(config, &e))
+    }
+
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         {
             let mut sessions = self.sessions();

@@ -35,6 +35,10 @@ pub trait Transport: Send + Sync {
 
     /// Frees the session's log. Its inboxes end; later publishes and subscribes fail.
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError>;
+
+    /// Whether the backend answers now (a readiness probe): `Ok` when a publish
+    /// could reach it.
+    async fn ready(&self) -> Result<(), TransportError>;
 }
 
 /// The envelope's wire bytes, or why it may not be published (too large or not

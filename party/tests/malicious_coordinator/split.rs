@@ -142,6 +142,10 @@ impl Transport for Relay {
     async fn close_session(&self, session: SessionId) -> Result<(), TransportError> {
         self.inner.close_session(session).await
     }
+
+    async fn ready(&self) -> Result<(), TransportError> {
+        self.inner.ready().await
+    }
 }
 
 struct World {

@@ -51,6 +51,7 @@ macro_rules! transport_contract {
             an_envelope_at_the_size_limit_is_delivered,
             close_session_ends_inboxes,
             a_closed_session_refuses_publish_and_subscribe,
+            a_live_transport_is_ready,
         );
         $crate::contract::transport_contract!(@budget_cases $harness;
             a_sender_over_its_envelope_count_is_refused,
@@ -466,4 +467,15 @@ pub async fn a_session_over_its_bytes_is_refused(transport: Arc<dyn Transport>) 
         last,
         "the refused envelope must not arrive; what still fits goes on"
     );
+}
+
+/// A transport whose backend answers is ready, and stays ready while in use.
+pub async fn a_live_transport_is_ready(transport: Arc<dyn Transport>) {
+    transport.ready().await.expect("a live transport is ready");
+    let session = SessionId::new();
+    publish(&transport, &envelope(session, "a", Some("b"), b"x")).await;
+    transport
+        .ready()
+        .await
+        .expect("still ready after a publish");
 }
