@@ -8,7 +8,9 @@
 //! holder (`POST /v1/recoveries`, `GET /v1/recoveries[/{id}]`, see
 //! [`crate::recoveries`]) and signs the authorization its human approves
 //! (`POST /v1/recoveries/{id}/decision`), and serves its Prometheus metrics
-//! (`GET /metrics`), all behind the party's credential; `GET /health` and
+//! (`GET /metrics`), all behind the party's credential but the decisions, which
+//! need the approver credential instead (never the invitation credential the
+//! operator holds); `GET /health` and
 //! `GET /ready` (vault, transport and coordinator) answer anyone.
 //!
 //! Secrets arrive already read ([`VaultConfig`]); where they come from (files,
@@ -140,8 +142,13 @@ pub enum PartyProcessError {
          could queue sessions; set an invitation credential or bind to a loopback address"
     )]
     UnauthenticatedBind(SocketAddr),
-    #[error("the invitation credential must be at least {MIN_CREDENTIAL_BYTES} bytes")]
+    #[error("a listener credential must be at least {MIN_CREDENTIAL_BYTES} bytes")]
     WeakCredential,
+    #[error(
+        "the approver credential must differ from the invitation credential: whoever sends \
+         invitations would also decide"
+    )]
+    SharedApproverCredential,
     #[error("cannot sign: {0}")]
     Authorize(#[source] PartyError),
     #[error(transparent)]
@@ -401,6 +408,10 @@ struct Reviewer {
     coordinator: String,
     /// The coordinator's gateway, for the readiness probe.
     gateway: GatewayClient,
+    /// The digest of the credential a decision must carry, if decisions over HTTP
+    /// are enabled: never the invitation credential, which whoever sends
+    /// invitations (the operator) holds.
+    approver: CredentialDigest,
 }
 
 /// The server role: an HTTP listener that queues invitations and keeps review
@@ -414,16 +425,33 @@ pub struct InvitationListener {
 
 impl InvitationListener {
     /// Listens on `bind` (port 0: any free port, see [`Self::addr`]). With a
-    /// `credential`, every request but `/health` must carry it as
-    /// `Authorization: Bearer …`; without one, only a loopback `bind` is accepted.
-    /// Reviews are kept under `data_dir`; decisions go to `coordinator`.
+    /// `credential`, every request but `/health`, `/ready` and the decisions must
+    /// carry it as `Authorization: Bearer …`; without one, only a loopback `bind` is
+    /// accepted. A decision over HTTP must carry the `approver` credential instead,
+    /// which must differ from `credential`; without one, this node decides only
+    /// through the `mpc party` commands on its host. Reviews are kept under
+    /// `data_dir`; decisions go to `coordinator`.
     pub fn bind(
         node: PartyNode,
         bind: SocketAddr,
         credential: Option<Zeroizing<String>>,
+        approver: Option<Zeroizing<String>>,
         data_dir: &std::path::Path,
         coordinator: &str,
     ) -> Result<Self, PartyProcessError> {
+        let approver = match approver {
+            Some(a) if a.len() < MIN_CREDENTIAL_BYTES => {
+                return Err(PartyProcessError::WeakCredential);
+            }
+            Some(a)
+                if credential
+                    .as_ref()
+                    .is_some_and(|c| c.as_bytes() == a.as_bytes()) =>
+            {
+                return Err(PartyProcessError::SharedApproverCredential);
+            }
+            approver => approver.map(|a| Sha256::digest(a.as_bytes())),
+        };
         let metrics = web::Data::new(
             crate::metrics::install().map_err(|e| PartyProcessError::Metrics(e.to_string()))?,
         );
@@ -444,6 +472,7 @@ impl InvitationListener {
             recoveries: RecoveryDesk::new(data_dir),
             coordinator: coordinator.to_owned(),
             gateway: GatewayClient::new(coordinator).map_err(PartyProcessError::Gateway)?,
+            approver,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -598,6 +627,25 @@ async fn render_metrics(
         .body(render())
 }
 
+/// The refusal of a decision over HTTP, unless it carries the approver credential:
+/// 403 when none is configured (decisions only through `mpc party` on this host),
+/// 401 when it is missing or another (the invitation credential included).
+fn not_the_approver(http: &HttpRequest, approver: &CredentialDigest) -> Option<HttpResponse> {
+    if approver.is_none() {
+        return Some(HttpResponse::Forbidden().json(json!({
+            "code": "decisions_disabled",
+            "message": "this node takes decisions only from `mpc party approvals|recoveries` on \
+                        its host; start it with an approver credential to decide over HTTP"
+        })));
+    }
+    unauthorized(http, approver).map(|_| {
+        HttpResponse::Unauthorized().json(json!({
+            "code": "unauthorized",
+            "message": "a decision needs the approver credential as a bearer token"
+        }))
+    })
+}
+
 async fn invite(
     http: HttpRequest,
     queue: web::Data<mpsc::Sender<Invitation>>,
@@ -686,12 +734,11 @@ async fn show_review(
 
 async fn decide_on_review(
     http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
     reviewer: web::Data<Reviewer>,
     workflow: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
+    if let Some(refused) = not_the_approver(&http, &reviewer.approver) {
         return refused;
     }
     let decision = match serde_json::from_slice::<DecisionBody>(&body) {
@@ -784,12 +831,11 @@ struct RecoveryDecisionBody {
 
 async fn decide_on_recovery(
     http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
     reviewer: web::Data<Reviewer>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
+    if let Some(refused) = not_the_approver(&http, &reviewer.approver) {
         return refused;
     }
     let decision = match serde_json::from_slice::<RecoveryDecisionBody>(&body) {

@@ -48,6 +48,7 @@ use crate::infra::TransportArgs;
 use crate::operator::read_identity;
 
 pub(crate) const INVITATION_TOKEN: &str = "MPC_PARTY_INVITATION_TOKEN";
+const APPROVER_TOKEN: &str = "MPC_PARTY_APPROVER_TOKEN";
 
 #[derive(Subcommand, Debug)]
 pub enum PartyCommand {
@@ -258,6 +259,12 @@ pub struct RunArgs {
     /// the MPC_PARTY_INVITATION_TOKEN variable; neither: loopback only).
     #[arg(long, env = "MPC_PARTY_INVITATION_TOKEN_FILE")]
     pub invitation_token_file: Option<PathBuf>,
+    /// File holding the credential a decision on a review or recovery request must
+    /// carry over HTTP (default: the MPC_PARTY_APPROVER_TOKEN variable). It must differ
+    /// from the invitation credential, which the operator holds. Neither: this node
+    /// decides only through `mpc party approvals|recoveries` on its host.
+    #[arg(long, env = "MPC_PARTY_APPROVER_TOKEN_FILE")]
+    pub approver_token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -325,10 +332,16 @@ pub async fn run(command: PartyCommand) -> anyhow::Result<()> {
                 (None, None) => None,
                 _ => Some(secret(file, INVITATION_TOKEN, "--invitation-token-file")?),
             };
+            let file = args.approver_token_file.as_deref();
+            let approver = match (file, std::env::var_os(APPROVER_TOKEN)) {
+                (None, None) => None,
+                _ => Some(secret(file, APPROVER_TOKEN, "--approver-token-file")?),
+            };
             let listener = InvitationListener::bind(
                 node,
                 args.bind,
                 credential,
+                approver,
                 &args.node.vault.data_dir,
                 &args.node.coordinator,
             )?;

@@ -143,6 +143,12 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The credential that party `id`'s human decides with over its node's HTTP
+/// decision routes.
+fn approver_token(id: &str) -> String {
+    format!("approver-credential-of-{id}")
+}
+
 /// `mpc party init` of party `id` in `dir`; its public identity.
 fn init_party(id: &str, dir: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_mpc"))
@@ -292,7 +298,10 @@ impl Cluster {
         ];
         Process::start(
             &args,
-            &[("MPC_VAULT_PASSPHRASE", PASSPHRASE)],
+            &[
+                ("MPC_VAULT_PASSPHRASE", PASSPHRASE),
+                ("MPC_PARTY_APPROVER_TOKEN", &approver_token(id)),
+            ],
             Some(&self.party_log(id)),
         )
     }
@@ -625,6 +634,16 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
     assert!(!status.success());
     assert!(stderr.contains("without a credential"), "{stderr}");
 
+    // The operator's invitation credential cannot double as the approver's.
+    let shared = run("127.0.0.1:0")
+        .env("MPC_PARTY_INVITATION_TOKEN", CREDENTIAL)
+        .env("MPC_PARTY_APPROVER_TOKEN", CREDENTIAL)
+        .output()
+        .unwrap();
+    assert!(!shared.status.success());
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(stderr.contains("must differ"), "{stderr}");
+
     let node = Process::start(
         &[
             "party",
@@ -704,14 +723,27 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
             "{reviews}/{}",
             review["workflow_id"].as_str().unwrap()
         )),
-        http.post(format!(
-            "{reviews}/{}/decision",
-            review["workflow_id"].as_str().unwrap()
-        ))
-        .json(&json!({"decision": "approve", "payload_sha256": "00"})),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
+    }
+    // Deciding over HTTP needs an approver credential this node was not given: the
+    // invitation credential, which the operator holds, decides nothing.
+    for credential in [None, Some(CREDENTIAL)] {
+        let request = http
+            .post(format!(
+                "{reviews}/{}/decision",
+                review["workflow_id"].as_str().unwrap()
+            ))
+            .json(&json!({"decision": "approve", "payload_sha256": "00"}));
+        let request = match credential {
+            Some(c) => request.bearer_auth(c),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "decisions_disabled");
     }
     let listed: Value = http
         .get(&reviews)
@@ -740,12 +772,22 @@ async fn invitations_need_the_party_credential_and_open_listeners_need_one() {
         http.post(&recoveries).json(&recovery),
         http.get(&recoveries),
         http.get(format!("{recoveries}/{some_id}")),
-        http.post(format!("{recoveries}/{some_id}/decision"))
-            .json(&json!({"decision": "approve"})),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
     }
+    let response = http
+        .post(format!("{recoveries}/{some_id}/decision"))
+        .bearer_auth(CREDENTIAL)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "the operator's credential decides nothing"
+    );
     let listed: Value = http
         .get(&recoveries)
         .bearer_auth(CREDENTIAL)
@@ -975,6 +1017,7 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
         async move {
             let response = http
                 .post(url)
+                .bearer_auth(approver_token("recovery"))
                 .json(&json!({"decision": "approve"}))
                 .send()
                 .await
@@ -1000,7 +1043,18 @@ async fn a_lost_phone_is_rebuilt_only_with_the_holders_authorizations() {
         "a refused recovery recorded events"
     );
 
-    // The recovery key's human approves through its node's HTTP decision route.
+    // The recovery key's human approves through its node's HTTP decision route,
+    // with the node's approver credential (without it: 401, nothing signed).
+    let unauthenticated = cluster
+        .http
+        .post(format!(
+            "{recovery_url}/v1/recoveries/{request_id}/decision"
+        ))
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
     let (status, approved) = decide(&request_id).await;
     assert_eq!(status, 200, "{approved}");
     assert_eq!(approved["authorization"]["approver"], "recovery");
@@ -1271,9 +1325,18 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
         cluster
             .http
             .post(&route)
+            .bearer_auth(approver_token("server"))
             .json(&json!({"decision": "approve", "payload_sha256": sha256}))
             .send()
     };
+    let unauthenticated = cluster
+        .http
+        .post(&route)
+        .json(&json!({"decision": "approve", "payload_sha256": sha(payload)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
     let stale = decide(sha(forged)).await.unwrap();
     assert_eq!(stale.status(), 409);
     let answer = decide(sha(payload)).await.unwrap();
