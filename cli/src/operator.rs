@@ -380,6 +380,7 @@ pub async fn recovery(command: RecoveryCommand) -> anyhow::Result<()> {
                 authorizations,
                 ..
             } = &mut request
+                && !args.authorizations_from.is_empty()
             {
                 let asked = asked_of(&client, args.account, device_identity).await?;
                 for holder in &args.authorizations_from {
