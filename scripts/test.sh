@@ -32,6 +32,19 @@ echo "==> promtool (compose/prometheus)"
 promtool check config --syntax-only compose/prometheus/prometheus.yml
 promtool check rules compose/prometheus/alerts.yml
 (cd compose/prometheus && promtool test rules alerts.test.yml)
+# Every query of the Grafana dashboard parses (as a recording rule each).
+dashboard_rules=$(mktemp --suffix=.yml)
+python3 - compose/grafana/mpc-platform.json >"$dashboard_rules" <<'PY'
+import json, sys
+dashboard = json.load(open(sys.argv[1]))
+print("groups:\n  - name: dashboard\n    rules:")
+for panel in dashboard["panels"]:
+    for target in panel["targets"]:
+        print(f"      - record: dashboard:panel{panel['id']}:{target['refId']}")
+        print(f"        expr: {json.dumps(target['expr'])}")
+PY
+promtool check rules "$dashboard_rules"
+rm -f "$dashboard_rules"
 
 # Real infrastructure for the integration tests: the PostgreSQL on 127.0.0.1:5432
 # (installed and started if none runs) and a Kafka-protocol broker on loopback.
