@@ -21,6 +21,20 @@ echo "==> portable party core (wasm32-unknown-unknown)"
 rustup target add wasm32-unknown-unknown
 cargo check -p mpc-party --lib --no-default-features --target wasm32-unknown-unknown --locked
 
+# The OpenAPI document `mpc serve` serves, checked by an independent validator
+# (openapi-spec-validator from PyPI, kept under ~/.cache).
+validator="$HOME/.cache/mpc-openapi-validator"
+if [ ! -d "$validator/openapi_spec_validator" ]; then
+    echo "==> installing openapi-spec-validator"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+        --no-input --target "$validator" openapi-spec-validator==0.9.0
+fi
+echo "==> OpenAPI document (openapi-spec-validator)"
+openapi=$(mktemp --suffix=.json)
+cargo run --locked --quiet -p mpc-cli --bin mpc -- openapi >"$openapi"
+PYTHONPATH="$validator" python3 -m openapi_spec_validator "$openapi"
+rm -f "$openapi"
+
 # The compose setup's Prometheus configuration and alert rules, checked and their
 # rule unit tests run by promtool (Debian's prometheus package).
 if ! command -v promtool >/dev/null 2>&1; then

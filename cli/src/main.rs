@@ -85,6 +85,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Keep K signing sessions in flight for a fixed time; account for every one.
     Load(load::LoadArgs),
+    /// Print the HTTP API's OpenAPI document (what `mpc serve` serves at
+    /// `/openapi.json`), e.g. to generate a client.
+    Openapi,
 }
 
 #[derive(Args)]
@@ -177,6 +180,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Load(args) => runtime.block_on(load::run(args)),
+        Command::Openapi => {
+            println!("{}", mpc_gateway::ApiDoc::pretty_json());
+            Ok(())
+        }
     };
     drop(hsm_dir);
     match result {

@@ -115,8 +115,8 @@ pub async fn open(
 
 /// An account: status, share-location map (role → party id) and key (admin).
 #[utoipa::path(
-    get, path = "/v1/accounts/{id}", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    get, path = "/v1/accounts/{id}", tag = "accounts", operation_id = "get_account",
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "the account", body = AccountDto),
         (status = 400, description = "not an account id", body = ApiError),
@@ -139,7 +139,7 @@ pub async fn get(
 /// Suspend, lock, start recovery of or reactivate an account (admin).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/status", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     request_body = AccountStatusRequest,
     responses(
         (status = 200, description = "changed; the account afterwards", body = AccountDto),
@@ -174,7 +174,7 @@ pub async fn change_status(
 /// Replace the account's failed or expired keygen session with a new one (admin).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/keygen", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     request_body = SessionTtlRequest,
     responses(
         (status = 201, description = "the new keygen session", body = CreateSessionResponse),
@@ -204,7 +204,7 @@ pub async fn restart_keygen(
 /// parties (admin).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/signatures", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     request_body = AccountSigningRequest,
     responses(
         (status = 201, description = "the signing session; join tokens for device and server", body = CreateSessionResponse),
@@ -238,7 +238,7 @@ pub async fn sign(
 /// session (in progress, completed or failed) on its own (admin).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     request_body = RecoveryRequest,
     responses(
         (status = 201, description = "the recovery's refresh session; join tokens for device, server and recovery", body = CreateSessionResponse),
@@ -280,7 +280,7 @@ pub async fn recover(
 /// refresh sessions first (admin).
 #[utoipa::path(
     get, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = uuid::Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "the recovery sessions", body = RecoveriesDto),
         (status = 400, description = "not an account id", body = ApiError),

@@ -84,3 +84,12 @@ impl Modify for BearerSchemes {
         );
     }
 }
+
+impl ApiDoc {
+    /// The document as pretty JSON, as `/openapi.json` serves it (for clients and
+    /// validators: `mpc openapi`).
+    pub fn pretty_json() -> String {
+        serde_json::to_string_pretty(&<Self as utoipa::OpenApi>::openapi())
+            .unwrap_or_else(|e| panic!("the OpenAPI document is plain data: {e}"))
+    }
+}

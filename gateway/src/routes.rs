@@ -150,7 +150,7 @@ pub(crate) fn created_dto(created: &CreatedSession) -> CreateSessionResponse {
 /// Join a session with a join token; answers with the session and an access token.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/join", tag = "sessions",
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = uuid::Uuid, Path, description = "session id")),
     request_body = JoinRequest,
     responses(
         (status = 200, description = "joined", body = JoinResponse),
@@ -209,7 +209,7 @@ pub struct StatusQuery {
 /// for it to leave a status.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "session id"), StatusQuery),
+    params(("id" = uuid::Uuid, Path, description = "session id"), StatusQuery),
     responses(
         (status = 200, description = "status", body = SessionStatusDto),
         (status = 401, description = "no or bad credentials", body = ApiError),
@@ -249,7 +249,7 @@ pub async fn status(
 /// Report the calling party's result; the party is the access token's.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/report", tag = "sessions",
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = uuid::Uuid, Path, description = "session id")),
     request_body = ReportRequest,
     responses(
         (status = 200, description = "recorded (or, repeated word for word, recorded before); the session's status afterwards", body = SessionStatusDto),
@@ -290,7 +290,7 @@ pub async fn report(
 /// End an unfinished session as failed and free its message log (admin).
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/close", tag = "sessions",
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = uuid::Uuid, Path, description = "session id")),
     request_body = CloseRequest,
     responses(
         (status = 200, description = "closed", body = SessionStatusDto),
@@ -353,7 +353,7 @@ async fn read_envelope(req: &HttpRequest, mut payload: web::Payload) -> Result<V
 /// party.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/messages", tag = "messages",
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = uuid::Uuid, Path, description = "session id")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "an encoded envelope; its session and sender must be the caller's"),
     responses(
@@ -427,7 +427,7 @@ pub struct InboxQuery {
 /// The calling party's envelopes after `after`, oldest first.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}/messages", tag = "messages",
-    params(("id" = String, Path, description = "session id"), InboxQuery),
+    params(("id" = uuid::Uuid, Path, description = "session id"), InboxQuery),
     responses(
         (status = 200, description = "envelopes (hex) and the next cursor", body = InboxResponse),
         (status = 401, description = "no or bad access token", body = ApiError),
@@ -507,7 +507,7 @@ fn key_state_dto(state: &KeyState) -> KeyStateDto {
 /// refresh session (admin).
 #[utoipa::path(
     get, path = "/v1/keys/{key_id}", tag = "keys",
-    params(("key_id" = String, Path, description = "key id (its keygen session's id)")),
+    params(("key_id" = uuid::Uuid, Path, description = "key id (its keygen session's id)")),
     responses(
         (status = 200, description = "the key", body = KeyStateDto),
         (status = 401, description = "no or bad credentials", body = ApiError),
@@ -536,7 +536,7 @@ pub async fn key(
 /// holder (admin).
 #[utoipa::path(
     post, path = "/v1/keys/{key_id}/refresh", tag = "keys",
-    params(("key_id" = String, Path, description = "key id (its keygen session's id)")),
+    params(("key_id" = uuid::Uuid, Path, description = "key id (its keygen session's id)")),
     request_body = SessionTtlRequest,
     responses(
         (status = 201, description = "the refresh session; one join token per key holder", body = CreateSessionResponse),

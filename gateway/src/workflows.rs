@@ -110,8 +110,8 @@ pub async fn create(
 /// A workflow: status, payload, approvers and their decisions, signing sessions
 /// (admin).
 #[utoipa::path(
-    get, path = "/v1/workflows/{id}", tag = "workflows",
-    params(("id" = String, Path, description = "workflow id")),
+    get, path = "/v1/workflows/{id}", tag = "workflows", operation_id = "get_workflow",
+    params(("id" = uuid::Uuid, Path, description = "workflow id")),
     responses(
         (status = 200, description = "the workflow", body = WorkflowDto),
         (status = 400, description = "not a workflow id", body = ApiError),
@@ -136,7 +136,7 @@ pub async fn get(
 /// approver's registered identity key is the credential.
 #[utoipa::path(
     post, path = "/v1/workflows/{id}/decisions", tag = "workflows",
-    params(("id" = String, Path, description = "workflow id")),
+    params(("id" = uuid::Uuid, Path, description = "workflow id")),
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "recorded; the workflow afterwards", body = WorkflowDto),
@@ -165,7 +165,7 @@ pub async fn decide(
 /// approvals it carries (admin).
 #[utoipa::path(
     post, path = "/v1/workflows/{id}/signing", tag = "workflows",
-    params(("id" = String, Path, description = "workflow id")),
+    params(("id" = uuid::Uuid, Path, description = "workflow id")),
     request_body = SessionTtlRequest,
     responses(
         (status = 201, description = "the signing session; join tokens for the approvers", body = CreateSessionResponse),

@@ -58,6 +58,22 @@ async fn openapi_document_lists_every_route() {
     assert!(paths["/v1/workflows/{id}/decisions"]["post"]["security"].is_null());
     assert!(paths["/v1/data/verify"]["post"]["security"].is_null());
     assert!(paths["/v1/workflows/{id}/signing"]["post"]["security"].is_array());
+    // Every path parameter is an id: a UUID, so a client or tester knows the format.
+    let mut path_params = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for param in operation["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    path_params += 1;
+                    assert_eq!(
+                        param["schema"]["format"], "uuid",
+                        "{method} {path}: {param}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(path_params, 17);
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "CreateSessionRequest",
