@@ -3,14 +3,16 @@
 //! `GET /metrics`, the text exposition of every metric the process records (the
 //! process installs the recorder and hands the gateway its renderer,
 //! [`MetricsRender`]). Routes are labelled by their pattern
-//! (`/v1/sessions/{id}`), never by the path a caller sent, so callers cannot grow
-//! the label set; anything unrouted is `unmatched`.
+//! (`/v1/sessions/{id}`), never by the path a caller sent, and methods outside the
+//! standard ones as `other`, so callers cannot grow the label set; anything
+//! unrouted is `unmatched`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use mpc_api::ApiError;
@@ -31,7 +33,7 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -39,7 +41,7 @@ pub async fn record(
     let status = response.status().as_u16().to_string();
     ::metrics::counter!(
         REQUESTS_TOTAL,
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => status,
     )
@@ -47,6 +49,21 @@ pub async fn record(
     ::metrics::histogram!(REQUEST_SECONDS, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// The method as a label: the standard ones by name, any other `other`, so that
+/// invented methods cannot grow the label set either.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Prometheus text exposition of the process's metrics.

@@ -44,6 +44,16 @@ async fn sessions_and_requests_are_counted_by_kind_outcome_and_route_pattern() {
         gw.get("/no/such/route", None).await.status(),
         StatusCode::NOT_FOUND
     );
+    let invented = gw
+        .http
+        .request(
+            reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap(),
+            gw.url("/health"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invented.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let response = gw.get("/metrics", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -105,8 +115,12 @@ async fn sessions_and_requests_are_counted_by_kind_outcome_and_route_pattern() {
         "{text}"
     );
     assert_eq!(requests("GET", "unmatched", "404"), Some(1.0), "{text}");
+    assert_eq!(requests("other", "/health", "405"), Some(1.0), "{text}");
     assert!(
-        !text.contains(&session) && !text.contains("/no/such/route") && !text.contains(ADMIN),
+        !text.contains(&session)
+            && !text.contains("/no/such/route")
+            && !text.contains("BREWCOFFEE")
+            && !text.contains(ADMIN),
         "a caller's path, ids or credentials became label values: {text}"
     );
     assert!(
