@@ -20,8 +20,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use mpc_api::{DecisionRequest, WorkflowDto};
 use mpc_crypto::{EnvelopeError, PartyIdentity};
 use mpc_engine::Dkls23Engine;
@@ -476,6 +479,7 @@ impl InvitationListener {
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(authenticate))
                 .app_data(web::Data::new(invitations.clone()))
                 .app_data(credential.clone())
                 .app_data(reviewer.clone())
@@ -614,17 +618,41 @@ async fn ready(reviewer: web::Data<Reviewer>) -> HttpResponse {
 }
 
 /// `GET /metrics`: the node's Prometheus metrics, behind its credential.
-async fn render_metrics(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    render: web::Data<MetricsRender>,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn render_metrics(render: web::Data<MetricsRender>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(render())
+}
+
+/// The listener's credentials, checked before a route reads anything: `/health` and
+/// `/ready` answer anyone (and an unknown path is a 404), a decision needs the
+/// approver credential
+/// ([`not_the_approver`]), every other request the invitation credential
+/// ([`unauthorized`]).
+async fn authenticate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refused = match request.match_pattern().as_deref() {
+        None | Some("/health" | "/ready") => None,
+        Some("/v1/reviews/{workflow}/decision" | "/v1/recoveries/{id}/decision") => {
+            match request.app_data::<web::Data<Reviewer>>() {
+                Some(reviewer) => not_the_approver(request.request(), &reviewer.approver),
+                None => Some(HttpResponse::InternalServerError().finish()),
+            }
+        }
+        _ => match request.app_data::<web::Data<CredentialDigest>>() {
+            Some(credential) => unauthorized(request.request(), credential),
+            None => Some(HttpResponse::InternalServerError().finish()),
+        },
+    };
+    match refused {
+        Some(response) => Ok(request.into_response(response).map_into_right_body()),
+        None => next
+            .call(request)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+    }
 }
 
 /// The refusal of a decision over HTTP, unless it carries the approver credential:
@@ -646,16 +674,7 @@ fn not_the_approver(http: &HttpRequest, approver: &CredentialDigest) -> Option<H
     })
 }
 
-async fn invite(
-    http: HttpRequest,
-    queue: web::Data<mpsc::Sender<Invitation>>,
-    credential: web::Data<CredentialDigest>,
-    body: web::Bytes,
-) -> HttpResponse {
-    // Authenticate before reading the body.
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn invite(queue: web::Data<mpsc::Sender<Invitation>>, body: web::Bytes) -> HttpResponse {
     let Ok(request) = serde_json::from_slice::<InvitationRequest>(&body) else {
         return HttpResponse::BadRequest().json(json!({
             "code": "invalid_body",
@@ -685,15 +704,7 @@ struct DecisionBody {
     payload_sha256: String,
 }
 
-async fn receive_review(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn receive_review(reviewer: web::Data<Reviewer>, body: web::Bytes) -> HttpResponse {
     let Ok(request) = serde_json::from_slice::<ReviewRequest>(&body) else {
         return HttpResponse::BadRequest().json(json!({
             "code": "invalid_body",
@@ -706,26 +717,11 @@ async fn receive_review(
     )
 }
 
-async fn list_reviews(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn list_reviews(reviewer: web::Data<Reviewer>) -> HttpResponse {
     answer(reviewer.desk.list().map_err(Into::into), StatusCode::OK)
 }
 
-async fn show_review(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-    workflow: web::Path<String>,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn show_review(reviewer: web::Data<Reviewer>, workflow: web::Path<String>) -> HttpResponse {
     answer(
         reviewer.desk.get(&workflow).map_err(Into::into),
         StatusCode::OK,
@@ -733,14 +729,10 @@ async fn show_review(
 }
 
 async fn decide_on_review(
-    http: HttpRequest,
     reviewer: web::Data<Reviewer>,
     workflow: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(refused) = not_the_approver(&http, &reviewer.approver) {
-        return refused;
-    }
     let decision = match serde_json::from_slice::<DecisionBody>(&body) {
         Ok(body) => match body.decision.as_str() {
             "approve" => (Decision::Approve, body.payload_sha256),
@@ -771,15 +763,7 @@ fn invalid_decision() -> HttpResponse {
     }))
 }
 
-async fn receive_recovery(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn receive_recovery(reviewer: web::Data<Reviewer>, body: web::Bytes) -> HttpResponse {
     let Ok(request) = serde_json::from_slice::<RecoveryRequest>(&body) else {
         return HttpResponse::BadRequest().json(json!({
             "code": "invalid_body",
@@ -793,29 +777,14 @@ async fn receive_recovery(
     )
 }
 
-async fn list_recoveries(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn list_recoveries(reviewer: web::Data<Reviewer>) -> HttpResponse {
     answer(
         reviewer.recoveries.list().map_err(Into::into),
         StatusCode::OK,
     )
 }
 
-async fn show_recovery(
-    http: HttpRequest,
-    credential: web::Data<CredentialDigest>,
-    reviewer: web::Data<Reviewer>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    if let Some(refused) = unauthorized(&http, &credential) {
-        return refused;
-    }
+async fn show_recovery(reviewer: web::Data<Reviewer>, id: web::Path<String>) -> HttpResponse {
     answer(
         reviewer.recoveries.get(&id).map_err(Into::into),
         StatusCode::OK,
@@ -830,14 +799,10 @@ struct RecoveryDecisionBody {
 }
 
 async fn decide_on_recovery(
-    http: HttpRequest,
     reviewer: web::Data<Reviewer>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(refused) = not_the_approver(&http, &reviewer.approver) {
-        return refused;
-    }
     let decision = match serde_json::from_slice::<RecoveryDecisionBody>(&body) {
         Ok(body) if body.decision == "approve" => Decision::Approve,
         Ok(body) if body.decision == "reject" => Decision::Reject,
