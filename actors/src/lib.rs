@@ -12,7 +12,8 @@
 //! and the views parties get when they join. It never sees a protocol message.
 //! [`Accounts`] (accounts, their 2-of-3 keys and uniqueness of username and email)
 //! and [`Approvals`] (multi-person review before signing) are the business services
-//! built on it, over the [`account`] and [`workflow`] aggregates.
+//! built on it, over the [`account`] and [`workflow`] aggregates; [`Operators`]
+//! keeps the operators' API-key digests and roles ([`operator`]).
 
 pub mod account;
 mod account_service;
@@ -20,6 +21,7 @@ mod aggregate;
 mod approval_service;
 mod coordinator;
 pub mod key;
+pub mod operator;
 mod registry;
 pub mod session;
 #[cfg(test)]
@@ -35,5 +37,6 @@ pub use coordinator::{
     Coordinator, CoordinatorError, CreatedSession, JoinToken, KeyState, NewKeygen, NewRefresh,
     NewSigning, RandomTokens, SigningPayload, TokenIssuer,
 };
+pub use operator::Operators;
 pub use registry::{APPEND_SECONDS, ActorError, ActorRegistry, DEFAULT_IDLE_TIMEOUT, load};
 pub use session::{Session, SessionAggregate, SessionState};

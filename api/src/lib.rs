@@ -10,7 +10,7 @@
 //! [`ApiError`] bodies with a stable [`ApiError::code`].
 //!
 //! One module per resource: [`sessions`], [`accounts`], [`keys`], [`workflows`],
-//! [`data`]; [`common`] holds the shapes they share and [`error`] the refusals.
+//! [`data`], [`operators`]; [`common`] holds the shapes they share and [`error`] the refusals.
 //! Every type is also re-exported at the crate root. `utoipa` schemas come with the
 //! `openapi` feature, for the gateway's OpenAPI document.
 //!
@@ -23,6 +23,7 @@ pub mod common;
 pub mod data;
 pub mod error;
 pub mod keys;
+pub mod operators;
 pub mod sessions;
 pub mod workflows;
 
@@ -31,6 +32,7 @@ pub use common::*;
 pub use data::*;
 pub use error::*;
 pub use keys::*;
+pub use operators::*;
 pub use sessions::*;
 pub use workflows::*;
 

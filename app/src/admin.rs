@@ -1,4 +1,4 @@
-//! A client of the gateway's admin routes (the operator's bearer token) over HTTP,
+//! A client of the gateway's operator routes (an operator's bearer credential) over HTTP,
 //! and of parties' listeners (`mpc party run`): invitations, review and recovery
 //! requests.
 
@@ -83,6 +83,12 @@ impl AdminClient {
         body: &B,
     ) -> Result<R, AdminError> {
         let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(request).await
+    }
+
+    /// `DELETE`s `path` and decodes the answer.
+    pub async fn delete<R: DeserializeOwned>(&self, path: &str) -> Result<R, AdminError> {
+        let request = self.http.delete(format!("{}{path}", self.base));
         self.send(request).await
     }
 

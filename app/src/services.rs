@@ -1,12 +1,12 @@
 //! Building the application services over one event store and clock: the session
 //! [`Coordinator`], the account service ([`Accounts`]) and the approval service
-//! ([`Approvals`]) over that coordinator, with the join tokens of the caller's
+//! ([`Approvals`]) over that coordinator, the operators' API keys ([`Operators`]), with the join tokens of the caller's
 //! choice (the gateway's JWTs in a coordinator process, opaque random tokens in an
 //! in-process stack).
 
 use std::sync::Arc;
 
-use mpc_actors::{Accounts, Approvals, Clock, Coordinator, TokenIssuer};
+use mpc_actors::{Accounts, Approvals, Clock, Coordinator, Operators, TokenIssuer};
 use mpc_gateway::auth::JwtJoinTokens;
 use mpc_gateway::{Auth, GatewayServices};
 use mpc_store::EventStore;
@@ -19,6 +19,7 @@ pub struct Services {
     pub coordinator: Arc<Coordinator>,
     pub accounts: Arc<Accounts>,
     pub approvals: Arc<Approvals>,
+    pub operators: Arc<Operators>,
 }
 
 impl Services {
@@ -64,7 +65,12 @@ impl Services {
                 clock.clone(),
                 coordinator.clone(),
             )),
-            approvals: Arc::new(Approvals::new(store.clone(), clock, coordinator.clone())),
+            approvals: Arc::new(Approvals::new(
+                store.clone(),
+                clock.clone(),
+                coordinator.clone(),
+            )),
+            operators: Arc::new(Operators::new(store.clone(), clock)),
             coordinator,
             store,
         }
@@ -80,6 +86,7 @@ impl Services {
             approvals: self.approvals.clone(),
             transport,
             store: self.store.clone(),
+            operators: self.operators.clone(),
             auth,
         }
     }

@@ -11,13 +11,15 @@
 //! - [`load`]: `mpc load`, the bounded load generator that accounts for every session
 //!   and bounds memory growth (`docs/reliability.md`).
 //! - [`operator`]: `mpc recovery start|list` and `mpc refresh`, the operator's
-//!   recovery and share-rotation commands over the gateway's admin API.
+//!   recovery and share-rotation commands over the gateway's operator API.
+//! - [`credentials`]: `mpc operator add|list|revoke`, the operators' API keys.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints errors. The wiring
 //! (services, the coordinator process, the in-process stack) is `mpc_app`'s.
 
 pub mod audit;
 pub mod bench;
+pub mod credentials;
 pub mod demo;
 pub mod demo_report;
 pub mod infra;

@@ -10,7 +10,8 @@
 //!   (client role).
 //! - `mpc recovery start|list` and `mpc refresh` are the operator's commands: an
 //!   account's recovery sessions, and share rotation of a key, once or on a schedule
-//!   (`cli/src/operator.rs`).
+//!   (`cli/src/operator.rs`); `mpc operator add|list|revoke` manage the operators'
+//!   API keys and their roles (`cli/src/credentials.rs`).
 //! - `mpc audit verify` recomputes the audit log's hash chain; `mpc replay` rebuilds
 //!   every read model from position 0 and compares it with the live one.
 //! - `mpc bench` measures the engine floor, the full stack, throughput, bytes and
@@ -29,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use mpc_cli::{audit, bench, demo, infra, load, operator, party, serve};
+use mpc_cli::{audit, bench, credentials, demo, infra, load, operator, party, serve};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +77,9 @@ enum Command {
     /// nodes; show one; start its signing once approved.
     #[command(subcommand)]
     Workflow(operator::WorkflowCommand),
+    /// Add, list or revoke operators' API keys (each with one role).
+    #[command(subcommand)]
+    Operator(credentials::OperatorCommand),
     /// Check the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
         Command::Recovery(command) => runtime.block_on(operator::recovery(command)),
         Command::Refresh(args) => runtime.block_on(operator::refresh(args)),
         Command::Workflow(command) => runtime.block_on(operator::workflow(command)),
+        Command::Operator(command) => runtime.block_on(credentials::run(command)),
         Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::Replay(args) => runtime.block_on(audit::replay(&args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),

@@ -48,8 +48,8 @@ pub struct GatewayArgs {
     /// Base URL of the coordinator's gateway.
     #[arg(long, env = "MPC_COORDINATOR_URL")]
     pub coordinator: String,
-    /// File holding the operator's bearer token (default: the MPC_ADMIN_TOKEN
-    /// variable).
+    /// File holding the operator's bearer credential: an API key (`mpc operator
+    /// add`) or the bootstrap admin token (default: the MPC_ADMIN_TOKEN variable).
     #[arg(long, env = "MPC_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 }
@@ -728,8 +728,8 @@ async fn hand_out(
     }))
 }
 
-/// The admin client of the gateway `args` name, with the operator's token.
-fn admin_client(args: &GatewayArgs) -> anyhow::Result<AdminClient> {
+/// The client of the gateway `args` name, with the operator's credential.
+pub fn admin_client(args: &GatewayArgs) -> anyhow::Result<AdminClient> {
     let token = secret(
         args.admin_token_file.as_deref(),
         "MPC_ADMIN_TOKEN",

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use mpc_actors::SystemClock;
 use mpc_app::{CoordinatorProcess, Services, adapters};
+use mpc_gateway::limits::RateLimit;
 use mpc_gateway::{Auth, Gateway, GatewayConfig, JwtKeys, TlsFiles};
 
 use crate::infra::{self, StoreArgs, TransportArgs};
@@ -38,8 +39,9 @@ pub struct ServeArgs {
     /// (default: `jwt.secret` in the data directory, created if missing).
     #[arg(long, env = "MPC_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
-    /// File holding the operator's bearer token for creating and closing sessions
-    /// (default: `admin.token` in the data directory, created if missing).
+    /// File holding the bootstrap admin token, the credential with the `admin` role
+    /// that adds operators' API keys (default: `admin.token` in the data directory,
+    /// created if missing).
     #[arg(long, env = "MPC_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// `iss` of the tokens this coordinator issues.
@@ -51,6 +53,16 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "MPC_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Calls per minute per credential of a role, `ROLE=N` (e.g. `requester=600`);
+    /// repeat for several roles. Over it: 429 with Retry-After. Unnamed roles are
+    /// not limited.
+    #[arg(
+        long = "rate-limit",
+        env = "MPC_RATE_LIMITS",
+        value_name = "ROLE=N",
+        value_delimiter = ','
+    )]
+    pub rate_limits: Vec<RateLimit>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -82,6 +94,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let mut config = GatewayConfig::new(args.bind);
     config.metrics = Some(mpc_app::metrics::install()?);
+    config.rate_limits = args.rate_limits.clone();
     config.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert_path), Some(key_path)) => Some(TlsFiles {
             cert_path: cert_path.clone(),

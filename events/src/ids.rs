@@ -105,6 +105,12 @@ uuid_id!(
     WorkflowId
 );
 
+uuid_id!(
+    /// Identifies an operator credential (an API key) in the `operators-registry`
+    /// stream.
+    CredentialId
+);
+
 /// Identifies a threshold key: the id of the keygen session that produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(SessionId);

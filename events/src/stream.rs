@@ -16,3 +16,5 @@ pub const USERNAME: &str = "username";
 pub const EMAIL: &str = "email";
 /// `party-<party id>`: a party's own log.
 pub const PARTY: &str = "party";
+/// `operators-registry`: the operators' credentials (digests, names, roles).
+pub const OPERATORS: &str = "operators";

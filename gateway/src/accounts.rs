@@ -1,9 +1,9 @@
 //! Accounts: open one (and its 2-of-3 keygen among device, server and recovery),
 //! read it, change its status, restart a failed keygen, sign with its key, and
-//! start and list its recovery sessions. All routes are the operator's (admin
-//! bearer).
+//! start and list its recovery sessions. Each route names the operator roles it
+//! admits (`crate::roles`).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use mpc_actors::account::{Account, Recovery};
 use mpc_actors::{CommandMeta, CoordinatorError, NewAccount, StatusChange};
 use mpc_api::{
@@ -75,7 +75,7 @@ fn recovery_dto(r: &Recovery) -> RecoveryDto {
     }
 }
 
-/// Open an account and start its 2-of-3 keygen (admin).
+/// Open an account and start its 2-of-3 keygen (key-manager).
 #[utoipa::path(
     post, path = "/v1/accounts", tag = "accounts",
     request_body = OpenAccountRequest,
@@ -85,14 +85,12 @@ fn recovery_dto(r: &Recovery) -> RecoveryDto {
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 409, description = "`username_taken` or `email_taken`", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn open(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     body: web::Json<OpenAccountRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let opening = body.into_inner().into_domain()?;
     let opened = state
         .accounts
@@ -113,7 +111,7 @@ pub async fn open(
     }))
 }
 
-/// An account: status, share-location map (role → party id) and key (admin).
+/// An account: status, share-location map (role → party id) and key (any operator role).
 #[utoipa::path(
     get, path = "/v1/accounts/{id}", tag = "accounts", operation_id = "get_account",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -123,20 +121,15 @@ pub async fn open(
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown account", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
-pub async fn get(
-    state: web::Data<GatewayState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
+pub async fn get(state: web::Data<GatewayState>, path: web::Path<String>) -> Result<HttpResponse> {
     let id = path_id::<AccountId>(&path, "an account id")?;
     let account = state.accounts.account(id).await?;
     Ok(HttpResponse::Ok().json(account_dto(&state, &account).await?))
 }
 
-/// Suspend, lock, start recovery of or reactivate an account (admin).
+/// Suspend, lock, start recovery of or reactivate an account (key-manager).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/status", tag = "accounts",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -148,15 +141,13 @@ pub async fn get(
         (status = 404, description = "unknown account", body = ApiError),
         (status = 409, description = "`invalid_transition` or `already_in_status`", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn change_status(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<AccountStatusRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let change = match body.into_inner().into_domain()? {
         AccountStatusChange::Suspend(r) => StatusChange::Suspend(r),
@@ -171,7 +162,7 @@ pub async fn change_status(
     Ok(HttpResponse::Ok().json(account_dto(&state, &account).await?))
 }
 
-/// Replace the account's failed or expired keygen session with a new one (admin).
+/// Replace the account's failed or expired keygen session with a new one (key-manager).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/keygen", tag = "accounts",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -182,15 +173,13 @@ pub async fn change_status(
         (status = 404, description = "unknown account", body = ApiError),
         (status = 409, description = "`keygen_not_failed`: the current keygen has not failed", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn restart_keygen(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<SessionTtlRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let ttl = body.into_inner().into_ttl()?;
     let created = state
@@ -201,7 +190,7 @@ pub async fn restart_keygen(
 }
 
 /// Start a signing session with the account's key between its device and server
-/// parties (admin).
+/// parties (requester).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/signatures", tag = "accounts",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -213,15 +202,13 @@ pub async fn restart_keygen(
         (status = 404, description = "unknown account", body = ApiError),
         (status = 409, description = "`account_not_active` or `key_not_ready`", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn sign(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<AccountSigningRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let (input, ttl) = body.into_inner().into_domain()?;
     let created = state
@@ -235,7 +222,7 @@ pub async fn sign(
 /// for a new device (the account must be recovering), `share_rotation` refreshes
 /// every share (the account must be active). Answers with the refresh session and
 /// its join tokens (device, server, recovery); the account then follows the
-/// session (in progress, completed or failed) on its own (admin).
+/// session (in progress, completed or failed) on its own (key-manager).
 #[utoipa::path(
     post, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -247,15 +234,13 @@ pub async fn sign(
         (status = 404, description = "unknown account", body = ApiError),
         (status = 409, description = "`account_not_recovering`, `account_not_active`, `recovery_open`, `key_not_ready` or `refresh_running`", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn recover(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<RecoveryRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let (kind, authorizations, ttl) = body.into_inner().into_domain()?;
     // A recovery whose follower stopped (a restarted gateway, say) ends here.
@@ -277,7 +262,7 @@ pub async fn recover(
 }
 
 /// The account's recovery sessions, oldest first, brought up to date with their
-/// refresh sessions first (admin).
+/// refresh sessions first (any operator role).
 #[utoipa::path(
     get, path = "/v1/accounts/{id}/recoveries", tag = "accounts",
     params(("id" = uuid::Uuid, Path, description = "account id")),
@@ -287,14 +272,12 @@ pub async fn recover(
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown account", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn recoveries(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<AccountId>(&path, "an account id")?;
     let account = state
         .accounts

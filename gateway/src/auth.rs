@@ -1,31 +1,36 @@
-//! Who may call what: the admin bearer token, JWT join tokens (audience
-//! [`JOIN_AUDIENCE`]) and JWT access tokens (audience [`ACCESS_AUDIENCE`]).
+//! Who may call what: operators' bearer credentials (the bootstrap admin token and
+//! API keys, [`ApiKey`], each with a [`Role`]), JWT join tokens (audience
+//! [`JOIN_AUDIENCE`]) and JWT access tokens (audience [`ACCESS_AUDIENCE`]). Which
+//! caller each route admits is [`crate::roles`]' table, enforced by
+//! [`authenticate`] before any handler runs.
 //!
 //! Exactly one signing algorithm is configured ([`JwtKeys`]) and it is the only one
 //! accepted: `alg=none`, another algorithm or another key is refused. Issuer,
 //! audience, `exp` and `nbf` are always checked, with [`LEEWAY_SECONDS`] of clock
 //! skew. Join tokens are single-use because the session aggregate admits each party
 //! once (it records only the token's SHA-256 digest); each carries a fresh `jti`.
-//! Tokens are never logged.
+//! An API key is compared by its SHA-256 digest, in constant time, with the
+//! registry's ([`mpc_actors::Operators`]), read afresh on every call so a revoked
+//! key fails at once on every replica. Tokens and keys are never logged.
 
 use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, ResponseError, web};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mpc_actors::{JoinToken, TokenIssuer};
-use mpc_events::{PartyId, SessionId, Timestamp};
+use mpc_actors::{JoinToken, Operators, TokenIssuer};
+use mpc_events::{CredentialId, PartyId, Role, SessionId, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::error::GatewayError;
+use crate::roles::Access;
 
 /// Audience of join tokens.
 pub const JOIN_AUDIENCE: &str = "mpc-join";
@@ -145,8 +150,46 @@ pub struct Claims {
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    Admin,
+    /// An operator: the bootstrap admin token or an API key.
+    Operator(Principal),
+    /// A party, with the access token it got when it joined `session`.
     Party { session: SessionId, party: PartyId },
+}
+
+/// Which operator credential a call came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialRef {
+    /// The `--admin-token` of `mpc serve`.
+    Bootstrap,
+    /// An API key of the registry.
+    Key(CredentialId),
+}
+
+impl std::fmt::Display for CredentialRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bootstrap => f.write_str(BOOTSTRAP_CREDENTIAL),
+            Self::Key(id) => id.fmt(f),
+        }
+    }
+}
+
+/// How the bootstrap admin token is named where a credential id would be.
+pub const BOOTSTRAP_CREDENTIAL: &str = "bootstrap-admin";
+
+/// An authenticated operator: its credential and role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub credential: CredentialRef,
+    pub role: Role,
+}
+
+impl Principal {
+    /// Whether this operator may call a route open to `roles` (`admin` may call
+    /// every operator route).
+    pub fn may(&self, roles: &[Role]) -> bool {
+        self.role == Role::Admin || roles.contains(&self.role)
+    }
 }
 
 /// Issues and checks every credential the gateway accepts.
@@ -249,12 +292,30 @@ impl Auth {
         digests_equal(&Sha256::digest(token.as_bytes()).into(), &self.admin_digest)
     }
 
-    /// The caller named by the request's bearer token: the admin, or a party with an
-    /// access token.
-    pub fn caller(&self, req: &HttpRequest) -> Result<Caller, GatewayError> {
-        let token = bearer(req)?;
+    /// The caller `token` names: the bootstrap admin, an operator's API key that
+    /// the registry holds and has not revoked, or a party's access token.
+    pub async fn identify(
+        &self,
+        token: &str,
+        operators: &Operators,
+    ) -> Result<Caller, GatewayError> {
         if self.is_admin(token) {
-            return Ok(Caller::Admin);
+            return Ok(Caller::Operator(Principal {
+                credential: CredentialRef::Bootstrap,
+                role: Role::Admin,
+            }));
+        }
+        if let Some(key) = ApiKey::parse(token) {
+            let invalid = || GatewayError::unauthorized("invalid_api_key", "API key is not valid");
+            let registry = operators.current().await?;
+            let credential = registry.active(key.id).ok_or_else(invalid)?;
+            if !digests_equal(&key.digest(), &credential.digest) {
+                return Err(invalid());
+            }
+            return Ok(Caller::Operator(Principal {
+                credential: CredentialRef::Key(credential.id),
+                role: credential.role,
+            }));
         }
         let claims = self.verify(token, ACCESS_AUDIENCE)?;
         let bad = |_| GatewayError::unauthorized("invalid_token", "token claims are malformed");
@@ -263,82 +324,147 @@ impl Auth {
             party: PartyId::parse(claims.sub).map_err(bad)?,
         })
     }
+}
 
-    /// Requires the admin token.
-    pub fn admin(&self, req: &HttpRequest) -> Result<(), GatewayError> {
-        match self.caller(req)? {
-            Caller::Admin => Ok(()),
-            Caller::Party { .. } => Err(GatewayError::forbidden(
-                "forbidden",
-                "this call needs the admin token",
+/// An operator's API key: `mpc_<credential id, 32 hex>_<secret, 64 hex>`. Only its
+/// SHA-256 digest is stored.
+pub struct ApiKey {
+    pub id: CredentialId,
+    key: Zeroizing<String>,
+}
+
+/// Every API key starts with this.
+pub const API_KEY_PREFIX: &str = "mpc_";
+
+impl ApiKey {
+    /// A fresh key for credential `id`: 32 bytes from the operating system's
+    /// random source.
+    pub fn generate(id: CredentialId) -> Result<Self, GatewayError> {
+        use aws_lc_rs::rand::SecureRandom;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(secret.as_mut())
+            .map_err(|_| {
+                GatewayError::new(
+                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "no randomness for a new API key",
+                )
+            })?;
+        Ok(Self {
+            id,
+            key: Zeroizing::new(format!(
+                "{API_KEY_PREFIX}{}_{}",
+                id.as_uuid().simple(),
+                hex::encode(secret.as_ref())
             )),
-        }
+        })
     }
 
-    /// Requires a party's access token for `session`; returns the party.
-    pub fn party(&self, req: &HttpRequest, session: SessionId) -> Result<PartyId, GatewayError> {
-        match self.caller(req)? {
-            Caller::Party { session: s, party } if s == session => Ok(party),
-            Caller::Party { .. } => Err(GatewayError::forbidden(
-                "forbidden",
-                "access token is for another session",
-            )),
-            Caller::Admin => Err(GatewayError::forbidden(
-                "forbidden",
-                "this call needs a party's access token",
-            )),
+    /// `token` as an API key, if it has an API key's shape.
+    pub fn parse(token: &str) -> Option<Self> {
+        let rest = token.strip_prefix(API_KEY_PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex_of(id, 32) || !hex_of(secret, 64) {
+            return None;
         }
+        Some(Self {
+            id: CredentialId::from_uuid(Uuid::try_parse(id).ok()?),
+            key: Zeroizing::new(token.to_owned()),
+        })
     }
 
-    /// Requires the admin token or a party's access token for `session`.
-    pub fn admin_or_party(
-        &self,
-        req: &HttpRequest,
-        session: SessionId,
-    ) -> Result<(), GatewayError> {
-        match self.caller(req)? {
-            Caller::Admin => Ok(()),
-            Caller::Party { session: s, .. } if s == session => Ok(()),
-            Caller::Party { .. } => Err(GatewayError::forbidden(
-                "forbidden",
-                "access token is for another session",
-            )),
-        }
+    /// SHA-256 of the whole key, as the registry keeps it.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.key.as_bytes()).into()
+    }
+
+    /// The key itself, to show once.
+    pub fn expose(&self) -> &str {
+        &self.key
     }
 }
 
-/// The `/v1` routes whose credential is in the body, not a bearer token: joining
-/// (the join token), an approver's decision (its signature) and verifying data
-/// (needs none).
-const BODY_CREDENTIAL_ROUTES: [(Method, &str); 3] = [
-    (Method::POST, "/v1/sessions/{id}/join"),
-    (Method::POST, "/v1/workflows/{id}/decisions"),
-    (Method::POST, "/v1/data/verify"),
-];
+/// The caller the authentication middleware found for this request.
+pub fn caller(req: &HttpRequest) -> Result<Caller, GatewayError> {
+    req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+        GatewayError::unauthorized(
+            "unauthorized",
+            "missing or malformed `Authorization: Bearer <token>` header",
+        )
+    })
+}
 
-/// Authenticate before validating: every routed `/v1` call but those of
-/// [`BODY_CREDENTIAL_ROUTES`] must carry a valid bearer token (the admin token or
-/// an access token) before its path or body is read, so a caller without one gets
-/// 401 and learns nothing about what would have been valid. Which caller may call
-/// what is still each handler's check.
+fn forbidden_role(role: Role) -> GatewayError {
+    GatewayError::forbidden(
+        "role_forbidden",
+        format!("the {role} role may not make this call"),
+    )
+}
+
+/// Requires an operator whose role is `admin` or one of `roles`.
+pub fn operator(req: &HttpRequest, roles: &[Role]) -> Result<Principal, GatewayError> {
+    match caller(req)? {
+        Caller::Operator(p) if p.may(roles) => Ok(p),
+        Caller::Operator(p) => Err(forbidden_role(p.role)),
+        Caller::Party { .. } => Err(GatewayError::forbidden(
+            "forbidden",
+            "this call needs an operator credential",
+        )),
+    }
+}
+
+/// Requires a party's access token for `session`; returns the party.
+pub fn party(req: &HttpRequest, session: SessionId) -> Result<PartyId, GatewayError> {
+    match caller(req)? {
+        Caller::Party { session: s, party } if s == session => Ok(party),
+        Caller::Party { .. } => Err(GatewayError::forbidden(
+            "forbidden",
+            "access token is for another session",
+        )),
+        Caller::Operator(_) => Err(GatewayError::forbidden(
+            "forbidden",
+            "this call needs a party's access token",
+        )),
+    }
+}
+
+/// Requires an operator (any role) or a party's access token for `session`.
+pub fn operator_or_party(req: &HttpRequest, session: SessionId) -> Result<(), GatewayError> {
+    match caller(req)? {
+        Caller::Operator(_) => Ok(()),
+        Caller::Party { session: s, .. } if s == session => Ok(()),
+        Caller::Party { .. } => Err(GatewayError::forbidden(
+            "forbidden",
+            "access token is for another session",
+        )),
+    }
+}
+
+/// Authenticate, then authorize, before validating: every routed `/v1` call but
+/// the [`Access::Open`] ones must carry a valid bearer token (401 otherwise), and
+/// the token's caller must be one its route admits ([`crate::roles::access`]: 403
+/// otherwise), and within its credential's rate ([`crate::limits`]: 429), before
+/// its path or body is read. A caller without the right
+/// credential learns nothing about what would have been valid. The caller is left
+/// in the request's extensions for the handler ([`caller`]), which still checks
+/// what depends on the path or body (a party's session, the kind of session).
 pub async fn authenticate(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let open = match request.match_pattern() {
-        None => true,
-        Some(pattern) => BODY_CREDENTIAL_ROUTES
-            .iter()
-            .any(|(method, route)| method == request.method() && *route == pattern),
+    let access = match request.match_pattern() {
+        None => Access::Open,
+        Some(pattern) => crate::roles::access(request.method(), &pattern),
     };
-    if !open {
-        let refused = match request.app_data::<web::Data<crate::GatewayState>>() {
-            Some(state) => state.auth.caller(request.request()).err(),
-            None => Some(GatewayError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the gateway is not configured",
-            )),
+    if access != Access::Open {
+        let refused = match admit(&request, access).await {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                None
+            }
+            Err(e) => Some(e),
         };
         if let Some(error) = refused {
             let response = error.error_response();
@@ -348,6 +474,49 @@ pub async fn authenticate(
     next.call(request)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+async fn admit(request: &ServiceRequest, access: Access) -> Result<Caller, GatewayError> {
+    let state = request
+        .app_data::<web::Data<crate::GatewayState>>()
+        .ok_or_else(|| {
+            GatewayError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway is not configured",
+            )
+        })?;
+    let token = bearer(request.request())?;
+    let caller = state.auth.identify(token, &state.operators).await?;
+    let admitted = match (&caller, access) {
+        (_, Access::Open) => true,
+        (Caller::Operator(p), Access::Operators(roles) | Access::OperatorsOrParty(roles)) => {
+            p.may(roles)
+        }
+        (Caller::Party { .. }, Access::Party | Access::OperatorsOrParty(_)) => true,
+        (Caller::Operator(_), Access::Party) | (Caller::Party { .. }, Access::Operators(_)) => {
+            false
+        }
+    };
+    match (&caller, admitted) {
+        (Caller::Operator(p), true) => {
+            state.limits.check(p).map_err(GatewayError::rate_limited)?;
+            Ok(caller)
+        }
+        (Caller::Party { .. }, true) => Ok(caller),
+        (Caller::Operator(p), false) if access == Access::Party => Err(GatewayError::forbidden(
+            "forbidden",
+            format!(
+                "this call needs a party's access token, not the {} role's",
+                p.role
+            ),
+        )),
+        (Caller::Operator(p), false) => Err(forbidden_role(p.role)),
+        (Caller::Party { .. }, false) => Err(GatewayError::forbidden(
+            "forbidden",
+            "this call needs an operator credential",
+        )),
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Result<&str, GatewayError> {

@@ -3,18 +3,19 @@
 //! Statuses: 400 for invalid values, 401 for missing or bad credentials (for a
 //! workflow decision, a signature that does not verify:
 //! `invalid_approval_signature`), 403 for a credential that does not entitle the
-//! caller (`not_an_approver`), 404 for unknown sessions, keys, accounts and
+//! caller (`not_an_approver`; `role_forbidden`: the operator's role may not make
+//! the call), 404 for unknown sessions, keys, accounts and
 //! workflows, 409 for taken values (`username_taken`, `email_taken`) and for
 //! requests the current state refuses (`invalid_transition`, `already_decided`,
 //! `workflow_not_approved`, ...). 503 when the event store cannot be reached
 //! (`store_unavailable`) or the service is stopping (`unavailable`): retrying may
-//! succeed. 500 only for our own faults.
+//! succeed. 429 `rate_limited`, with `Retry-After`, over a credential's rate. 500 only for our own faults.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use mpc_actors::{AccountServiceError, ApprovalServiceError, CoordinatorError};
+use mpc_actors::{AccountServiceError, ActorError, ApprovalServiceError, CoordinatorError};
 use mpc_api::{ApiError, DtoError};
-use mpc_events::{AccountError, ClaimError, IdError, SessionError, WorkflowError};
+use mpc_events::{AccountError, ClaimError, IdError, OperatorError, SessionError, WorkflowError};
 use mpc_store::StoreError;
 use mpc_transport::TransportError;
 
@@ -24,6 +25,8 @@ pub struct GatewayError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (429 `rate_limited`).
+    pub retry_after: Option<u64>,
 }
 
 impl GatewayError {
@@ -32,6 +35,21 @@ impl GatewayError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Over the caller's rate: 429 `rate_limited`, `Retry-After` the whole seconds
+    /// until it may call again (at least 1).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many calls with this credential; retry later",
+            )
         }
     }
 
@@ -99,7 +117,11 @@ impl ResponseError for GatewayError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self.body())
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.json(self.body())
     }
 }
 
@@ -281,6 +303,35 @@ impl From<ApprovalServiceError> for GatewayError {
                 e.to_string(),
             ),
             E::Store(_) | E::Schema(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<OperatorError> for GatewayError {
+    fn from(e: OperatorError) -> Self {
+        let message = e.to_string();
+        use OperatorError as E;
+        match e {
+            E::InvalidName => Self::bad_request("invalid_name", message),
+            E::NameTaken(_) => Self::conflict("name_taken", message),
+            E::UnknownCredential(_) => Self::not_found("unknown_credential", message),
+            E::AlreadyRevoked(_) => Self::conflict("already_revoked", message),
+            E::DuplicateId(_) | E::DuplicateKey => Self::internal(&message),
+        }
+    }
+}
+
+impl From<ActorError<OperatorError>> for GatewayError {
+    fn from(e: ActorError<OperatorError>) -> Self {
+        match e {
+            ActorError::Domain(e) => e.into(),
+            ActorError::Store(StoreError::Backend(_)) => Self::unavailable(&e),
+            ActorError::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
+            ActorError::Store(_) | ActorError::Schema(_) => Self::internal(&e),
         }
     }
 }

@@ -5,28 +5,30 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `POST /v1/sessions` | admin | create a keygen or signing session; JWT join tokens |
+//! | `POST /v1/sessions` | key-manager (keygen), requester (signing) | create a keygen or signing session; JWT join tokens |
 //! | `POST /v1/sessions/{id}/join` | join token | join; the session view and an access token |
-//! | `GET /v1/sessions/{id}` | admin or party | status (long-poll with `wait_until_not`) |
+//! | `GET /v1/sessions/{id}` | any operator role, or a party | status (long-poll with `wait_until_not`) |
 //! | `POST /v1/sessions/{id}/report` | party | the caller's result |
-//! | `POST /v1/sessions/{id}/close` | admin | end the session as failed |
+//! | `POST /v1/sessions/{id}/close` | key-manager, requester | end the session as failed |
 //! | `POST /v1/sessions/{id}/messages` | party | publish one envelope (raw bytes) |
 //! | `GET /v1/sessions/{id}/messages` | party | the caller's inbox from a cursor (long-poll; resumes the caller's open inbox, [`Inboxes`]) |
-//! | `GET /v1/keys/{key_id}` | admin | a completed key, its share generation and latest refresh |
-//! | `POST /v1/keys/{key_id}/refresh` | admin | rotate every share of a completed key (refresh session); join tokens |
-//! | `POST /v1/accounts` | admin | open an account; its 2-of-3 keygen session and join tokens |
-//! | `GET /v1/accounts/{id}` | admin | status, share-location map (role → party id), key |
-//! | `POST /v1/accounts/{id}/status` | admin | suspend, lock, start recovery, reactivate |
-//! | `POST /v1/accounts/{id}/keygen` | admin | replace a failed or expired keygen session |
-//! | `POST /v1/accounts/{id}/signatures` | admin | signing session with the account's key (device + server) |
-//! | `POST /v1/accounts/{id}/recoveries` | admin | recovery session (`device_lost` or `share_rotation`): a refresh session of the account's key; join tokens |
-//! | `GET /v1/accounts/{id}/recoveries` | admin | the account's recovery sessions, oldest first |
-//! | `POST /v1/workflows` | admin | an approval workflow over a completed key |
-//! | `GET /v1/workflows/{id}` | admin | status, payload, approvers and their decisions |
+//! | `GET /v1/keys/{key_id}` | any operator role | a completed key, its share generation and latest refresh |
+//! | `POST /v1/keys/{key_id}/refresh` | key-manager | rotate every share of a completed key (refresh session); join tokens |
+//! | `POST /v1/accounts` | key-manager | open an account; its 2-of-3 keygen session and join tokens |
+//! | `GET /v1/accounts/{id}` | any operator role | status, share-location map (role → party id), key |
+//! | `POST /v1/accounts/{id}/status` | key-manager | suspend, lock, start recovery, reactivate |
+//! | `POST /v1/accounts/{id}/keygen` | key-manager | replace a failed or expired keygen session |
+//! | `POST /v1/accounts/{id}/signatures` | requester | signing session with the account's key (device + server) |
+//! | `POST /v1/accounts/{id}/recoveries` | key-manager | recovery session (`device_lost` or `share_rotation`): a refresh session of the account's key; join tokens |
+//! | `GET /v1/accounts/{id}/recoveries` | any operator role | the account's recovery sessions, oldest first |
+//! | `POST /v1/workflows` | requester | an approval workflow over a completed key |
+//! | `GET /v1/workflows/{id}` | any operator role | status, payload, approvers and their decisions |
 //! | `POST /v1/workflows/{id}/decisions` | approver's signature | approve or reject (no bearer: the Ed25519 decision signature is the credential) |
-//! | `POST /v1/workflows/{id}/signing` | admin | signing session of an approved workflow, carrying its approvals |
-//! | `POST /v1/data/signatures` | admin | signing session over a document or record (`data_hex`) |
+//! | `POST /v1/workflows/{id}/signing` | requester | signing session of an approved workflow, carrying its approvals |
+//! | `POST /v1/data/signatures` | requester | signing session over a document or record (`data_hex`) |
 //! | `POST /v1/data/verify` | anyone | does a signature sign the SHA-256 of `data_hex`? |
+//! | `POST /v1/operators`, `DELETE /v1/operators/{id}` | admin | add an API key (shown once), revoke one ([`operators`]) |
+//! | `GET /v1/operators` | admin, auditor | every API key's id, name, role, revocation |
 //! | `GET /health`, `GET /ready`, `GET /openapi.json`, `GET /metrics` | anyone | operations ([`metrics`]: Prometheus text, no secret in any label) |
 //!
 //! Bodies are the DTOs of [`mpc_api`]; every refusal is an
@@ -34,10 +36,12 @@
 //! served path called with another method is a 405 whose `Allow` comes from the
 //! OpenAPI document ([`routes::Methods`]). Each request runs in a tracing span
 //! named by its `X-Request-Id`, in and out ([`request_id`]).
-//! Credentials are described in [`auth`]; a decision on a workflow carries its own
-//! credential, the approver's signature, and verifying data needs none. Every other
-//! `/v1` call is authenticated before its path or body is read
-//! ([`auth::authenticate`]): without a valid bearer token it is a 401, never a 400.
+//! `admin` may call every operator route; the table of who each route admits is
+//! [`roles`]. Credentials are described in [`auth`]; a decision on a workflow
+//! carries its own credential, the approver's signature, and verifying data needs
+//! none. Every other `/v1` call is authenticated and authorized before its path or
+//! body is read ([`auth::authenticate`]): without a valid bearer token it is a 401,
+//! with one its route does not admit a 403 (`role_forbidden`), never a 400.
 //!
 //! The gateway is an adapter: it builds no service. Give a [`Gateway`] the
 //! [`GatewayServices`] it puts behind the routes (the composition layer, `mpc-app`,
@@ -49,9 +53,12 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 mod inboxes;
+pub mod limits;
 pub mod metrics;
 mod openapi;
+pub mod operators;
 pub mod request_id;
+pub mod roles;
 pub mod routes;
 pub mod workflows;
 
@@ -64,7 +71,7 @@ use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpServer, web};
-use mpc_actors::{Accounts, Approvals, Coordinator};
+use mpc_actors::{Accounts, Approvals, Coordinator, Operators};
 use mpc_store::EventStore;
 use mpc_transport::Transport;
 
@@ -98,6 +105,8 @@ pub struct GatewayConfig {
     pub workers: Option<usize>,
     /// What `GET /metrics` serves; `None`: 404.
     pub metrics: Option<MetricsRender>,
+    /// Calls per minute per operator credential, by role ([`limits`]); empty: none.
+    pub rate_limits: Vec<limits::RateLimit>,
 }
 
 impl GatewayConfig {
@@ -109,6 +118,7 @@ impl GatewayConfig {
             json_limit: DEFAULT_JSON_LIMIT,
             workers: None,
             metrics: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -121,6 +131,8 @@ pub struct GatewayServices {
     pub approvals: Arc<Approvals>,
     pub transport: Arc<dyn Transport>,
     pub store: Arc<dyn EventStore>,
+    /// The operators' API keys (digests and roles).
+    pub operators: Arc<Operators>,
     /// The JWT keys, issuer and admin token; the coordinator's join tokens must be
     /// signed by the same (`JwtJoinTokens`).
     pub auth: Arc<Auth>,
@@ -134,6 +146,7 @@ pub struct GatewayState {
     pub approvals: Arc<Approvals>,
     pub transport: Arc<dyn Transport>,
     pub store: Arc<dyn EventStore>,
+    pub operators: Arc<Operators>,
     pub auth: Arc<Auth>,
     /// The inboxes parties poll, kept open between polls.
     pub inboxes: Arc<Inboxes>,
@@ -142,6 +155,7 @@ pub struct GatewayState {
     methods: Arc<routes::Methods>,
     json_limit: usize,
     metrics: Option<MetricsRender>,
+    limits: Arc<limits::RateLimits>,
 }
 
 /// A configured gateway, ready to serve.
@@ -166,12 +180,14 @@ impl Gateway {
                 approvals: services.approvals,
                 transport: services.transport,
                 store: services.store,
+                operators: services.operators,
                 auth: services.auth,
                 inboxes: Arc::new(Inboxes::default()),
                 openapi: openapi.into(),
                 methods,
                 json_limit: config.json_limit,
                 metrics: config.metrics,
+                limits: Arc::new(limits::RateLimits::new(&config.rate_limits)),
             },
             bind: config.bind,
             tls: config.tls,
@@ -285,7 +301,10 @@ fn configure(cfg: &mut web::ServiceConfig, state: GatewayState) {
                     web::post().to(workflows::start_signing),
                 )
                 .route("/data/signatures", web::post().to(workflows::sign_data))
-                .route("/data/verify", web::post().to(workflows::verify_data)),
+                .route("/data/verify", web::post().to(workflows::verify_data))
+                .route("/operators", web::post().to(operators::add))
+                .route("/operators", web::get().to(operators::list))
+                .route("/operators/{id}", web::delete().to(operators::revoke)),
         )
         .default_service(web::to(routes::not_found));
 }

@@ -17,7 +17,7 @@ use mpc_api::{
     JoinRequest, JoinResponse, KeyDto, KeyStateDto, LastRefreshDto, NewSession, Report,
     ReportRequest, SessionStatusDto, SessionTtlRequest, SigningInput, parse_status,
 };
-use mpc_events::{KeyId, PartyId, SessionError, SessionId};
+use mpc_events::{KeyId, PartyId, Role, SessionError, SessionId};
 use mpc_schemas::{Envelope, MAX_ENVELOPE_BYTES, Recipient};
 use serde::Deserialize;
 use tokio::time::{Instant, timeout};
@@ -67,7 +67,7 @@ pub(crate) fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
     }
 }
 
-/// Create a keygen or signing session (admin).
+/// Create a keygen or signing session (key-manager for a keygen, requester for a signing).
 #[utoipa::path(
     post, path = "/v1/sessions", tag = "sessions",
     request_body = CreateSessionRequest,
@@ -78,14 +78,13 @@ pub(crate) fn unknown_key(e: CoordinatorError, key_id: KeyId) -> GatewayError {
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "key not ready, or the key signs only approved payloads (approval_required)", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn create_session(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     body: web::Json<CreateSessionRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let created = match NewSession::try_from(body.into_inner())? {
         NewSession::Keygen {
             threshold,
@@ -93,6 +92,7 @@ pub async fn create_session(
             ttl,
             policy,
         } => {
+            crate::auth::operator(&req, &[Role::KeyManager])?;
             let request = NewKeygen {
                 threshold,
                 participants,
@@ -110,6 +110,7 @@ pub async fn create_session(
             input,
             ttl,
         } => {
+            crate::auth::operator(&req, &[Role::Requester])?;
             let request = NewSigning {
                 key_id,
                 signers,
@@ -205,7 +206,7 @@ pub struct StatusQuery {
     pub timeout_ms: Option<u64>,
 }
 
-/// A session's status (admin or a participant's access token); optionally waits
+/// A session's status (an operator or a participant's access token); optionally waits
 /// for it to leave a status.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}", tag = "sessions",
@@ -216,7 +217,7 @@ pub struct StatusQuery {
         (status = 403, description = "token for another session", body = ApiError),
         (status = 404, description = "unknown session", body = ApiError),
     ),
-    security(("admin" = []), ("party" = []))
+    security(("operator" = []), ("party" = []))
 )]
 pub async fn status(
     state: web::Data<GatewayState>,
@@ -225,7 +226,7 @@ pub async fn status(
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse> {
     let session = path_id::<SessionId>(&path, "a session id")?;
-    state.auth.admin_or_party(&req, session)?;
+    crate::auth::operator_or_party(&req, session)?;
     let current = match &query.wait_until_not {
         None => state.coordinator.session(session).await?,
         Some(raw) => {
@@ -268,7 +269,7 @@ pub async fn report(
     body: web::Json<ReportRequest>,
 ) -> Result<HttpResponse> {
     let session = path_id::<SessionId>(&path, "a session id")?;
-    let party = state.auth.party(&req, session)?;
+    let party = crate::auth::party(&req, session)?;
     match Report::try_from(body.into_inner())? {
         Report::Completion(outcome) => {
             state
@@ -287,7 +288,7 @@ pub async fn report(
     Ok(HttpResponse::Ok().json(status_dto(&current)))
 }
 
-/// End an unfinished session as failed and free its message log (admin).
+/// End an unfinished session as failed and free its message log (key-manager or requester).
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/close", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "session id")),
@@ -298,16 +299,14 @@ pub async fn report(
         (status = 404, description = "unknown session", body = ApiError),
         (status = 409, description = "session already ended", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn close(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<CloseRequest>,
 ) -> Result<HttpResponse> {
     let session = path_id::<SessionId>(&path, "a session id")?;
-    state.auth.admin(&req)?;
     let reason = body.into_inner().into_reason()?;
     state
         .coordinator
@@ -374,7 +373,7 @@ pub async fn post_message(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let session = path_id::<SessionId>(&path, "a session id")?;
-    let party = state.auth.party(&req, session)?;
+    let party = crate::auth::party(&req, session)?;
     let bytes = read_envelope(&req, payload).await?;
     let envelope = Envelope::decode(&bytes)
         .map_err(|e| GatewayError::bad_request("invalid_envelope", e.to_string()))?;
@@ -443,7 +442,7 @@ pub async fn inbox(
     query: web::Query<InboxQuery>,
 ) -> Result<HttpResponse> {
     let session = path_id::<SessionId>(&path, "a session id")?;
-    let party = state.auth.party(&req, session)?;
+    let party = crate::auth::party(&req, session)?;
     let after = query.after.unwrap_or(0);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_INBOX_WAIT);
     let deadline = Instant::now() + wait;
@@ -504,7 +503,7 @@ fn key_state_dto(state: &KeyState) -> KeyStateDto {
 }
 
 /// A completed key, when its current share generation came to be and its latest
-/// refresh session (admin).
+/// refresh session (any operator role).
 #[utoipa::path(
     get, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = uuid::Uuid, Path, description = "key id (its keygen session's id)")),
@@ -514,14 +513,9 @@ fn key_state_dto(state: &KeyState) -> KeyStateDto {
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "keygen has not completed", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
-pub async fn key(
-    state: web::Data<GatewayState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
+pub async fn key(state: web::Data<GatewayState>, path: web::Path<String>) -> Result<HttpResponse> {
     let key_id = path_key_id(&path)?;
     let key = state
         .coordinator
@@ -533,7 +527,7 @@ pub async fn key(
 
 /// Rotate every share of a completed key (a refresh session among all its
 /// holders; the group key stays). Answers with the session and one join token per
-/// holder (admin).
+/// holder (key-manager).
 #[utoipa::path(
     post, path = "/v1/keys/{key_id}/refresh", tag = "keys",
     params(("key_id" = uuid::Uuid, Path, description = "key id (its keygen session's id)")),
@@ -545,15 +539,13 @@ pub async fn key(
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "`key_not_ready` or `refresh_running`", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn refresh_key(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<SessionTtlRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let key_id = path_key_id(&path)?;
     let ttl = body.into_inner().into_ttl()?;
     let request = NewRefresh {

@@ -1,13 +1,13 @@
 //! Approval workflows (multi-person review before a key signs) and data-integrity
 //! signing.
 //!
-//! Creating, reading and starting the signing of a workflow are the operator's
-//! (admin bearer). Posting a decision needs no bearer token: the decision's
+//! Creating a workflow and starting its signing are the requester role's, reading
+//! it any operator's. Posting a decision needs no bearer token: the decision's
 //! Ed25519 signature by the approver's registered identity key is its credential,
 //! and a signature that does not verify changes nothing. Verifying a data
 //! signature is pure computation and open to anyone.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use mpc_actors::workflow::Workflow;
 use mpc_actors::{ApprovalServiceError, CommandMeta, NewSigning, NewWorkflow, SigningPayload};
 use mpc_api::{
@@ -54,7 +54,7 @@ fn workflow_dto(w: &Workflow) -> WorkflowDto {
 }
 
 /// Create a workflow over a completed key: its holders approve or reject the
-/// payload (admin).
+/// payload (requester).
 #[utoipa::path(
     post, path = "/v1/workflows", tag = "workflows",
     request_body = CreateWorkflowRequest,
@@ -65,14 +65,12 @@ fn workflow_dto(w: &Workflow) -> WorkflowDto {
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "key not ready", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn create(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     body: web::Json<CreateWorkflowRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let request = body.into_inner().into_domain()?;
     let key_id = request.key_id;
     let id = state
@@ -108,7 +106,7 @@ pub async fn create(
 }
 
 /// A workflow: status, payload, approvers and their decisions, signing sessions
-/// (admin).
+/// (any operator role).
 #[utoipa::path(
     get, path = "/v1/workflows/{id}", tag = "workflows", operation_id = "get_workflow",
     params(("id" = uuid::Uuid, Path, description = "workflow id")),
@@ -118,14 +116,9 @@ pub async fn create(
         (status = 401, description = "no or bad credentials", body = ApiError),
         (status = 404, description = "unknown workflow", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
-pub async fn get(
-    state: web::Data<GatewayState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
+pub async fn get(state: web::Data<GatewayState>, path: web::Path<String>) -> Result<HttpResponse> {
     let id = path_id::<WorkflowId>(&path, "a workflow id")?;
     let w = state.approvals.workflow(id).await?;
     Ok(HttpResponse::Ok().json(workflow_dto(&w)))
@@ -162,7 +155,7 @@ pub async fn decide(
 }
 
 /// Start the signing session of an approved workflow among the approvers whose
-/// approvals it carries (admin).
+/// approvals it carries (requester).
 #[utoipa::path(
     post, path = "/v1/workflows/{id}/signing", tag = "workflows",
     params(("id" = uuid::Uuid, Path, description = "workflow id")),
@@ -173,15 +166,13 @@ pub async fn decide(
         (status = 404, description = "unknown workflow", body = ApiError),
         (status = 409, description = "`workflow_not_approved`, `approvals_used` (approvals are single-use: one signing session per workflow) or `key_refreshed` (the key moved to another share generation since the approvals)", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn start_signing(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<SessionTtlRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let id = path_id::<WorkflowId>(&path, "a workflow id")?;
     let ttl = body.into_inner().into_ttl()?;
     let created = state
@@ -192,7 +183,7 @@ pub async fn start_signing(
 }
 
 /// Sign a document or record with a completed key: a signing session whose
-/// signers see the data and sign its SHA-256 (admin).
+/// signers see the data and sign its SHA-256 (requester).
 #[utoipa::path(
     post, path = "/v1/data/signatures", tag = "data",
     request_body = DataSigningRequest,
@@ -203,14 +194,12 @@ pub async fn start_signing(
         (status = 404, description = "unknown key", body = ApiError),
         (status = 409, description = "key not ready", body = ApiError),
     ),
-    security(("admin" = []))
+    security(("operator" = []))
 )]
 pub async fn sign_data(
     state: web::Data<GatewayState>,
-    req: HttpRequest,
     body: web::Json<DataSigningRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.admin(&req)?;
     let request = body.into_inner().into_domain()?;
     let key_id = request.key_id;
     let created = state

@@ -183,12 +183,17 @@ async fn unauthenticated_callers_get_401_before_their_input_is_read() {
         ("GET", "/v1/workflows/not-a-uuid"),
         ("POST", "/v1/workflows/not-a-uuid/signing"),
         ("POST", "/v1/data/signatures"),
+        ("POST", "/v1/operators"),
+        ("GET", "/v1/operators"),
+        ("DELETE", "/v1/operators/not-a-uuid"),
     ];
+    let guessed_key = format!("mpc_{}_{}", uuid::Uuid::now_v7().simple(), "ab".repeat(32));
     for (method, path) in routes {
         for token in [
             None,
             Some("forged.jwt.token"),
             Some("admin-token-guess-0123456789"),
+            Some(guessed_key.as_str()),
         ] {
             let mut request = gw
                 .http
@@ -207,7 +212,8 @@ async fn unauthenticated_callers_get_401_before_their_input_is_read() {
                 "{method} {path} with {token:?}: {body}"
             );
             assert!(
-                ["unauthorized", "invalid_token"].contains(&body["code"].as_str().unwrap()),
+                ["unauthorized", "invalid_token", "invalid_api_key"]
+                    .contains(&body["code"].as_str().unwrap()),
                 "{method} {path}: {body}"
             );
         }

@@ -48,6 +48,9 @@ async fn openapi_document_lists_every_route() {
         ("/v1/workflows/{id}/signing", "post"),
         ("/v1/data/signatures", "post"),
         ("/v1/data/verify", "post"),
+        ("/v1/operators", "post"),
+        ("/v1/operators", "get"),
+        ("/v1/operators/{id}", "delete"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),
@@ -58,6 +61,15 @@ async fn openapi_document_lists_every_route() {
     assert!(paths["/v1/workflows/{id}/decisions"]["post"]["security"].is_null());
     assert!(paths["/v1/data/verify"]["post"]["security"].is_null());
     assert!(paths["/v1/workflows/{id}/signing"]["post"]["security"].is_array());
+    // Operator routes can refuse a role and a rate; party-only routes neither.
+    for (path, method) in [("/v1/accounts", "post"), ("/v1/operators/{id}", "delete")] {
+        let responses = &paths[path][method]["responses"];
+        assert!(
+            responses["403"].is_object() && responses["429"].is_object(),
+            "{method} {path}"
+        );
+    }
+    assert!(paths["/v1/sessions/{id}/report"]["post"]["responses"]["429"].is_null());
     // Every path parameter is an id: a UUID, so a client or tester knows the format.
     let mut path_params = 0;
     for (path, item) in paths {
@@ -73,7 +85,7 @@ async fn openapi_document_lists_every_route() {
             }
         }
     }
-    assert_eq!(path_params, 17);
+    assert_eq!(path_params, 18);
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "CreateSessionRequest",
@@ -89,10 +101,13 @@ async fn openapi_document_lists_every_route() {
         "RecoveryRequest",
         "RecoveriesDto",
         "KeyStateDto",
+        "CreateOperatorRequest",
+        "CreatedOperatorDto",
+        "OperatorsDto",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
-    assert!(doc["components"]["securitySchemes"]["admin"].is_object());
+    assert!(doc["components"]["securitySchemes"]["operator"].is_object());
 }
 
 /// A path the API serves, called with another method, is a 405 naming the methods

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use k256::ecdsa::SigningKey;
-use mpc_actors::{Accounts, Approvals, Clock, Coordinator, SystemClock};
+use mpc_actors::{Accounts, Approvals, Clock, Coordinator, Operators, SystemClock};
 use mpc_api::{
     AccountDto, CreateSessionResponse, IdentityDto, JoinResponse, ParticipantDto, ReportRequest,
     ThresholdDto,
@@ -93,7 +93,12 @@ pub fn start_on(
                 clock.clone(),
                 coordinator.clone(),
             )),
-            approvals: Arc::new(Approvals::new(store.clone(), clock, coordinator.clone())),
+            approvals: Arc::new(Approvals::new(
+                store.clone(),
+                clock.clone(),
+                coordinator.clone(),
+            )),
+            operators: Arc::new(Operators::new(store.clone(), clock)),
             coordinator,
             transport: Arc::new(transport.clone()),
             store: store.clone(),

@@ -11,12 +11,14 @@
 //! - [`session`]: session streams (`session-<id>`), versioned with upcasters.
 //! - [`account`]: account streams, uniqueness claims and key streams.
 //! - [`approval`]: approval-workflow streams, and the transcript approvers sign.
+//! - [`operator`]: the operator-credential registry (key digests, names, roles).
 //!
 //! These formats change under the store's rules; the public contract for external
 //! consumers is [`crate::domain`], the wire between parties [`crate::envelope`].
 
 pub mod account;
 pub mod approval;
+pub mod operator;
 pub mod session;
 
 #[cfg(test)]

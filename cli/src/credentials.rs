@@ -1,0 +1,113 @@
+//! `mpc operator add|list|revoke`: the operators' API keys, over the gateway's
+//! `/v1/operators` routes (adding and revoking need the `admin` role: the
+//! bootstrap admin token or an admin key; listing also the `auditor` role).
+//!
+//! `add` prints the new key once, on standard output and nothing else there, so it
+//! can go straight into a file or a secret store; the coordinator keeps only its
+//! digest.
+
+use clap::{Args, Subcommand, ValueEnum};
+use mpc_api::{CreateOperatorRequest, CreatedOperatorDto, OperatorDto, OperatorsDto, RoleDto};
+use mpc_events::CredentialId;
+
+use crate::operator::{GatewayArgs, admin_client};
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorCommand {
+    /// Add an API key with a role; prints the key, shown only this once.
+    Add(AddArgs),
+    /// List every API key's id, name, role and revocation (never a key).
+    List(ListArgs),
+    /// Revoke an API key for good.
+    Revoke(RevokeArgs),
+}
+
+/// A role, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    KeyManager,
+    Requester,
+    Auditor,
+}
+
+impl From<RoleArg> for RoleDto {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => RoleDto::Admin,
+            RoleArg::KeyManager => RoleDto::KeyManager,
+            RoleArg::Requester => RoleDto::Requester,
+            RoleArg::Auditor => RoleDto::Auditor,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// A display name, unique among active keys (1 to 64 characters).
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// The credential id (`mpc operator list`).
+    pub credential: CredentialId,
+}
+
+fn line(o: &OperatorDto) -> String {
+    let role = serde_json::to_value(o.role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let state = o
+        .revoked_at
+        .map_or_else(|| "active".to_owned(), |at| format!("revoked at {at}"));
+    format!("{}  {role:<11}  {}  ({state})", o.credential_id, o.name)
+}
+
+/// Runs `mpc operator …`.
+pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
+    match command {
+        OperatorCommand::Add(args) => {
+            let client = admin_client(&args.gateway)?;
+            let request = CreateOperatorRequest {
+                name: args.name,
+                role: args.role.into(),
+            };
+            let created: CreatedOperatorDto = client.post("/v1/operators", &request).await?;
+            eprintln!(
+                "added {}; the key below is shown only now:",
+                line(&created.operator)
+            );
+            println!("{}", created.api_key);
+        }
+        OperatorCommand::List(args) => {
+            let client = admin_client(&args.gateway)?;
+            let listed: OperatorsDto = client.get("/v1/operators").await?;
+            for operator in &listed.operators {
+                println!("{}", line(operator));
+            }
+        }
+        OperatorCommand::Revoke(args) => {
+            let client = admin_client(&args.gateway)?;
+            let revoked: OperatorDto = client
+                .delete(&format!("/v1/operators/{}", args.credential))
+                .await?;
+            println!("{}", line(&revoked));
+        }
+    }
+    Ok(())
+}
