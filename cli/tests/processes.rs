@@ -1378,8 +1378,9 @@ async fn approvers_decide_from_their_own_nodes_and_only_approved_payloads_are_si
 }
 
 /// `mpc serve --log-format json` writes only JSON lines; each HTTP request is one
-/// `answered` event inside the span named by its `X-Request-Id`. At debug level,
-/// with the admin token used, the token appears in no line.
+/// `answered` event inside the span named by its `X-Request-Id`, which also names
+/// the caller's credential and role. At debug level, with the admin token used, the
+/// token appears in no line.
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_no_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -1433,12 +1434,13 @@ async fn json_logs_carry_the_request_id_and_no_token() {
     assert_eq!(answered["fields"]["message"], "answered");
     assert_eq!(answered["fields"]["status"], 200);
     assert_eq!(answered["span"]["route"], "/health");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["span"]["route"] == "/v1/sessions/{id}" && l["fields"]["status"] == 404),
-        "{text}"
-    );
+    let read = lines
+        .iter()
+        .find(|l| l["span"]["route"] == "/v1/sessions/{id}" && l["fields"]["status"] == 404)
+        .unwrap_or_else(|| panic!("no answered line for the session read:\n{text}"));
+    // The span names who called: the bootstrap credential and its role.
+    assert_eq!(read["span"]["credential"], "bootstrap-admin", "{read}");
+    assert_eq!(read["span"]["role"], "admin", "{read}");
     assert!(!text.contains(token), "the admin token is in the log");
 }
 

@@ -446,10 +446,11 @@ pub fn operator_or_party(req: &HttpRequest, session: SessionId) -> Result<(), Ga
 /// the [`Access::Open`] ones must carry a valid bearer token (401 otherwise), and
 /// the token's caller must be one its route admits ([`crate::roles::access`]: 403
 /// otherwise), and within its credential's rate ([`crate::limits`]: 429), before
-/// its path or body is read. A caller without the right
-/// credential learns nothing about what would have been valid. The caller is left
-/// in the request's extensions for the handler ([`caller`]), which still checks
-/// what depends on the path or body (a party's session, the kind of session).
+/// its path or body is read. A caller without the right credential learns nothing
+/// about what would have been valid. The caller is named in the request's span
+/// ([`crate::request_id`]) and left in the request's extensions for the handler
+/// ([`caller`]), which still checks what depends on the path or body (a party's
+/// session, the kind of session).
 pub async fn authenticate(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -488,6 +489,17 @@ async fn admit(request: &ServiceRequest, access: Access) -> Result<Caller, Gatew
         })?;
     let token = bearer(request.request())?;
     let caller = state.auth.identify(token, &state.operators).await?;
+    let span = tracing::Span::current();
+    match &caller {
+        Caller::Operator(p) => {
+            span.record("credential", tracing::field::display(p.credential));
+            span.record("role", tracing::field::display(p.role));
+        }
+        Caller::Party { session, party } => {
+            span.record("party", tracing::field::display(party));
+            span.record("session", tracing::field::display(session));
+        }
+    }
     let admitted = match (&caller, access) {
         (_, Access::Open) => true,
         (Caller::Operator(p), Access::Operators(roles) | Access::OperatorsOrParty(roles)) => {

@@ -3,6 +3,9 @@
 //! digits and `-_.:`, so a caller cannot forge log lines), else a new UUIDv7. The
 //! id comes back in the answer's `X-Request-Id`, and each answered request logs
 //! one `info` event (method, route pattern, status, milliseconds) inside the span.
+//! Once authenticated ([`crate::auth::authenticate`]), the span also names the
+//! caller: `credential` and `role` of an operator (an API key's id, or
+//! `bootstrap-admin`), `party` and `session` of a party. Never a token.
 
 use std::time::Instant;
 
@@ -34,6 +37,10 @@ pub async fn trace(
         request_id = %id,
         method = %request.method(),
         route = %route,
+        credential = tracing::field::Empty,
+        role = tracing::field::Empty,
+        party = tracing::field::Empty,
+        session = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
