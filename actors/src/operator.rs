@@ -217,9 +217,25 @@ impl Operators {
             .ok_or(ActorError::Domain(OperatorError::UnknownCredential(id)))
     }
 
-    /// The registry as the store holds it now: the events appended since the last
-    /// call are read (without holding a lock across the read) and folded in order.
+    /// The registry as the store holds it now.
     pub async fn current(&self) -> Result<OperatorState, ActorError<OperatorError>> {
+        Ok(self.caught_up().await?.0.clone())
+    }
+
+    /// Credential `id` as the store holds it now, if it exists and is not revoked
+    /// (what every request with an API key asks: one credential, not the registry).
+    pub async fn active(
+        &self,
+        id: CredentialId,
+    ) -> Result<Option<Credential>, ActorError<OperatorError>> {
+        Ok(self.caught_up().await?.0.active(id).cloned())
+    }
+
+    /// Folds in the events appended since the last call, read without holding the
+    /// lock across the read (a concurrent call may have folded some already).
+    async fn caught_up(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, (OperatorState, u64)>, ActorError<OperatorError>> {
         let stream = StreamName::new(stream::OPERATORS, REGISTRY_ID)?;
         let from = self.folded().1 + 1;
         let recorded = self.store.read_stream(&stream, from).await?;
@@ -230,13 +246,12 @@ impl Operators {
         }
         let mut folded = self.folded();
         for (version, event) in events {
-            // A concurrent call may have folded some of these already.
             if version == folded.1 + 1 {
                 folded.0 = evolve(std::mem::take(&mut folded.0), &event);
                 folded.1 = version;
             }
         }
-        Ok(folded.0.clone())
+        Ok(folded)
     }
 
     fn folded(&self) -> std::sync::MutexGuard<'_, (OperatorState, u64)> {

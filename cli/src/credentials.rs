@@ -6,9 +6,9 @@
 //! can go straight into a file or a secret store; the coordinator keeps only its
 //! digest.
 
-use clap::{Args, Subcommand, ValueEnum};
-use mpc_api::{CreateOperatorRequest, CreatedOperatorDto, OperatorDto, OperatorsDto, RoleDto};
-use mpc_events::CredentialId;
+use clap::{Args, Subcommand};
+use mpc_api::{CreateOperatorRequest, CreatedOperatorDto, OperatorDto, OperatorsDto};
+use mpc_events::{CredentialId, Role};
 
 use crate::operator::{GatewayArgs, admin_client};
 
@@ -22,26 +22,6 @@ pub enum OperatorCommand {
     Revoke(RevokeArgs),
 }
 
-/// A role, as the command line names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RoleArg {
-    Admin,
-    KeyManager,
-    Requester,
-    Auditor,
-}
-
-impl From<RoleArg> for RoleDto {
-    fn from(r: RoleArg) -> Self {
-        match r {
-            RoleArg::Admin => RoleDto::Admin,
-            RoleArg::KeyManager => RoleDto::KeyManager,
-            RoleArg::Requester => RoleDto::Requester,
-            RoleArg::Auditor => RoleDto::Auditor,
-        }
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct AddArgs {
     #[command(flatten)]
@@ -49,8 +29,9 @@ pub struct AddArgs {
     /// A display name, unique among active keys (1 to 64 characters).
     #[arg(long)]
     pub name: String,
-    #[arg(long, value_enum)]
-    pub role: RoleArg,
+    /// admin, key-manager, requester or auditor.
+    #[arg(long)]
+    pub role: Role,
 }
 
 #[derive(Args, Debug)]
@@ -68,10 +49,7 @@ pub struct RevokeArgs {
 }
 
 fn line(o: &OperatorDto) -> String {
-    let role = serde_json::to_value(o.role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let role = Role::from(o.role).as_str();
     let state = o
         .revoked_at
         .map_or_else(|| "active".to_owned(), |at| format!("revoked at {at}"));

@@ -307,8 +307,7 @@ impl Auth {
         }
         if let Some(key) = ApiKey::parse(token) {
             let invalid = || GatewayError::unauthorized("invalid_api_key", "API key is not valid");
-            let registry = operators.current().await?;
-            let credential = registry.active(key.id).ok_or_else(invalid)?;
+            let credential = operators.active(key.id).await?.ok_or_else(invalid)?;
             if !digests_equal(&key.digest(), &credential.digest) {
                 return Err(invalid());
             }
@@ -408,11 +407,12 @@ pub fn operator(req: &HttpRequest, roles: &[Role]) -> Result<Principal, GatewayE
     match caller(req)? {
         Caller::Operator(p) if p.may(roles) => Ok(p),
         Caller::Operator(p) => Err(forbidden_role(p.role)),
-        Caller::Party { .. } => Err(GatewayError::forbidden(
-            "forbidden",
-            "this call needs an operator credential",
-        )),
+        Caller::Party { .. } => Err(needs_operator()),
     }
+}
+
+fn needs_operator() -> GatewayError {
+    GatewayError::forbidden("forbidden", "this call needs an operator credential")
 }
 
 /// Requires a party's access token for `session`; returns the party.
@@ -500,35 +500,27 @@ async fn admit(request: &ServiceRequest, access: Access) -> Result<Caller, Gatew
             span.record("session", tracing::field::display(session));
         }
     }
-    let admitted = match (&caller, access) {
-        (_, Access::Open) => true,
+    match (&caller, access) {
         (Caller::Operator(p), Access::Operators(roles) | Access::OperatorsOrParty(roles)) => {
-            p.may(roles)
-        }
-        (Caller::Party { .. }, Access::Party | Access::OperatorsOrParty(_)) => true,
-        (Caller::Operator(_), Access::Party) | (Caller::Party { .. }, Access::Operators(_)) => {
-            false
-        }
-    };
-    match (&caller, admitted) {
-        (Caller::Operator(p), true) => {
+            if !p.may(roles) {
+                return Err(forbidden_role(p.role));
+            }
             state.limits.check(p).map_err(GatewayError::rate_limited)?;
-            Ok(caller)
         }
-        (Caller::Party { .. }, true) => Ok(caller),
-        (Caller::Operator(p), false) if access == Access::Party => Err(GatewayError::forbidden(
-            "forbidden",
-            format!(
-                "this call needs a party's access token, not the {} role's",
-                p.role
-            ),
-        )),
-        (Caller::Operator(p), false) => Err(forbidden_role(p.role)),
-        (Caller::Party { .. }, false) => Err(GatewayError::forbidden(
-            "forbidden",
-            "this call needs an operator credential",
-        )),
+        (Caller::Operator(p), Access::Party) => {
+            return Err(GatewayError::forbidden(
+                "forbidden",
+                format!(
+                    "this call needs a party's access token, not the {} role's",
+                    p.role
+                ),
+            ));
+        }
+        (Caller::Party { .. }, Access::Operators(_)) => return Err(needs_operator()),
+        (Caller::Party { .. }, Access::Party | Access::OperatorsOrParty(_)) | (_, Access::Open) => {
+        }
     }
+    Ok(caller)
 }
 
 fn bearer(req: &HttpRequest) -> Result<&str, GatewayError> {
